@@ -1,0 +1,83 @@
+// tern/cluster/load_balancer.h - the load balancer extension point (DESIGN §7).
+//
+// One algorithm per file pair under src/cluster/lb/<name>_load_balancer.{h,cc},
+// registered by name in register_builtin_load_balancers() and chosen per
+// reference with `load_balance=<name>`:
+//   random               weighted random
+//   round_robin          plain rotation, ignores weights (but skips weight 0)
+//   weighted_round_robin smooth weighted round robin, as in nginx
+//   least_active         fewest in-flight calls, ties by weight then random
+//   consistent_hash      ketama-style ring, 160 virtual nodes per provider, xxhash
+//   p2c_ewma             power of two choices on ewma latency x (active + 1)
+//
+// Contract: select() returns one of `invokers` with weight > 0 (weights after
+// warm-up), or nullptr when the list is empty or all weights are 0 (the caller
+// answers UNAVAILABLE at once). Implementations may keep state across calls
+// (rotation counters, rings); a LoadBalancer object serves one service of one
+// reference, and select() may be called from many threads concurrently.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "tern/cluster/invoker.h"
+#include "tern/result.h"
+
+namespace tern::cluster {
+
+// What a load balancer may look at of the call being placed.
+struct Invocation {
+  std::string_view service;
+  std::string_view method;
+  // Key for consistent_hash: the chosen argument(s) or attachment, already
+  // rendered to bytes by the caller. Empty = no key (consistent_hash then
+  // hashes service + method).
+  std::string_view hash_key;
+};
+
+struct LoadBalancerOptions {
+  // Seed for the balancer's random source; 0 = seeded from std::random_device.
+  // Tests fix it.
+  std::uint64_t seed = 0;
+  // Virtual nodes per provider on the consistent-hash ring. Default 160.
+  int virtual_nodes = 160;
+  // Warm-up: a newly discovered provider's effective weight ramps linearly
+  // from 1 to its weight over this period (as Dubbo). 0 disables. Default 10 min.
+  std::chrono::milliseconds warmup{std::chrono::minutes(10)};
+  // Clock used for warm-up; defaults to steady_clock::now. Tests replace it.
+  std::function<std::chrono::steady_clock::time_point()> now;
+};
+
+class LoadBalancer {
+ public:
+  virtual ~LoadBalancer() = default;
+  // Picks one invoker; see the contract above.
+  virtual Invoker* select(std::span<Invoker* const> invokers, const Invocation& invocation) = 0;
+  // The name it is registered under ("random", ...).
+  virtual std::string_view name() const = 0;
+};
+
+// Effective weight after warm-up: weight * age / warmup, at least 1 while
+// warming up, 0 if weight is 0. Shared by every weighted balancer.
+int effective_weight(const Invoker& invoker, const LoadBalancerOptions& options);
+
+using LoadBalancerFactory = std::function<std::unique_ptr<LoadBalancer>(const LoadBalancerOptions&)>;
+
+// Registers `factory` under `name` (replacing an earlier one). Thread-safe.
+void register_load_balancer(std::string name, LoadBalancerFactory factory);
+
+// Registers the six built-ins. Idempotent; called by create_load_balancer().
+void register_builtin_load_balancers();
+
+// Creates the balancer registered as `name`; INVALID_ARGUMENT for an unknown
+// name (the message lists the known ones).
+Result<std::unique_ptr<LoadBalancer>> create_load_balancer(std::string_view name,
+                                                           const LoadBalancerOptions& options = {});
+
+}  // namespace tern::cluster

@@ -1,0 +1,92 @@
+// tern/registry.h - the Registry interface (DESIGN §6): where providers
+// announce themselves and consumers learn where providers live.
+//
+// A provider is one URL (tern/url.h) whose path is the service name, e.g.
+//   tern://10.0.0.5:20880/Calculator?version=1.0&weight=200
+// Backends, chosen by the registry address's scheme (create_registry()):
+//   tern://host:port         the embedded registry (`tern registry`)
+//   zookeeper://h1:2181,...  ZooKeeper, ephemeral nodes under /tern/<service>/providers/
+//   etcd://host:2379         etcd v3, keys under /tern/<service>/providers/ bound to a lease
+//   direct://h1:p1,h2:p2     a fixed list, no registry at all
+//
+// Semantics every backend keeps:
+//  - register_provider() is idempotent; a registration lives until
+//    unregister(), until the Registry object is destroyed, or until the
+//    provider stops renewing (crash): then the backend removes it and pushes.
+//  - subscribe() delivers the full current provider list of the service to the
+//    listener soon after subscribing (also when it is empty), and then the full
+//    list again after every change. Listeners get snapshots, never deltas, so a
+//    missed intermediate state cannot corrupt the consumer's view.
+//  - When the backend loses its connection it keeps the last lists (no empty
+//    push), reconnects with backoff, re-registers its providers and re-reads
+//    every subscribed service, pushing if anything changed meanwhile.
+//
+// Thread safety: every method may be called from any thread concurrently.
+// Listeners run on a backend-owned thread, one at a time per Registry object
+// (never concurrently with each other); they must not block for long and must
+// not call unsubscribe() of their own subscription from inside the callback
+// (doing so is safe but only takes effect after the callback returns).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "tern/result.h"
+#include "tern/url.h"
+
+namespace tern {
+
+// Receives the complete provider list of one service after every change.
+using RegistryListener = std::function<void(const std::string& service, const std::vector<Url>& providers)>;
+
+using SubscriptionId = std::uint64_t;
+
+class Registry {
+ public:
+  virtual ~Registry() = default;
+
+  // Announces a provider. `provider.path()` is the service name. Returns
+  // UNAVAILABLE when the backend cannot be reached right now (the backend
+  // still remembers the URL and registers it once connected), INVALID_ARGUMENT
+  // for a URL without service or host.
+  virtual Status register_provider(const Url& provider) = 0;
+
+  // Removes a provider registered by this object (no-op if unknown).
+  virtual Status unregister_provider(const Url& provider) = 0;
+
+  // Starts watching `service`; see the push semantics above. Returns the id
+  // for unsubscribe().
+  virtual Result<SubscriptionId> subscribe(const std::string& service, RegistryListener listener) = 0;
+
+  // Stops the pushes for `id`; once it returns, the listener is not running
+  // and will not run again (unless called from inside that listener).
+  virtual void unsubscribe(SubscriptionId id) = 0;
+
+  // The current provider list of `service`, read from the backend (or the
+  // last known list when it is unreachable and one is cached; UNAVAILABLE
+  // when there is neither).
+  virtual Result<std::vector<Url>> lookup(const std::string& service) = 0;
+
+  // Names every service that has at least one provider, when the backend can
+  // list them (UNIMPLEMENTED otherwise). Used by `tern ls` and the monitor.
+  virtual Result<std::vector<std::string>> list_services() { return Status(StatusCode::kUnimplemented, "list_services not supported"); }
+};
+
+struct RegistryOptions {
+  // How often a provider renews its registration (embedded registry
+  // heartbeats; etcd lease keep-alive; ZooKeeper session timeout is 3x this).
+  // After 3 missed renewals the registry drops the provider. Default 10 s.
+  std::chrono::milliseconds heartbeat_interval{10000};
+  // First reconnect delay after a lost registry connection; doubles up to
+  // max_backoff. Defaults 100 ms and 5 s.
+  std::chrono::milliseconds initial_backoff{100};
+  std::chrono::milliseconds max_backoff{5000};
+  // Timeout of one request to the backend. Default 3 s.
+  std::chrono::milliseconds request_timeout{3000};
+};
+
+}  // namespace tern

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Installs every Debian package Tern needs to build, test, demo and benchmark.
+# Idempotent: when everything is present it only runs dpkg-query and exits.
+set -euo pipefail
+
+PKGS=(
+  # toolchain
+  build-essential cmake ninja-build pkg-config git
+  # core libraries
+  libasio-dev libmsgpack-cxx-dev nlohmann-json3-dev libcli11-dev libxxhash-dev
+  libfmt-dev libzstd-dev liblz4-dev libssl-dev
+  # protobuf (serialization, protoc plugin)
+  libprotobuf-dev libprotoc-dev protobuf-compiler
+  # registries: ZooKeeper C client + server, etcd server + client, HTTP client for etcd's JSON gateway
+  libzookeeper-mt-dev zookeeper etcd-server etcd-client libcurl4-openssl-dev
+  # tests and benchmarks
+  libgtest-dev libgmock-dev libbenchmark-dev libgrpc++-dev protobuf-compiler-grpc
+  # misc tools used by tests
+  procps iproute2
+)
+
+missing=()
+for p in "${PKGS[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+
+echo "deps: installing ${missing[*]}"
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
