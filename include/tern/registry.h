@@ -89,4 +89,22 @@ struct RegistryOptions {
   std::chrono::milliseconds request_timeout{3000};
 };
 
+// Builds a Registry for an address such as zookeeper://127.0.0.1:2181.
+using RegistryFactory =
+    std::function<Result<std::shared_ptr<Registry>>(const Url& address, const RegistryOptions& options)>;
+
+// Registers `factory` for URL scheme `scheme` (replacing an earlier one). Thread-safe.
+void register_registry_backend(std::string scheme, RegistryFactory factory);
+
+// Registers the backends of this module: direct, zookeeper, etcd. Idempotent.
+// (The embedded `tern://` backend is registered by the proxy module, which
+// sits above server and client.)
+void register_builtin_registries();
+
+// Creates the backend for `address.scheme()`. INVALID_ARGUMENT for an unknown
+// scheme (the message lists the known ones) or a malformed address. Creating
+// does not wait for the backend to be reachable: an unreachable backend gives
+// a Registry that keeps retrying in the background.
+Result<std::shared_ptr<Registry>> create_registry(const Url& address, const RegistryOptions& options = {});
+
 }  // namespace tern
