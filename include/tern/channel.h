@@ -1,0 +1,130 @@
+// tern/channel.h - the consumer's connection to one provider endpoint: a
+// multiplexed connection, the pending-call table and timeouts (DESIGN §4).
+//
+// Many calls share one connection; each carries a request id unique on that
+// connection while pending; responses complete their call in any order.
+// Every call passed to call() completes exactly once with one of:
+//   OK / a remote status   the provider's response
+//   DEADLINE_EXCEEDED      no response within the timeout (may_have_executed)
+//   UNAVAILABLE            cannot connect (may_have_executed = false), or the
+//                          connection was lost with the call in flight (true)
+//   CANCELLED              the channel (consumer) was shut down
+// A response arriving after its call completed (late, or never sent) is
+// dropped and counted in stats().late_responses; it never completes another call.
+// Timeouts use one timer per connection over per-timeout FIFO queues (no timer
+// allocation per call) and fire within ~2 ms after the deadline.
+//
+// Completions run on the connection's IO thread (or inline in call() when the
+// call fails before being sent): keep them short and never block in them.
+// Thread safety: all methods may be called from any thread.
+#pragma once
+
+#include <asio/io_context.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+
+#include "tern/detail/unique_function.h"
+#include "tern/net/io_context_pool.h"
+#include "tern/protocol/decoder.h"
+#include "tern/protocol/frame.h"
+#include "tern/status.h"
+#include "tern/url.h"
+
+namespace tern {
+
+// The outcome of one call: a status and, on OK, the response frame.
+struct CallResult {
+  Status status;
+  protocol::Frame frame;
+  std::string_view body() const noexcept { return frame.body(); }
+};
+
+using CallCompletion = detail::UniqueFunction<void(CallResult&&)>;
+
+struct ChannelOptions {
+  // Connect timeout. Default 3 s.
+  std::chrono::milliseconds connect_timeout{3000};
+  // Idle time before a heartbeat ping; 3 unanswered pings close the connection. Default 10 s.
+  std::chrono::milliseconds heartbeat_interval{10000};
+  // Frame limits for responses.
+  protocol::Limits limits;
+};
+
+namespace rpc {
+class ChannelSession;
+}
+
+class Channel : public std::enable_shared_from_this<Channel> {
+ public:
+  Channel(asio::io_context& loop, HostPort endpoint, ChannelOptions options);
+  ~Channel();
+
+  // Sends `request` (a complete frame from FrameBuilder; its request id and
+  // timeout fields are overwritten here) and completes `done` exactly once.
+  // `timeout` must be > 0. Connects (or reconnects) on demand.
+  void call(std::string request, std::chrono::milliseconds timeout, CallCompletion done);
+
+  // Sends a oneway request: no pending state, no response. Returns
+  // UNAVAILABLE when the channel is shut down or its connection is known
+  // broken and cannot be re-dialled; otherwise OK once queued.
+  Status send_oneway(std::string request);
+
+  // Fails every pending call with `reason` and refuses new ones.
+  void shutdown(Status reason);
+
+  const HostPort& endpoint() const noexcept { return endpoint_; }
+  // True when a connection is established right now.
+  bool connected() const;
+
+  struct Stats {
+    std::uint64_t late_responses = 0;  // responses for no pending call
+    std::uint64_t timeouts = 0;
+    std::uint64_t connects = 0;        // connections dialled
+    std::size_t pending = 0;           // calls in flight now
+  };
+  Stats stats() const;
+
+ private:
+  friend class rpc::ChannelSession;
+  std::shared_ptr<rpc::ChannelSession> session();
+
+  asio::io_context& loop_;
+  HostPort endpoint_;
+  ChannelOptions options_;
+  mutable std::mutex mu_;
+  std::shared_ptr<rpc::ChannelSession> session_;  // guarded by mu_
+  bool shut_down_ = false;                         // guarded by mu_
+  Status shutdown_reason_;
+  std::atomic<std::uint64_t> late_{0};
+  std::atomic<std::uint64_t> timeouts_{0};
+  std::atomic<std::uint64_t> connects_{0};
+};
+
+// Channels by endpoint, over a pool of IO threads: one multiplexed connection
+// per provider endpoint, shared by every reference of one Client.
+class ChannelPool {
+ public:
+  // `io_threads` 0 = number of cores.
+  ChannelPool(std::size_t io_threads, ChannelOptions options);
+  ~ChannelPool();  // shutdown()
+
+  // The channel to `endpoint`, created on first use.
+  std::shared_ptr<Channel> get(const HostPort& endpoint);
+  // Fails every pending call with CANCELLED "consumer shut down" and stops the IO threads.
+  void shutdown();
+  net::IoContextPool& io() noexcept { return io_; }
+
+ private:
+  net::IoContextPool io_;
+  ChannelOptions options_;
+  std::mutex mu_;
+  std::unordered_map<std::string, std::shared_ptr<Channel>> channels_;
+  bool shut_down_ = false;
+};
+
+}  // namespace tern

@@ -1,0 +1,69 @@
+// tern/client.h - the consumer runtime: IO threads, one multiplexed
+// connection per provider endpoint, registries, and the references built on them.
+//
+//   tern::Client client;                                          // IO threads start here
+//   auto calc = client.refer<Calculator>("tern://127.0.0.1:9090")  // registry
+//                   .value();                                     // or direct://h:p,h:p
+//   int sum = calc.call<&Calculator::add>(1, 2).value();
+//
+// Destroying the Client completes every pending call with CANCELLED
+// "consumer shut down" and makes later calls through its proxies fail the same
+// way at once. Thread safety: all methods may be called from any thread.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "tern/channel.h"
+#include "tern/proxy.h"
+#include "tern/reference.h"
+#include "tern/registry.h"
+
+namespace tern {
+
+struct ClientOptions {
+  // IO threads. 0 = number of cores.
+  std::size_t io_threads = 0;
+  // Connection settings shared by every channel (connect timeout 3 s,
+  // heartbeat 10 s, frame limits).
+  ChannelOptions channel{};
+  // Registry client settings (heartbeat, backoff).
+  RegistryOptions registry{};
+};
+
+struct ClientCore;
+
+class Client {
+ public:
+  explicit Client(ClientOptions options = {});
+  ~Client();
+  Client(const Client&) = delete;
+  Client& operator=(const Client&) = delete;
+
+  // A reference to `service` found through `registry_url` (tern://, zookeeper://,
+  // etcd://, direct://). INVALID_ARGUMENT for a malformed URL, unknown scheme,
+  // load balancer or serialization. Does not wait for providers: calls made
+  // before any provider is known fail with UNAVAILABLE (see
+  // Reference::wait_for_providers()).
+  Result<std::shared_ptr<Reference>> reference(const std::string& service, std::string_view registry_url,
+                                               ReferenceOptions options = {});
+
+  // The typed form: the service name comes from TERN_SERVICE(I, ...).
+  template <typename I>
+  Result<Proxy<I>> refer(std::string_view registry_url, ReferenceOptions options = {}) {
+    auto ref = reference(std::string(ServiceTraits<I>::name), registry_url, std::move(options));
+    if (!ref) return ref.status();
+    return Proxy<I>(std::move(*ref));
+  }
+
+  // The registry for `url`, shared by every reference of this client.
+  Result<std::shared_ptr<Registry>> registry(std::string_view url);
+
+  ChannelPool& channels() noexcept;
+
+ private:
+  std::shared_ptr<ClientCore> core_;
+};
+
+}  // namespace tern

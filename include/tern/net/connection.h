@@ -1,0 +1,130 @@
+// tern/net/connection.h - one TCP connection on one event loop: a read loop
+// that hands bytes up, and a coalescing write queue.
+//
+// Bytes only: framing is the protocol layer's business (DESIGN §2). Reading
+// fills a fixed buffer (Options::read_buffer) and hands every chunk to the
+// Handler on the connection's IO thread. Writing: send() appends to a queue
+// from any thread; the queue is flushed by the IO thread in one gathered write
+// (writev) of everything queued so far, so N responses produced while handling
+// one read leave in one syscall (DESIGN §11).
+//
+// Lifetime: a Connection is owned by shared_ptr; pending asynchronous
+// operations hold a reference, so it lives until it is closed and its last
+// handler returned. The Handler is held by shared_ptr until on_close() has run,
+// then released (break reference cycles there).
+//
+// Thread safety: send(), close(), is_open() and the accessors may be called
+// from any thread. Handler callbacks run on the connection's IO thread, never
+// concurrently with each other, and on_close() runs exactly once.
+#pragma once
+
+#include <asio/io_context.hpp>
+#include <asio/ip/tcp.hpp>
+#include <asio/steady_timer.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "tern/status.h"
+
+namespace tern::net {
+
+class Connection : public std::enable_shared_from_this<Connection> {
+ public:
+  class Handler {
+   public:
+    virtual ~Handler() = default;
+    // The outgoing connection is established (not called for accepted ones).
+    virtual void on_connected(Connection&) {}
+    // Bytes arrived. The view is valid only during the call.
+    virtual void on_data(Connection& conn, std::string_view data) = 0;
+    // The connection is closed: by close(), by the peer, by an IO error, or
+    // because a connect failed (then `was_connected` is false). Exactly once.
+    virtual void on_close(Connection& conn, const Status& reason, bool was_connected) = 0;
+  };
+
+  struct Options {
+    // Bytes read per read call. Default 64 KiB.
+    std::size_t read_buffer = 64 * 1024;
+    // Bytes queued for writing beyond which send() fails and the connection
+    // is closed with RESOURCE_EXHAUSTED (a peer that stops reading cannot grow
+    // our memory without bound). Default 256 MiB.
+    std::size_t max_write_queue = 256u << 20;
+    // Connect timeout for outgoing connections. Default 3 s.
+    std::chrono::milliseconds connect_timeout{3000};
+  };
+
+  // Wraps an accepted socket (already connected) on the socket's io_context.
+  static std::shared_ptr<Connection> adopt(asio::ip::tcp::socket socket, Options options);
+  // A connection that will connect to `endpoint` once started.
+  static std::shared_ptr<Connection> dial(asio::io_context& loop, asio::ip::tcp::endpoint endpoint,
+                                          Options options);
+
+  ~Connection();
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
+  // Must be called once, before start().
+  void set_handler(std::shared_ptr<Handler> handler) { handler_ = std::move(handler); }
+  // Starts connecting (dialled) and reading. Thread-safe; posts to the loop.
+  void start();
+
+  // Queues `bytes` for writing; frames queued before connecting leave once
+  // connected. Returns false if the connection is closed or the queue limit is
+  // hit (the connection is then being closed). Never blocks.
+  bool send(std::string bytes);
+
+  // Closes the connection with `reason` (reported to on_close()); queued bytes
+  // not yet written are dropped. Idempotent; thread-safe.
+  void close(Status reason = Status());
+
+  bool is_open() const noexcept { return !closed_.load(std::memory_order_acquire); }
+  bool connected() const noexcept { return connected_.load(std::memory_order_acquire); }
+  asio::io_context& loop() noexcept { return loop_; }
+  const asio::ip::tcp::endpoint& remote() const noexcept { return remote_; }
+  // Peer as "ip:port" / "[v6]:port" for logs.
+  std::string remote_text() const;
+  // Bytes queued and not yet handed to the kernel.
+  std::size_t queued_bytes() const noexcept { return queued_bytes_.load(std::memory_order_relaxed); }
+  // Monotonic time of the last successful read (for heartbeats).
+  std::chrono::steady_clock::time_point last_read() const noexcept {
+    return std::chrono::steady_clock::time_point(
+        std::chrono::steady_clock::duration(last_read_.load(std::memory_order_relaxed)));
+  }
+
+ private:
+  Connection(asio::io_context& loop, asio::ip::tcp::socket socket, Options options);
+  void do_connect();
+  void do_read();
+  void flush();
+  void close_in_loop(Status reason);
+  void on_open();
+
+  asio::io_context& loop_;
+  asio::ip::tcp::socket socket_;
+  asio::steady_timer connect_timer_;
+  Options options_;
+  asio::ip::tcp::endpoint remote_;
+  std::shared_ptr<Handler> handler_;
+  std::vector<char> read_buf_;
+  std::atomic<bool> closed_{false};
+  std::atomic<bool> connected_{false};
+  bool dialled_ = false;
+  bool close_reported_ = false;
+  std::atomic<std::int64_t> last_read_{0};
+
+  std::mutex write_mu_;
+  std::vector<std::string> queue_;        // guarded by write_mu_
+  bool flush_scheduled_ = false;          // guarded by write_mu_
+  std::atomic<std::size_t> queued_bytes_{0};
+  std::vector<std::string> writing_;      // loop thread only
+  std::vector<asio::const_buffer> iov_;   // loop thread only
+};
+
+}  // namespace tern::net

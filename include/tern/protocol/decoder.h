@@ -1,0 +1,105 @@
+// tern/protocol/decoder.h - incremental frame decoder with limits.
+//
+// Feed it bytes as they arrive, in pieces of any size; it emits each complete
+// frame once. A stream cut at any position decodes to the same frames as the
+// whole stream fed at once. The header is validated as soon as its 24 bytes
+// are in: a bad magic, unknown version, unknown frame type, unknown request
+// flags, metadata longer than Limits::max_meta or a body longer than
+// Limits::max_body fail the stream before any body byte is buffered, so a
+// forged length never makes the receiver allocate. After an error the decoder
+// stays failed (the connection must be closed): feed() returns the same error.
+//
+// Memory: at most one partially received frame is buffered, allocated once at
+// its exact size when its header has been validated.
+//
+// Thread safety: none; one decoder per connection, used on its IO thread.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "tern/protocol/frame.h"
+#include "tern/status.h"
+
+namespace tern::protocol {
+
+struct Limits {
+  std::uint32_t max_body = kDefaultMaxBody;  // bytes, default 64 MiB
+  std::uint32_t max_meta = kDefaultMaxMeta;  // bytes, default 64 KiB - 1
+};
+
+// Validates a header against the limits. INVALID_ARGUMENT with a reason such
+// as "bad magic 0x4745 (looks like an HTTP request)".
+Status validate_header(const char* raw, const Limits& limits, FrameHeader* out);
+
+class FrameDecoder {
+ public:
+  explicit FrameDecoder(Limits limits = {}) : limits_(limits) {}
+
+  // Consumes all of `data`, calling `on_frame(Frame&&)` for every frame that
+  // completes. Returns the first protocol error (see above); frames completed
+  // before the bad header have been delivered. `on_frame` may throw nothing.
+  template <typename OnFrame>
+  Status feed(std::string_view data, OnFrame&& on_frame);
+
+  bool failed() const noexcept { return !error_.is_ok(); }
+  // Bytes of the frame currently being received (0 between frames).
+  std::size_t buffered() const noexcept { return header_filled_ + frame_.payload.size(); }
+
+ private:
+  Limits limits_;
+  Status error_;
+  char header_buf_[kHeaderSize];
+  std::size_t header_filled_ = 0;
+  bool in_payload_ = false;
+  std::size_t payload_need_ = 0;
+  Frame frame_;
+};
+
+template <typename OnFrame>
+Status FrameDecoder::feed(std::string_view data, OnFrame&& on_frame) {
+  if (!error_.is_ok()) return error_;
+  while (!data.empty()) {
+    if (!in_payload_) {
+      const char* raw;
+      if (header_filled_ == 0 && data.size() >= kHeaderSize) {
+        raw = data.data();  // fast path: whole header in this read
+        data.remove_prefix(kHeaderSize);
+      } else {
+        std::size_t take = std::min(kHeaderSize - header_filled_, data.size());
+        std::memcpy(header_buf_ + header_filled_, data.data(), take);
+        header_filled_ += take;
+        data.remove_prefix(take);
+        if (header_filled_ < kHeaderSize) return Status();
+        raw = header_buf_;
+      }
+      header_filled_ = 0;
+      Status s = validate_header(raw, limits_, &frame_.header);
+      if (!s.is_ok()) {
+        error_ = s;
+        return error_;
+      }
+      payload_need_ = static_cast<std::size_t>(frame_.header.meta_len) + frame_.header.body_len;
+      frame_.payload.clear();
+      if (payload_need_ == 0) {
+        on_frame(std::move(frame_));
+        frame_ = Frame();
+        continue;
+      }
+      frame_.payload.reserve(payload_need_);
+      in_payload_ = true;
+    }
+    std::size_t take = std::min(payload_need_ - frame_.payload.size(), data.size());
+    frame_.payload.append(data.data(), take);
+    data.remove_prefix(take);
+    if (frame_.payload.size() == payload_need_) {
+      in_payload_ = false;
+      on_frame(std::move(frame_));
+      frame_ = Frame();
+    }
+  }
+  return Status();
+}
+
+}  // namespace tern::protocol

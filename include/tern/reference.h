@@ -1,0 +1,89 @@
+// tern/reference.h - a consumer's reference to one remote service: the
+// generic invoker every typed front end (Proxy<I>, generated protobuf stubs,
+// `tern call`) ends in (DESIGN §8): (service, method, serialization, bytes).
+//
+// A Reference subscribes to its service in a registry (or a direct:// list),
+// keeps the live provider list (the directory), picks a provider per call
+// with its load balancer, and applies its fault-tolerance strategy:
+//   failover (default)  on an error the request cannot have executed under
+//                       (could not connect, RESOURCE_EXHAUSTED, provider
+//                       shutting down), retry on a provider not yet tried, up
+//                       to `retries` more times
+//   failfast            one attempt, the error as it is
+// An empty provider list fails at once with UNAVAILABLE (no waiting for the timeout).
+//
+// Thread safety: all methods may be called from any thread.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "tern/channel.h"
+#include "tern/protocol/frame.h"
+#include "tern/registry.h"
+#include "tern/result.h"
+
+namespace tern {
+
+struct ReferenceOptions {
+  // Timeout of each call (the deadline sent to the provider). Default 3 s;
+  // never infinite.
+  std::chrono::milliseconds timeout{3000};
+  // "msgpack" (default), "json" or "protobuf".
+  std::string serialization = "msgpack";
+  // Only providers announcing this version / group (empty = any).
+  std::string version;
+  std::string group;
+  // Load balancer by name (tern/cluster/load_balancer.h). Default "random"
+  // (weighted random, as Dubbo).
+  std::string load_balance = "random";
+  // Fault tolerance: "failover" (default) or "failfast".
+  std::string cluster = "failover";
+  // Extra attempts for failover. Default 2; 0 = exactly one attempt.
+  int retries = 2;
+  // Seed for the load balancer's random source (0 = random). Tests fix it.
+  std::uint64_t seed = 0;
+};
+
+class Client;
+struct ReferenceCore;
+
+class Reference : public std::enable_shared_from_this<Reference> {
+ public:
+  ~Reference();
+
+  const std::string& service() const noexcept;
+  const ReferenceOptions& options() const noexcept;
+  std::uint8_t serialization_id() const noexcept;
+
+  // A request frame builder with service, method, version and group set and
+  // the serialization id filled in; write the body and pass finish() to invoke().
+  protocol::FrameBuilder new_request(std::string_view method, bool oneway) const;
+
+  // Sends one request and completes `done` exactly once (see tern/channel.h
+  // for the statuses; plus UNAVAILABLE "no provider" when the directory is
+  // empty). `timeout` 0 = the reference's timeout. The completion runs on an
+  // IO thread, or inline when the call fails before being sent.
+  void invoke(std::string_view method, std::string request, std::chrono::milliseconds timeout, CallCompletion done);
+
+  // Sends a oneway request to one provider; reports local failures only.
+  Status invoke_oneway(std::string_view method, std::string request);
+
+  // The providers currently in the directory (provider URLs).
+  std::vector<Url> providers() const;
+
+  // Blocks up to `timeout` until the directory holds at least one provider.
+  // True if it does.
+  bool wait_for_providers(std::chrono::milliseconds timeout) const;
+
+ private:
+  friend class Client;
+  explicit Reference(std::shared_ptr<ReferenceCore> core) : core_(std::move(core)) {}
+  std::shared_ptr<ReferenceCore> core_;
+};
+
+}  // namespace tern

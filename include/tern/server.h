@@ -1,0 +1,258 @@
+// tern/server.h - the provider: listens, exposes services, dispatches calls.
+//
+//   struct CalculatorImpl : Calculator { int add(int a, int b) override { return a + b; } ... };
+//   tern::Server server({.listen = "0.0.0.0:20880"});
+//   server.expose<Calculator>(std::make_shared<CalculatorImpl>());
+//   if (auto s = server.start(); !s.is_ok()) die(s);
+//   std::cout << server.port();            // the bound port (useful with port 0)
+//   server.wait();                         // until shutdown()
+//
+// Request handling (DESIGN §1 steps 6-7): the IO thread decodes a frame; the
+// dispatcher ("all": business pool; "direct": the IO thread itself) runs the
+// handler; the result or error goes back as a response frame with the request
+// id, in the serialization of the request. Errors the consumer sees:
+//   UNIMPLEMENTED      unknown service or method (the message names it)
+//   INVALID_ARGUMENT   arguments that do not decode as the method's parameters
+//   INTERNAL           the handler threw; the exception's what() is the message
+//   RESOURCE_EXHAUSTED the business pool's queue is full (handler not run)
+//   DEADLINE_EXCEEDED  the request's deadline passed before the handler ran
+//   UNAVAILABLE        the server is shutting down (handler not run)
+// A handler's exception never escapes into the server.
+//
+// Thread safety: expose() before start(); shutdown()/wait()/port() from any thread.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <tuple>
+#include <utility>
+
+#include "tern/protocol/decoder.h"
+#include "tern/protocol/frame.h"
+#include "tern/result.h"
+#include "tern/serialization/codecs.h"
+#include "tern/server_context.h"
+#include "tern/service.h"
+#include "tern/url.h"
+
+namespace tern {
+
+namespace rpc {
+class ServerSession;
+}
+namespace detail {
+struct ServerCallAccess;
+}
+
+struct ServerOptions {
+  // Address to listen on: "host:port", "[v6]:port"; port 0 picks a free port
+  // (read it back with port()). Default "0.0.0.0:0".
+  std::string listen = "0.0.0.0:0";
+  // Host announced in the provider URL when listening on a wildcard address.
+  // Default "127.0.0.1".
+  std::string announce_host = "127.0.0.1";
+  // IO threads (event loops). 0 = number of cores.
+  std::size_t io_threads = 0;
+  // Business threads of the fixed pool. 0 = max(4, 2 x cores).
+  std::size_t worker_threads = 0;
+  // Requests queued for the business pool beyond which new ones are answered
+  // RESOURCE_EXHAUSTED at once. Default 10000.
+  std::size_t worker_queue = 10000;
+  // "all" (handlers on the business pool) or "direct" (on the IO thread).
+  std::string dispatcher = "all";
+  // Idle time before a heartbeat ping; 3 unanswered pings close. Default 10 s; 0 disables.
+  std::chrono::milliseconds heartbeat_interval{10000};
+  // Frame limits: body default 64 MiB, metadata 64 KiB - 1.
+  protocol::Limits limits;
+};
+
+struct ServiceOptions {
+  // Overrides the service name from TERN_SERVICE (empty = keep).
+  std::string name;
+  // Version and group the service answers to; requests naming another
+  // version/group get UNIMPLEMENTED. Empty = any.
+  std::string version;
+  std::string group;
+  // Provider weight announced in the registry URL. Default 100.
+  int weight = 100;
+};
+
+// One incoming request as a handler sees it (the generic invoker level: service,
+// method, serialization, bytes). Exactly one respond*() must be called for a
+// request (none for oneway); later calls are ignored.
+class ServerCall {
+ public:
+  ServerCall(std::shared_ptr<rpc::ServerSession> session, protocol::Frame frame);
+  ServerCall(ServerCall&&) noexcept;
+  ~ServerCall();
+
+  std::string_view service() const noexcept { return frame_.meta().substr(service_.first, service_.second); }
+  std::string_view method() const noexcept { return frame_.meta().substr(method_.first, method_.second); }
+  std::string_view body() const noexcept { return frame_.body(); }
+  std::string_view meta() const noexcept { return frame_.meta(); }
+  std::uint8_t serialization() const noexcept { return frame_.header.serialization; }
+  std::uint64_t request_id() const noexcept { return frame_.header.request_id; }
+  bool oneway() const noexcept { return frame_.header.type == protocol::FrameType::kOneway; }
+  std::chrono::steady_clock::time_point deadline() const noexcept { return deadline_; }
+  const std::string& peer() const noexcept;
+  ServerContext& context() noexcept { return context_; }
+
+  // A response frame builder with id and serialization filled in; write the
+  // body into it and pass it to respond().
+  protocol::FrameBuilder start_response();
+  void respond(protocol::FrameBuilder&& builder);
+  void respond(const Status& error);
+  bool responded() const noexcept { return responded_; }
+
+ private:
+  friend class rpc::ServerSession;
+  friend class ServerContext;
+  friend struct detail::ServerCallAccess;
+  std::shared_ptr<rpc::ServerSession> session_;
+  protocol::Frame frame_;
+  std::pair<std::size_t, std::size_t> service_{0, 0};  // offset, length in meta
+  std::pair<std::size_t, std::size_t> method_{0, 0};
+  std::chrono::steady_clock::time_point deadline_;
+  std::shared_ptr<std::atomic<bool>> cancelled_;
+  ServerContext context_{this};
+  bool responded_ = false;
+};
+
+using MethodHandler = std::function<void(ServerCall& call)>;
+
+namespace detail {
+template <auto M, typename Impl>
+MethodHandler make_method_handler(std::shared_ptr<Impl> impl);
+}
+
+class Server {
+ public:
+  explicit Server(ServerOptions options = {});
+  ~Server();  // shutdown(0)
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  // Exposes `impl` under the service declared by TERN_SERVICE(Interface, ...).
+  // ALREADY_EXISTS if that service name is exposed already;
+  // FAILED_PRECONDITION after start().
+  template <typename Interface>
+  Status expose(std::shared_ptr<Interface> impl, ServiceOptions options = {});
+
+  // Registers one method handler at the generic level (service, method,
+  // bytes); used by expose() and by generated protobuf stubs.
+  Status add_method(const std::string& service, const std::string& method, MethodHandler handler,
+                    const ServiceOptions& options = {});
+
+  // Binds and starts listening and the IO and business threads.
+  // UNAVAILABLE when the address cannot be bound (message has the reason),
+  // INVALID_ARGUMENT for a malformed listen address.
+  Status start();
+
+  // The bound port (valid after start()).
+  std::uint16_t port() const noexcept;
+  // "127.0.0.1:PORT" (announce_host for wildcard listens) of the bound address.
+  HostPort address() const;
+  // One provider URL per exposed service: tern://host:port/Service?methods=...&weight=...
+  std::vector<Url> provider_urls() const;
+
+  // Stops accepting, tells connected consumers GOAWAY, lets in-flight calls
+  // finish for up to `grace`, then closes every connection and stops the
+  // threads. Idempotent; wakes wait(). Not callable from a handler.
+  void shutdown(std::chrono::milliseconds grace = std::chrono::milliseconds(5000));
+  // Blocks until shutdown() completed.
+  void wait();
+
+  // Counters (monotonic since start).
+  struct Stats {
+    std::uint64_t requests = 0;          // requests and oneways received
+    std::uint64_t rejected_overload = 0; // RESOURCE_EXHAUSTED answers from a full pool
+    std::uint64_t handler_errors = 0;    // handlers that threw
+    std::uint64_t connections = 0;       // currently open
+  };
+  Stats stats() const;
+
+  struct Impl;
+
+ private:
+  std::shared_ptr<Impl> impl_;
+};
+
+// ---------------------------------------------------------------------------
+// Implementation of the templates.
+
+namespace detail {
+
+template <typename Codec, typename Tuple>
+struct ArgsDecoder;
+template <typename Codec, typename... A>
+struct ArgsDecoder<Codec, std::tuple<A...>> {
+  static Result<std::tuple<A...>> decode(std::string_view bytes) { return Codec::template decode_args<A...>(bytes); }
+};
+
+template <auto M, typename Impl>
+MethodHandler make_method_handler(std::shared_ptr<Impl> impl) {
+  using MF = MemberFn<decltype(M)>;
+  using Args = typename MF::Args;
+  using R = typename MF::Return;
+  return [impl = std::move(impl)](ServerCall& call) {
+    Status s = serialization::with_codec(call.serialization(), [&]<typename Codec>() -> Status {
+      auto args = ArgsDecoder<Codec, Args>::decode(call.body());
+      if (!args.has_value()) return args.status();
+      auto invoke = [&]() -> decltype(auto) {
+        return std::apply([&](auto&... a) -> decltype(auto) { return ((*impl).*M)(std::move(a)...); }, *args);
+      };
+      if constexpr (std::is_void_v<R>) {
+        invoke();
+        if (call.oneway()) return Status();
+        auto b = call.start_response();
+        Codec::encode_void(b);
+        call.respond(std::move(b));
+      } else if constexpr (UnwrapResult<R>::kIsResult) {
+        R r = invoke();
+        if (call.oneway()) return Status();
+        if (!r.has_value()) return r.status();
+        auto b = call.start_response();
+        Codec::encode_value(b, *r);
+        call.respond(std::move(b));
+      } else {
+        R r = invoke();
+        if (call.oneway()) return Status();
+        auto b = call.start_response();
+        Codec::encode_value(b, r);
+        call.respond(std::move(b));
+      }
+      return Status();
+    });
+    if (!s.is_ok()) call.respond(s);
+  };
+}
+
+template <typename Tuple, typename F, std::size_t... I>
+void for_each_in_tuple(const Tuple& t, F&& f, std::index_sequence<I...>) {
+  (f(std::get<I>(t)), ...);
+}
+
+}  // namespace detail
+
+template <typename Interface>
+Status Server::expose(std::shared_ptr<Interface> impl, ServiceOptions options) {
+  static_assert(ServiceTraits<Interface>::kDefined, "declare the interface with TERN_SERVICE(Interface, methods...)");
+  std::string name = options.name.empty() ? std::string(ServiceTraits<Interface>::name) : options.name;
+  options.name = name;
+  Status result;
+  constexpr auto methods = ServiceTraits<Interface>::methods();
+  detail::for_each_in_tuple(
+      methods,
+      [&]<auto M>(const detail::MethodEntry<M>& entry) {
+        if (!result.is_ok()) return;
+        result = add_method(name, std::string(entry.name), detail::make_method_handler<M>(impl), options);
+      },
+      std::make_index_sequence<std::tuple_size_v<decltype(methods)>>{});
+  return result;
+}
+
+}  // namespace tern

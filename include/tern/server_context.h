@@ -1,0 +1,67 @@
+// tern/server_context.h - what a provider's handler can know about the call
+// it is serving (as Dubbo's RpcContext / gRPC's ServerContext).
+//
+//   int CalculatorImpl::add(int a, int b) {
+//     auto* ctx = tern::ServerContext::current();        // never null inside a handler
+//     auto trace = ctx->attachment("trace-id");          // "" when absent
+//     if (ctx->remaining() < 10ms) ...
+//   }
+//
+// current() returns the context of the call the calling thread is serving,
+// or nullptr outside a handler. The context and the string_views it returns
+// are valid until the handler returns.
+// Thread safety: use it from the handler's thread; cancelled() may be read
+// from any thread.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <string>
+#include <string_view>
+
+namespace tern {
+
+class ServerCall;
+
+class ServerContext {
+ public:
+  using Clock = std::chrono::steady_clock;
+
+  static ServerContext* current() noexcept;
+
+  std::string_view service() const noexcept;
+  std::string_view method() const noexcept;
+  // Peer address "ip:port".
+  const std::string& peer() const noexcept;
+  // Monotonic deadline from the request's timeout (Clock::time_point::max()
+  // when the consumer sent none).
+  Clock::time_point deadline() const noexcept;
+  bool has_deadline() const noexcept { return deadline() != Clock::time_point::max(); }
+  // Time left until the deadline (zero when past; 24 h when none).
+  std::chrono::milliseconds remaining() const noexcept;
+  // A request attachment (metadata entry that is not service/method/version/group); "" if absent.
+  std::string_view attachment(std::string_view key) const noexcept;
+  // True when the consumer cancelled the call (cancel frame).
+  bool cancelled() const noexcept;
+  bool oneway() const noexcept;
+
+  // Makes `ctx` current() on this thread for the lifetime of the scope.
+  class Scope {
+   public:
+    explicit Scope(ServerContext* ctx) noexcept;
+    ~Scope();
+    Scope(const Scope&) = delete;
+    Scope& operator=(const Scope&) = delete;
+
+   private:
+    ServerContext* prev_;
+  };
+
+ private:
+  friend class ServerCall;
+  explicit ServerContext(const ServerCall* call) : call_(call) {}
+  const ServerCall* call_;
+};
+
+}  // namespace tern

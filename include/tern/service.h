@@ -1,0 +1,107 @@
+// tern/service.h - TERN_SERVICE: declares a plain C++ interface as an RPC
+// contract (interface binding, DESIGN §8).
+//
+//   struct Calculator {
+//     virtual ~Calculator() = default;
+//     virtual int add(int a, int b) = 0;
+//     virtual std::string greet(std::string name) = 0;
+//   };
+//   TERN_SERVICE(Calculator, add, greet)                  // at global scope
+//   TERN_SERVICE_NAMED(Calculator, "acme.Calculator", add, greet)  // explicit name
+//
+// Method identity on the wire is the service name plus the method's name as
+// written here ("Calculator" / "add"), never a hash of a C++ symbol: renaming
+// a method is a visible, explicit act. Methods must not be overloaded (the
+// member pointer &Calculator::add must be unambiguous). Arguments are taken
+// by value or const reference; results by value; a method may also return
+// tern::Result<T> to answer with an explicit error status.
+#pragma once
+
+#include <string_view>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+
+#include "tern/detail/macros.h"
+#include "tern/result.h"
+
+namespace tern {
+
+template <typename Interface>
+struct ServiceTraits {
+  static constexpr bool kDefined = false;
+};
+
+// Specialized per method by TERN_SERVICE: `name` and `Service`.
+template <auto Method>
+struct MethodTraits {
+  static constexpr bool kDefined = false;
+};
+
+namespace detail {
+
+template <typename T>
+struct MemberFn;
+template <typename R, typename C, typename... A>
+struct MemberFn<R (C::*)(A...)> {
+  using Class = C;
+  using Return = R;
+  using Args = std::tuple<std::remove_cvref_t<A>...>;
+  static constexpr std::size_t kArity = sizeof...(A);
+};
+template <typename R, typename C, typename... A>
+struct MemberFn<R (C::*)(A...) const> : MemberFn<R (C::*)(A...)> {};
+template <typename R, typename C, typename... A>
+struct MemberFn<R (C::*)(A...) noexcept> : MemberFn<R (C::*)(A...)> {};
+template <typename R, typename C, typename... A>
+struct MemberFn<R (C::*)(A...) const noexcept> : MemberFn<R (C::*)(A...)> {};
+
+// Result<T> -> T; T -> T.
+template <typename T>
+struct UnwrapResult {
+  using type = T;
+  static constexpr bool kIsResult = false;
+};
+template <typename T>
+struct UnwrapResult<Result<T>> {
+  using type = T;
+  static constexpr bool kIsResult = true;
+};
+
+template <auto M>
+struct MethodEntry {
+  std::string_view name;
+};
+
+}  // namespace detail
+
+// The value type a call of `Method` produces (Result<T> unwrapped to T).
+template <auto Method>
+using method_result_t = typename detail::UnwrapResult<typename detail::MemberFn<decltype(Method)>::Return>::type;
+
+template <auto Method>
+using method_args_t = typename detail::MemberFn<decltype(Method)>::Args;
+
+}  // namespace tern
+
+#define TERN_DETAIL_METHOD_ENTRY(Type, m) std::make_tuple(::tern::detail::MethodEntry<&Type::m>{#m}),
+#define TERN_DETAIL_METHOD_TRAITS(Type, m)         \
+  template <>                                      \
+  struct tern::MethodTraits<&Type::m> {            \
+    static constexpr bool kDefined = true;         \
+    static constexpr std::string_view name = #m;   \
+    using Service = Type;                          \
+  };
+
+#define TERN_SERVICE_NAMED(Type, Name, ...)                                                      \
+  template <>                                                                                    \
+  struct tern::ServiceTraits<Type> {                                                             \
+    static constexpr bool kDefined = true;                                                       \
+    static constexpr std::string_view name = Name;                                               \
+    static constexpr auto methods() {                                                            \
+      return std::tuple_cat(TERN_FOR_EACH(TERN_DETAIL_METHOD_ENTRY, Type, __VA_ARGS__) std::tuple<>()); \
+    }                                                                                            \
+  };                                                                                             \
+  TERN_FOR_EACH(TERN_DETAIL_METHOD_TRAITS, Type, __VA_ARGS__)
+
+#define TERN_SERVICE(Type, ...) TERN_SERVICE_NAMED(Type, #Type, __VA_ARGS__)

@@ -1,0 +1,357 @@
+// Consumer channel: pending-call table, timeouts and reconnects over a framed
+// session. See tern/channel.h for the contract.
+#include "tern/channel.h"
+
+#include <asio/ip/tcp.hpp>
+#include <asio/post.hpp>
+#include <asio/steady_timer.hpp>
+
+#include <deque>
+#include <future>
+#include <map>
+#include <vector>
+
+#include "rpc/session.h"
+#include "tern/log.h"
+#include "tern/net/connection.h"
+
+namespace tern {
+namespace rpc {
+
+using Clock = std::chrono::steady_clock;
+
+// Timeouts fire at most this late (coalescing timer wakeups under load).
+constexpr auto kTimerSlack = std::chrono::milliseconds(2);
+
+class ChannelSession : public Session {
+ public:
+  ChannelSession(std::weak_ptr<Channel> channel, asio::io_context& loop, SessionOptions options)
+      : Session(options), channel_(std::move(channel)), timer_(loop) {}
+
+  void start_call(std::string request, std::chrono::milliseconds timeout, CallCompletion done) {
+    auto deadline = Clock::now() + timeout;
+    auto tmo = static_cast<std::uint32_t>(std::min<std::int64_t>(timeout.count(), 0xFFFFFFFF));
+    std::uint64_t id;
+    bool rearm = false;
+    {
+      std::unique_lock lock(mu_);
+      if (closed_) {
+        Status reason = close_reason_;
+        lock.unlock();
+        done(CallResult{Status(StatusCode::kUnavailable, reason.message(), false), {}});
+        return;
+      }
+      id = next_id_++;
+      pending_.emplace(id, Pending{std::move(done), deadline});
+      timeouts_[tmo].emplace_back(deadline, id);
+      if (deadline + kTimerSlack < armed_) {
+        armed_ = deadline + kTimerSlack;
+        rearm = true;
+      }
+    }
+    patch(request, id, tmo);
+    if (rearm) {
+      asio::post(timer_.get_executor(), [self = shared()] { self->rearm(); });
+    }
+    send_frame(std::move(request));  // on failure the close path fails the call
+  }
+
+  bool closed() {
+    std::lock_guard lock(mu_);
+    return closed_;
+  }
+  std::size_t pending() {
+    std::lock_guard lock(mu_);
+    return pending_.size();
+  }
+
+ protected:
+  void on_frame(protocol::Frame&& frame) override {
+    using protocol::FrameType;
+    if (frame.header.type == FrameType::kGoaway) {
+      goaway_.store(true);
+      return;
+    }
+    if (frame.header.type != FrameType::kResponse) return;
+    CallCompletion done;
+    {
+      std::lock_guard lock(mu_);
+      auto it = pending_.find(frame.header.request_id);
+      if (it == pending_.end()) {
+        if (auto ch = channel_.lock()) ch->late_.fetch_add(1, std::memory_order_relaxed);
+        return;
+      }
+      done = std::move(it->second.done);
+      pending_.erase(it);
+    }
+    StatusCode code = frame.header.status();
+    if (code == StatusCode::kOk) {
+      done(CallResult{Status(), std::move(frame)});
+    } else {
+      // Rejected before running (overload, unknown method, shutting down):
+      // the handler did not execute, so failover may retry elsewhere.
+      bool executed = !(code == StatusCode::kResourceExhausted || code == StatusCode::kUnimplemented ||
+                        code == StatusCode::kUnavailable);
+      std::string msg(frame.body());
+      done(CallResult{Status(code, std::move(msg), executed), {}});
+    }
+  }
+
+  void on_session_connected() override {
+    if (auto ch = channel_.lock()) ch->connects_.fetch_add(1, std::memory_order_relaxed);
+  }
+
+  void on_session_closed(const Status& reason, bool was_connected) override {
+    std::unordered_map<std::uint64_t, Pending> failed;
+    {
+      std::lock_guard lock(mu_);
+      closed_ = true;
+      close_reason_ = reason;
+      failed.swap(pending_);
+      timeouts_.clear();
+    }
+    std::error_code ec;
+    timer_.cancel();
+    Status st(reason.code() == StatusCode::kOk ? StatusCode::kUnavailable : reason.code(),
+              reason.message().empty() ? "connection closed" : reason.message(), was_connected);
+    if (st.code() != StatusCode::kCancelled) st = Status(StatusCode::kUnavailable, st.message(), was_connected);
+    for (auto& [id, p] : failed) p.done(CallResult{st, {}});
+  }
+
+ public:
+  std::atomic<bool> goaway_{false};
+
+ private:
+  struct Pending {
+    CallCompletion done;
+    Clock::time_point deadline;
+  };
+
+  std::shared_ptr<ChannelSession> shared() { return std::static_pointer_cast<ChannelSession>(shared_from_this()); }
+
+  static void patch(std::string& request, std::uint64_t id, std::uint32_t timeout_ms) {
+    char* p = request.data();
+    for (int i = 0; i < 8; ++i) p[8 + i] = static_cast<char>(id >> (56 - 8 * i));
+    for (int i = 0; i < 4; ++i) p[20 + i] = static_cast<char>(timeout_ms >> (24 - 8 * i));
+  }
+
+  // IO thread: (re)arms the timer at armed_.
+  void rearm() {
+    Clock::time_point at;
+    {
+      std::lock_guard lock(mu_);
+      if (closed_ || armed_ == Clock::time_point::max()) return;
+      at = armed_;
+    }
+    timer_.expires_at(at);
+    timer_.async_wait([weak = std::weak_ptr<ChannelSession>(shared())](std::error_code ec) {
+      if (ec) return;
+      if (auto self = weak.lock()) self->on_timer();
+    });
+  }
+
+  // IO thread: fails expired calls, re-arms for the earliest live deadline.
+  void on_timer() {
+    std::vector<std::pair<std::uint64_t, CallCompletion>> expired;
+    auto now = Clock::now();
+    Clock::time_point next = Clock::time_point::max();
+    {
+      std::lock_guard lock(mu_);
+      for (auto qit = timeouts_.begin(); qit != timeouts_.end();) {
+        auto& q = qit->second;
+        while (!q.empty()) {
+          auto [deadline, id] = q.front();
+          auto it = pending_.find(id);
+          if (it == pending_.end() || it->second.deadline != deadline) {
+            q.pop_front();  // completed already
+            continue;
+          }
+          if (deadline > now) break;
+          expired.emplace_back(id, std::move(it->second.done));
+          pending_.erase(it);
+          q.pop_front();
+        }
+        if (q.empty()) {
+          qit = timeouts_.erase(qit);
+        } else {
+          next = std::min(next, q.front().first);
+          ++qit;
+        }
+      }
+      armed_ = next == Clock::time_point::max() ? next : std::max(next, now) + kTimerSlack;
+    }
+    if (!expired.empty()) {
+      if (auto ch = channel_.lock()) ch->timeouts_.fetch_add(expired.size(), std::memory_order_relaxed);
+    }
+    for (auto& [id, done] : expired) {
+      send_frame(protocol::encode_control_frame(protocol::FrameType::kCancel, id));
+      done(CallResult{Status(StatusCode::kDeadlineExceeded, "call timed out (no response within its deadline)", true),
+                      {}});
+    }
+    rearm();
+  }
+
+  std::weak_ptr<Channel> channel_;
+  asio::steady_timer timer_;
+  std::mutex mu_;
+  std::unordered_map<std::uint64_t, Pending> pending_;                                 // guarded by mu_
+  std::map<std::uint32_t, std::deque<std::pair<Clock::time_point, std::uint64_t>>> timeouts_;  // by timeout, FIFO
+  Clock::time_point armed_ = Clock::time_point::max();
+  std::uint64_t next_id_ = 1;
+  bool closed_ = false;
+  Status close_reason_;
+};
+
+}  // namespace rpc
+
+// ---------------------------------------------------------------------------
+// Channel
+
+namespace {
+Result<asio::ip::tcp::endpoint> resolve(const HostPort& hp) {
+  std::error_code ec;
+  auto addr = asio::ip::make_address(hp.host, ec);
+  if (!ec) return asio::ip::tcp::endpoint(addr, hp.port);
+  asio::io_context ctx;
+  asio::ip::tcp::resolver resolver(ctx);
+  auto results = resolver.resolve(hp.host, std::to_string(hp.port), ec);
+  if (ec || results.empty()) {
+    return Status(StatusCode::kUnavailable, "cannot resolve " + hp.host + ": " + ec.message());
+  }
+  return results.begin()->endpoint();
+}
+}  // namespace
+
+Channel::Channel(asio::io_context& loop, HostPort endpoint, ChannelOptions options)
+    : loop_(loop), endpoint_(std::move(endpoint)), options_(options) {}
+
+Channel::~Channel() {
+  std::shared_ptr<rpc::ChannelSession> s;
+  {
+    std::lock_guard lock(mu_);
+    s = std::move(session_);
+  }
+  if (s) s->close(Status(StatusCode::kCancelled, "consumer shut down"));
+}
+
+std::shared_ptr<rpc::ChannelSession> Channel::session() {
+  std::lock_guard lock(mu_);
+  if (shut_down_) return nullptr;
+  if (session_ && !session_->closed() && !session_->goaway_.load()) return session_;
+  if (session_ && session_->goaway_.load()) {
+    // The provider is going away: finish in-flight calls there, new calls on a new connection.
+  }
+  auto ep = resolve(endpoint_);
+  rpc::SessionOptions so{options_.limits, options_.heartbeat_interval};
+  auto s = std::make_shared<rpc::ChannelSession>(weak_from_this(), loop_, so);
+  net::Connection::Options co;
+  co.connect_timeout = options_.connect_timeout;
+  if (!ep) {
+    // Unresolvable: a session that is closed at once fails calls with UNAVAILABLE.
+    auto conn = net::Connection::dial(loop_, asio::ip::tcp::endpoint(), co);
+    s->attach(conn);
+    conn->close(ep.status());
+  } else {
+    s->attach(net::Connection::dial(loop_, *ep, co));
+  }
+  session_ = s;
+  return s;
+}
+
+void Channel::call(std::string request, std::chrono::milliseconds timeout, CallCompletion done) {
+  auto s = session();
+  if (!s) {
+    done(CallResult{Status(StatusCode::kCancelled, "consumer shut down"), {}});
+    return;
+  }
+  if (timeout.count() <= 0) timeout = std::chrono::milliseconds(1);
+  s->start_call(std::move(request), timeout, std::move(done));
+}
+
+Status Channel::send_oneway(std::string request) {
+  auto s = session();
+  if (!s) return Status(StatusCode::kCancelled, "consumer shut down");
+  if (!s->send_frame(std::move(request))) {
+    return Status(StatusCode::kUnavailable, "connection to " + endpoint_.to_string() + " is closed");
+  }
+  return Status();
+}
+
+void Channel::shutdown(Status reason) {
+  std::shared_ptr<rpc::ChannelSession> s;
+  {
+    std::lock_guard lock(mu_);
+    shut_down_ = true;
+    shutdown_reason_ = reason;
+    s = std::move(session_);
+  }
+  if (s) s->close(std::move(reason));
+}
+
+bool Channel::connected() const {
+  std::lock_guard lock(mu_);
+  return session_ && session_->connection() && session_->connection()->connected();
+}
+
+Channel::Stats Channel::stats() const {
+  Stats st;
+  st.late_responses = late_.load();
+  st.timeouts = timeouts_.load();
+  st.connects = connects_.load();
+  std::shared_ptr<rpc::ChannelSession> s;
+  {
+    std::lock_guard lock(mu_);
+    s = session_;
+  }
+  if (s) st.pending = s->pending();
+  return st;
+}
+
+// ---------------------------------------------------------------------------
+// ChannelPool
+
+ChannelPool::ChannelPool(std::size_t io_threads, ChannelOptions options)
+    : io_(io_threads, "tern-cli-io"), options_(options) {
+  io_.start();
+}
+
+ChannelPool::~ChannelPool() { shutdown(); }
+
+std::shared_ptr<Channel> ChannelPool::get(const HostPort& endpoint) {
+  std::lock_guard lock(mu_);
+  auto key = endpoint.to_string();
+  auto it = channels_.find(key);
+  if (it != channels_.end()) return it->second;
+  auto ch = std::make_shared<Channel>(io_.next(), endpoint, options_);
+  if (shut_down_) ch->shutdown(Status(StatusCode::kCancelled, "consumer shut down"));
+  channels_.emplace(key, ch);
+  return ch;
+}
+
+void ChannelPool::shutdown() {
+  std::unordered_map<std::string, std::shared_ptr<Channel>> chans;
+  {
+    std::lock_guard lock(mu_);
+    if (shut_down_) return;
+    shut_down_ = true;
+    chans = channels_;
+  }
+  for (auto& [k, ch] : chans) ch->shutdown(Status(StatusCode::kCancelled, "consumer shut down"));
+  // Let the loops run the close handlers (which complete pending calls), then stop.
+  for (std::size_t i = 0; i < io_.size(); ++i) {
+    std::promise<void> done;
+    auto f = done.get_future();
+    asio::post(io_.at(i), [&done] { done.set_value(); });
+    f.wait_for(std::chrono::seconds(2));
+  }
+  // Second round: close handlers posted by the first round.
+  for (std::size_t i = 0; i < io_.size(); ++i) {
+    std::promise<void> done;
+    auto f = done.get_future();
+    asio::post(io_.at(i), [&done] { done.set_value(); });
+    f.wait_for(std::chrono::seconds(2));
+  }
+  io_.stop();
+}
+
+}  // namespace tern

@@ -1,0 +1,52 @@
+// IO thread pool: one io_context per thread.
+#include "tern/net/io_context_pool.h"
+
+#include <pthread.h>
+
+namespace tern::net {
+namespace {
+thread_local bool t_in_io_thread = false;
+}
+
+IoContextPool::IoContextPool(std::size_t threads, std::string name) : name_(std::move(name)) {
+  if (threads == 0) threads = std::max(1u, std::thread::hardware_concurrency());
+  for (std::size_t i = 0; i < threads; ++i) {
+    contexts_.push_back(std::make_unique<asio::io_context>(1));
+  }
+}
+
+IoContextPool::~IoContextPool() { stop(); }
+
+void IoContextPool::start() {
+  if (started_) return;
+  started_ = true;
+  for (auto& ctx : contexts_) guards_.emplace_back(asio::make_work_guard(*ctx));
+  for (std::size_t i = 0; i < contexts_.size(); ++i) {
+    threads_.emplace_back([this, i] {
+      t_in_io_thread = true;
+      std::string tname = name_ + "-" + std::to_string(i);
+      pthread_setname_np(pthread_self(), tname.substr(0, 15).c_str());
+      contexts_[i]->run();
+    });
+  }
+}
+
+void IoContextPool::stop() {
+  if (!started_) return;
+  started_ = false;
+  guards_.clear();
+  for (auto& ctx : contexts_) ctx->stop();
+  for (auto& t : threads_) {
+    if (t.joinable()) t.join();
+  }
+  threads_.clear();
+  for (auto& ctx : contexts_) ctx->restart();
+}
+
+asio::io_context& IoContextPool::next() noexcept {
+  return *contexts_[next_.fetch_add(1, std::memory_order_relaxed) % contexts_.size()];
+}
+
+bool IoContextPool::in_io_thread() noexcept { return t_in_io_thread; }
+
+}  // namespace tern::net

@@ -1,0 +1,64 @@
+// Client: the consumer runtime (channels + registries) and reference creation.
+#include "tern/client.h"
+
+#include "proxy/client_core.h"
+#include "tern/log.h"
+#include "tern/provider.h"
+
+namespace tern {
+
+Client::Client(ClientOptions options) : core_(std::make_shared<ClientCore>(std::move(options))) {}
+
+Client::~Client() {
+  core_->channels.shutdown();
+}
+
+ChannelPool& Client::channels() noexcept { return core_->channels; }
+
+Result<std::shared_ptr<Registry>> Client::registry(std::string_view url_text) {
+  std::lock_guard lock(core_->mu);
+  auto key = std::string(url_text);
+  auto it = core_->registries.find(key);
+  if (it != core_->registries.end()) return it->second;
+  auto url = Url::parse(url_text);
+  if (!url) return url.status();
+  auto reg = create_registry_any(*url, core_->options.registry);
+  if (!reg) return reg.status();
+  core_->registries.emplace(key, *reg);
+  return *reg;
+}
+
+Result<std::shared_ptr<Reference>> Client::reference(const std::string& service, std::string_view registry_url,
+                                                     ReferenceOptions options) {
+  auto core = std::make_shared<ReferenceCore>();
+  core->client = core_;
+  core->service = service;
+  core->options = std::move(options);
+  if (!serialization::serialization_id(core->options.serialization, &core->serialization_id)) {
+    return Status(StatusCode::kInvalidArgument, "unknown serialization '" + core->options.serialization + "'");
+  }
+  if (core->options.cluster != "failover" && core->options.cluster != "failfast") {
+    return Status(StatusCode::kInvalidArgument,
+                  "unknown cluster strategy '" + core->options.cluster + "' (failover, failfast)");
+  }
+  cluster::LoadBalancerOptions lbo;
+  lbo.seed = core->options.seed;
+  auto lb = cluster::create_load_balancer(core->options.load_balance, lbo);
+  if (!lb) return lb.status();
+  core->lb = std::move(*lb);
+  auto reg = registry(registry_url);
+  if (!reg) return reg.status();
+  core->registry = *reg;
+  // Seed the directory synchronously so the first call need not wait for a
+  // push; every later push (a full snapshot) replaces it.
+  if (auto initial = core->registry->lookup(service); initial.has_value()) core->on_providers(*initial);
+  std::weak_ptr<ReferenceCore> weak = core;
+  auto sub = core->registry->subscribe(service, [weak](const std::string&, const std::vector<Url>& urls) {
+    if (auto c = weak.lock()) c->on_providers(urls);
+  });
+  if (!sub) return sub.status();
+  core->subscription = *sub;
+  return std::shared_ptr<Reference>(new Reference(std::move(core)));
+}
+
+}  // namespace tern

@@ -1,0 +1,75 @@
+// Framed connection with heartbeats; see session.h.
+#include "rpc/session.h"
+
+#include "tern/log.h"
+
+namespace tern::rpc {
+
+Session::~Session() = default;
+
+void Session::attach(std::shared_ptr<net::Connection> conn) {
+  conn_ = std::move(conn);
+  conn_->set_handler(shared_from_this());
+  if (options_.heartbeat_interval.count() > 0) {
+    heartbeat_timer_ = std::make_unique<asio::steady_timer>(conn_->loop());
+  }
+  conn_->start();
+  if (heartbeat_timer_ && conn_->connected()) {
+    asio::post(conn_->loop(), [self = shared_from_this()] { self->arm_heartbeat(); });
+  }
+}
+
+void Session::on_connected(net::Connection&) {
+  if (heartbeat_timer_) arm_heartbeat();
+  on_session_connected();
+}
+
+void Session::arm_heartbeat() {
+  heartbeat_timer_->expires_after(options_.heartbeat_interval);
+  heartbeat_timer_->async_wait([weak = weak_from_this()](std::error_code ec) {
+    auto self = weak.lock();
+    if (ec || !self || !self->conn_ || !self->conn_->is_open()) return;
+    auto last = self->conn_->last_read();
+    if (last != self->last_seen_read_) {
+      self->last_seen_read_ = last;
+      self->missed_ = 0;
+    }
+    if (std::chrono::steady_clock::now() - last >= self->options_.heartbeat_interval) {
+      if (self->missed_ >= 3) {
+        TERN_LOG(kWarn, "closing connection to {}: heartbeat timeout ({} pings unanswered)",
+                 self->conn_->remote_text(), self->missed_);
+        self->conn_->close(Status(StatusCode::kUnavailable,
+                                  "heartbeat timeout: " + self->conn_->remote_text() + " stopped answering"));
+        return;
+      }
+      ++self->missed_;
+      self->conn_->send(protocol::encode_control_frame(protocol::FrameType::kPing, 0));
+    }
+    self->arm_heartbeat();
+  });
+}
+
+void Session::on_data(net::Connection& conn, std::string_view data) {
+  Status s = decoder_.feed(data, [this](protocol::Frame&& f) {
+    switch (f.header.type) {
+      case protocol::FrameType::kPing:
+        conn_->send(protocol::encode_control_frame(protocol::FrameType::kPong, f.header.request_id));
+        break;
+      case protocol::FrameType::kPong:
+        break;
+      default:
+        on_frame(std::move(f));
+    }
+  });
+  if (!s.is_ok()) {
+    TERN_LOG(kWarn, "closing connection from {}: {}", conn.remote_text(), s.message());
+    conn.close(s);
+  }
+}
+
+void Session::on_close(net::Connection&, const Status& reason, bool was_connected) {
+  if (heartbeat_timer_) heartbeat_timer_->cancel();
+  on_session_closed(reason, was_connected);
+}
+
+}  // namespace tern::rpc

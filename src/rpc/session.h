@@ -1,0 +1,69 @@
+// src/rpc/session.h - a framed connection: decoder + heartbeats on top of a
+// net::Connection. The provider's server session and the consumer's channel
+// session both derive from it (internal header).
+//
+// Heartbeats (DESIGN §3, issue "core"): when nothing was read for
+// `heartbeat_interval`, a ping is sent; every received byte counts as life;
+// after 3 intervals with pings unanswered the connection is closed with
+// UNAVAILABLE "heartbeat timeout". A ping is answered with a pong at once.
+//
+// Protocol errors (bad magic, limits) close the connection with the
+// decoder's reason, logged at warn level with the peer's address.
+//
+// Threading: everything but send_frame()/close() runs on the connection's IO thread.
+#pragma once
+
+#include <asio/steady_timer.hpp>
+
+#include <chrono>
+#include <memory>
+
+#include "tern/net/connection.h"
+#include "tern/protocol/decoder.h"
+
+namespace tern::rpc {
+
+struct SessionOptions {
+  protocol::Limits limits;
+  // Idle time after which a ping is sent; 3 missed pongs close. 0 disables.
+  std::chrono::milliseconds heartbeat_interval{10000};
+};
+
+class Session : public net::Connection::Handler, public std::enable_shared_from_this<Session> {
+ public:
+  explicit Session(SessionOptions options) : options_(options), decoder_(options.limits) {}
+  ~Session() override;
+
+  // Binds to `conn` and starts it (and the heartbeat timer).
+  void attach(std::shared_ptr<net::Connection> conn);
+
+  const std::shared_ptr<net::Connection>& connection() const noexcept { return conn_; }
+  bool send_frame(std::string bytes) { return conn_ && conn_->send(std::move(bytes)); }
+  void close(Status reason) {
+    if (conn_) conn_->close(std::move(reason));
+  }
+
+  // net::Connection::Handler
+  void on_connected(net::Connection& conn) override;
+  void on_data(net::Connection& conn, std::string_view data) override;
+  void on_close(net::Connection& conn, const Status& reason, bool was_connected) override;
+
+ protected:
+  // A decoded frame other than ping/pong (IO thread).
+  virtual void on_frame(protocol::Frame&& frame) = 0;
+  // The connection closed (IO thread, once). Derived classes fail their pending work here.
+  virtual void on_session_closed(const Status& reason, bool was_connected) = 0;
+  virtual void on_session_connected() {}
+
+ private:
+  void arm_heartbeat();
+
+  SessionOptions options_;
+  protocol::FrameDecoder decoder_;
+  std::shared_ptr<net::Connection> conn_;
+  std::unique_ptr<asio::steady_timer> heartbeat_timer_;
+  int missed_ = 0;
+  std::chrono::steady_clock::time_point last_seen_read_{};
+};
+
+}  // namespace tern::rpc

@@ -1,0 +1,449 @@
+// The provider: acceptor, service table, dispatch to the business pool or the
+// IO thread, responses, graceful shutdown. See tern/server.h.
+#include "tern/server.h"
+
+#include <asio/ip/tcp.hpp>
+#include <asio/post.hpp>
+
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "server/server_session.h"
+#include "server/thread_pool.h"
+#include "tern/log.h"
+#include "tern/net/connection.h"
+#include "tern/net/io_context_pool.h"
+
+namespace tern {
+
+namespace detail {
+struct ServerCallAccess {
+  static void set_service(ServerCall& c, std::size_t off, std::size_t len) { c.service_ = {off, len}; }
+  static void set_method(ServerCall& c, std::size_t off, std::size_t len) { c.method_ = {off, len}; }
+};
+}  // namespace detail
+
+namespace {
+thread_local ServerContext* t_current_context = nullptr;
+
+struct MethodEntry {
+  MethodHandler handler;
+};
+
+struct ServiceEntry {
+  ServiceOptions options;
+  std::unordered_map<std::string, MethodEntry> methods;
+  std::vector<std::string> method_names;
+};
+}  // namespace
+
+// ---------------------------------------------------------------------------
+// ServerContext
+
+ServerContext* ServerContext::current() noexcept { return t_current_context; }
+ServerContext::Scope::Scope(ServerContext* ctx) noexcept : prev_(t_current_context) { t_current_context = ctx; }
+ServerContext::Scope::~Scope() { t_current_context = prev_; }
+
+std::string_view ServerContext::service() const noexcept { return call_->service(); }
+std::string_view ServerContext::method() const noexcept { return call_->method(); }
+const std::string& ServerContext::peer() const noexcept { return call_->peer(); }
+ServerContext::Clock::time_point ServerContext::deadline() const noexcept { return call_->deadline(); }
+bool ServerContext::oneway() const noexcept { return call_->oneway(); }
+bool ServerContext::cancelled() const noexcept {
+  return call_->cancelled_ && call_->cancelled_->load(std::memory_order_relaxed);
+}
+std::chrono::milliseconds ServerContext::remaining() const noexcept {
+  auto d = deadline();
+  if (d == Clock::time_point::max()) return std::chrono::hours(24);
+  auto now = Clock::now();
+  if (d <= now) return std::chrono::milliseconds(0);
+  return std::chrono::duration_cast<std::chrono::milliseconds>(d - now);
+}
+std::string_view ServerContext::attachment(std::string_view key) const noexcept {
+  if (key == protocol::meta_keys::kService || key == protocol::meta_keys::kMethod ||
+      key == protocol::meta_keys::kVersion || key == protocol::meta_keys::kGroup)
+    return {};
+  return protocol::find_meta(call_->meta(), key);
+}
+
+// ---------------------------------------------------------------------------
+// Server::Impl
+
+struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
+  ServerOptions options;
+  std::unordered_map<std::string, ServiceEntry> services;  // immutable after start
+  std::unique_ptr<net::IoContextPool> io;
+  std::unique_ptr<rpc::ThreadPool> pool;
+  std::unique_ptr<asio::ip::tcp::acceptor> acceptor;
+  bool direct = false;
+  std::uint16_t port = 0;
+  std::string bound_host;
+
+  std::atomic<std::uint64_t> requests{0};
+  std::atomic<std::uint64_t> rejected{0};
+  std::atomic<std::uint64_t> handler_errors{0};
+  std::atomic<std::int64_t> in_flight{0};
+  std::atomic<bool> shutting_down{false};
+
+  std::mutex mu;
+  std::condition_variable cv;
+  std::unordered_set<std::shared_ptr<rpc::ServerSession>> sessions;  // guarded by mu
+  bool started = false;
+  bool stopped = false;
+
+  void do_accept();
+  void handle_request(const std::shared_ptr<rpc::ServerSession>& session, protocol::Frame&& frame);
+  void run(ServerCall& call, const MethodHandler& handler);
+  void session_closed(const std::shared_ptr<rpc::ServerSession>& s) {
+    std::lock_guard lock(mu);
+    sessions.erase(s);
+    cv.notify_all();
+  }
+};
+
+void Server::Impl::do_accept() {
+  auto& loop = io->next();
+  acceptor->async_accept(loop, [self = shared_from_this()](std::error_code ec, asio::ip::tcp::socket socket) {
+    if (ec) {
+      if (ec == asio::error::operation_aborted || !self->acceptor->is_open()) return;
+      TERN_LOG(kWarn, "accept failed: {}", ec.message());
+      self->do_accept();
+      return;
+    }
+    if (self->shutting_down.load()) return;
+    rpc::SessionOptions so{self->options.limits, self->options.heartbeat_interval};
+    auto session = std::make_shared<rpc::ServerSession>(self, so);
+    auto conn = net::Connection::adopt(std::move(socket), net::Connection::Options{});
+    session->set_peer(conn->remote_text());
+    {
+      std::lock_guard lock(self->mu);
+      self->sessions.insert(session);
+    }
+    session->attach(std::move(conn));
+    self->do_accept();
+  });
+}
+
+void Server::Impl::handle_request(const std::shared_ptr<rpc::ServerSession>& session, protocol::Frame&& frame) {
+  requests.fetch_add(1, std::memory_order_relaxed);
+  ServerCall call(session, std::move(frame));
+  if (shutting_down.load(std::memory_order_acquire)) {
+    call.respond(Status(StatusCode::kUnavailable, "provider is shutting down"));
+    return;
+  }
+  // Name the call.
+  std::string_view meta = call.meta();
+  std::string_view version, group;
+  bool have_service = false, have_method = false;
+  Status ms = protocol::for_each_meta(meta, [&](std::string_view k, std::string_view v) {
+    auto offset = static_cast<std::size_t>(v.data() - meta.data());
+    if (k == protocol::meta_keys::kService) {
+      detail::ServerCallAccess::set_service(call, offset, v.size());
+      have_service = true;
+    } else if (k == protocol::meta_keys::kMethod) {
+      detail::ServerCallAccess::set_method(call, offset, v.size());
+      have_method = true;
+    } else if (k == protocol::meta_keys::kVersion) {
+      version = v;
+    } else if (k == protocol::meta_keys::kGroup) {
+      group = v;
+    }
+  });
+  if (!ms.is_ok()) {
+    call.respond(ms);
+    return;
+  }
+  if (!have_service || !have_method) {
+    call.respond(Status(StatusCode::kInvalidArgument, "request names no service or method"));
+    return;
+  }
+  auto sit = services.find(std::string(call.service()));
+  if (sit == services.end()) {
+    call.respond(Status(StatusCode::kUnimplemented, fmt::format("unknown service '{}'", call.service())));
+    return;
+  }
+  const ServiceEntry& svc = sit->second;
+  if ((!svc.options.version.empty() && !version.empty() && version != svc.options.version) ||
+      (!svc.options.group.empty() && !group.empty() && group != svc.options.group)) {
+    call.respond(Status(StatusCode::kUnimplemented,
+                        fmt::format("service '{}' version '{}' group '{}' is not exposed here", call.service(),
+                                    version, group)));
+    return;
+  }
+  auto mit = svc.methods.find(std::string(call.method()));
+  if (mit == svc.methods.end()) {
+    call.respond(Status(StatusCode::kUnimplemented,
+                        fmt::format("unknown method '{}.{}'", call.service(), call.method())));
+    return;
+  }
+  const MethodHandler* handler = &mit->second.handler;
+  in_flight.fetch_add(1, std::memory_order_relaxed);
+  if (direct) {
+    run(call, *handler);
+    return;
+  }
+  auto task = [self = shared_from_this(), call = std::move(call), handler]() mutable { self->run(call, *handler); };
+  if (!pool->try_submit(std::move(task))) {
+    // try_submit failed: the task (and the call inside it) was destroyed
+    // unsent, so answer from a fresh frame header.
+    in_flight.fetch_sub(1, std::memory_order_relaxed);
+    rejected.fetch_add(1, std::memory_order_relaxed);
+  }
+}
+
+void Server::Impl::run(ServerCall& call, const MethodHandler& handler) {
+  if (call.deadline() != std::chrono::steady_clock::time_point::max() &&
+      std::chrono::steady_clock::now() >= call.deadline()) {
+    call.respond(Status(StatusCode::kDeadlineExceeded, "deadline passed before the handler ran"));
+  } else {
+    ServerContext::Scope scope(&call.context());
+    try {
+      handler(call);
+    } catch (const RpcError& e) {
+      call.respond(e.status());
+    } catch (const std::exception& e) {
+      handler_errors.fetch_add(1, std::memory_order_relaxed);
+      call.respond(Status(StatusCode::kInternal, e.what(), true));
+    } catch (...) {
+      handler_errors.fetch_add(1, std::memory_order_relaxed);
+      call.respond(Status(StatusCode::kInternal, "handler threw a non-standard exception", true));
+    }
+    if (!call.responded() && !call.oneway()) {
+      call.respond(Status(StatusCode::kInternal, "handler returned without a response", true));
+    }
+  }
+  if (in_flight.fetch_sub(1, std::memory_order_acq_rel) == 1 && shutting_down.load()) {
+    std::lock_guard lock(mu);
+    cv.notify_all();
+  }
+}
+
+// ---------------------------------------------------------------------------
+// ServerSession
+
+namespace rpc {
+
+void ServerSession::on_frame(protocol::Frame&& frame) {
+  switch (frame.header.type) {
+    case protocol::FrameType::kRequest:
+    case protocol::FrameType::kOneway:
+      server_->handle_request(std::static_pointer_cast<ServerSession>(shared_from_this()), std::move(frame));
+      break;
+    default:
+      break;  // cancel/goaway/responses from a consumer: nothing to do yet
+  }
+}
+
+void ServerSession::on_session_closed(const Status&, bool) {
+  server_->session_closed(std::static_pointer_cast<ServerSession>(shared_from_this()));
+}
+
+}  // namespace rpc
+
+// ---------------------------------------------------------------------------
+// ServerCall
+
+ServerCall::ServerCall(std::shared_ptr<rpc::ServerSession> session, protocol::Frame frame)
+    : session_(std::move(session)), frame_(std::move(frame)) {
+  deadline_ = frame_.header.timeout_ms == 0
+                  ? std::chrono::steady_clock::time_point::max()
+                  : std::chrono::steady_clock::now() + std::chrono::milliseconds(frame_.header.timeout_ms);
+}
+
+ServerCall::ServerCall(ServerCall&& o) noexcept
+    : session_(std::move(o.session_)),
+      frame_(std::move(o.frame_)),
+      service_(o.service_),
+      method_(o.method_),
+      deadline_(o.deadline_),
+      cancelled_(std::move(o.cancelled_)),
+      context_(this),
+      responded_(o.responded_) {
+  o.responded_ = true;  // the moved-from call must not answer
+}
+
+ServerCall::~ServerCall() {
+  if (!responded_ && !oneway() && session_) {
+    respond(Status(StatusCode::kResourceExhausted, "provider overloaded: business pool queue is full"));
+  }
+}
+
+const std::string& ServerCall::peer() const noexcept { return session_->peer(); }
+
+protocol::FrameBuilder ServerCall::start_response() {
+  protocol::FrameBuilder b(protocol::FrameType::kResponse, frame_.header.request_id);
+  b.header().serialization = frame_.header.serialization;
+  b.begin_body();
+  return b;
+}
+
+void ServerCall::respond(protocol::FrameBuilder&& builder) {
+  if (responded_ || oneway()) {
+    responded_ = true;
+    return;
+  }
+  responded_ = true;
+  session_->send_frame(builder.finish());
+}
+
+void ServerCall::respond(const Status& error) {
+  if (responded_ || oneway()) {
+    responded_ = true;
+    return;
+  }
+  responded_ = true;
+  protocol::FrameBuilder b(protocol::FrameType::kResponse, frame_.header.request_id, error.message().size());
+  b.header().serialization = frame_.header.serialization;
+  b.header().status_or_flags = static_cast<std::uint8_t>(error.is_ok() ? StatusCode::kInternal : error.code());
+  b.begin_body();
+  b.append_body(error.message());
+  session_->send_frame(b.finish());
+}
+
+// ---------------------------------------------------------------------------
+// Server
+
+Server::Server(ServerOptions options) : impl_(std::make_shared<Impl>()) { impl_->options = std::move(options); }
+
+Server::~Server() { shutdown(std::chrono::milliseconds(0)); }
+
+Status Server::add_method(const std::string& service, const std::string& method, MethodHandler handler,
+                          const ServiceOptions& options) {
+  std::lock_guard lock(impl_->mu);
+  if (impl_->started) return Status(StatusCode::kFailedPrecondition, "add_method after start()");
+  auto& svc = impl_->services[service];
+  svc.options = options;
+  svc.options.name = service;
+  if (svc.methods.count(method)) {
+    return Status(StatusCode::kAlreadyExists, fmt::format("method '{}.{}' is exposed already", service, method));
+  }
+  svc.methods[method] = MethodEntry{std::move(handler)};
+  svc.method_names.push_back(method);
+  return Status();
+}
+
+Status Server::start() {
+  auto& im = *impl_;
+  {
+    std::lock_guard lock(im.mu);
+    if (im.started) return Status(StatusCode::kFailedPrecondition, "server already started");
+  }
+  auto hp = parse_host_port(im.options.listen);
+  if (!hp) return hp.status();
+  std::error_code ec;
+  auto addr = asio::ip::make_address(hp->host, ec);
+  if (ec) return Status(StatusCode::kInvalidArgument, "listen address '" + im.options.listen + "': " + ec.message());
+
+  if (im.options.dispatcher == "direct") {
+    im.direct = true;
+  } else if (im.options.dispatcher != "all") {
+    return Status(StatusCode::kInvalidArgument, "unknown dispatcher '" + im.options.dispatcher + "' (all, direct)");
+  }
+  unsigned cores = std::max(1u, std::thread::hardware_concurrency());
+  im.io = std::make_unique<net::IoContextPool>(im.options.io_threads, "tern-srv-io");
+  std::size_t workers = im.options.worker_threads ? im.options.worker_threads : std::max<std::size_t>(4, 2 * cores);
+  if (!im.direct) im.pool = std::make_unique<rpc::ThreadPool>(workers, im.options.worker_queue);
+
+  im.acceptor = std::make_unique<asio::ip::tcp::acceptor>(im.io->at(0));
+  asio::ip::tcp::endpoint ep(addr, hp->port);
+  im.acceptor->open(ep.protocol(), ec);
+  if (!ec) im.acceptor->set_option(asio::ip::tcp::acceptor::reuse_address(true), ec);
+  if (!ec && addr.is_v6()) im.acceptor->set_option(asio::ip::v6_only(false), ec);
+  if (!ec) im.acceptor->bind(ep, ec);
+  if (!ec) im.acceptor->listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) {
+    if (im.pool) im.pool->stop(false);
+    return Status(StatusCode::kUnavailable, "cannot listen on " + im.options.listen + ": " + ec.message());
+  }
+  im.port = im.acceptor->local_endpoint(ec).port();
+  im.bound_host = addr.is_unspecified() ? im.options.announce_host : hp->host;
+  {
+    std::lock_guard lock(im.mu);
+    im.started = true;
+  }
+  im.io->start();
+  asio::post(im.io->at(0), [self = impl_] { self->do_accept(); });
+  return Status();
+}
+
+std::uint16_t Server::port() const noexcept { return impl_->port; }
+
+HostPort Server::address() const { return HostPort{impl_->bound_host, impl_->port}; }
+
+std::vector<Url> Server::provider_urls() const {
+  std::vector<Url> out;
+  std::lock_guard lock(impl_->mu);
+  for (auto& [name, svc] : impl_->services) {
+    Url u("tern", {address()}, name);
+    std::string methods;
+    for (auto& m : svc.method_names) methods += (methods.empty() ? "" : ",") + m;
+    u.set_param("methods", methods);
+    u.set_param("weight", std::to_string(svc.options.weight));
+    if (!svc.options.version.empty()) u.set_param("version", svc.options.version);
+    if (!svc.options.group.empty()) u.set_param("group", svc.options.group);
+    out.push_back(std::move(u));
+  }
+  return out;
+}
+
+void Server::shutdown(std::chrono::milliseconds grace) {
+  auto& im = *impl_;
+  {
+    std::lock_guard lock(im.mu);
+    if (!im.started || im.stopped) {
+      im.stopped = true;
+      im.cv.notify_all();
+      return;
+    }
+  }
+  im.shutting_down.store(true);
+  if (im.acceptor) {
+    asio::post(im.io->at(0), [self = impl_] {
+      std::error_code ec;
+      self->acceptor->close(ec);
+    });
+  }
+  std::vector<std::shared_ptr<rpc::ServerSession>> sessions;
+  {
+    std::lock_guard lock(im.mu);
+    sessions.assign(im.sessions.begin(), im.sessions.end());
+  }
+  for (auto& s : sessions) s->send_frame(protocol::encode_control_frame(protocol::FrameType::kGoaway, 0));
+  {
+    std::unique_lock lock(im.mu);
+    im.cv.wait_for(lock, grace, [&] { return im.in_flight.load() <= 0; });
+  }
+  for (auto& s : sessions) s->close(Status(StatusCode::kUnavailable, "provider shut down"));
+  {
+    std::unique_lock lock(im.mu);
+    im.cv.wait_for(lock, std::chrono::milliseconds(1000), [&] { return im.sessions.empty(); });
+  }
+  if (im.pool) im.pool->stop(true);
+  im.io->stop();
+  {
+    std::lock_guard lock(im.mu);
+    im.sessions.clear();
+    im.stopped = true;
+  }
+  im.cv.notify_all();
+}
+
+void Server::wait() {
+  std::unique_lock lock(impl_->mu);
+  impl_->cv.wait(lock, [&] { return impl_->stopped; });
+}
+
+Server::Stats Server::stats() const {
+  Stats s;
+  s.requests = impl_->requests.load();
+  s.rejected_overload = impl_->rejected.load();
+  s.handler_errors = impl_->handler_errors.load();
+  std::lock_guard lock(impl_->mu);
+  s.connections = impl_->sessions.size();
+  return s;
+}
+
+}  // namespace tern
