@@ -23,6 +23,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -74,6 +75,10 @@ class Channel : public std::enable_shared_from_this<Channel> {
   // broken and cannot be re-dialled; otherwise OK once queued.
   Status send_oneway(std::string request);
 
+  // Receives push frames (server-initiated, e.g. registry notifications) on
+  // the IO thread. Replaces an earlier handler.
+  void set_push_handler(std::function<void(const protocol::Frame&)> handler);
+
   // Fails every pending call with `reason` and refuses new ones.
   void shutdown(Status reason);
 
@@ -100,6 +105,7 @@ class Channel : public std::enable_shared_from_this<Channel> {
   std::shared_ptr<rpc::ChannelSession> session_;  // guarded by mu_
   bool shut_down_ = false;                         // guarded by mu_
   Status shutdown_reason_;
+  std::shared_ptr<std::function<void(const protocol::Frame&)>> push_handler_;  // guarded by mu_
   std::atomic<std::uint64_t> late_{0};
   std::atomic<std::uint64_t> timeouts_{0};
   std::atomic<std::uint64_t> connects_{0};

@@ -45,6 +45,9 @@ struct ReferenceOptions {
   std::string cluster = "failover";
   // Extra attempts for failover. Default 2; 0 = exactly one attempt.
   int retries = 2;
+  // Warm-up: a newly discovered provider's weight ramps up linearly over this
+  // period (as Dubbo). Default 10 min; 0 disables.
+  std::chrono::milliseconds warmup{std::chrono::minutes(10)};
   // Seed for the load balancer's random source (0 = random). Tests fix it.
   std::uint64_t seed = 0;
 };

@@ -81,6 +81,21 @@ struct ServiceOptions {
   int weight = 100;
 };
 
+// The provider's side of one consumer connection, for services that talk
+// back on their own (the embedded registry pushes provider lists this way).
+// Thread safety: all methods may be called from any thread.
+class ServerConnection {
+ public:
+  virtual ~ServerConnection() = default;
+  // Unique per server for the server's lifetime (never reused).
+  virtual std::uint64_t id() const noexcept = 0;
+  // Peer "ip:port".
+  virtual const std::string& peer() const noexcept = 0;
+  // Queues a complete frame (e.g. a FrameBuilder(kPush, 0) result). False when closed.
+  virtual bool push(std::string frame) = 0;
+  virtual bool is_open() const noexcept = 0;
+};
+
 // One incoming request as a handler sees it (the generic invoker level: service,
 // method, serialization, bytes). Exactly one respond*() must be called for a
 // request (none for oneway); later calls are ignored.
@@ -100,6 +115,8 @@ class ServerCall {
   std::chrono::steady_clock::time_point deadline() const noexcept { return deadline_; }
   const std::string& peer() const noexcept;
   ServerContext& context() noexcept { return context_; }
+  // The connection the request came on.
+  std::shared_ptr<ServerConnection> connection() const noexcept;
 
   // A response frame builder with id and serialization filled in; write the
   // body into it and pass it to respond().
@@ -146,6 +163,10 @@ class Server {
   // bytes); used by expose() and by generated protobuf stubs.
   Status add_method(const std::string& service, const std::string& method, MethodHandler handler,
                     const ServiceOptions& options = {});
+
+  // Called (on an IO thread) after a consumer connection closed, with its
+  // ServerConnection::id(). Set before start().
+  void on_disconnect(std::function<void(std::uint64_t connection_id)> listener);
 
   // Binds and starts listening and the IO and business threads.
   // UNAVAILABLE when the address cannot be bound (message has the reason),

@@ -23,6 +23,7 @@
 namespace tern {
 
 class ServerCall;
+class ServerConnection;
 
 class ServerContext {
  public:
@@ -45,6 +46,8 @@ class ServerContext {
   // True when the consumer cancelled the call (cancel frame).
   bool cancelled() const noexcept;
   bool oneway() const noexcept;
+  // The connection the request came on (to push to it later).
+  std::shared_ptr<ServerConnection> connection() const noexcept;
 
   // Makes `ctx` current() on this thread for the lifetime of the scope.
   class Scope {

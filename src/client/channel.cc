@@ -72,6 +72,17 @@ class ChannelSession : public Session {
       goaway_.store(true);
       return;
     }
+    if (frame.header.type == FrameType::kPush) {
+      if (auto ch = channel_.lock()) {
+        std::shared_ptr<std::function<void(const protocol::Frame&)>> h;
+        {
+          std::lock_guard lock(ch->mu_);
+          h = ch->push_handler_;
+        }
+        if (h && *h) (*h)(frame);
+      }
+      return;
+    }
     if (frame.header.type != FrameType::kResponse) return;
     CallCompletion done;
     {
@@ -275,6 +286,11 @@ Status Channel::send_oneway(std::string request) {
     return Status(StatusCode::kUnavailable, "connection to " + endpoint_.to_string() + " is closed");
   }
   return Status();
+}
+
+void Channel::set_push_handler(std::function<void(const protocol::Frame&)> handler) {
+  std::lock_guard lock(mu_);
+  push_handler_ = std::make_shared<std::function<void(const protocol::Frame&)>>(std::move(handler));
 }
 
 void Channel::shutdown(Status reason) {

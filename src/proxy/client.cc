@@ -43,6 +43,7 @@ Result<std::shared_ptr<Reference>> Client::reference(const std::string& service,
   }
   cluster::LoadBalancerOptions lbo;
   lbo.seed = core->options.seed;
+  lbo.warmup = core->options.warmup;
   auto lb = cluster::create_load_balancer(core->options.load_balance, lbo);
   if (!lb) return lb.status();
   core->lb = std::move(*lb);

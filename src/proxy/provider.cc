@@ -4,13 +4,17 @@
 
 #include <mutex>
 
+#include "registry/embedded/embedded_registry.h"
 #include "tern/log.h"
 
 namespace tern {
 
 Result<std::shared_ptr<Registry>> create_registry_any(const Url& address, const RegistryOptions& options) {
   static std::once_flag once;
-  std::call_once(once, [] { register_builtin_registries(); });
+  std::call_once(once, [] {
+    register_builtin_registries();
+    register_registry_backend("tern", make_embedded_registry);
+  });
   return create_registry(address, options);
 }
 

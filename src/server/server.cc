@@ -93,11 +93,14 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
   std::unordered_set<std::shared_ptr<rpc::ServerSession>> sessions;  // guarded by mu
   bool started = false;
   bool stopped = false;
+  std::atomic<std::uint64_t> next_connection_id{1};
+  std::function<void(std::uint64_t)> disconnect_listener;
 
   void do_accept();
   void handle_request(const std::shared_ptr<rpc::ServerSession>& session, protocol::Frame&& frame);
   void run(ServerCall& call, const MethodHandler& handler);
   void session_closed(const std::shared_ptr<rpc::ServerSession>& s) {
+    if (disconnect_listener) disconnect_listener(s->id());
     std::lock_guard lock(mu);
     sessions.erase(s);
     cv.notify_all();
@@ -115,7 +118,7 @@ void Server::Impl::do_accept() {
     }
     if (self->shutting_down.load()) return;
     rpc::SessionOptions so{self->options.limits, self->options.heartbeat_interval};
-    auto session = std::make_shared<rpc::ServerSession>(self, so);
+    auto session = std::make_shared<rpc::ServerSession>(self, so, self->next_connection_id.fetch_add(1));
     auto conn = net::Connection::adopt(std::move(socket), net::Connection::Options{});
     session->set_peer(conn->remote_text());
     {
@@ -272,6 +275,8 @@ ServerCall::~ServerCall() {
 }
 
 const std::string& ServerCall::peer() const noexcept { return session_->peer(); }
+std::shared_ptr<ServerConnection> ServerCall::connection() const noexcept { return session_; }
+std::shared_ptr<ServerConnection> ServerContext::connection() const noexcept { return call_->connection(); }
 
 protocol::FrameBuilder ServerCall::start_response() {
   protocol::FrameBuilder b(protocol::FrameType::kResponse, frame_.header.request_id);
@@ -323,6 +328,10 @@ Status Server::add_method(const std::string& service, const std::string& method,
   svc.methods[method] = MethodEntry{std::move(handler)};
   svc.method_names.push_back(method);
   return Status();
+}
+
+void Server::on_disconnect(std::function<void(std::uint64_t)> listener) {
+  impl_->disconnect_listener = std::move(listener);
 }
 
 Status Server::start() {

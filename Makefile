@@ -1,0 +1,33 @@
+# Tern - the two commands (README): `make demo` and `make test`.
+# Both install what is missing (scripts/deps.sh), configure with the CMake
+# presets and build. `make bench` runs the benchmarks, `make asan` the test
+# suite under AddressSanitizer + UndefinedBehaviorSanitizer.
+JOBS ?= $(shell nproc)
+
+.PHONY: all deps build demo test asan bench clean
+
+all: build
+
+deps:
+	@scripts/deps.sh
+
+build: deps
+	@cmake --preset default >/dev/null
+	@cmake --build --preset default -j $(JOBS)
+
+demo: build
+	@scripts/demo.sh
+
+test: build
+	@ctest --preset default
+
+asan: deps
+	@cmake --preset asan >/dev/null
+	@cmake --build --preset asan -j $(JOBS)
+	@ctest --preset asan
+
+bench: build
+	@if [ -x scripts/bench.sh ]; then scripts/bench.sh; else echo "no benchmarks yet"; fi
+
+clean:
+	rm -rf build

@@ -1,0 +1,248 @@
+// `tern://` registry backend; see embedded_registry.h.
+#include "registry/embedded/embedded_registry.h"
+
+#include <condition_variable>
+#include <map>
+#include <mutex>
+#include <set>
+#include <thread>
+
+#include "registry/embedded/registry_protocol.h"
+#include "registry/listener_dispatcher.h"
+#include "tern/client.h"
+#include "tern/log.h"
+
+namespace tern {
+namespace {
+
+using Api = registry::RegistryApi;
+
+class EmbeddedRegistry final : public Registry, public std::enable_shared_from_this<EmbeddedRegistry> {
+ public:
+  EmbeddedRegistry(Url address, RegistryOptions options) : address_(std::move(address)), options_(options) {
+    ClientOptions co;
+    co.io_threads = 1;
+    // Faster than the default 10 s so a frozen registry is noticed quickly.
+    co.channel.heartbeat_interval = options_.heartbeat_interval;
+    co.channel.connect_timeout = options_.request_timeout;
+    client_ = std::make_unique<Client>(co);
+  }
+
+  Status init() {
+    std::string direct = "direct://" + address_.address();
+    ReferenceOptions ro;
+    ro.timeout = options_.request_timeout;
+    ro.cluster = "failfast";
+    auto proxy = client_->refer<Api>(direct, ro);
+    if (!proxy) return proxy.status();
+    api_ = *proxy;
+    channel_ = client_->channels().get(address_.host_port());
+    std::weak_ptr<EmbeddedRegistry> weak = weak_from_this();
+    channel_->set_push_handler([weak](const protocol::Frame& f) {
+      if (auto self = weak.lock()) self->on_push(f);
+    });
+    worker_ = std::thread([this] { run(); });
+    return Status();
+  }
+
+  ~EmbeddedRegistry() override {
+    {
+      std::lock_guard lock(mu_);
+      stopping_ = true;
+    }
+    cv_.notify_all();
+    if (worker_.joinable()) worker_.join();
+    // Best effort: tell the registry at once rather than waiting for the
+    // connection to close (it closes right after anyway).
+    client_.reset();
+  }
+
+  Status register_provider(const Url& provider) override {
+    if (provider.path().empty() || provider.hosts().empty()) {
+      return Status(StatusCode::kInvalidArgument, "provider URL needs a host and a service path");
+    }
+    {
+      std::lock_guard lock(mu_);
+      registered_.insert(provider.to_string());
+    }
+    auto r = api_.call<&Api::register_provider>(provider.to_string());
+    if (!r) return Status(StatusCode::kUnavailable, "registry unreachable: " + r.status().message());
+    return Status();
+  }
+
+  Status unregister_provider(const Url& provider) override {
+    {
+      std::lock_guard lock(mu_);
+      registered_.erase(provider.to_string());
+    }
+    auto r = api_.call<&Api::unregister_provider>(provider.to_string());
+    if (!r) return Status(StatusCode::kUnavailable, "registry unreachable: " + r.status().message());
+    return Status();
+  }
+
+  Result<SubscriptionId> subscribe(const std::string& service, RegistryListener listener) override {
+    SubscriptionId id = dispatcher_.add(service, std::move(listener));
+    auto r = api_.call<&Api::subscribe>(service);
+    if (r) {
+      update(service, *r, id);
+    } else {
+      // Unreachable now: the worker subscribes once connected. Push the cached list if any.
+      std::lock_guard lock(mu_);
+      auto it = known_.find(service);
+      if (it != known_.end() && it->second.list) dispatcher_.push(id, it->second.list);
+      resync_ = true;
+    }
+    cv_.notify_all();
+    return id;
+  }
+
+  void unsubscribe(SubscriptionId id) override {
+    auto service = dispatcher_.remove(id);
+    if (service && !dispatcher_.has_subscribers(*service)) {
+      (void)api_.call<&Api::unsubscribe>(*service);
+    }
+  }
+
+  Result<std::vector<Url>> lookup(const std::string& service) override {
+    auto r = api_.call<&Api::lookup>(service);
+    if (!r) {
+      std::lock_guard lock(mu_);
+      auto it = known_.find(service);
+      if (it != known_.end() && it->second.list) return *it->second.list;
+      return Status(StatusCode::kUnavailable, "registry unreachable: " + r.status().message());
+    }
+    return to_urls(r->urls);
+  }
+
+  Result<std::vector<std::string>> list_services() override {
+    auto r = api_.call<&Api::list_services>();
+    if (!r) return r.status();
+    return *r;
+  }
+
+ private:
+  static std::vector<Url> to_urls(const std::vector<std::string>& texts) {
+    std::vector<Url> out;
+    for (auto& t : texts) {
+      if (auto u = Url::parse(t)) out.push_back(std::move(*u));
+    }
+    return out;
+  }
+
+  // Records a service's list unless an equal or newer revision is known;
+  // pushes to every subscriber when the list changed, and to `only` (a new
+  // subscription) the latest list in any case.
+  void update(const std::string& service, const registry::ProviderList& list, SubscriptionId only = 0) {
+    std::lock_guard lock(mu_);
+    auto& known = known_[service];
+    bool newer = list.epoch != known.epoch || list.revision > known.revision || known.list == nullptr;
+    if (newer) {
+      auto urls = std::make_shared<const std::vector<Url>>(to_urls(list.urls));
+      bool changed = known.list == nullptr || *known.list != *urls;
+      known.epoch = list.epoch;
+      known.revision = list.revision;
+      known.list = urls;
+      if (changed) {
+        dispatcher_.push_all(service, urls);  // includes `only`
+        return;
+      }
+    }
+    if (only != 0) dispatcher_.push(only, known.list);
+  }
+
+  void on_push(const protocol::Frame& f) {
+    auto topic = protocol::find_meta(f.meta(), "topic");
+    if (topic.empty() || protocol::find_meta(f.meta(), "event") != registry::kPushEvent) return;
+    auto list = serialization::MsgpackCodec::decode_value<registry::ProviderList>(f.body());
+    if (!list) {
+      TERN_LOG(kWarn, "registry push for {} undecodable: {}", topic, list.status().to_string());
+      return;
+    }
+    update(std::string(topic), *list);
+  }
+
+  // Background: heartbeats, and a full resync after every (re)connection.
+  void run() {
+    std::uint64_t seen_connects = channel_->stats().connects;
+    auto backoff = options_.initial_backoff;
+    std::unique_lock lock(mu_);
+    while (!stopping_) {
+      cv_.wait_for(lock, resync_ ? backoff : options_.heartbeat_interval);
+      if (stopping_) break;
+      lock.unlock();
+      auto hb = api_.call<&Api::heartbeat>();
+      bool ok = hb.has_value();
+      std::uint64_t connects = channel_->stats().connects;
+      lock.lock();
+      if (ok && (connects != seen_connects || resync_)) {
+        lock.unlock();
+        ok = resync();
+        lock.lock();
+        if (ok) seen_connects = connects;
+      }
+      if (ok) {
+        resync_ = false;
+        backoff = options_.initial_backoff;
+      } else {
+        if (!resync_) TERN_LOG(kWarn, "registry {} unreachable; keeping the last provider lists", address_.address());
+        resync_ = true;
+        backoff = std::min(backoff * 2, options_.max_backoff);
+      }
+    }
+  }
+
+  bool resync() {
+    std::vector<std::string> regs;
+    {
+      std::lock_guard lock(mu_);
+      regs.assign(registered_.begin(), registered_.end());
+    }
+    for (auto& u : regs) {
+      if (!api_.call<&Api::register_provider>(u)) return false;
+    }
+    for (auto& service : dispatcher_.subscribed_services()) {
+      auto r = api_.call<&Api::subscribe>(service);
+      if (!r) return false;
+      update(service, *r);
+    }
+    if (!regs.empty() || !dispatcher_.subscribed_services().empty()) {
+      TERN_LOG(kInfo, "registry {}: re-registered {} provider(s), re-subscribed {} service(s)", address_.address(),
+               regs.size(), dispatcher_.subscribed_services().size());
+    }
+    return true;
+  }
+
+  Url address_;
+  RegistryOptions options_;
+  std::unique_ptr<Client> client_;
+  Proxy<Api> api_;
+  std::shared_ptr<Channel> channel_;
+  ListenerDispatcher dispatcher_;
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::set<std::string> registered_;                                                // guarded by mu_
+  struct Known {
+    std::uint64_t epoch = 0;
+    std::uint64_t revision = 0;
+    std::shared_ptr<const std::vector<Url>> list;
+  };
+  std::map<std::string, Known> known_;  // last list per service; guarded by mu_
+  bool resync_ = false;
+  bool stopping_ = false;
+  std::thread worker_;
+};
+
+}  // namespace
+
+Result<std::shared_ptr<Registry>> make_embedded_registry(const Url& address, const RegistryOptions& options) {
+  if (address.hosts().empty() || address.host_port().port == 0) {
+    return Status(StatusCode::kInvalidArgument, "tern:// registry address needs host:port");
+  }
+  auto reg = std::make_shared<EmbeddedRegistry>(address, options);
+  Status s = reg->init();
+  if (!s.is_ok()) return s;
+  return std::shared_ptr<Registry>(std::move(reg));
+}
+
+}  // namespace tern

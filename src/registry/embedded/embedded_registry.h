@@ -1,0 +1,24 @@
+// src/registry/embedded/embedded_registry.h - the `tern://host:port` registry
+// backend: a client of the embedded registry center (RegistryServer).
+//
+// One connection to the registry carries registrations, subscriptions,
+// heartbeats and the pushes. A background thread renews the registrations
+// every heartbeat_interval; when it notices a new connection (the registry
+// restarted, or the connection dropped and was re-dialled) it re-registers
+// every provider and re-subscribes every service, re-reading their lists, so
+// a restarted registry is repopulated without any operator action. While the
+// registry is unreachable, subscribers keep their last lists; retries back
+// off from initial_backoff to max_backoff.
+//
+// Thread safety: as the Registry interface; listeners run on one dispatcher thread.
+#pragma once
+
+#include <memory>
+
+#include "tern/registry.h"
+
+namespace tern {
+
+Result<std::shared_ptr<Registry>> make_embedded_registry(const Url& address, const RegistryOptions& options);
+
+}  // namespace tern

@@ -1,0 +1,54 @@
+// src/registry/embedded/registry_protocol.h - the embedded registry is
+// itself a Tern service (DESIGN §2, §6): this is its contract, shared by the
+// registry server (`tern registry`) and the `tern://` registry backend.
+//
+// Registrations belong to the connection that made them: they are renewed
+// by heartbeat() calls on that connection and removed when it closes or after
+// 3 heartbeat intervals without a renewal. Subscriptions belong to their
+// connection too; every change of a subscribed service's provider list is
+// pushed to it as a push frame:
+//   type = push, metadata: service = "tern.Registry", event = "providers",
+//   topic = <service>; body: a ProviderList (MessagePack map).
+// Every list carries the registry's epoch (random per registry process) and
+// the revision of the change that produced it (monotonic per epoch), so a
+// consumer can drop a list older than one it already has: a subscribe()
+// response and a concurrent push may arrive in either order.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "tern/reflect.h"
+#include "tern/service.h"
+
+namespace tern::registry {
+
+inline constexpr char kServiceName[] = "tern.Registry";
+inline constexpr char kPushEvent[] = "providers";
+
+struct ProviderList {
+  std::uint64_t epoch = 0;
+  std::uint64_t revision = 0;
+  std::vector<std::string> urls;
+};
+
+struct RegistryApi {
+  virtual ~RegistryApi() = default;
+  // Adds (or renews) a provider URL owned by the calling connection.
+  virtual bool register_provider(std::string url) = 0;
+  virtual bool unregister_provider(std::string url) = 0;
+  // Subscribes the calling connection; returns the current list.
+  virtual ProviderList subscribe(std::string service) = 0;
+  virtual bool unsubscribe(std::string service) = 0;
+  virtual ProviderList lookup(std::string service) = 0;
+  virtual std::vector<std::string> list_services() = 0;
+  // Renews every registration of the calling connection; returns how many it holds.
+  virtual int heartbeat() = 0;
+};
+
+}  // namespace tern::registry
+
+TERN_STRUCT(tern::registry::ProviderList, epoch, revision, urls)
+TERN_SERVICE_NAMED(tern::registry::RegistryApi, "tern.Registry", register_provider, unregister_provider, subscribe,
+                   unsubscribe, lookup, list_services, heartbeat)

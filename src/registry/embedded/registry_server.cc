@@ -1,0 +1,257 @@
+// The embedded registry center: RegistryApi implemented over a Server, with
+// connection-owned registrations, heartbeat expiry and pushes.
+#include "tern/registry_server.h"
+
+#include <condition_variable>
+#include <map>
+#include <mutex>
+#include <random>
+#include <set>
+#include <thread>
+
+#include "registry/embedded/registry_protocol.h"
+#include "tern/log.h"
+#include "tern/serialization/msgpack_codec.h"
+#include "tern/server.h"
+
+namespace tern {
+
+using Clock = std::chrono::steady_clock;
+
+struct RegistryServer::Impl : registry::RegistryApi, std::enable_shared_from_this<RegistryServer::Impl> {
+  RegistryServerOptions options;
+  std::unique_ptr<Server> server;
+
+  struct Registration {
+    std::uint64_t connection = 0;
+    Clock::time_point renewed;
+  };
+  mutable std::mutex mu;
+  // service -> url -> registration
+  std::map<std::string, std::map<std::string, Registration>> providers;
+  // service -> connection id -> connection
+  std::map<std::string, std::map<std::uint64_t, std::weak_ptr<ServerConnection>>> subscribers;
+
+  const std::uint64_t epoch = std::random_device{}() | (std::uint64_t{std::random_device{}()} << 32);
+  std::uint64_t revision = 0;                      // guarded by mu
+  std::map<std::string, std::uint64_t> revisions;  // service -> revision of its last change
+
+  std::thread sweeper;
+  std::condition_variable sweep_cv;
+  bool stopping = false;
+
+  static std::shared_ptr<ServerConnection> caller() {
+    auto* ctx = ServerContext::current();
+    return ctx ? ctx->connection() : nullptr;
+  }
+
+  std::vector<std::string> list_locked(const std::string& service) const {
+    std::vector<std::string> out;
+    auto it = providers.find(service);
+    if (it != providers.end()) {
+      for (auto& [url, r] : it->second) out.push_back(url);
+    }
+    return out;
+  }
+
+  registry::ProviderList snapshot_locked(const std::string& service) const {
+    registry::ProviderList l;
+    l.epoch = epoch;
+    auto it = revisions.find(service);
+    l.revision = it == revisions.end() ? 0 : it->second;
+    l.urls = list_locked(service);
+    return l;
+  }
+
+  // Pushes the current list of `service` to its subscribers. Called with mu
+  // held, so pushes leave in the order of the changes.
+  void publish_locked(const std::string& service) {
+    revisions[service] = ++revision;
+    auto list = snapshot_locked(service);
+    if (options.on_change) options.on_change(service, list.urls);
+    auto it = subscribers.find(service);
+    if (it == subscribers.end()) return;
+    protocol::FrameBuilder b(protocol::FrameType::kPush, 0);
+    b.header().serialization = serialization::MsgpackCodec::kId;
+    b.add_meta(protocol::meta_keys::kService, registry::kServiceName);
+    b.add_meta("event", registry::kPushEvent);
+    b.add_meta("topic", service);
+    b.begin_body();
+    serialization::MsgpackCodec::encode_value(b, list);
+    std::string frame = b.finish();
+    for (auto sit = it->second.begin(); sit != it->second.end();) {
+      if (auto c = sit->second.lock(); c && c->is_open()) {
+        c->push(frame);
+        ++sit;
+      } else {
+        sit = it->second.erase(sit);
+      }
+    }
+  }
+
+  bool register_provider(std::string text) override {
+    auto url = Url::parse(text);
+    if (!url || url->path().empty() || url->hosts().empty()) {
+      throw RpcError(Status(StatusCode::kInvalidArgument, "not a provider URL: " + text));
+    }
+    auto conn = caller();
+    std::lock_guard lock(mu);
+    auto& regs = providers[url->path()];
+    auto canonical = url->to_string();
+    bool added = regs.find(canonical) == regs.end();
+    regs[canonical] = Registration{conn ? conn->id() : 0, Clock::now()};
+    if (added) publish_locked(url->path());
+    return added;
+  }
+
+  bool unregister_provider(std::string text) override {
+    auto url = Url::parse(text);
+    if (!url) throw RpcError(url.status());
+    std::lock_guard lock(mu);
+    auto it = providers.find(url->path());
+    if (it == providers.end() || it->second.erase(url->to_string()) == 0) return false;
+    if (it->second.empty()) providers.erase(it);
+    publish_locked(url->path());
+    return true;
+  }
+
+  registry::ProviderList subscribe(std::string service) override {
+    auto conn = caller();
+    std::lock_guard lock(mu);
+    if (conn) subscribers[service][conn->id()] = conn;
+    return snapshot_locked(service);
+  }
+
+  bool unsubscribe(std::string service) override {
+    auto conn = caller();
+    std::lock_guard lock(mu);
+    auto it = subscribers.find(service);
+    return conn && it != subscribers.end() && it->second.erase(conn->id()) > 0;
+  }
+
+  registry::ProviderList lookup(std::string service) override {
+    std::lock_guard lock(mu);
+    return snapshot_locked(service);
+  }
+
+  std::vector<std::string> list_services() override {
+    std::lock_guard lock(mu);
+    std::vector<std::string> out;
+    for (auto& [s, regs] : providers) {
+      if (!regs.empty()) out.push_back(s);
+    }
+    return out;
+  }
+
+  int heartbeat() override {
+    auto conn = caller();
+    if (!conn) return 0;
+    auto now = Clock::now();
+    int n = 0;
+    std::lock_guard lock(mu);
+    for (auto& [s, regs] : providers) {
+      for (auto& [u, r] : regs) {
+        if (r.connection == conn->id()) {
+          r.renewed = now;
+          ++n;
+        }
+      }
+    }
+    return n;
+  }
+
+  // Removes registrations matching `pred`, publishing each changed service.
+  template <typename Pred>
+  void remove_where(Pred pred, const char* why) {
+    std::lock_guard lock(mu);
+    for (auto sit = providers.begin(); sit != providers.end();) {
+      bool changed = false;
+      for (auto it = sit->second.begin(); it != sit->second.end();) {
+        if (pred(it->second)) {
+          TERN_LOG(kInfo, "registry: removing {} ({})", it->first, why);
+          it = sit->second.erase(it);
+          changed = true;
+        } else {
+          ++it;
+        }
+      }
+      std::string service = sit->first;
+      if (sit->second.empty()) {
+        sit = providers.erase(sit);
+      } else {
+        ++sit;
+      }
+      if (changed) publish_locked(service);
+    }
+  }
+
+  void connection_closed(std::uint64_t id) {
+    remove_where([id](const Registration& r) { return r.connection == id; }, "its connection closed");
+    std::lock_guard lock(mu);
+    for (auto& [s, subs] : subscribers) subs.erase(id);
+  }
+
+  void sweep_loop() {
+    std::unique_lock lock(mu);
+    while (!stopping) {
+      sweep_cv.wait_for(lock, options.heartbeat_interval);
+      if (stopping) break;
+      lock.unlock();
+      auto limit = Clock::now() - 3 * options.heartbeat_interval;
+      remove_where([limit](const Registration& r) { return r.renewed < limit; }, "3 heartbeats missed");
+      lock.lock();
+    }
+  }
+};
+
+RegistryServer::RegistryServer(RegistryServerOptions options) : impl_(std::make_shared<Impl>()) {
+  impl_->options = std::move(options);
+}
+
+RegistryServer::~RegistryServer() { shutdown(); }
+
+Status RegistryServer::start() {
+  ServerOptions so;
+  so.listen = impl_->options.listen;
+  so.io_threads = impl_->options.io_threads;
+  so.worker_threads = 2;
+  so.heartbeat_interval = impl_->options.heartbeat_interval;
+  impl_->server = std::make_unique<Server>(so);
+  // The Impl is the service; the server (owned by the Impl) holds it
+  // without owning it, so there is no reference cycle.
+  std::shared_ptr<registry::RegistryApi> api(static_cast<registry::RegistryApi*>(impl_.get()),
+                                             [](registry::RegistryApi*) {});
+  Status s = impl_->server->expose<registry::RegistryApi>(api);
+  if (!s.is_ok()) return s;
+  std::weak_ptr<Impl> weak = impl_;
+  impl_->server->on_disconnect([weak](std::uint64_t id) {
+    if (auto self = weak.lock()) self->connection_closed(id);
+  });
+  s = impl_->server->start();
+  if (!s.is_ok()) return s;
+  impl_->sweeper = std::thread([self = impl_.get()] { self->sweep_loop(); });
+  return Status();
+}
+
+std::uint16_t RegistryServer::port() const noexcept { return impl_->server ? impl_->server->port() : 0; }
+
+void RegistryServer::shutdown() {
+  {
+    std::lock_guard lock(impl_->mu);
+    impl_->stopping = true;
+  }
+  impl_->sweep_cv.notify_all();
+  if (impl_->sweeper.joinable()) impl_->sweeper.join();
+  if (impl_->server) impl_->server->shutdown(std::chrono::milliseconds(200));
+}
+
+void RegistryServer::wait() {
+  if (impl_->server) impl_->server->wait();
+}
+
+std::vector<std::string> RegistryServer::providers(const std::string& service) const {
+  std::lock_guard lock(impl_->mu);
+  return impl_->list_locked(service);
+}
+
+}  // namespace tern
