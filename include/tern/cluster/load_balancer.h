@@ -12,9 +12,15 @@
 //
 // Contract: select() returns one of `invokers` with weight > 0 (weights after
 // warm-up), or nullptr when the list is empty or all weights are 0 (the caller
-// answers UNAVAILABLE at once). Implementations may keep state across calls
+// answers UNAVAILABLE at once). Among those, invokers with available() ==
+// false are picked only when no available one exists. Null entries in
+// `invokers` are ignored. Implementations may keep state across calls
 // (rotation counters, rings); a LoadBalancer object serves one service of one
 // reference, and select() may be called from many threads concurrently.
+// The returned pointer is one of the span's elements: it lives as long as the
+// caller keeps the invoker list alive; balancers never retain invoker
+// pointers across calls (state is keyed by Invoker::id()).
+// Reference implementation: src/cluster/lb/random_load_balancer.{h,cc}.
 #pragma once
 
 #include <chrono>
@@ -52,6 +58,10 @@ struct LoadBalancerOptions {
   std::chrono::milliseconds warmup{std::chrono::minutes(10)};
   // Clock used for warm-up; defaults to steady_clock::now. Tests replace it.
   std::function<std::chrono::steady_clock::time_point()> now;
+  // Wall clock compared with a provider URL's `timestamp` parameter (its start
+  // time, ms since the Unix epoch); defaults to system_clock::now. Tests
+  // replace it.
+  std::function<std::chrono::system_clock::time_point()> wall_now;
 };
 
 class LoadBalancer {
@@ -64,7 +74,10 @@ class LoadBalancer {
 };
 
 // Effective weight after warm-up: weight * age / warmup, at least 1 while
-// warming up, 0 if weight is 0. Shared by every weighted balancer.
+// warming up, 0 if weight is <= 0 (as Dubbo's AbstractLoadBalance). The age is
+// the longer of now() - discovered_at() and, when the URL carries
+// `timestamp`, wall_now() - timestamp. Shared by every weighted balancer.
+// Thread-safe (reads the invoker and calls the option clocks only).
 int effective_weight(const Invoker& invoker, const LoadBalancerOptions& options);
 
 using LoadBalancerFactory = std::function<std::unique_ptr<LoadBalancer>(const LoadBalancerOptions&)>;
@@ -72,11 +85,14 @@ using LoadBalancerFactory = std::function<std::unique_ptr<LoadBalancer>(const Lo
 // Registers `factory` under `name` (replacing an earlier one). Thread-safe.
 void register_load_balancer(std::string name, LoadBalancerFactory factory);
 
-// Registers the six built-ins. Idempotent; called by create_load_balancer().
+// Registers the six built-ins. Idempotent (runs once per process); called by
+// create_load_balancer(). A name the application registered earlier is kept,
+// so a replacement registered before the first create_load_balancer() wins.
 void register_builtin_load_balancers();
 
 // Creates the balancer registered as `name`; INVALID_ARGUMENT for an unknown
-// name (the message lists the known ones).
+// name (the message lists the known ones), INTERNAL if a factory returns null.
+// Thread-safe; the factory runs outside the table's lock.
 Result<std::unique_ptr<LoadBalancer>> create_load_balancer(std::string_view name,
                                                            const LoadBalancerOptions& options = {});
 
