@@ -30,6 +30,7 @@
 #include <unordered_map>
 
 #include "tern/detail/unique_function.h"
+#include "tern/future.h"
 #include "tern/net/io_context_pool.h"
 #include "tern/protocol/decoder.h"
 #include "tern/protocol/frame.h"
@@ -68,7 +69,10 @@ class Channel : public std::enable_shared_from_this<Channel> {
   // Sends `request` (a complete frame from FrameBuilder; its request id and
   // timeout fields are overwritten here) and completes `done` exactly once.
   // `timeout` must be > 0. Connects (or reconnects) on demand.
-  void call(std::string request, std::chrono::milliseconds timeout, CallCompletion done);
+  // `control`, when given, can cancel the call while it is pending: it then
+  // completes with CANCELLED at once and a cancel frame tells the provider.
+  void call(std::string request, std::chrono::milliseconds timeout, CallCompletion done,
+            const std::shared_ptr<CallControl>& control = nullptr);
 
   // Sends a oneway request: no pending state, no response. Returns
   // UNAVAILABLE when the channel is shut down or its connection is known

@@ -16,6 +16,7 @@
 #include <string_view>
 
 #include "tern/channel.h"
+#include "tern/filter.h"
 #include "tern/proxy.h"
 #include "tern/reference.h"
 #include "tern/registry.h"
@@ -30,6 +31,8 @@ struct ClientOptions {
   ChannelOptions channel{};
   // Registry client settings (heartbeat, backoff).
   RegistryOptions registry{};
+  // Consumer filters, in order (tern/filter.h).
+  std::vector<std::shared_ptr<ClientFilter>> filters{};
 };
 
 struct ClientCore;

@@ -4,7 +4,19 @@
 //   tern::Client client;
 //   auto calc = client.refer<Calculator>("direct://127.0.0.1:20880").value();
 //   tern::Result<int> r = calc.call<&Calculator::add>(1, 2);       // sync, with timeout
+//   tern::Future<int> f = calc.async_call<&Calculator::add>(1, 2); // future
+//   calc.callback<&Calculator::add>([](tern::Result<int> r) { ... }, 1, 2);  // callback
+//   tern::Result<int> c = co_await calc.co_call<&Calculator::add>(1, 2);      // coroutine
 //   calc.oneway<&Calculator::log>("hello");                        // fire and forget
+//   calc.with(options).call<&Calculator::add>(1, 2);               // per-call timeout, attachments
+//
+// All five modes are thin adapters over one async core,
+// Reference::invoke(); every call completes exactly once (value, remote
+// error, timeout, connection lost, cancelled, consumer shutdown).
+// Where completions run: callback, Future::then and the coroutine's
+// continuation run on the client IO thread that received the response (or
+// inline in the calling thread when the call fails before being sent, e.g.
+// no provider). Keep them short; never make a sync call() there.
 //
 // Argument types are checked at compile time against the interface method:
 // each argument must be convertible to the parameter type. The result type is
@@ -24,9 +36,14 @@
 #include <type_traits>
 #include <utility>
 
+#include <coroutine>
+
+#include "tern/future.h"
 #include "tern/reference.h"
 #include "tern/serialization/codecs.h"
+#include "tern/server_context.h"
 #include "tern/service.h"
+#include "tern/task.h"
 
 namespace tern {
 
@@ -77,6 +94,14 @@ class Proxy {
   Proxy() = default;
   explicit Proxy(std::shared_ptr<Reference> ref) : ref_(std::move(ref)) {}
 
+  // A copy of this proxy whose calls use `options` (timeout, attachments,
+  // response attachments). Cheap; the options are shared by the copies.
+  Proxy with(CallOptions options) const {
+    Proxy p(ref_);
+    p.options_ = std::make_shared<CallOptions>(std::move(options));
+    return p;
+  }
+
   // Synchronous call; see the header comment.
   template <auto M, typename... A>
   Result<method_result_t<M>> call(A&&... args) const {
@@ -84,14 +109,98 @@ class Proxy {
     Status s = encode<M>(/*oneway=*/false, request, std::forward<A>(args)...);
     if (!s.is_ok()) return s;
     auto st = std::make_shared<detail::SyncState>();
-    ref_->invoke(MethodTraits<M>::name, std::move(request), std::chrono::milliseconds(0),
-                 [st](CallResult&& r) {
-                   st->result = std::move(r);
-                   st->done.store(1, std::memory_order_release);
-                   st->done.notify_one();
-                 });
+    ref_->invoke(MethodTraits<M>::name, std::move(request), timeout(), [st](CallResult&& r) {
+      st->result = std::move(r);
+      st->done.store(1, std::memory_order_release);
+      st->done.notify_one();
+    });
     st->done.wait(0, std::memory_order_acquire);
+    if (options_ && options_->response_attachments) {
+      (void)protocol::for_each_meta(st->result.frame.meta(), [&](std::string_view k, std::string_view v) {
+        options_->response_attachments->emplace_back(std::string(k), std::string(v));
+      });
+    }
     return decode<M>(std::move(st->result));
+  }
+
+  // Future call: returns at once; see tern/future.h (get, wait_for, then, cancel).
+  template <auto M, typename... A>
+  Future<method_result_t<M>> async_call(A&&... args) const {
+    using R = method_result_t<M>;
+    Promise<R> promise;
+    std::string request;
+    Status s = encode<M>(/*oneway=*/false, request, std::forward<A>(args)...);
+    if (!s.is_ok()) {
+      promise.set(s);
+      return promise.future();
+    }
+    auto control = std::make_shared<CallControl>();
+    promise.set_control(control);
+    ref_->invoke(MethodTraits<M>::name, std::move(request), timeout(),
+                 [self = *this, promise](CallResult&& r) { promise.set(self.template decode<M>(std::move(r))); },
+                 control);
+    return promise.future();
+  }
+
+  // Callback call: returns at once; `on_done(tern::Result<R>)` runs exactly
+  // once (value or failure), also on timeout, connection loss and consumer
+  // shutdown. See the header comment for the thread it runs on.
+  template <auto M, typename F, typename... A>
+  void callback(F&& on_done, A&&... args) const {
+    using R = method_result_t<M>;
+    static_assert(std::is_invocable_v<F&, Result<R>>, "the callback must accept tern::Result<R>");
+    std::string request;
+    Status s = encode<M>(/*oneway=*/false, request, std::forward<A>(args)...);
+    if (!s.is_ok()) {
+      on_done(Result<R>(s));
+      return;
+    }
+    ref_->invoke(MethodTraits<M>::name, std::move(request), timeout(),
+                 [self = *this, f = std::forward<F>(on_done)](CallResult&& r) mutable {
+                   f(self.template decode<M>(std::move(r)));
+                 });
+  }
+
+  // Coroutine call: `co_await proxy.co_call<&I::m>(args...)` yields
+  // tern::Result<R> inside any C++20 coroutine (tern::Task above all). The
+  // request is encoded here; it is sent when awaited. The awaiting coroutine
+  // resumes on the client IO thread that completed the call, with the
+  // provider's ServerContext (deadline, propagated attachments) still current
+  // when it runs inside a handler.
+  template <auto M, typename... A>
+  auto co_call(A&&... args) const {
+    struct Awaiter {
+      Proxy proxy;
+      std::string request;
+      Status encode_status;
+      CallResult result;
+      ServerContext* context = nullptr;
+      std::shared_ptr<CallControl> control = std::make_shared<CallControl>();
+
+      bool await_ready() const noexcept { return !encode_status.is_ok(); }
+      void await_suspend(std::coroutine_handle<> h) {
+        context = ServerContext::current();
+        auto ref = proxy.ref_;
+        ref->invoke(
+            MethodTraits<M>::name, std::move(request), proxy.timeout(),
+            [this, h](CallResult&& r) {
+              result = std::move(r);
+              ServerContext* prev = ServerContext::exchange_current(context);
+              h.resume();
+              ServerContext::exchange_current(prev);
+            },
+            control);
+      }
+      Result<method_result_t<M>> await_resume() {
+        if (!encode_status.is_ok()) return encode_status;
+        return proxy.template decode<M>(std::move(result));
+      }
+      // Cancels the call while suspended (from another thread).
+      bool cancel() { return control->cancel(); }
+    };
+    Awaiter a{*this, {}, {}, {}};
+    a.encode_status = encode<M>(/*oneway=*/false, a.request, std::forward<A>(args)...);
+    return a;
   }
 
   // Oneway call: returns once the request is queued; the provider sends no
@@ -117,7 +226,8 @@ class Proxy {
     using Check = detail::ArgsCheck<method_args_t<M>, A...>;
     static_assert(Check::kArity, "wrong number of arguments for this method");
     static_assert(Check::kConvertible, "an argument is not convertible to the method's parameter type");
-    auto b = ref_->new_request(MethodTraits<M>::name, oneway);
+    protocol::FrameBuilder b(protocol::FrameType::kRequest, 0);
+    if (Status rs = ref_->new_request(MethodTraits<M>::name, oneway, options_.get(), &b); !rs.is_ok()) return rs;
     Status s = serialization::with_codec(ref_->serialization_id(), [&]<typename Codec>() -> Status {
       Check::template encode<Codec>(b, std::forward<A>(args)...);
       return Status();
@@ -146,7 +256,11 @@ class Proxy {
   }
 
  private:
+  std::chrono::milliseconds timeout() const noexcept {
+    return options_ ? options_->timeout : std::chrono::milliseconds(0);
+  }
   std::shared_ptr<Reference> ref_;
+  std::shared_ptr<CallOptions> options_;
 };
 
 }  // namespace tern

@@ -23,6 +23,8 @@
 #include <vector>
 
 #include "tern/channel.h"
+#include "tern/filter.h"
+#include "tern/future.h"
 #include "tern/protocol/frame.h"
 #include "tern/registry.h"
 #include "tern/result.h"
@@ -52,6 +54,24 @@ struct ReferenceOptions {
   std::uint64_t seed = 0;
 };
 
+// Per-call settings (Proxy::with(options)).
+struct CallOptions {
+  // Overrides the reference's timeout for this call (0 = keep). A call made
+  // while serving a request (nested call) uses the smaller of this and the
+  // incoming request's remaining deadline.
+  std::chrono::milliseconds timeout{0};
+  // Request attachments (metadata key/values the provider reads with
+  // ServerContext::attachment()). Keys must not be service, method, version
+  // or group, nor start with '^'.
+  std::vector<std::pair<std::string, std::string>> attachments;
+  // Attachments that also flow into every nested call the provider makes
+  // while serving this one (trace ids, tenant): sent with a '^' key prefix.
+  std::vector<std::pair<std::string, std::string>> propagated;
+  // Sync calls: when set, receives the response attachments the provider set
+  // with ServerContext::set_response_attachment(). Must outlive the call.
+  std::vector<std::pair<std::string, std::string>>* response_attachments = nullptr;
+};
+
 class Client;
 struct ReferenceCore;
 
@@ -65,13 +85,22 @@ class Reference : public std::enable_shared_from_this<Reference> {
 
   // A request frame builder with service, method, version and group set and
   // the serialization id filled in; write the body and pass finish() to invoke().
+  // Raw: no filters, no attachments.
   protocol::FrameBuilder new_request(std::string_view method, bool oneway) const;
+
+  // The same, running the client filters and adding the call's attachments
+  // and the attachments propagated from the request being served on this
+  // thread (nested calls). A filter's non-OK status is returned (send nothing).
+  Status new_request(std::string_view method, bool oneway, const CallOptions* options,
+                     protocol::FrameBuilder* out) const;
 
   // Sends one request and completes `done` exactly once (see tern/channel.h
   // for the statuses; plus UNAVAILABLE "no provider" when the directory is
   // empty). `timeout` 0 = the reference's timeout. The completion runs on an
   // IO thread, or inline when the call fails before being sent.
-  void invoke(std::string_view method, std::string request, std::chrono::milliseconds timeout, CallCompletion done);
+  // `control` (optional) lets the caller cancel the call (Future::cancel).
+  void invoke(std::string_view method, std::string request, std::chrono::milliseconds timeout, CallCompletion done,
+              std::shared_ptr<CallControl> control = nullptr);
 
   // Sends a oneway request to one provider; reports local failures only.
   Status invoke_oneway(std::string_view method, std::string request);

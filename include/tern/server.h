@@ -31,12 +31,14 @@
 #include <tuple>
 #include <utility>
 
+#include "tern/filter.h"
 #include "tern/protocol/decoder.h"
 #include "tern/protocol/frame.h"
 #include "tern/result.h"
 #include "tern/serialization/codecs.h"
 #include "tern/server_context.h"
 #include "tern/service.h"
+#include "tern/task.h"
 #include "tern/url.h"
 
 namespace tern {
@@ -67,7 +69,9 @@ struct ServerOptions {
   // Idle time before a heartbeat ping; 3 unanswered pings close. Default 10 s; 0 disables.
   std::chrono::milliseconds heartbeat_interval{10000};
   // Frame limits: body default 64 MiB, metadata 64 KiB - 1.
-  protocol::Limits limits;
+  protocol::Limits limits{};
+  // Provider filters, in order (tern/filter.h).
+  std::vector<std::shared_ptr<ServerFilter>> filters{};
 };
 
 struct ServiceOptions {
@@ -134,9 +138,14 @@ class ServerCall {
   std::pair<std::size_t, std::size_t> service_{0, 0};  // offset, length in meta
   std::pair<std::size_t, std::size_t> method_{0, 0};
   std::chrono::steady_clock::time_point deadline_;
-  std::shared_ptr<std::atomic<bool>> cancelled_;
+  void after_response(const Status& status);
   ServerContext context_{this};
   bool responded_ = false;
+  // Filters whose on_request ran (their on_response runs at respond time).
+  const std::vector<std::shared_ptr<ServerFilter>>* filters_ = nullptr;
+  std::size_t filters_ran_ = 0;
+  std::chrono::steady_clock::time_point started_{};
+  std::unique_ptr<std::vector<std::pair<std::string, std::string>>> response_attachments_;
 };
 
 using MethodHandler = std::function<void(ServerCall& call)>;
@@ -207,6 +216,11 @@ class Server {
 
 namespace detail {
 
+template <typename T>
+struct IsTask : std::false_type {};
+template <typename T>
+struct IsTask<Task<T>> : std::true_type {};
+
 template <typename Codec, typename Tuple>
 struct ArgsDecoder;
 template <typename Codec, typename... A>
@@ -226,7 +240,33 @@ MethodHandler make_method_handler(std::shared_ptr<Impl> impl) {
       auto invoke = [&]() -> decltype(auto) {
         return std::apply([&](auto&... a) -> decltype(auto) { return ((*impl).*M)(std::move(a)...); }, *args);
       };
-      if constexpr (std::is_void_v<R>) {
+      if constexpr (IsTask<R>::value) {
+        using X = typename R::value_type;
+        // Coroutine handler: own the call, answer when the coroutine finishes.
+        auto owned = std::make_shared<ServerCall>(std::move(call));
+        ServerContext::Scope scope(&owned->context());
+        R task = std::apply([&](auto&... a) { return ((*impl).*M)(std::move(a)...); }, *args);
+        std::move(task).start([owned](Result<X> r) {
+          ServerContext::Scope inner(&owned->context());
+          if (owned->oneway()) return;
+          if (!r.has_value()) {
+            owned->respond(r.status());
+            return;
+          }
+          Status es = serialization::with_codec(owned->serialization(), [&]<typename C2>() -> Status {
+            auto b = owned->start_response();
+            if constexpr (std::is_void_v<X>) {
+              C2::encode_void(b);
+            } else {
+              C2::encode_value(b, *r);
+            }
+            owned->respond(std::move(b));
+            return Status();
+          });
+          if (!es.is_ok()) owned->respond(es);
+        });
+        return Status();
+      } else if constexpr (std::is_void_v<R>) {
         invoke();
         if (call.oneway()) return Status();
         auto b = call.start_response();

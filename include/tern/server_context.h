@@ -41,13 +41,24 @@ class ServerContext {
   bool has_deadline() const noexcept { return deadline() != Clock::time_point::max(); }
   // Time left until the deadline (zero when past; 24 h when none).
   std::chrono::milliseconds remaining() const noexcept;
-  // A request attachment (metadata entry that is not service/method/version/group); "" if absent.
+  // A request attachment (metadata entry that is not service/method/version/group),
+  // propagated ones included; "" if absent.
   std::string_view attachment(std::string_view key) const noexcept;
+  // Calls f(key, value) for each attachment marked for propagation (without
+  // its '^' wire prefix); nested calls carry these automatically.
+  template <typename F>
+  void for_each_propagated(F&& f) const;
+  // Adds a response attachment sent back with the response (before it is sent).
+  void set_response_attachment(std::string key, std::string value);
   // True when the consumer cancelled the call (cancel frame).
   bool cancelled() const noexcept;
   bool oneway() const noexcept;
   // The connection the request came on (to push to it later).
   std::shared_ptr<ServerConnection> connection() const noexcept;
+
+  // Sets current() for this thread and returns the previous value (used by
+  // the coroutine call mode to carry the context across a co_await).
+  static ServerContext* exchange_current(ServerContext* ctx) noexcept;
 
   // Makes `ctx` current() on this thread for the lifetime of the scope.
   class Scope {
@@ -63,8 +74,30 @@ class ServerContext {
 
  private:
   friend class ServerCall;
-  explicit ServerContext(const ServerCall* call) : call_(call) {}
-  const ServerCall* call_;
+  explicit ServerContext(ServerCall* call) : call_(call) {}
+  std::string_view raw_meta() const noexcept;
+  ServerCall* call_;
 };
+
+template <typename F>
+void ServerContext::for_each_propagated(F&& f) const {
+  std::string_view meta = raw_meta();
+  std::size_t i = 0;
+  auto u16 = [&](std::size_t at) {
+    return static_cast<std::size_t>((static_cast<unsigned char>(meta[at]) << 8) | static_cast<unsigned char>(meta[at + 1]));
+  };
+  while (meta.size() - i >= 2) {
+    std::size_t klen = u16(i);
+    i += 2;
+    if (meta.size() - i < klen + 2) return;
+    std::string_view key = meta.substr(i, klen);
+    i += klen;
+    std::size_t vlen = u16(i);
+    i += 2;
+    if (meta.size() - i < vlen) return;
+    if (!key.empty() && key[0] == '^') f(key.substr(1), meta.substr(i, vlen));
+    i += vlen;
+  }
+}
 
 }  // namespace tern

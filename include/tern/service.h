@@ -27,6 +27,9 @@
 
 namespace tern {
 
+template <typename T>
+class Task;
+
 template <typename Interface>
 struct ServiceTraits {
   static constexpr bool kDefined = false;
@@ -73,9 +76,15 @@ struct MethodEntry {
   std::string_view name;
 };
 
+template <typename T>
+struct UnwrapResult<::tern::Task<T>> {
+  using type = T;
+  static constexpr bool kIsResult = false;
+};
+
 }  // namespace detail
 
-// The value type a call of `Method` produces (Result<T> unwrapped to T).
+// The value type a call of `Method` produces (Result<T> and Task<T> unwrapped to T).
 template <auto Method>
 using method_result_t = typename detail::UnwrapResult<typename detail::MemberFn<decltype(Method)>::Return>::type;
 

@@ -15,6 +15,12 @@
 // to_string() is canonical (two equal URLs print identically, which the
 // registries use as the node identity).
 //
+// Parsing details: the scheme is lower-cased; '/' stays literal in the path
+// (decoding is the same either way); '+' is a literal plus, not a space; a
+// parameter without '=' has an empty value; a repeated key keeps the last
+// value; empty "&&" pieces are skipped; a raw '#' (fragment) and user info
+// ("user@host") are rejected. A URL may have no hosts ("file:///x").
+//
 // Thread safety: a value type; const methods may be called concurrently.
 #pragma once
 

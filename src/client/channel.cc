@@ -28,7 +28,8 @@ class ChannelSession : public Session {
   ChannelSession(std::weak_ptr<Channel> channel, asio::io_context& loop, SessionOptions options)
       : Session(options), channel_(std::move(channel)), timer_(loop) {}
 
-  void start_call(std::string request, std::chrono::milliseconds timeout, CallCompletion done) {
+  void start_call(std::string request, std::chrono::milliseconds timeout, CallCompletion done,
+                  const std::shared_ptr<CallControl>& control) {
     auto deadline = Clock::now() + timeout;
     auto tmo = static_cast<std::uint32_t>(std::min<std::int64_t>(timeout.count(), 0xFFFFFFFF));
     std::uint64_t id;
@@ -50,6 +51,12 @@ class ChannelSession : public Session {
       }
     }
     patch(request, id, tmo);
+    if (control) {
+      control->set_hook([weak = std::weak_ptr<ChannelSession>(shared()), id]() -> bool {
+        auto self = weak.lock();
+        return self && self->cancel(id);
+      });
+    }
     if (rearm) {
       asio::post(timer_.get_executor(), [self = shared()] { self->rearm(); });
     }
@@ -59,6 +66,22 @@ class ChannelSession : public Session {
   bool closed() {
     std::lock_guard lock(mu_);
     return closed_;
+  }
+
+  // Cancels pending call `id`: frees its entry, tells the provider, completes
+  // it with CANCELLED. False if it is no longer pending.
+  bool cancel(std::uint64_t id) {
+    CallCompletion done;
+    {
+      std::lock_guard lock(mu_);
+      auto it = pending_.find(id);
+      if (it == pending_.end()) return false;
+      done = std::move(it->second.done);
+      pending_.erase(it);
+    }
+    send_frame(protocol::encode_control_frame(protocol::FrameType::kCancel, id));
+    done(CallResult{Status(StatusCode::kCancelled, "cancelled by the caller", true), {}});
+    return true;
   }
   std::size_t pending() {
     std::lock_guard lock(mu_);
@@ -269,14 +292,15 @@ std::shared_ptr<rpc::ChannelSession> Channel::session() {
   return s;
 }
 
-void Channel::call(std::string request, std::chrono::milliseconds timeout, CallCompletion done) {
+void Channel::call(std::string request, std::chrono::milliseconds timeout, CallCompletion done,
+                   const std::shared_ptr<CallControl>& control) {
   auto s = session();
   if (!s) {
     done(CallResult{Status(StatusCode::kCancelled, "consumer shut down"), {}});
     return;
   }
   if (timeout.count() <= 0) timeout = std::chrono::milliseconds(1);
-  s->start_call(std::move(request), timeout, std::move(done));
+  s->start_call(std::move(request), timeout, std::move(done), control);
 }
 
 Status Channel::send_oneway(std::string request) {

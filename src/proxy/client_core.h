@@ -69,6 +69,7 @@ struct ReferenceCore : std::enable_shared_from_this<ReferenceCore> {
   void on_providers(const std::vector<Url>& urls);
   std::shared_ptr<const Directory> snapshot() const;
   static void start_attempt(std::unique_ptr<CallAttempt> attempt, Status last_error);
+  static void finish(std::unique_ptr<CallAttempt> attempt, CallResult&& result);
 };
 
 }  // namespace tern

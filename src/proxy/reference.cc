@@ -9,6 +9,7 @@
 #include "proxy/client_core.h"
 #include "tern/cluster/load_balancer.h"
 #include "tern/log.h"
+#include "tern/server_context.h"
 
 namespace tern {
 
@@ -33,6 +34,8 @@ bool EndpointInvoker::available() const { return true; }
 // One call across its attempts (failover).
 struct CallAttempt {
   std::shared_ptr<ReferenceCore> core;
+  std::shared_ptr<CallControl> control;
+  Clock::time_point started;
   std::string method;
   std::string request;  // kept for retries (empty when no retry is possible)
   Clock::time_point deadline;
@@ -73,9 +76,22 @@ std::shared_ptr<const Directory> ReferenceCore::snapshot() const {
   return directory;
 }
 
+void ReferenceCore::finish(std::unique_ptr<CallAttempt> a, CallResult&& r) {
+  if (a->control) a->control->clear_hook();
+  auto& filters = a->core->client->options.filters;
+  if (!filters.empty()) {
+    auto latency = Clock::now() - a->started;
+    for (auto it = filters.rbegin(); it != filters.rend(); ++it) {
+      (*it)->on_response(a->core->service, a->method, r.status, latency);
+    }
+  }
+  a->done(std::move(r));
+}
+
 void ReferenceCore::start_attempt(std::unique_ptr<CallAttempt> a, Status last_error) {
   auto dir = a->core->snapshot();
-  auto fail = [&](Status s) { a->done(CallResult{std::move(s), {}}); };
+  auto fail = [&](Status s) { finish(std::move(a), CallResult{std::move(s), {}}); };
+  if (a->control && a->control->cancelled()) return fail(Status(StatusCode::kCancelled, "cancelled by the caller"));
   if (!dir || dir->ptrs.empty()) {
     if (!last_error.is_ok()) return fail(std::move(last_error));
     return fail(Status(StatusCode::kUnavailable, "no provider for service '" + a->core->service + "'"));
@@ -110,6 +126,7 @@ void ReferenceCore::start_attempt(std::unique_ptr<CallAttempt> a, Status last_er
   ep->stats().active.fetch_add(1, std::memory_order_relaxed);
   auto started = Clock::now();
   auto channel = hold->channel();
+  auto control = a->control;
   channel->call(std::move(bytes), remaining, [a = std::move(a), hold, started](CallResult&& r) mutable {
     hold->stats().active.fetch_sub(1, std::memory_order_relaxed);
     hold->stats().record_latency(std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - started));
@@ -120,8 +137,8 @@ void ReferenceCore::start_attempt(std::unique_ptr<CallAttempt> a, Status last_er
       start_attempt(std::move(a), std::move(r.status));
       return;
     }
-    a->done(std::move(r));
-  });
+    finish(std::move(a), std::move(r));
+  }, control);
 }
 
 // ---------------------------------------------------------------------------
@@ -146,12 +163,80 @@ protocol::FrameBuilder Reference::new_request(std::string_view method, bool onew
   return b;
 }
 
+Status Reference::new_request(std::string_view method, bool oneway, const CallOptions* options,
+                              protocol::FrameBuilder* out) const {
+  *out = protocol::FrameBuilder(oneway ? protocol::FrameType::kOneway : protocol::FrameType::kRequest, 0,
+                                core_->service.size() + method.size() + 64);
+  protocol::FrameBuilder& b = *out;
+  b.header().serialization = core_->serialization_id;
+  b.add_meta(protocol::meta_keys::kService, core_->service);
+  b.add_meta(protocol::meta_keys::kMethod, method);
+  if (!core_->options.version.empty()) b.add_meta(protocol::meta_keys::kVersion, core_->options.version);
+  if (!core_->options.group.empty()) b.add_meta(protocol::meta_keys::kGroup, core_->options.group);
+  auto& filters = core_->client->options.filters;
+  std::vector<std::pair<std::string, std::string>> extra;
+  if (!filters.empty()) {
+    ClientInvocation inv{core_->service, method, &extra};
+    for (auto& f : filters) {
+      Status s = f->on_request(inv);
+      if (!s.is_ok()) return s;
+    }
+  }
+  auto add = [&](std::string_view k, std::string_view v) -> Status {
+    if (k.empty() || k == protocol::meta_keys::kService || k == protocol::meta_keys::kMethod ||
+        k == protocol::meta_keys::kVersion || k == protocol::meta_keys::kGroup) {
+      return Status(StatusCode::kInvalidArgument, "attachment key '" + std::string(k) + "' is reserved");
+    }
+    if (!b.add_meta(k, v)) return Status(StatusCode::kInvalidArgument, "attachments exceed 64 KiB");
+    return Status();
+  };
+  if (options) {
+    for (auto& [k, v] : options->attachments) {
+      if (!k.empty() && k[0] == '^') return Status(StatusCode::kInvalidArgument, "attachment keys must not start with '^'");
+      if (Status s = add(k, v); !s.is_ok()) return s;
+    }
+    for (auto& [k, v] : options->propagated) {
+      if (Status s = add("^" + k, v); !s.is_ok()) return s;
+    }
+  }
+  for (auto& [k, v] : extra) {
+    if (Status s = add(k, v); !s.is_ok()) return s;
+  }
+  // Nested call: carry the propagated attachments of the request being served.
+  if (auto* ctx = ServerContext::current()) {
+    Status st;
+    ctx->for_each_propagated([&](std::string_view k, std::string_view v) {
+      bool overridden = false;
+      if (options) {
+        for (auto& [ok, ov] : options->propagated) overridden = overridden || ok == k;
+      }
+      if (!overridden && st.is_ok()) st = add("^" + std::string(k), v);
+    });
+    if (!st.is_ok()) return st;
+  }
+  b.begin_body();
+  return Status();
+}
+
 void Reference::invoke(std::string_view method, std::string request, std::chrono::milliseconds timeout,
-                       CallCompletion done) {
+                       CallCompletion done, std::shared_ptr<CallControl> control) {
   auto a = std::make_unique<CallAttempt>();
   a->core = core_;
+  a->control = std::move(control);
   a->method = std::string(method);
-  a->deadline = Clock::now() + (timeout.count() > 0 ? timeout : core_->options.timeout);
+  a->started = Clock::now();
+  auto budget = timeout.count() > 0 ? timeout : core_->options.timeout;
+  // Deadline propagation: a nested call never outlives the request it serves.
+  if (auto* ctx = ServerContext::current(); ctx && ctx->has_deadline()) {
+    budget = std::min(budget, ctx->remaining());
+    if (budget.count() <= 0) {
+      a->done = std::move(done);
+      ReferenceCore::finish(std::move(a), CallResult{Status(StatusCode::kDeadlineExceeded,
+                                                            "the request being served has no time left"), {}});
+      return;
+    }
+  }
+  a->deadline = a->started + budget;
   a->done = std::move(done);
   a->attempts_left = core_->options.cluster == "failfast" ? 0 : std::max(0, core_->options.retries);
   a->request = std::move(request);

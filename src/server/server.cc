@@ -6,6 +6,7 @@
 #include <asio/post.hpp>
 
 #include <condition_variable>
+#include <utility>
 #include <mutex>
 #include <thread>
 #include <unordered_map>
@@ -23,6 +24,18 @@ namespace detail {
 struct ServerCallAccess {
   static void set_service(ServerCall& c, std::size_t off, std::size_t len) { c.service_ = {off, len}; }
   static void set_method(ServerCall& c, std::size_t off, std::size_t len) { c.method_ = {off, len}; }
+  // Runs the provider filters' on_request; their on_response runs when the call responds.
+  static Status run_filters(ServerCall& c, const std::vector<std::shared_ptr<ServerFilter>>& filters) {
+    c.started_ = std::chrono::steady_clock::now();
+    if (filters.empty()) return Status();
+    c.filters_ = &filters;
+    for (auto& f : filters) {
+      ++c.filters_ran_;
+      Status s = f->on_request(c.context());
+      if (!s.is_ok()) return s;
+    }
+    return Status();
+  }
 };
 }  // namespace detail
 
@@ -44,6 +57,16 @@ struct ServiceEntry {
 // ServerContext
 
 ServerContext* ServerContext::current() noexcept { return t_current_context; }
+ServerContext* ServerContext::exchange_current(ServerContext* ctx) noexcept {
+  return std::exchange(t_current_context, ctx);
+}
+std::string_view ServerContext::raw_meta() const noexcept { return call_->meta(); }
+void ServerContext::set_response_attachment(std::string key, std::string value) {
+  if (!call_->response_attachments_) {
+    call_->response_attachments_ = std::make_unique<std::vector<std::pair<std::string, std::string>>>();
+  }
+  call_->response_attachments_->emplace_back(std::move(key), std::move(value));
+}
 ServerContext::Scope::Scope(ServerContext* ctx) noexcept : prev_(t_current_context) { t_current_context = ctx; }
 ServerContext::Scope::~Scope() { t_current_context = prev_; }
 
@@ -53,7 +76,7 @@ const std::string& ServerContext::peer() const noexcept { return call_->peer(); 
 ServerContext::Clock::time_point ServerContext::deadline() const noexcept { return call_->deadline(); }
 bool ServerContext::oneway() const noexcept { return call_->oneway(); }
 bool ServerContext::cancelled() const noexcept {
-  return call_->cancelled_ && call_->cancelled_->load(std::memory_order_relaxed);
+  return call_->session_ && call_->session_->is_cancelled(call_->request_id());
 }
 std::chrono::milliseconds ServerContext::remaining() const noexcept {
   auto d = deadline();
@@ -66,7 +89,10 @@ std::string_view ServerContext::attachment(std::string_view key) const noexcept 
   if (key == protocol::meta_keys::kService || key == protocol::meta_keys::kMethod ||
       key == protocol::meta_keys::kVersion || key == protocol::meta_keys::kGroup)
     return {};
-  return protocol::find_meta(call_->meta(), key);
+  auto v = protocol::find_meta(call_->meta(), key);
+  if (v.data() != nullptr) return v;
+  std::string prefixed = "^" + std::string(key);
+  return protocol::find_meta(call_->meta(), prefixed);
 }
 
 // ---------------------------------------------------------------------------
@@ -203,7 +229,10 @@ void Server::Impl::run(ServerCall& call, const MethodHandler& handler) {
     call.respond(Status(StatusCode::kDeadlineExceeded, "deadline passed before the handler ran"));
   } else {
     ServerContext::Scope scope(&call.context());
-    try {
+    Status filtered = detail::ServerCallAccess::run_filters(call, options.filters);
+    if (!filtered.is_ok()) {
+      call.respond(filtered);
+    } else try {
       handler(call);
     } catch (const RpcError& e) {
       call.respond(e.status());
@@ -235,6 +264,13 @@ void ServerSession::on_frame(protocol::Frame&& frame) {
     case protocol::FrameType::kOneway:
       server_->handle_request(std::static_pointer_cast<ServerSession>(shared_from_this()), std::move(frame));
       break;
+    case protocol::FrameType::kCancel: {
+      std::lock_guard lock(cancel_mu_);
+      if (cancelled_.size() >= kMaxCancelled) cancelled_.erase(cancelled_.begin());
+      cancelled_.insert(frame.header.request_id);
+      has_cancelled_.store(true, std::memory_order_release);
+      break;
+    }
     default:
       break;  // cancel/goaway/responses from a consumer: nothing to do yet
   }
@@ -262,10 +298,22 @@ ServerCall::ServerCall(ServerCall&& o) noexcept
       service_(o.service_),
       method_(o.method_),
       deadline_(o.deadline_),
-      cancelled_(std::move(o.cancelled_)),
       context_(this),
-      responded_(o.responded_) {
+      responded_(o.responded_),
+      filters_(o.filters_),
+      filters_ran_(o.filters_ran_),
+      started_(o.started_),
+      response_attachments_(std::move(o.response_attachments_)) {
   o.responded_ = true;  // the moved-from call must not answer
+  o.filters_ = nullptr;
+}
+
+void ServerCall::after_response(const Status& status) {
+  if (session_) session_->forget_cancelled(request_id());
+  if (filters_ == nullptr) return;
+  auto latency = std::chrono::steady_clock::now() - started_;
+  for (std::size_t i = filters_ran_; i-- > 0;) (*filters_)[i]->on_response(context_, status, latency);
+  filters_ = nullptr;
 }
 
 ServerCall::~ServerCall() {
@@ -281,21 +329,27 @@ std::shared_ptr<ServerConnection> ServerContext::connection() const noexcept { r
 protocol::FrameBuilder ServerCall::start_response() {
   protocol::FrameBuilder b(protocol::FrameType::kResponse, frame_.header.request_id);
   b.header().serialization = frame_.header.serialization;
+  if (response_attachments_) {
+    for (auto& [k, v] : *response_attachments_) b.add_meta(k, v);
+  }
   b.begin_body();
   return b;
 }
 
 void ServerCall::respond(protocol::FrameBuilder&& builder) {
   if (responded_ || oneway()) {
+    if (!responded_) after_response(Status());
     responded_ = true;
     return;
   }
   responded_ = true;
   session_->send_frame(builder.finish());
+  after_response(Status());
 }
 
 void ServerCall::respond(const Status& error) {
   if (responded_ || oneway()) {
+    if (!responded_) after_response(error);
     responded_ = true;
     return;
   }
@@ -303,9 +357,13 @@ void ServerCall::respond(const Status& error) {
   protocol::FrameBuilder b(protocol::FrameType::kResponse, frame_.header.request_id, error.message().size());
   b.header().serialization = frame_.header.serialization;
   b.header().status_or_flags = static_cast<std::uint8_t>(error.is_ok() ? StatusCode::kInternal : error.code());
+  if (response_attachments_) {
+    for (auto& [k, v] : *response_attachments_) b.add_meta(k, v);
+  }
   b.begin_body();
   b.append_body(error.message());
   session_->send_frame(b.finish());
+  after_response(error);
 }
 
 // ---------------------------------------------------------------------------

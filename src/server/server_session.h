@@ -2,7 +2,10 @@
 // connection: decodes requests and hands them to the server (internal).
 #pragma once
 
+#include <atomic>
 #include <memory>
+#include <mutex>
+#include <set>
 #include <string>
 
 #include "rpc/session.h"
@@ -21,6 +24,20 @@ class ServerSession : public Session, public ServerConnection {
   bool push(std::string frame) override { return send_frame(std::move(frame)); }
   bool is_open() const noexcept override { return connection() && connection()->is_open(); }
 
+  // Cancel frames received: ids the consumer gave up on (bounded; only
+  // touched when a cancel arrived, so healthy calls pay one atomic load).
+  bool is_cancelled(std::uint64_t id) const {
+    if (!has_cancelled_.load(std::memory_order_acquire)) return false;
+    std::lock_guard lock(cancel_mu_);
+    return cancelled_.count(id) > 0;
+  }
+  void forget_cancelled(std::uint64_t id) {
+    if (!has_cancelled_.load(std::memory_order_acquire)) return;
+    std::lock_guard lock(cancel_mu_);
+    cancelled_.erase(id);
+    if (cancelled_.empty()) has_cancelled_.store(false, std::memory_order_release);
+  }
+
  protected:
   void on_frame(protocol::Frame&& frame) override;
   void on_session_closed(const Status& reason, bool was_connected) override;
@@ -29,6 +46,10 @@ class ServerSession : public Session, public ServerConnection {
   std::shared_ptr<Server::Impl> server_;
   std::string peer_;
   std::uint64_t id_;
+  static constexpr std::size_t kMaxCancelled = 4096;
+  mutable std::mutex cancel_mu_;
+  std::set<std::uint64_t> cancelled_;
+  std::atomic<bool> has_cancelled_{false};
 };
 
 }  // namespace tern::rpc

@@ -1,0 +1,71 @@
+// tern/filter.h - filters (interceptors): an ordered chain on the consumer
+// and on the provider that sees every invocation before and after
+// (DESIGN §4). Metrics, access logs, token auth and tracing are filters, not
+// special cases in the call path.
+//
+//   struct Auth : tern::ServerFilter {
+//     tern::Status on_request(tern::ServerContext& ctx) override {
+//       if (ctx.attachment("token") != "s3cret") return {tern::StatusCode::kUnauthenticated, "bad token"};
+//       return {};
+//     }
+//   };
+//   server_options.filters.push_back(std::make_shared<Auth>());
+//
+// Order: on_request in list order, on_response in reverse order (like a
+// stack of decorators). A non-OK status from on_request short-circuits: the
+// call completes with it and later filters and the handler do not run (their
+// on_response still runs for the filters whose on_request ran).
+// Thread safety: filters are shared by all calls and run concurrently on
+// IO and business threads; they must be thread-safe and must not block.
+#pragma once
+
+#include <chrono>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "tern/status.h"
+
+namespace tern {
+
+class ServerContext;
+
+// A consumer-side call as filters see it before it is sent.
+struct ClientInvocation {
+  std::string_view service;
+  std::string_view method;
+  // Request attachments; filters may add or change entries.
+  std::vector<std::pair<std::string, std::string>>* attachments;
+};
+
+class ClientFilter {
+ public:
+  virtual ~ClientFilter() = default;
+  // Before the request is encoded. Non-OK: the call fails with it, unsent.
+  virtual Status on_request(ClientInvocation& invocation) {
+    (void)invocation;
+    return Status();
+  }
+  // After the call completed (all attempts), with its final status and latency.
+  virtual void on_response(std::string_view service, std::string_view method, const Status& status,
+                           std::chrono::nanoseconds latency) {
+    (void)service, (void)method, (void)status, (void)latency;
+  }
+};
+
+class ServerFilter {
+ public:
+  virtual ~ServerFilter() = default;
+  // Before the handler runs (on the handler's thread). Non-OK: answered with it.
+  virtual Status on_request(ServerContext& context) {
+    (void)context;
+    return Status();
+  }
+  // After the response was sent (status OK or the error sent).
+  virtual void on_response(ServerContext& context, const Status& status, std::chrono::nanoseconds latency) {
+    (void)context, (void)status, (void)latency;
+  }
+};
+
+}  // namespace tern

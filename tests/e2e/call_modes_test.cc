@@ -1,0 +1,386 @@
+// The call modes (sync, future, callback, coroutine, oneway) over one async
+// core: every terminal state completes exactly once; deadlines propagate;
+// cancellation, attachments and filters.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <random>
+#include <thread>
+
+#include "test_services.h"
+#include "tern/client.h"
+#include "tern/server.h"
+
+using namespace std::chrono_literals;
+using testsvc::Calculator;
+
+namespace {
+
+struct HopReport {
+  std::vector<long long> remaining_ms;
+  std::vector<std::string> traces;
+};
+
+struct Hop {
+  virtual ~Hop() = default;
+  virtual tern::Task<HopReport> chain(int depth) = 0;
+};
+
+}  // namespace
+
+TERN_STRUCT(HopReport, remaining_ms, traces)
+TERN_SERVICE(Hop, chain)
+
+namespace {
+
+std::unique_ptr<tern::Server> start_server(std::shared_ptr<Calculator> impl, tern::ServerOptions so = {}) {
+  so.listen = "127.0.0.1:0";
+  so.io_threads = 1;
+  auto s = std::make_unique<tern::Server>(so);
+  EXPECT_TRUE(s->expose<Calculator>(std::move(impl)).is_ok());
+  EXPECT_TRUE(s->start().is_ok());
+  return s;
+}
+
+std::string direct(const tern::Server& s) { return "direct://127.0.0.1:" + std::to_string(s.port()); }
+
+tern::ClientOptions one_io() {
+  tern::ClientOptions o;
+  o.io_threads = 1;
+  return o;
+}
+
+TEST(CallModes, FutureGetWaitReadyThenChain) {
+  auto server = start_server(std::make_shared<testsvc::CalculatorImpl>());
+  tern::Client client(one_io());
+  auto calc = client.refer<Calculator>(direct(*server)).value();
+  auto f = calc.async_call<&Calculator::add>(20, 22);
+  ASSERT_TRUE(f.wait_for(2s));
+  EXPECT_TRUE(f.ready());
+  EXPECT_EQ(f.get().value(), 42);
+
+  auto chained = calc.async_call<&Calculator::add>(1, 2)
+                     .then([](tern::Result<int> r) { return r.value() * 10; })
+                     .then([](tern::Result<int> r) { return std::to_string(r.value()); });
+  EXPECT_EQ(chained.get().value(), "30");
+
+  auto slow = calc.async_call<&Calculator::sleep_ms>(200);
+  EXPECT_FALSE(slow.ready());
+  EXPECT_FALSE(slow.wait_for(10ms));
+  EXPECT_EQ(slow.get().value(), "slept 200");
+
+  auto err = calc.async_call<&Calculator::fail>("nope").then([](tern::Result<int> r) {
+    return r.has_value() ? std::string("value") : r.status().message();
+  });
+  EXPECT_EQ(err.get().value(), "nope");
+  server->shutdown(100ms);
+}
+
+TEST(CallModes, CallbackRunsExactlyOnceInEveryTerminalState) {
+  auto impl = std::make_shared<testsvc::CalculatorImpl>();
+  auto server = start_server(impl);
+  auto client = std::make_unique<tern::Client>(one_io());
+  tern::ReferenceOptions ro;
+  ro.timeout = 150ms;
+  auto calc = client->refer<Calculator>(direct(*server), ro).value();
+
+  struct Probe {
+    std::atomic<int> runs{0};
+    std::atomic<int> code{-1};
+  };
+  auto wait_runs = [](Probe& p) {
+    for (int i = 0; i < 500 && p.runs.load() == 0; ++i) std::this_thread::sleep_for(5ms);
+    std::this_thread::sleep_for(50ms);  // a second (wrong) run would show up here
+  };
+  auto cb = [](Probe& p) {
+    return [&p](auto r) {
+      p.runs.fetch_add(1);
+      p.code.store(static_cast<int>(r.status().code()));
+    };
+  };
+
+  Probe value, remote, timeout, lost, shutdown, cancelled;
+  calc.callback<&Calculator::add>(cb(value), 1, 2);
+  calc.callback<&Calculator::fail>(cb(remote), "x");
+  calc.callback<&Calculator::sleep_ms>(cb(timeout), 400);
+  wait_runs(value);
+  wait_runs(remote);
+  wait_runs(timeout);
+  EXPECT_EQ(value.runs.load(), 1);
+  EXPECT_EQ(value.code.load(), 0);
+  EXPECT_EQ(remote.runs.load(), 1);
+  EXPECT_EQ(remote.code.load(), static_cast<int>(tern::StatusCode::kInternal));
+  EXPECT_EQ(timeout.runs.load(), 1);
+  EXPECT_EQ(timeout.code.load(), static_cast<int>(tern::StatusCode::kDeadlineExceeded));
+
+  // Cancelled (future form).
+  auto f = calc.async_call<&Calculator::sleep_ms>(300);
+  std::atomic<int> then_runs{0};
+  auto g = f.then([&](tern::Result<std::string> r) {
+    then_runs.fetch_add(1);
+    return r.status().code();
+  });
+  EXPECT_TRUE(f.cancel());
+  EXPECT_EQ(g.get().value(), tern::StatusCode::kCancelled);
+  std::this_thread::sleep_for(400ms);
+  EXPECT_EQ(then_runs.load(), 1);
+  auto ch = client->channels().get(tern::HostPort{"127.0.0.1", server->port()});
+  EXPECT_EQ(ch->stats().pending, 0u);
+
+  // Connection lost: the provider goes away mid-call.
+  tern::ReferenceOptions long_ro;
+  long_ro.timeout = 5s;
+  auto server2 = start_server(std::make_shared<testsvc::CalculatorImpl>());
+  auto calc2 = client->refer<Calculator>(direct(*server2), long_ro).value();
+  calc2.callback<&Calculator::sleep_ms>(cb(lost), 1000);
+  std::this_thread::sleep_for(100ms);
+  server2->shutdown(0ms);
+  wait_runs(lost);
+  EXPECT_EQ(lost.runs.load(), 1);
+  EXPECT_EQ(lost.code.load(), static_cast<int>(tern::StatusCode::kUnavailable));
+
+  // Consumer shutdown with the call pending.
+  auto calc3 = client->refer<Calculator>(direct(*server), long_ro).value();
+  calc3.callback<&Calculator::sleep_ms>(cb(shutdown), 300);
+  std::this_thread::sleep_for(50ms);
+  client.reset();
+  EXPECT_EQ(shutdown.runs.load(), 1);
+  EXPECT_EQ(shutdown.code.load(), static_cast<int>(tern::StatusCode::kCancelled));
+  server->shutdown(1s);
+}
+
+TEST(CallModes, CancelFreesPendingAndTellsTheProvider) {
+  std::atomic<bool> saw_cancel{false};
+  struct Slow : testsvc::CalculatorImpl {
+    std::atomic<bool>* flag;
+    std::string sleep_ms(int ms) override {
+      auto* ctx = tern::ServerContext::current();
+      auto end = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
+      while (std::chrono::steady_clock::now() < end) {
+        if (ctx->cancelled()) {
+          flag->store(true);
+          return "cancelled";
+        }
+        std::this_thread::sleep_for(5ms);
+      }
+      return "done";
+    }
+  };
+  auto impl = std::make_shared<Slow>();
+  impl->flag = &saw_cancel;
+  auto server = start_server(impl);
+  tern::Client client(one_io());
+  auto calc = client.refer<Calculator>(direct(*server)).value();
+  auto f = calc.async_call<&Calculator::sleep_ms>(2000);
+  std::this_thread::sleep_for(100ms);
+  auto ch = client.channels().get(tern::HostPort{"127.0.0.1", server->port()});
+  EXPECT_EQ(ch->stats().pending, 1u);
+  EXPECT_TRUE(f.cancel());
+  EXPECT_EQ(ch->stats().pending, 0u);  // freed at once
+  EXPECT_EQ(f.get().status().code(), tern::StatusCode::kCancelled);
+  for (int i = 0; i < 200 && !saw_cancel.load(); ++i) std::this_thread::sleep_for(5ms);
+  EXPECT_TRUE(saw_cancel.load());
+  EXPECT_FALSE(f.cancel());  // already complete
+  server->shutdown(500ms);
+}
+
+TEST(CallModes, CoroutineCall) {
+  auto server = start_server(std::make_shared<testsvc::CalculatorImpl>());
+  tern::Client client(one_io());
+  auto calc = client.refer<Calculator>(direct(*server)).value();
+  auto task = [](tern::Proxy<Calculator> c) -> tern::Task<int> {
+    auto a = co_await c.co_call<&Calculator::add>(1, 2);
+    auto b = co_await c.co_call<&Calculator::add>(a.value(), 10);
+    auto e = co_await c.co_call<&Calculator::fail>("co-error");
+    co_return b.value() + (e.status().message() == "co-error" ? 1000 : 0);
+  };
+  EXPECT_EQ(tern::sync_wait(task(calc)).value(), 1013);
+  server->shutdown(100ms);
+}
+
+// A -> B -> C, each hop a coroutine handler making the next call without
+// holding a thread; each hop reports its remaining deadline and the
+// propagated trace id.
+class HopImpl : public Hop {
+ public:
+  explicit HopImpl(std::optional<tern::Proxy<Hop>> next) : next_(std::move(next)) {}
+  tern::Task<HopReport> chain(int depth) override {
+    auto* ctx = tern::ServerContext::current();
+    long long mine = ctx->remaining().count();
+    std::string trace(ctx->attachment("trace-id"));
+    HopReport report;
+    if (next_ && depth > 1) {
+      std::this_thread::sleep_for(30ms);  // spend some of the budget
+      auto r = co_await next_->co_call<&Hop::chain>(depth - 1);
+      report = r.value();
+    }
+    report.remaining_ms.insert(report.remaining_ms.begin(), mine);
+    report.traces.insert(report.traces.begin(), trace);
+    co_return report;
+  }
+
+ private:
+  std::optional<tern::Proxy<Hop>> next_;
+};
+
+TEST(CallModes, NestedCoroutineChainShrinksTheDeadlineHopByHop) {
+  tern::Client client(one_io());
+  auto make = [](std::shared_ptr<Hop> impl) {
+    tern::ServerOptions so;
+    so.listen = "127.0.0.1:0";
+    so.io_threads = 1;
+    so.worker_threads = 1;  // coroutine handlers hold no thread while awaiting
+    auto s = std::make_unique<tern::Server>(so);
+    EXPECT_TRUE(s->expose<Hop>(std::move(impl)).is_ok());
+    EXPECT_TRUE(s->start().is_ok());
+    return s;
+  };
+  auto c = make(std::make_shared<HopImpl>(std::nullopt));
+  auto b = make(std::make_shared<HopImpl>(client.refer<Hop>(direct(*c)).value()));
+  auto a = make(std::make_shared<HopImpl>(client.refer<Hop>(direct(*b)).value()));
+  tern::ReferenceOptions ro;
+  ro.timeout = 2000ms;
+  tern::CallOptions co;
+  co.propagated.emplace_back("trace-id", "t-123");
+  auto hop = client.refer<Hop>(direct(*a), ro).value().with(co);
+  auto report = hop.call<&Hop::chain>(3).value();
+  ASSERT_EQ(report.remaining_ms.size(), 3u);
+  EXPECT_LE(report.remaining_ms[0], 2000);
+  EXPECT_GT(report.remaining_ms[0], 1500);
+  EXPECT_LT(report.remaining_ms[1], report.remaining_ms[0]);
+  EXPECT_LT(report.remaining_ms[2], report.remaining_ms[1]);
+  EXPECT_EQ(report.traces, (std::vector<std::string>{"t-123", "t-123", "t-123"}));
+  a->shutdown(100ms);
+  b->shutdown(100ms);
+  c->shutdown(100ms);
+}
+
+TEST(CallModes, ExpiredDeadlineIsAnsweredWithoutRunningTheHandler) {
+  auto impl = std::make_shared<testsvc::CalculatorImpl>();
+  tern::ServerOptions so;
+  so.worker_threads = 1;
+  auto server = start_server(impl, so);
+  tern::Client client(one_io());
+  auto calc = client.refer<Calculator>(direct(*server)).value();
+  auto blocker = calc.async_call<&Calculator::sleep_ms>(300);  // occupies the only worker
+  std::this_thread::sleep_for(20ms);
+  tern::CallOptions co;
+  co.timeout = 50ms;
+  auto r = calc.with(co).call<&Calculator::count>(7);  // queued behind the blocker
+  EXPECT_EQ(r.status().code(), tern::StatusCode::kDeadlineExceeded);
+  EXPECT_EQ(blocker.get().value(), "slept 300");
+  std::this_thread::sleep_for(50ms);
+  EXPECT_EQ(impl->total_.load(), 0);  // count() never ran
+  server->shutdown(100ms);
+}
+
+struct TokenFilter : tern::ServerFilter {
+  std::atomic<int> responses{0};
+  std::atomic<int> last_code{-1};
+  tern::Status on_request(tern::ServerContext& ctx) override {
+    if (ctx.attachment("token") != "s3cret") return {tern::StatusCode::kUnauthenticated, "bad token"};
+    ctx.set_response_attachment("served-by", "filtered");
+    return {};
+  }
+  void on_response(tern::ServerContext&, const tern::Status& s, std::chrono::nanoseconds) override {
+    responses.fetch_add(1);
+    last_code = static_cast<int>(s.code());
+  }
+};
+
+struct AddToken : tern::ClientFilter {
+  std::atomic<int> seen{0};
+  tern::Status on_request(tern::ClientInvocation& inv) override {
+    inv.attachments->emplace_back("token", "s3cret");
+    return {};
+  }
+  void on_response(std::string_view, std::string_view method, const tern::Status& s,
+                   std::chrono::nanoseconds latency) override {
+    if (method == "add" && s.is_ok() && latency.count() > 0) seen.fetch_add(1);
+  }
+};
+
+TEST(CallModes, FiltersAndAttachments) {
+  auto filter = std::make_shared<TokenFilter>();
+  tern::ServerOptions so;
+  so.filters.push_back(filter);
+  auto server = start_server(std::make_shared<testsvc::CalculatorImpl>(), so);
+
+  tern::Client plain(one_io());
+  auto r = plain.refer<Calculator>(direct(*server)).value().call<&Calculator::add>(1, 2);
+  EXPECT_EQ(r.status().code(), tern::StatusCode::kUnauthenticated);
+  EXPECT_EQ(r.status().message(), "bad token");
+
+  auto add_token = std::make_shared<AddToken>();
+  auto co = one_io();
+  co.filters.push_back(add_token);
+  tern::Client with_token(co);
+  std::vector<std::pair<std::string, std::string>> response_meta;
+  tern::CallOptions opts;
+  opts.response_attachments = &response_meta;
+  auto calc = with_token.refer<Calculator>(direct(*server)).value().with(opts);
+  EXPECT_EQ(calc.call<&Calculator::add>(2, 3).value(), 5);
+  EXPECT_EQ(add_token->seen.load(), 1);
+  ASSERT_EQ(response_meta.size(), 1u);
+  EXPECT_EQ(response_meta[0].first, "served-by");
+  EXPECT_EQ(response_meta[0].second, "filtered");
+  EXPECT_EQ(filter->responses.load(), 2);
+  EXPECT_EQ(filter->last_code.load(), 0);
+  server->shutdown(100ms);
+}
+
+TEST(CallModes, HundredThousandMixedCallsLeaveNothingPending) {
+  auto server = start_server(std::make_shared<testsvc::CalculatorImpl>());
+  tern::Client client(one_io());
+  auto calc = client.refer<Calculator>(direct(*server)).value();
+  std::mt19937 rng(42);
+  std::atomic<int> completed{0}, ok{0};
+  constexpr int kCalls = 100000;
+  constexpr int kWindow = 256;
+  std::atomic<int> in_flight{0};
+  for (int i = 0; i < kCalls; ++i) {
+    while (in_flight.load() >= kWindow) std::this_thread::yield();
+    in_flight.fetch_add(1);
+    tern::CallOptions co;
+    co.timeout = std::chrono::milliseconds(1 + rng() % 50);
+    auto p = calc.with(co);
+    auto done = [&](auto r) {
+      if (r.has_value()) ok.fetch_add(1);
+      completed.fetch_add(1);
+      in_flight.fetch_sub(1);
+    };
+    switch (i % 4) {
+      case 0: p.callback<&Calculator::add>(done, i, 1); break;
+      case 1: {
+        auto f = p.async_call<&Calculator::add>(i, 2);
+        (void)f.then(done);
+        break;
+      }
+      case 2: {
+        auto f = p.async_call<&Calculator::add>(i, 3);
+        if (i % 8 == 2) f.cancel();
+        (void)f.then(done);
+        break;
+      }
+      default: {
+        if (i % 100 == 3) {
+          done(p.call<&Calculator::add>(i, 4));
+        } else {
+          EXPECT_TRUE(p.oneway<&Calculator::count>(1).is_ok());
+          completed.fetch_add(1);
+          ok.fetch_add(1);
+          in_flight.fetch_sub(1);
+        }
+      }
+    }
+  }
+  for (int i = 0; i < 2000 && completed.load() < kCalls; ++i) std::this_thread::sleep_for(5ms);
+  EXPECT_EQ(completed.load(), kCalls);
+  EXPECT_GT(ok.load(), kCalls / 2);
+  auto ch = client.channels().get(tern::HostPort{"127.0.0.1", server->port()});
+  for (int i = 0; i < 200 && ch->stats().pending != 0; ++i) std::this_thread::sleep_for(5ms);
+  EXPECT_EQ(ch->stats().pending, 0u);
+  server->shutdown(1s);
+}
+
+}  // namespace
