@@ -30,6 +30,7 @@
 #include <unordered_map>
 
 #include "tern/detail/unique_function.h"
+#include "tern/dispatcher.h"
 #include "tern/future.h"
 #include "tern/net/io_context_pool.h"
 #include "tern/protocol/decoder.h"
@@ -54,16 +55,29 @@ struct ChannelOptions {
   // Idle time before a heartbeat ping; 3 unanswered pings close the connection. Default 10 s.
   std::chrono::milliseconds heartbeat_interval{10000};
   // Frame limits for responses.
-  protocol::Limits limits;
+  protocol::Limits limits{};
+  // Dispatch strategy for the consumer's events (tern/dispatcher.h): with
+  // "all", "message" or "connection", responses complete on a business pool
+  // of `callback_threads` threads; with "execution" (default) or "direct", on
+  // the IO thread that read them.
+  std::string dispatcher = "execution";
+  // Threads of the consumer's business pool (only created when the
+  // dispatcher needs one). 0 = number of cores.
+  std::size_t callback_threads = 0;
+  // Diagnostic hook called on the thread that handles each event.
+  DispatchObserver event_observer{};
 };
 
 namespace rpc {
 class ChannelSession;
+class ThreadPool;
 }
 
 class Channel : public std::enable_shared_from_this<Channel> {
  public:
-  Channel(asio::io_context& loop, HostPort endpoint, ChannelOptions options);
+  // `pool` (may be null) runs the events the dispatcher sends to a business
+  // pool; it must outlive the channel.
+  Channel(asio::io_context& loop, HostPort endpoint, ChannelOptions options, rpc::ThreadPool* pool = nullptr);
   ~Channel();
 
   // Sends `request` (a complete frame from FrameBuilder; its request id and
@@ -101,10 +115,14 @@ class Channel : public std::enable_shared_from_this<Channel> {
  private:
   friend class rpc::ChannelSession;
   std::shared_ptr<rpc::ChannelSession> session();
+  void observe(DispatchEvent e);
+  void run_event(DispatchEvent e, detail::UniqueFunction<void()> fn);
 
   asio::io_context& loop_;
   HostPort endpoint_;
   ChannelOptions options_;
+  DispatchPolicy policy_;
+  rpc::ThreadPool* pool_ = nullptr;
   mutable std::mutex mu_;
   std::shared_ptr<rpc::ChannelSession> session_;  // guarded by mu_
   bool shut_down_ = false;                         // guarded by mu_
@@ -119,7 +137,8 @@ class Channel : public std::enable_shared_from_this<Channel> {
 // per provider endpoint, shared by every reference of one Client.
 class ChannelPool {
  public:
-  // `io_threads` 0 = number of cores.
+  // `io_threads` 0 = number of cores. An unknown options.dispatcher falls
+  // back to "execution" (validate with dispatch_policy() first).
   ChannelPool(std::size_t io_threads, ChannelOptions options);
   ~ChannelPool();  // shutdown()
 
@@ -132,6 +151,7 @@ class ChannelPool {
  private:
   net::IoContextPool io_;
   ChannelOptions options_;
+  std::unique_ptr<rpc::ThreadPool> pool_;
   std::mutex mu_;
   std::unordered_map<std::string, std::shared_ptr<Channel>> channels_;
   bool shut_down_ = false;

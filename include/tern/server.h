@@ -31,6 +31,7 @@
 #include <tuple>
 #include <utility>
 
+#include "tern/dispatcher.h"
 #include "tern/filter.h"
 #include "tern/protocol/decoder.h"
 #include "tern/protocol/frame.h"
@@ -59,13 +60,28 @@ struct ServerOptions {
   std::string announce_host = "127.0.0.1";
   // IO threads (event loops). 0 = number of cores.
   std::size_t io_threads = 0;
-  // Business threads of the fixed pool. 0 = max(4, 2 x cores).
+  // Business pool kind (DESIGN §5, as Dubbo): "fixed" (worker_threads
+  // threads, bounded queue; the default), "cached" (grows to worker_threads,
+  // idle threads retire after pool_keep_alive), "limited" (grows to
+  // worker_threads, never shrinks).
+  std::string pool = "fixed";
+  // Business threads (fixed) or the maximum (cached, limited).
+  // 0 = max(4, 2 x cores).
   std::size_t worker_threads = 0;
   // Requests queued for the business pool beyond which new ones are answered
-  // RESOURCE_EXHAUSTED at once. Default 10000.
+  // RESOURCE_EXHAUSTED at once (counted in Stats::rejected_overload). Default 10000.
   std::size_t worker_queue = 10000;
-  // "all" (handlers on the business pool) or "direct" (on the IO thread).
+  // Idle time after which a cached pool's thread retires. Default 60 s.
+  std::chrono::milliseconds pool_keep_alive{60000};
+  // Dispatch strategy (tern/dispatcher.h): "all" (default), "direct",
+  // "message", "execution", "connection". ServiceOptions::dispatcher
+  // overrides it for one service's requests.
   std::string dispatcher = "all";
+  // A handler that runs on an IO thread longer than this is logged once per
+  // method and counted (Stats::blocked_io_handlers). Default 100 ms.
+  std::chrono::milliseconds io_block_threshold{100};
+  // Diagnostic hook called on the thread that handles each event.
+  DispatchObserver event_observer{};
   // Idle time before a heartbeat ping; 3 unanswered pings close. Default 10 s; 0 disables.
   std::chrono::milliseconds heartbeat_interval{10000};
   // Frame limits: body default 64 MiB, metadata 64 KiB - 1.
@@ -83,6 +99,8 @@ struct ServiceOptions {
   std::string group;
   // Provider weight announced in the registry URL. Default 100.
   int weight = 100;
+  // Dispatch strategy for this service's requests (empty = the server's).
+  std::string dispatcher;
 };
 
 // The provider's side of one consumer connection, for services that talk
@@ -173,8 +191,10 @@ class Server {
   Status add_method(const std::string& service, const std::string& method, MethodHandler handler,
                     const ServiceOptions& options = {});
 
-  // Called (on an IO thread) after a consumer connection closed, with its
-  // ServerConnection::id(). Set before start().
+  // Called after a consumer connection opened / closed, with its
+  // ServerConnection::id(), on the thread the dispatcher names for connect /
+  // disconnect events (in order on one queue with `connection`). Set before start().
+  void on_connect(std::function<void(std::uint64_t connection_id)> listener);
   void on_disconnect(std::function<void(std::uint64_t connection_id)> listener);
 
   // Binds and starts listening and the IO and business threads.
@@ -202,6 +222,7 @@ class Server {
     std::uint64_t rejected_overload = 0; // RESOURCE_EXHAUSTED answers from a full pool
     std::uint64_t handler_errors = 0;    // handlers that threw
     std::uint64_t connections = 0;       // currently open
+    std::uint64_t blocked_io_handlers = 0;  // handlers that held an IO thread > io_block_threshold
   };
   Stats stats() const;
 
@@ -234,7 +255,9 @@ MethodHandler make_method_handler(std::shared_ptr<Impl> impl) {
   using Args = typename MF::Args;
   using R = typename MF::Return;
   return [impl = std::move(impl)](ServerCall& call) {
-    Status s = serialization::with_codec(call.serialization(), [&]<typename Codec>() -> Status {
+    // Protobuf is refused up front for methods whose types are not all messages.
+    using Value = typename UnwrapResult<R>::type;
+    Status s = serialization::with_method_codec<Value, Args>(call.serialization(), call.method(), [&]<typename Codec>() -> Status {
       auto args = ArgsDecoder<Codec, Args>::decode(call.body());
       if (!args.has_value()) return args.status();
       auto invoke = [&]() -> decltype(auto) {

@@ -8,10 +8,12 @@
 
 #include <deque>
 #include <future>
+#include <thread>
 #include <map>
 #include <vector>
 
 #include "rpc/session.h"
+#include "rpc/thread_pool.h"
 #include "tern/log.h"
 #include "tern/net/connection.h"
 
@@ -118,6 +120,20 @@ class ChannelSession : public Session {
       done = std::move(it->second.done);
       pending_.erase(it);
     }
+    auto ch = channel_.lock();
+    if (ch && ch->policy_.pooled(DispatchEvent::kResponse) && ch->pool_) {
+      detail::UniqueFunction<void()> task = [ch, done = std::move(done), frame = std::move(frame)]() mutable {
+        ch->observe(DispatchEvent::kResponse);
+        complete_response(std::move(done), std::move(frame));
+      };
+      if (!ch->pool_->try_submit(std::move(task))) task();  // pool full: complete here, never lose it
+      return;
+    }
+    if (ch) ch->observe(DispatchEvent::kResponse);
+    complete_response(std::move(done), std::move(frame));
+  }
+
+  static void complete_response(CallCompletion done, protocol::Frame&& frame) {
     StatusCode code = frame.header.status();
     if (code == StatusCode::kOk) {
       done(CallResult{Status(), std::move(frame)});
@@ -132,7 +148,20 @@ class ChannelSession : public Session {
   }
 
   void on_session_connected() override {
-    if (auto ch = channel_.lock()) ch->connects_.fetch_add(1, std::memory_order_relaxed);
+    if (auto ch = channel_.lock()) {
+      ch->connects_.fetch_add(1, std::memory_order_relaxed);
+      ch->run_event(DispatchEvent::kConnect, [ch] { ch->observe(DispatchEvent::kConnect); });
+    }
+  }
+
+  void on_ping(const protocol::Frame& ping) override {
+    auto ch = channel_.lock();
+    if (!ch) return;
+    auto id = ping.header.request_id;
+    ch->run_event(DispatchEvent::kHeartbeat, [ch, self = shared(), id] {
+      ch->observe(DispatchEvent::kHeartbeat);
+      self->send_frame(protocol::encode_control_frame(protocol::FrameType::kPong, id));
+    });
   }
 
   void on_session_closed(const Status& reason, bool was_connected) override {
@@ -150,6 +179,9 @@ class ChannelSession : public Session {
               reason.message().empty() ? "connection closed" : reason.message(), was_connected);
     if (st.code() != StatusCode::kCancelled) st = Status(StatusCode::kUnavailable, st.message(), was_connected);
     for (auto& [id, p] : failed) p.done(CallResult{st, {}});
+    if (was_connected) {
+      if (auto ch = channel_.lock()) ch->run_event(DispatchEvent::kDisconnect, [ch] { ch->observe(DispatchEvent::kDisconnect); });
+    }
   }
 
  public:
@@ -256,8 +288,20 @@ Result<asio::ip::tcp::endpoint> resolve(const HostPort& hp) {
 }
 }  // namespace
 
-Channel::Channel(asio::io_context& loop, HostPort endpoint, ChannelOptions options)
-    : loop_(loop), endpoint_(std::move(endpoint)), options_(options) {}
+Channel::Channel(asio::io_context& loop, HostPort endpoint, ChannelOptions options, rpc::ThreadPool* pool)
+    : loop_(loop), endpoint_(std::move(endpoint)), options_(std::move(options)), pool_(pool) {
+  auto p = dispatch_policy(options_.dispatcher);
+  policy_ = p ? *p : *dispatch_policy("execution");
+}
+
+void Channel::observe(DispatchEvent e) {
+  if (options_.event_observer) options_.event_observer(e, net::IoContextPool::in_io_thread());
+}
+
+void Channel::run_event(DispatchEvent e, detail::UniqueFunction<void()> fn) {
+  if (policy_.pooled(e) && pool_ && pool_->try_submit(std::move(fn))) return;
+  fn();
+}
 
 Channel::~Channel() {
   std::shared_ptr<rpc::ChannelSession> s;
@@ -351,7 +395,17 @@ Channel::Stats Channel::stats() const {
 // ChannelPool
 
 ChannelPool::ChannelPool(std::size_t io_threads, ChannelOptions options)
-    : io_(io_threads, "tern-cli-io"), options_(options) {
+    : io_(io_threads, "tern-cli-io"), options_(std::move(options)) {
+  auto policy = dispatch_policy(options_.dispatcher);
+  bool needs_pool = false;
+  if (policy) {
+    for (bool b : policy->on_pool) needs_pool = needs_pool || b;
+  }
+  if (needs_pool) {
+    std::size_t n = options_.callback_threads ? options_.callback_threads
+                                              : std::max(1u, std::thread::hardware_concurrency());
+    pool_ = std::make_unique<rpc::ThreadPool>(n, 1u << 20, "tern-cli-cb");
+  }
   io_.start();
 }
 
@@ -362,7 +416,7 @@ std::shared_ptr<Channel> ChannelPool::get(const HostPort& endpoint) {
   auto key = endpoint.to_string();
   auto it = channels_.find(key);
   if (it != channels_.end()) return it->second;
-  auto ch = std::make_shared<Channel>(io_.next(), endpoint, options_);
+  auto ch = std::make_shared<Channel>(io_.next(), endpoint, options_, pool_.get());
   if (shut_down_) ch->shutdown(Status(StatusCode::kCancelled, "consumer shut down"));
   channels_.emplace(key, ch);
   return ch;
@@ -392,6 +446,7 @@ void ChannelPool::shutdown() {
     f.wait_for(std::chrono::seconds(2));
   }
   io_.stop();
+  if (pool_) pool_->stop(true);
 }
 
 }  // namespace tern

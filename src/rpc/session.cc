@@ -53,7 +53,7 @@ void Session::on_data(net::Connection& conn, std::string_view data) {
   Status s = decoder_.feed(data, [this](protocol::Frame&& f) {
     switch (f.header.type) {
       case protocol::FrameType::kPing:
-        conn_->send(protocol::encode_control_frame(protocol::FrameType::kPong, f.header.request_id));
+        on_ping(f);
         break;
       case protocol::FrameType::kPong:
         break;
@@ -65,6 +65,10 @@ void Session::on_data(net::Connection& conn, std::string_view data) {
     TERN_LOG(kWarn, "closing connection from {}: {}", conn.remote_text(), s.message());
     conn.close(s);
   }
+}
+
+void Session::on_ping(const protocol::Frame& ping) {
+  conn_->send(protocol::encode_control_frame(protocol::FrameType::kPong, ping.header.request_id));
 }
 
 void Session::on_close(net::Connection&, const Status& reason, bool was_connected) {

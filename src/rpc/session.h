@@ -54,6 +54,8 @@ class Session : public net::Connection::Handler, public std::enable_shared_from_
   // The connection closed (IO thread, once). Derived classes fail their pending work here.
   virtual void on_session_closed(const Status& reason, bool was_connected) = 0;
   virtual void on_session_connected() {}
+  // A heartbeat ping arrived; the default answers with a pong at once.
+  virtual void on_ping(const protocol::Frame& ping);
 
  private:
   void arm_heartbeat();

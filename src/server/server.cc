@@ -5,7 +5,10 @@
 #include <asio/ip/tcp.hpp>
 #include <asio/post.hpp>
 
+#include <fcntl.h>
+
 #include <condition_variable>
+#include <future>
 #include <utility>
 #include <mutex>
 #include <thread>
@@ -13,7 +16,7 @@
 #include <unordered_set>
 
 #include "server/server_session.h"
-#include "server/thread_pool.h"
+#include "rpc/thread_pool.h"
 #include "tern/log.h"
 #include "tern/net/connection.h"
 #include "tern/net/io_context_pool.h"
@@ -48,6 +51,7 @@ struct MethodEntry {
 
 struct ServiceEntry {
   ServiceOptions options;
+  bool pooled = true;  // requests go to the business pool (resolved at start)
   std::unordered_map<std::string, MethodEntry> methods;
   std::vector<std::string> method_names;
 };
@@ -104,7 +108,11 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
   std::unique_ptr<net::IoContextPool> io;
   std::unique_ptr<rpc::ThreadPool> pool;
   std::unique_ptr<asio::ip::tcp::acceptor> acceptor;
-  bool direct = false;
+  DispatchPolicy policy;
+  std::unique_ptr<rpc::ThreadPool> ordered;  // `connection`: connect/disconnect in order
+  std::atomic<std::uint64_t> blocked_io{0};
+  std::mutex blocked_mu;
+  std::unordered_set<std::string> blocked_logged;  // service.method already logged
   std::uint16_t port = 0;
   std::string bound_host;
 
@@ -120,16 +128,51 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
   bool started = false;
   bool stopped = false;
   std::atomic<std::uint64_t> next_connection_id{1};
+  std::function<void(std::uint64_t)> connect_listener;
   std::function<void(std::uint64_t)> disconnect_listener;
+
+  void observe(DispatchEvent e) {
+    if (options.event_observer) options.event_observer(e, net::IoContextPool::in_io_thread());
+  }
+
+  // Runs a connect/disconnect/heartbeat event where the policy says. Never
+  // drops it: a full pool runs it inline.
+  void dispatch_event(DispatchEvent e, detail::UniqueFunction<void()> fn) {
+    if (policy.ordered_connection_events && (e == DispatchEvent::kConnect || e == DispatchEvent::kDisconnect)) {
+      if (ordered && ordered->try_submit(std::move(fn))) return;
+    } else if (policy.pooled(e) && pool) {
+      if (pool->try_submit(std::move(fn))) return;
+    }
+    fn();  // not pooled, or the pool refused: run here, never drop the event
+  }
+
+  void session_opened(const std::shared_ptr<rpc::ServerSession>& s) {
+    std::uint64_t id = s->id();
+    dispatch_event(DispatchEvent::kConnect, [self = shared_from_this(), id] {
+      self->observe(DispatchEvent::kConnect);
+      if (self->connect_listener) self->connect_listener(id);
+    });
+  }
 
   void do_accept();
   void handle_request(const std::shared_ptr<rpc::ServerSession>& session, protocol::Frame&& frame);
   void run(ServerCall& call, const MethodHandler& handler);
   void session_closed(const std::shared_ptr<rpc::ServerSession>& s) {
-    if (disconnect_listener) disconnect_listener(s->id());
+    std::uint64_t id = s->id();
+    dispatch_event(DispatchEvent::kDisconnect, [self = shared_from_this(), id] {
+      self->observe(DispatchEvent::kDisconnect);
+      if (self->disconnect_listener) self->disconnect_listener(id);
+    });
     std::lock_guard lock(mu);
     sessions.erase(s);
     cv.notify_all();
+  }
+
+  void heartbeat(const std::shared_ptr<rpc::ServerSession>& s, std::uint64_t ping_id) {
+    dispatch_event(DispatchEvent::kHeartbeat, [self = shared_from_this(), s, ping_id] {
+      self->observe(DispatchEvent::kHeartbeat);
+      s->send_frame(protocol::encode_control_frame(protocol::FrameType::kPong, ping_id));
+    });
   }
 };
 
@@ -152,6 +195,7 @@ void Server::Impl::do_accept() {
       self->sessions.insert(session);
     }
     session->attach(std::move(conn));
+    self->session_opened(session);
     self->do_accept();
   });
 }
@@ -210,16 +254,19 @@ void Server::Impl::handle_request(const std::shared_ptr<rpc::ServerSession>& ses
   }
   const MethodHandler* handler = &mit->second.handler;
   in_flight.fetch_add(1, std::memory_order_relaxed);
-  if (direct) {
+  if (!svc.pooled) {
     run(call, *handler);
     return;
   }
-  auto task = [self = shared_from_this(), call = std::move(call), handler]() mutable { self->run(call, *handler); };
+  detail::UniqueFunction<void()> task = [self = shared_from_this(), call = std::move(call), handler]() mutable {
+    self->run(call, *handler);
+  };
   if (!pool->try_submit(std::move(task))) {
-    // try_submit failed: the task (and the call inside it) was destroyed
-    // unsent, so answer from a fresh frame header.
+    // Refused: destroying the task destroys the unanswered call inside it,
+    // which answers RESOURCE_EXHAUSTED with its request id (~ServerCall).
     in_flight.fetch_sub(1, std::memory_order_relaxed);
     rejected.fetch_add(1, std::memory_order_relaxed);
+    task.reset();
   }
 }
 
@@ -230,6 +277,9 @@ void Server::Impl::run(ServerCall& call, const MethodHandler& handler) {
   } else {
     ServerContext::Scope scope(&call.context());
     Status filtered = detail::ServerCallAccess::run_filters(call, options.filters);
+    observe(DispatchEvent::kRequest);
+    bool on_io = net::IoContextPool::in_io_thread();
+    auto t0 = std::chrono::steady_clock::now();
     if (!filtered.is_ok()) {
       call.respond(filtered);
     } else try {
@@ -245,6 +295,18 @@ void Server::Impl::run(ServerCall& call, const MethodHandler& handler) {
     }
     if (!call.responded() && !call.oneway()) {
       call.respond(Status(StatusCode::kInternal, "handler returned without a response", true));
+    }
+    if (on_io && std::chrono::steady_clock::now() - t0 > options.io_block_threshold) {
+      // The classic way IO loops die silently: user code blocking an IO thread.
+      blocked_io.fetch_add(1, std::memory_order_relaxed);
+      std::string key = std::string(call.service()) + "." + std::string(call.method());
+      std::lock_guard lock(blocked_mu);
+      if (blocked_logged.insert(key).second) {
+        TERN_LOG(kWarn, "handler {} blocked an IO thread for {} ms (threshold {} ms); use the `all` dispatcher "
+                 "or make it asynchronous", key,
+                 std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count(),
+                 options.io_block_threshold.count());
+      }
     }
   }
   if (in_flight.fetch_sub(1, std::memory_order_acq_rel) == 1 && shutting_down.load()) {
@@ -263,6 +325,9 @@ void ServerSession::on_frame(protocol::Frame&& frame) {
     case protocol::FrameType::kRequest:
     case protocol::FrameType::kOneway:
       server_->handle_request(std::static_pointer_cast<ServerSession>(shared_from_this()), std::move(frame));
+      break;
+    case protocol::FrameType::kPing:
+      server_->heartbeat(std::static_pointer_cast<ServerSession>(shared_from_this()), frame.header.request_id);
       break;
     case protocol::FrameType::kCancel: {
       std::lock_guard lock(cancel_mu_);
@@ -388,6 +453,10 @@ Status Server::add_method(const std::string& service, const std::string& method,
   return Status();
 }
 
+void Server::on_connect(std::function<void(std::uint64_t)> listener) {
+  impl_->connect_listener = std::move(listener);
+}
+
 void Server::on_disconnect(std::function<void(std::uint64_t)> listener) {
   impl_->disconnect_listener = std::move(listener);
 }
@@ -404,19 +473,41 @@ Status Server::start() {
   auto addr = asio::ip::make_address(hp->host, ec);
   if (ec) return Status(StatusCode::kInvalidArgument, "listen address '" + im.options.listen + "': " + ec.message());
 
-  if (im.options.dispatcher == "direct") {
-    im.direct = true;
-  } else if (im.options.dispatcher != "all") {
-    return Status(StatusCode::kInvalidArgument, "unknown dispatcher '" + im.options.dispatcher + "' (all, direct)");
+  auto policy = dispatch_policy(im.options.dispatcher);
+  if (!policy) return policy.status();
+  im.policy = *policy;
+  bool need_pool = false;
+  for (auto& s : im.policy.on_pool) need_pool = need_pool || s;
+  for (auto& [name, svc] : im.services) {
+    svc.pooled = im.policy.pooled(DispatchEvent::kRequest);
+    if (!svc.options.dispatcher.empty()) {
+      auto sp = dispatch_policy(svc.options.dispatcher);
+      if (!sp) return sp.status();
+      svc.pooled = sp->pooled(DispatchEvent::kRequest);
+    }
+    need_pool = need_pool || svc.pooled;
   }
   unsigned cores = std::max(1u, std::thread::hardware_concurrency());
-  im.io = std::make_unique<net::IoContextPool>(im.options.io_threads, "tern-srv-io");
   std::size_t workers = im.options.worker_threads ? im.options.worker_threads : std::max<std::size_t>(4, 2 * cores);
-  if (!im.direct) im.pool = std::make_unique<rpc::ThreadPool>(workers, im.options.worker_queue);
+  if (need_pool) {
+    rpc::ThreadPoolOptions po;
+    po.kind = im.options.pool;
+    po.max_threads = workers;
+    po.max_queue = im.options.worker_queue;
+    po.keep_alive = im.options.pool_keep_alive;
+    auto pool = rpc::ThreadPool::create(po);
+    if (!pool) return pool.status();
+    im.pool = std::move(*pool);
+  }
+  if (im.policy.ordered_connection_events) {
+    im.ordered = std::make_unique<rpc::ThreadPool>(1, 1u << 20, "tern-conn-ev");
+  }
+  im.io = std::make_unique<net::IoContextPool>(im.options.io_threads, "tern-srv-io");
 
   im.acceptor = std::make_unique<asio::ip::tcp::acceptor>(im.io->at(0));
   asio::ip::tcp::endpoint ep(addr, hp->port);
   im.acceptor->open(ep.protocol(), ec);
+  if (!ec) ::fcntl(im.acceptor->native_handle(), F_SETFD, FD_CLOEXEC);  // not inherited by children
   if (!ec) im.acceptor->set_option(asio::ip::tcp::acceptor::reuse_address(true), ec);
   if (!ec && addr.is_v6()) im.acceptor->set_option(asio::ip::v6_only(false), ec);
   if (!ec) im.acceptor->bind(ep, ec);
@@ -468,10 +559,16 @@ void Server::shutdown(std::chrono::milliseconds grace) {
   }
   im.shutting_down.store(true);
   if (im.acceptor) {
-    asio::post(im.io->at(0), [self = impl_] {
+    // Close the listening socket on its loop and wait, so the port is free
+    // when shutdown() returns (and no accept handler keeps Impl alive).
+    auto closed = std::make_shared<std::promise<void>>();
+    auto done = closed->get_future();
+    asio::post(im.io->at(0), [self = impl_, closed] {
       std::error_code ec;
       self->acceptor->close(ec);
+      closed->set_value();
     });
+    done.wait_for(std::chrono::seconds(2));
   }
   std::vector<std::shared_ptr<rpc::ServerSession>> sessions;
   {
@@ -489,6 +586,7 @@ void Server::shutdown(std::chrono::milliseconds grace) {
     im.cv.wait_for(lock, std::chrono::milliseconds(1000), [&] { return im.sessions.empty(); });
   }
   if (im.pool) im.pool->stop(true);
+  if (im.ordered) im.ordered->stop(true);
   im.io->stop();
   {
     std::lock_guard lock(im.mu);
@@ -508,6 +606,7 @@ Server::Stats Server::stats() const {
   s.requests = impl_->requests.load();
   s.rejected_overload = impl_->rejected.load();
   s.handler_errors = impl_->handler_errors.load();
+  s.blocked_io_handlers = impl_->blocked_io.load();
   std::lock_guard lock(impl_->mu);
   s.connections = impl_->sessions.size();
   return s;

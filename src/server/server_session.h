@@ -41,6 +41,7 @@ class ServerSession : public Session, public ServerConnection {
  protected:
   void on_frame(protocol::Frame&& frame) override;
   void on_session_closed(const Status& reason, bool was_connected) override;
+  void on_ping(const protocol::Frame& ping) override { on_frame(protocol::Frame(ping)); }
 
  private:
   std::shared_ptr<Server::Impl> server_;

@@ -2,8 +2,9 @@
 // that hands bytes up, and a coalescing write queue.
 //
 // Bytes only: framing is the protocol layer's business (DESIGN §2). Reading
-// fills a fixed buffer (Options::read_buffer) and hands every chunk to the
-// Handler on the connection's IO thread. Writing: send() appends to a queue
+// waits for readability, then reads into the IO thread's shared 64 KiB buffer
+// until the socket is drained, handing every chunk to the Handler on the
+// connection's IO thread (no read buffer per connection). Writing: send() appends to a queue
 // from any thread; the queue is flushed by the IO thread in one gathered write
 // (writev) of everything queued so far, so N responses produced while handling
 // one read leave in one syscall (DESIGN §11).
@@ -50,8 +51,6 @@ class Connection : public std::enable_shared_from_this<Connection> {
   };
 
   struct Options {
-    // Bytes read per read call. Default 64 KiB.
-    std::size_t read_buffer = 64 * 1024;
     // Bytes queued for writing beyond which send() fails and the connection
     // is closed with RESOURCE_EXHAUSTED (a peer that stops reading cannot grow
     // our memory without bound). Default 256 MiB.
@@ -112,7 +111,6 @@ class Connection : public std::enable_shared_from_this<Connection> {
   Options options_;
   asio::ip::tcp::endpoint remote_;
   std::shared_ptr<Handler> handler_;
-  std::vector<char> read_buf_;
   std::atomic<bool> closed_{false};
   std::atomic<bool> connected_{false};
   bool dialled_ = false;

@@ -35,6 +35,10 @@ Status validate_header(const char* raw, const Limits& limits, FrameHeader* out);
 
 class FrameDecoder {
  public:
+  // Bytes reserved for a frame's payload before its bytes arrive (it grows
+  // geometrically as they do).
+  static constexpr std::size_t kInitialReserve = 256 * 1024;
+
   explicit FrameDecoder(Limits limits = {}) : limits_(limits) {}
 
   // Consumes all of `data`, calling `on_frame(Frame&&)` for every frame that
@@ -71,7 +75,19 @@ Status FrameDecoder::feed(std::string_view data, OnFrame&& on_frame) {
         std::memcpy(header_buf_ + header_filled_, data.data(), take);
         header_filled_ += take;
         data.remove_prefix(take);
-        if (header_filled_ < kHeaderSize) return Status();
+        if (header_filled_ < kHeaderSize) {
+          // Reject a wrong magic without waiting for 24 bytes: short garbage
+          // (an 18-byte HTTP/1.0 request) must not sit until the heartbeat.
+          if (header_filled_ >= 2 && (static_cast<unsigned char>(header_buf_[0]) != (kMagic >> 8) ||
+                                      static_cast<unsigned char>(header_buf_[1]) != (kMagic & 0xFF))) {
+            char padded[kHeaderSize] = {};
+            std::memcpy(padded, header_buf_, header_filled_);
+            error_ = validate_header(padded, limits_, &frame_.header);
+            header_filled_ = 0;
+            return error_;
+          }
+          return Status();
+        }
         raw = header_buf_;
       }
       header_filled_ = 0;
@@ -87,7 +103,9 @@ Status FrameDecoder::feed(std::string_view data, OnFrame&& on_frame) {
         frame_ = Frame();
         continue;
       }
-      frame_.payload.reserve(payload_need_);
+      // Reserve what is plausible now and grow with the data: a peer sending
+      // bare headers that announce large bodies cannot pin memory it never sends.
+      frame_.payload.reserve(std::min<std::size_t>(payload_need_, kInitialReserve));
       in_payload_ = true;
     }
     std::size_t take = std::min(payload_need_ - frame_.payload.size(), data.size());

@@ -174,7 +174,11 @@ class EmbeddedRegistry final : public Registry, public std::enable_shared_from_t
       bool ok = hb.has_value();
       std::uint64_t connects = channel_->stats().connects;
       lock.lock();
-      if (ok && (connects != seen_connects || resync_)) {
+      // The registry holds fewer of our registrations than we made: it dropped
+      // them (we missed beats while paused, or it restarted) on a connection
+      // that survived. Register again.
+      bool lost = ok && static_cast<std::size_t>(*hb) < registered_.size();
+      if (ok && (connects != seen_connects || resync_ || lost)) {
         lock.unlock();
         ok = resync();
         lock.lock();

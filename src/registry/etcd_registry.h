@@ -1,0 +1,165 @@
+// etcd_registry.h - the etcd v3 backend of the Registry interface
+// (tern/registry.h, DESIGN §6), selected by `etcd://host:2379[,host2:2379]`.
+//
+// Data layout: one key per provider,
+//   /tern/<service>/providers/<url_encode(provider.to_string())>  =  provider.to_string()
+// bound to one lease per EtcdRegistry object with TTL = 3 x heartbeat_interval
+// (whole seconds, rounded up; etcd may raise it to its minimum), renewed every
+// heartbeat_interval. A crashed provider's keys vanish when its lease expires;
+// a lease lost while etcd was unreachable is replaced by a new one and every
+// key is put again.
+//
+// Discovery: subscribing to a service reads its prefix (a range read at some
+// revision R) and relies on ONE watch stream per EtcdRegistry over the whole
+// /tern/ prefix, which resumes from the last revision it saw + 1 after any
+// reconnect, so no change is lost across etcd restarts. Events are filtered
+// to the subscribed services (a consumer therefore receives the change
+// traffic of all services, which is small for a registry). Each service's
+// state remembers the revision it is current at and ignores older events;
+// events arriving while a read is in flight are buffered and replayed on top
+// of it. When the resume revision has been compacted away (or etcd comes back
+// with an older revision, i.e. new data), every subscribed service is read
+// again and the watch continues from there (the watch asks for progress
+// notifications, so a quiet watch's resume point still advances and rarely
+// falls behind compaction). Lists survive disconnects: no
+// empty push is made because etcd is down.
+//
+// Threads (all owned; the destructor stops them within ~100 ms):
+//  - session thread: lease grant/keep-alive, puts and deletes that failed
+//    earlier, and the range reads of newly subscribed or resynced services;
+//    retries with backoff (initial_backoff doubling to max_backoff).
+//  - watch thread: runs the watch stream (libcurl, aborted through the stop
+//    flag while idle) and applies events.
+//  - the ListenerDispatcher's thread (listener_dispatcher.h): the only
+//    thread that calls listeners. A service's list is pushed when it differs
+//    from the last list pushed for it (the first list always is); a new
+//    subscriber of an already known service gets the current list at once.
+// register_provider() / unregister_provider() also talk to etcd on the
+// caller's thread so that they can report UNAVAILABLE; all writes (lease and
+// keys) are serialized by one mutex, so the last intent always wins.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "registry/etcd_client.h"
+#include "registry/listener_dispatcher.h"
+#include "tern/registry.h"
+
+namespace tern {
+
+// Creates the etcd backend for `address` (scheme etcd, one or more
+// host[:port], port defaulting to 2379). INVALID_ARGUMENT without a host.
+// Never waits for etcd: an unreachable etcd gives a registry that retries.
+Result<std::shared_ptr<Registry>> make_etcd_registry(const Url& address, const RegistryOptions& options);
+
+class EtcdRegistry final : public Registry {
+ public:
+  // `endpoints` must not be empty.
+  EtcdRegistry(std::vector<HostPort> endpoints, RegistryOptions options);
+  // Stops the threads, then revokes the lease (best effort, at most ~1 s), so
+  // this object's providers disappear at once.
+  ~EtcdRegistry() override;
+
+  EtcdRegistry(const EtcdRegistry&) = delete;
+  EtcdRegistry& operator=(const EtcdRegistry&) = delete;
+
+  Status register_provider(const Url& provider) override;
+  Status unregister_provider(const Url& provider) override;
+  Result<SubscriptionId> subscribe(const std::string& service, RegistryListener listener) override;
+  void unsubscribe(SubscriptionId id) override;
+  Result<std::vector<Url>> lookup(const std::string& service) override;
+  Result<std::vector<std::string>> list_services() override;
+
+  // Test seam: with `false`, destruction neither revokes the lease nor
+  // deletes keys, as if the process had crashed; the keys then disappear
+  // when the lease expires (3 heartbeats). Thread-safe.
+  void set_revoke_on_destroy(bool revoke) { revoke_on_destroy_.store(revoke); }
+
+  // The key a provider is stored under.
+  static std::string provider_key(const Url& provider);
+
+ private:
+  using Clock = std::chrono::steady_clock;
+
+  // One change seen on the watch stream.
+  struct Event {
+    std::int64_t revision = 0;
+    bool is_delete = false;
+    std::string key;
+    std::string value;
+  };
+  // What this registry knows about one subscribed service.
+  struct ServiceState {
+    bool loaded = false;   // a read has completed: `providers` is meaningful
+    bool reading = true;   // a (re-)read is wanted; events are buffered in `pending`
+    std::uint64_t read_generation = 0;  // changes (registry-wide unique) when a read in flight becomes stale
+    std::int64_t revision = 0;  // `providers` includes every event up to this revision
+    std::map<std::string, Url> providers;  // key -> provider, in key order
+    std::vector<Event> pending;
+    ListenerDispatcher::Snapshot pushed;  // the list last pushed; null before the first push
+  };
+
+  void session_loop();
+  void watch_loop();
+
+  // Performs the due lease work and the outstanding puts and deletes. Any
+  // thread; serialized by write_mu_. OK when nothing is left to do.
+  Status sync_writes();
+  // Lease part of sync_writes(); `lk` holds mu_ on entry and exit.
+  Status ensure_lease(std::unique_lock<std::mutex>& lk);
+  // Reads every service whose state wants a read. Session thread only.
+  Status refresh_reads();
+  // Handles one message of the watch stream; false ends the stream.
+  bool on_watch_message(const nlohmann::json& msg, std::int64_t from, bool* created, bool* resync);
+  // Marks every subscribed service for a re-read and the watch for a restart
+  // at the revision of the first re-read. mu_ held.
+  void resync_all_locked();
+  // Applies one event to `state` if it is newer; true when the list changed.
+  static bool apply_event(ServiceState& state, const Event& event);
+  // Pushes `state`'s list to the subscribers of `service` if it differs
+  // from the last push. mu_ held (so pushes are queued in order).
+  void push_if_changed_locked(const std::string& service, ServiceState& state);
+  // Waits up to `delay` or until stop; `cv` must be one waited on with mu_.
+  void sleep_for(std::condition_variable& cv, std::chrono::milliseconds delay);
+  // Range-reads the providers of `service`; sets `*revision` to the read's revision.
+  Result<std::map<std::string, Url>> read_service(const std::string& service, std::int64_t* revision);
+
+  const RegistryOptions options_;
+  const std::int64_t lease_ttl_s_;
+  std::atomic<bool> stop_{false};
+  std::atomic<bool> revoke_on_destroy_{true};
+  etcd::Client client_;
+
+  std::mutex write_mu_;  // serializes lease changes, puts and deletes (held across HTTP calls)
+
+  std::mutex mu_;  // guards everything below
+  std::condition_variable session_cv_;
+  std::condition_variable watch_cv_;
+  // Registrations: the wanted keys and the HTTP work still owed to etcd.
+  std::map<std::string, Url> registered_;
+  std::set<std::string> to_put_;
+  std::set<std::string> to_delete_;
+  std::int64_t lease_id_ = 0;  // 0 = none
+  Clock::time_point next_keepalive_{};
+  // Subscribed services (the subscriptions themselves live in dispatcher_).
+  std::map<std::string, ServiceState> services_;
+  std::uint64_t read_generations_ = 0;  // source of ServiceState::read_generation
+  std::map<std::string, std::vector<Url>> lookup_cache_;  // last lookup() answers
+  std::int64_t watch_from_ = 0;  // next revision the watch needs; 0 = wait for a read
+
+  ListenerDispatcher dispatcher_;  // lock order: mu_ before the dispatcher's own mutex
+  std::thread session_thread_;
+  std::thread watch_thread_;
+};
+
+}  // namespace tern

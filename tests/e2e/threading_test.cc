@@ -1,0 +1,315 @@
+// The thread model (DESIGN §5): each dispatch strategy runs each event kind
+// on the thread kind its table names; pools; blocking detection; overload.
+#include <gtest/gtest.h>
+
+#include <map>
+#include <mutex>
+#include <set>
+#include <thread>
+
+#include "rpc/thread_pool.h"
+#include "test_services.h"
+#include "tern/client.h"
+#include "tern/log.h"
+#include "tern/net/io_context_pool.h"
+#include "tern/server.h"
+
+using namespace std::chrono_literals;
+using testsvc::Calculator;
+using tern::DispatchEvent;
+
+namespace {
+
+// Records, per event, whether it ran on an IO thread.
+struct Recorder {
+  std::mutex mu;
+  std::map<DispatchEvent, std::vector<bool>> seen;
+  tern::DispatchObserver observer() {
+    return [this](DispatchEvent e, bool io) {
+      std::lock_guard lock(mu);
+      seen[e].push_back(io);
+    };
+  }
+  // True when every recorded `e` ran on an IO thread (false: on the pool); nullopt if never seen.
+  std::optional<bool> on_io(DispatchEvent e) {
+    std::lock_guard lock(mu);
+    auto it = seen.find(e);
+    if (it == seen.end() || it->second.empty()) return std::nullopt;
+    bool all_io = true, all_pool = true;
+    for (bool b : it->second) (b ? all_pool : all_io) = false;
+    EXPECT_TRUE(all_io || all_pool) << "event " << tern::dispatch_event_name(e) << " ran on both kinds";
+    return all_io;
+  }
+};
+
+bool wait_until(const std::function<bool()>& pred, std::chrono::milliseconds limit = 3000ms) {
+  auto end = std::chrono::steady_clock::now() + limit;
+  while (std::chrono::steady_clock::now() < end) {
+    if (pred()) return true;
+    std::this_thread::sleep_for(5ms);
+  }
+  return pred();
+}
+
+class DispatchTable : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(DispatchTable, ServerEventsRunWhereTheTableSays) {
+  const std::string name = GetParam();
+  auto policy = tern::dispatch_policy(name).value();
+  Recorder rec;
+  tern::ServerOptions so;
+  so.listen = "127.0.0.1:0";
+  so.io_threads = 1;
+  so.dispatcher = name;
+  so.heartbeat_interval = 0ms;
+  so.event_observer = rec.observer();
+  tern::Server server(so);
+  ASSERT_TRUE(server.expose<Calculator>(std::make_shared<testsvc::CalculatorImpl>()).is_ok());
+  ASSERT_TRUE(server.start().is_ok());
+  {
+    tern::ClientOptions co;
+    co.io_threads = 1;
+    co.channel.heartbeat_interval = 50ms;  // the consumer pings the idle provider
+    tern::Client client(co);
+    auto calc = client.refer<Calculator>("direct://127.0.0.1:" + std::to_string(server.port())).value();
+    EXPECT_EQ(calc.call<&Calculator::add>(1, 2).value(), 3);
+    ASSERT_TRUE(wait_until([&] { return rec.on_io(DispatchEvent::kHeartbeat).has_value(); }));
+  }
+  ASSERT_TRUE(wait_until([&] { return rec.on_io(DispatchEvent::kDisconnect).has_value(); }));
+  for (auto e : {DispatchEvent::kRequest, DispatchEvent::kConnect, DispatchEvent::kDisconnect,
+                 DispatchEvent::kHeartbeat}) {
+    auto io = rec.on_io(e);
+    ASSERT_TRUE(io.has_value()) << tern::dispatch_event_name(e);
+    bool expect_pool = policy.pooled(e) || (policy.ordered_connection_events &&
+                                            (e == DispatchEvent::kConnect || e == DispatchEvent::kDisconnect));
+    EXPECT_EQ(*io, !expect_pool) << name << ": " << tern::dispatch_event_name(e);
+  }
+  server.shutdown(100ms);
+}
+
+TEST_P(DispatchTable, ConsumerEventsRunWhereTheTableSays) {
+  const std::string name = GetParam();
+  auto policy = tern::dispatch_policy(name).value();
+  Recorder rec;
+  tern::ServerOptions so;
+  so.listen = "127.0.0.1:0";
+  so.io_threads = 1;
+  so.heartbeat_interval = 50ms;  // the provider pings the idle consumer
+  tern::Server server(so);
+  ASSERT_TRUE(server.expose<Calculator>(std::make_shared<testsvc::CalculatorImpl>()).is_ok());
+  ASSERT_TRUE(server.start().is_ok());
+  {
+    tern::ClientOptions co;
+    co.io_threads = 1;
+    co.channel.dispatcher = name;
+    co.channel.heartbeat_interval = 0ms;
+    co.channel.event_observer = rec.observer();
+    tern::Client client(co);
+    auto calc = client.refer<Calculator>("direct://127.0.0.1:" + std::to_string(server.port())).value();
+    EXPECT_EQ(calc.call<&Calculator::add>(1, 2).value(), 3);
+    ASSERT_TRUE(wait_until([&] { return rec.on_io(DispatchEvent::kHeartbeat).has_value(); }));
+    server.shutdown(100ms);  // the consumer sees a disconnect
+    ASSERT_TRUE(wait_until([&] { return rec.on_io(DispatchEvent::kDisconnect).has_value(); }));
+  }
+  for (auto e : {DispatchEvent::kResponse, DispatchEvent::kConnect, DispatchEvent::kDisconnect,
+                 DispatchEvent::kHeartbeat}) {
+    auto io = rec.on_io(e);
+    ASSERT_TRUE(io.has_value()) << tern::dispatch_event_name(e);
+    EXPECT_EQ(*io, !policy.pooled(e)) << name << ": " << tern::dispatch_event_name(e);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Strategies, DispatchTable,
+                         ::testing::Values("all", "direct", "message", "execution", "connection"));
+
+TEST(Threading, UnknownDispatcherIsRejected) {
+  tern::ServerOptions so;
+  so.listen = "127.0.0.1:0";
+  so.dispatcher = "sometimes";
+  tern::Server server(so);
+  auto s = server.start();
+  EXPECT_EQ(s.code(), tern::StatusCode::kInvalidArgument);
+  EXPECT_NE(s.message().find("connection"), std::string::npos);
+}
+
+TEST(Threading, ConnectionStrategyRunsConnectEventsInOrderOnOneQueue) {
+  tern::ServerOptions so;
+  so.listen = "127.0.0.1:0";
+  so.io_threads = 2;
+  so.dispatcher = "connection";
+  tern::Server server(so);
+  std::mutex mu;
+  std::vector<std::pair<char, std::uint64_t>> events;
+  std::set<std::thread::id> threads;
+  server.on_connect([&](std::uint64_t id) {
+    std::lock_guard lock(mu);
+    events.emplace_back('c', id);
+    threads.insert(std::this_thread::get_id());
+  });
+  server.on_disconnect([&](std::uint64_t id) {
+    std::lock_guard lock(mu);
+    events.emplace_back('d', id);
+    threads.insert(std::this_thread::get_id());
+  });
+  ASSERT_TRUE(server.expose<Calculator>(std::make_shared<testsvc::CalculatorImpl>()).is_ok());
+  ASSERT_TRUE(server.start().is_ok());
+  for (int i = 0; i < 5; ++i) {
+    tern::ClientOptions co;
+    co.io_threads = 1;
+    tern::Client client(co);
+    auto calc = client.refer<Calculator>("direct://127.0.0.1:" + std::to_string(server.port())).value();
+    EXPECT_EQ(calc.call<&Calculator::add>(i, 1).value(), i + 1);
+  }
+  ASSERT_TRUE(wait_until([&] {
+    std::lock_guard lock(mu);
+    return events.size() == 10;
+  }));
+  std::lock_guard lock(mu);
+  EXPECT_EQ(threads.size(), 1u);  // one ordered queue
+  std::map<std::uint64_t, std::string> per_connection;
+  for (auto& [kind, id] : events) per_connection[id] += kind;
+  EXPECT_EQ(per_connection.size(), 5u);
+  for (auto& [id, seq] : per_connection) EXPECT_EQ(seq, "cd") << "connection " << id;
+  server.shutdown(100ms);
+}
+
+TEST(Threading, BlockingHandlerOnIoThreadIsDetectedAndCounted) {
+  tern::ServerOptions so;
+  so.listen = "127.0.0.1:0";
+  so.io_threads = 1;
+  so.dispatcher = "direct";
+  tern::Server server(so);
+  ASSERT_TRUE(server.expose<Calculator>(std::make_shared<testsvc::CalculatorImpl>()).is_ok());
+  ASSERT_TRUE(server.start().is_ok());
+  std::vector<std::string> logs;
+  std::mutex mu;
+  tern::set_log_sink([&](tern::LogLevel, std::string_view m) {
+    std::lock_guard lock(mu);
+    logs.emplace_back(m);
+  });
+  tern::ClientOptions co;
+  co.io_threads = 1;
+  tern::Client client(co);
+  auto calc = client.refer<Calculator>("direct://127.0.0.1:" + std::to_string(server.port())).value();
+  EXPECT_EQ(calc.call<&Calculator::sleep_ms>(200).value(), "slept 200");
+  EXPECT_EQ(calc.call<&Calculator::sleep_ms>(200).value(), "slept 200");
+  EXPECT_EQ(calc.call<&Calculator::add>(1, 1).value(), 2);
+  tern::set_log_sink(nullptr);
+  EXPECT_EQ(server.stats().blocked_io_handlers, 2u);
+  int mentions = 0;
+  for (auto& l : logs) mentions += l.find("sleep_ms") != std::string::npos && l.find("blocked an IO thread") != std::string::npos;
+  EXPECT_EQ(mentions, 1);  // logged once per method
+  server.shutdown(100ms);
+}
+
+TEST(Threading, UnderAllABlockedHandlerDoesNotStallOtherConnections) {
+  tern::ServerOptions so;
+  so.listen = "127.0.0.1:0";
+  so.io_threads = 1;
+  so.dispatcher = "all";
+  tern::Server server(so);
+  ASSERT_TRUE(server.expose<Calculator>(std::make_shared<testsvc::CalculatorImpl>()).is_ok());
+  ASSERT_TRUE(server.start().is_ok());
+  std::string url = "direct://127.0.0.1:" + std::to_string(server.port());
+  tern::ClientOptions co;
+  co.io_threads = 1;
+  tern::Client slow_client(co), fast_client(co);
+  auto slow = slow_client.refer<Calculator>(url).value();
+  auto fast = fast_client.refer<Calculator>(url).value();
+  auto blocked = slow.async_call<&Calculator::sleep_ms>(300);
+  std::this_thread::sleep_for(20ms);
+  for (int i = 0; i < 10; ++i) {
+    auto t0 = std::chrono::steady_clock::now();
+    EXPECT_EQ(fast.call<&Calculator::add>(i, i).value(), 2 * i);
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, 100ms);
+  }
+  EXPECT_FALSE(blocked.ready());
+  EXPECT_EQ(blocked.get().value(), "slept 300");
+  EXPECT_EQ(server.stats().blocked_io_handlers, 0u);
+  server.shutdown(100ms);
+}
+
+TEST(Threading, FullFixedPoolAnswersResourceExhaustedAndLaterFramesAreStillHandled) {
+  tern::ServerOptions so;
+  so.listen = "127.0.0.1:0";
+  so.io_threads = 1;
+  so.worker_threads = 1;
+  so.worker_queue = 1;
+  tern::Server server(so);
+  ASSERT_TRUE(server.expose<Calculator>(std::make_shared<testsvc::CalculatorImpl>()).is_ok());
+  ASSERT_TRUE(server.start().is_ok());
+  tern::ClientOptions co;
+  co.io_threads = 1;
+  tern::Client client(co);
+  tern::ReferenceOptions ro;
+  ro.cluster = "failfast";
+  auto calc = client.refer<Calculator>("direct://127.0.0.1:" + std::to_string(server.port()), ro).value();
+  auto blocker = calc.async_call<&Calculator::sleep_ms>(300);  // occupies the only thread
+  std::this_thread::sleep_for(50ms);
+  // Pipelined: these leave in one write and arrive in one read.
+  std::vector<tern::Future<int>> fs;
+  for (int i = 0; i < 6; ++i) fs.push_back(calc.async_call<&Calculator::add>(i, 100));
+  int ok = 0, exhausted = 0;
+  for (int i = 0; i < 6; ++i) {
+    auto r = fs[i].get();
+    if (r) {
+      ++ok;
+      EXPECT_EQ(*r, i + 100);
+    } else {
+      EXPECT_EQ(r.status().code(), tern::StatusCode::kResourceExhausted);
+      EXPECT_FALSE(r.status().may_have_executed());
+      ++exhausted;
+    }
+  }
+  EXPECT_EQ(ok, 1);  // the one that fit in the queue
+  EXPECT_EQ(exhausted, 5);
+  EXPECT_EQ(server.stats().rejected_overload, 5u);
+  EXPECT_EQ(blocker.get().value(), "slept 300");
+  EXPECT_EQ(calc.call<&Calculator::add>(2, 2).value(), 4);  // the connection is fine
+  server.shutdown(100ms);
+}
+
+TEST(Threading, CachedPoolGrowsAndRetiresLimitedNeverShrinks) {
+  for (std::string kind : {"cached", "limited"}) {
+    tern::rpc::ThreadPoolOptions po;
+    po.kind = kind;
+    po.max_threads = 4;
+    po.max_queue = 0;
+    po.keep_alive = 100ms;
+    auto pool = tern::rpc::ThreadPool::create(po).value();
+    EXPECT_EQ(pool->threads(), 0u);
+    std::atomic<int> running{0};
+    std::atomic<bool> release{false};
+    for (int i = 0; i < 4; ++i) {
+      ASSERT_TRUE(pool->try_submit([&] {
+        running.fetch_add(1);
+        while (!release.load()) std::this_thread::sleep_for(1ms);
+      })) << kind;
+    }
+    ASSERT_TRUE(wait_until([&] { return running.load() == 4; }));
+    EXPECT_EQ(pool->threads(), 4u);
+    EXPECT_FALSE(pool->try_submit([] {})) << kind << ": full pool with no queue must refuse";
+    release = true;
+    std::this_thread::sleep_for(400ms);
+    EXPECT_EQ(pool->threads(), kind == "cached" ? 0u : 4u) << kind;
+    pool->stop(true);
+  }
+  tern::rpc::ThreadPoolOptions bad;
+  bad.kind = "elastic";
+  EXPECT_EQ(tern::rpc::ThreadPool::create(bad).status().code(), tern::StatusCode::kInvalidArgument);
+}
+
+TEST(Threading, GracefulStopDrainsQueuedWork) {
+  tern::rpc::ThreadPool pool(1, 100);
+  std::atomic<int> ran{0};
+  for (int i = 0; i < 20; ++i) {
+    ASSERT_TRUE(pool.try_submit([&] {
+      std::this_thread::sleep_for(2ms);
+      ran.fetch_add(1);
+    }));
+  }
+  pool.stop(true);
+  EXPECT_EQ(ran.load(), 20);
+}
+
+}  // namespace

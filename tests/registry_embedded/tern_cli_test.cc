@@ -1,0 +1,135 @@
+// The `tern` command-line tool against the embedded registry: `tern registry`
+// prints its port and every change, `tern ls` lists services and providers,
+// and bad input ends with a non-zero exit code and a clear message.
+#include <gtest/gtest.h>
+
+#include <signal.h>
+
+#include <string>
+
+#include "registry_test_util.h"
+#include "test_services.h"
+#include "tern/provider.h"
+
+using namespace std::chrono_literals;
+using regtest::binary;
+using regtest::eventually;
+using regtest::InProcessProvider;
+using regtest::run_command;
+
+namespace {
+
+const std::string kCalc(tern::ServiceTraits<testsvc::Calculator>::name);
+
+// `tern registry --listen 127.0.0.1:0`; reads "[registry] listening on port N".
+struct RegistryProcess {
+  RegistryProcess() : proc({binary("tern"), "registry", "--listen", "127.0.0.1:0", "--heartbeat-interval", "300"}) {
+    for (int i = 0; i < 20 && port == 0; ++i) {
+      std::string line = proc.read_line(10s);
+      first_lines += line + "\n";
+      auto pos = line.find("listening on port ");
+      if (pos != std::string::npos) port = std::stoi(line.substr(pos + 18));
+      if (line.empty()) break;
+    }
+  }
+  std::string url() const { return "tern://127.0.0.1:" + std::to_string(port); }
+  regtest::Child proc;
+  int port = 0;
+  std::string first_lines;
+};
+
+TEST(TernCli, RegistryPrintsItsPortAndLsListsServicesAndProviders) {
+  RegistryProcess registry;
+  ASSERT_GT(registry.port, 0) << "output: " << registry.first_lines;
+
+  // Empty registry: nothing listed, success.
+  auto empty = run_command({binary("tern"), "ls", "--registry", registry.url()});
+  EXPECT_EQ(empty.exit_code, 0) << empty.err;
+  EXPECT_EQ(empty.out, "");
+
+  InProcessProvider p1(registry.url(), regtest::weight(100));
+  InProcessProvider p2(registry.url(), regtest::weight(250));
+  ASSERT_TRUE(p1.status.is_ok() && p2.status.is_ok());
+
+  // The registry process reports the change on stdout (its on_change).
+  std::string seen;
+  bool both = false;
+  for (int i = 0; i < 40 && !both; ++i) {
+    std::string line = registry.proc.read_line(5s);
+    if (line.empty()) break;
+    seen += line + "\n";
+    both = line.find(kCalc + ": 2 provider(s)") != std::string::npos;
+  }
+  EXPECT_TRUE(both) << "registry output:\n" << seen;
+
+  auto ls = run_command({binary("tern"), "ls", "--registry", registry.url()});
+  EXPECT_EQ(ls.exit_code, 0) << ls.err;
+  EXPECT_NE(ls.out.find(kCalc + " (2 provider(s))\n"), std::string::npos) << ls.out;
+  EXPECT_NE(ls.out.find("  " + p1.url() + "\n"), std::string::npos) << ls.out;
+  EXPECT_NE(ls.out.find("  " + p2.url() + "\n"), std::string::npos) << ls.out;
+  EXPECT_NE(ls.out.find("weight=250"), std::string::npos) << ls.out;
+
+  // One service by name; an unknown one lists zero providers.
+  auto one = run_command({binary("tern"), "ls", "--registry", registry.url(), kCalc});
+  EXPECT_EQ(one.exit_code, 0) << one.err;
+  EXPECT_NE(one.out.find(kCalc + " (2 provider(s))"), std::string::npos) << one.out;
+  auto none = run_command({binary("tern"), "ls", "--registry", registry.url(), "Nobody"});
+  EXPECT_EQ(none.exit_code, 0) << none.err;
+  EXPECT_EQ(none.out, "Nobody (0 provider(s))\n");
+
+  // After a graceful stop, ls shows one provider.
+  p1.provider->shutdown(100ms);
+  std::string out;
+  EXPECT_TRUE(eventually(
+      [&] {
+        out = run_command({binary("tern"), "ls", "--registry", registry.url()}).out;
+        return out.find(kCalc + " (1 provider(s))") != std::string::npos;
+      },
+      5s, 50ms))
+      << out;
+
+  // SIGTERM stops the registry cleanly.
+  registry.proc.signal(SIGTERM);
+  std::string last;
+  for (int i = 0; i < 40; ++i) {
+    std::string line = registry.proc.read_line(5s);
+    if (line.empty()) break;
+    last = line;
+  }
+  EXPECT_EQ(last, "[registry] stopped");
+  EXPECT_EQ(registry.proc.wait(), 0);
+}
+
+TEST(TernCli, UnknownSchemeFailsWithAClearMessage) {
+  auto r = run_command({binary("tern"), "ls", "--registry", "foo://127.0.0.1:1"});
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("unknown registry scheme"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("\"foo\""), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("tern"), std::string::npos) << "the known schemes should be listed: " << r.err;
+  EXPECT_EQ(r.out, "");
+}
+
+TEST(TernCli, MalformedAndUnreachableRegistriesFail) {
+  auto bad = run_command({binary("tern"), "ls", "--registry", "not a url"});
+  EXPECT_NE(bad.exit_code, 0);
+  EXPECT_NE(bad.err.find("error:"), std::string::npos) << bad.err;
+
+  // Nothing listens on this port (a registry that was just stopped).
+  int port = 0;
+  {
+    RegistryProcess gone;
+    port = gone.port;
+  }
+  ASSERT_GT(port, 0);
+  auto down = run_command({binary("tern"), "ls", "--registry", "tern://127.0.0.1:" + std::to_string(port)}, 20s);
+  EXPECT_NE(down.exit_code, 0);
+  EXPECT_NE(down.err.find("UNAVAILABLE"), std::string::npos) << down.err;
+}
+
+TEST(TernCli, MissingSubcommandIsAUsageError) {
+  auto r = run_command({binary("tern")});
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_FALSE(r.err.empty() && r.out.empty());
+}
+
+}  // namespace

@@ -1,0 +1,576 @@
+// Codec-level tests of the three typed serializations (msgpack, json,
+// protobuf): round trips of arguments and results, golden bytes, malformed
+// and hostile payloads (INVALID_ARGUMENT, never a crash), and with_codec's
+// choice of codec.
+#include "tern/serialization/codecs.h"
+
+#include <google/protobuf/empty.pb.h>
+#include <google/protobuf/timestamp.pb.h>
+#include <google/protobuf/wrappers.pb.h>
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <tuple>
+#include <vector>
+
+namespace sertest {
+
+enum class Color : std::int32_t { kRed = 1, kGreen = 2, kBlue = -3 };
+
+struct Inner {
+  int id = 0;
+  std::string name;
+  bool operator==(const Inner&) const = default;
+};
+
+struct Outer {
+  Inner inner;
+  std::vector<Inner> items;
+  std::map<std::string, int> counts;
+  std::optional<double> ratio;
+  std::optional<Inner> maybe;
+  Color color = Color::kRed;
+  bool flag = false;
+  std::int64_t big = 0;
+  std::vector<std::string> words;
+  bool operator==(const Outer&) const = default;
+};
+
+// The struct of the golden-bytes tests.
+struct Golden {
+  int id = 0;
+  std::string name;
+  std::optional<int> z;
+  Color c = Color::kRed;
+  std::vector<int> v;
+};
+
+}  // namespace sertest
+
+TERN_STRUCT(sertest::Inner, id, name)
+TERN_STRUCT(sertest::Outer, inner, items, counts, ratio, maybe, color, flag, big, words)
+TERN_STRUCT(sertest::Golden, id, name, z, c, v)
+
+namespace tern::serialization {
+namespace {
+
+using sertest::Color;
+using sertest::Inner;
+using sertest::Outer;
+
+struct Sink {
+  std::string data;
+  void write(const char* p, std::size_t n) { data.append(p, n); }
+};
+
+std::string hex(std::string_view s) {
+  static const char* d = "0123456789abcdef";
+  std::string out;
+  for (unsigned char c : s) {
+    out += d[c >> 4];
+    out += d[c & 15];
+  }
+  return out;
+}
+
+Outer sample() {
+  Outer o;
+  o.inner = {7, "seven"};
+  o.items = {{1, "one"}, {2, "two"}, {-3, ""}};
+  o.counts = {{"a", 1}, {"b", -2}};
+  o.ratio = 0.25;
+  o.maybe = Inner{9, "nine"};
+  o.color = Color::kBlue;
+  o.flag = true;
+  o.big = 1LL << 53;
+  o.words = {"x", "é ü", ""};
+  return o;
+}
+
+template <typename Codec, typename... A>
+Result<std::tuple<A...>> round_trip_args(const A&... a) {
+  Sink s;
+  Codec::encode_args(s, a...);
+  return Codec::template decode_args<A...>(s.data);
+}
+
+template <typename Codec, typename T>
+Result<T> round_trip_value(const T& v) {
+  Sink s;
+  Codec::encode_value(s, v);
+  return Codec::template decode_value<T>(s.data);
+}
+
+// --- the same values through msgpack and json ------------------------------
+
+template <typename Codec>
+class TypedCodecTest : public ::testing::Test {};
+using TypedCodecs = ::testing::Types<MsgpackCodec, JsonCodec>;
+TYPED_TEST_SUITE(TypedCodecTest, TypedCodecs);
+
+TYPED_TEST(TypedCodecTest, ScalarsAndContainersRoundTrip) {
+  using C = TypeParam;
+  auto r = round_trip_args<C>(1, std::string("two"), 3.5, true, std::int64_t{-(1LL << 40)}, std::uint64_t{1ULL << 63},
+                              std::vector<int>{1, 2, 3}, std::map<std::string, std::vector<int>>{{"k", {4}}},
+                              std::optional<int>{}, std::optional<std::string>{"s"}, Color::kGreen);
+  ASSERT_TRUE(r.has_value()) << r.status();
+  EXPECT_EQ(std::get<0>(*r), 1);
+  EXPECT_EQ(std::get<1>(*r), "two");
+  EXPECT_EQ(std::get<2>(*r), 3.5);
+  EXPECT_EQ(std::get<3>(*r), true);
+  EXPECT_EQ(std::get<4>(*r), -(1LL << 40));
+  EXPECT_EQ(std::get<5>(*r), 1ULL << 63);
+  EXPECT_EQ(std::get<6>(*r), (std::vector<int>{1, 2, 3}));
+  EXPECT_EQ(std::get<7>(*r).at("k"), std::vector<int>{4});
+  EXPECT_FALSE(std::get<8>(*r).has_value());
+  EXPECT_EQ(std::get<9>(*r), "s");
+  EXPECT_EQ(std::get<10>(*r), Color::kGreen);
+}
+
+TYPED_TEST(TypedCodecTest, NestedStructRoundTrip) {
+  using C = TypeParam;
+  Outer o = sample();
+  auto r = round_trip_args<C>(o, Inner{1, "x"});
+  ASSERT_TRUE(r.has_value()) << r.status();
+  EXPECT_EQ(std::get<0>(*r), o);
+  EXPECT_EQ(std::get<1>(*r), (Inner{1, "x"}));
+  auto v = round_trip_value<C>(o);
+  ASSERT_TRUE(v.has_value()) << v.status();
+  EXPECT_EQ(*v, o);
+  auto vec = round_trip_value<C>(std::vector<Outer>{o, Outer{}});
+  ASSERT_TRUE(vec.has_value()) << vec.status();
+  EXPECT_EQ(vec->size(), 2u);
+  EXPECT_EQ((*vec)[0], o);
+  EXPECT_EQ((*vec)[1], Outer{});
+}
+
+TYPED_TEST(TypedCodecTest, NoArgumentsAndVoid) {
+  using C = TypeParam;
+  auto r = round_trip_args<C>();
+  ASSERT_TRUE(r.has_value()) << r.status();
+  Sink s;
+  C::encode_void(s);
+  EXPECT_FALSE(s.data.empty());
+}
+
+TYPED_TEST(TypedCodecTest, ProtobufMessagesAsArgumentsAndResults) {
+  using C = TypeParam;
+  google::protobuf::StringValue sv;
+  sv.set_value("hello");
+  google::protobuf::Timestamp ts;
+  ts.set_seconds(1700000000);
+  ts.set_nanos(5000);
+  auto r = round_trip_args<C>(sv, ts, 3);
+  ASSERT_TRUE(r.has_value()) << r.status();
+  EXPECT_EQ(std::get<0>(*r).value(), "hello");
+  EXPECT_EQ(std::get<1>(*r).seconds(), 1700000000);
+  EXPECT_EQ(std::get<1>(*r).nanos(), 5000);
+  EXPECT_EQ(std::get<2>(*r), 3);
+  auto v = round_trip_value<C>(ts);
+  ASSERT_TRUE(v.has_value()) << v.status();
+  EXPECT_EQ(v->seconds(), 1700000000);
+}
+
+TYPED_TEST(TypedCodecTest, WrongArityIsInvalidArgument) {
+  using C = TypeParam;
+  Sink s;
+  C::encode_args(s, 1, 2);
+  auto r = C::template decode_args<int, int, int>(s.data);
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(r.status().message().find("expected 3 arguments, got 2"), std::string::npos) << r.status();
+}
+
+TYPED_TEST(TypedCodecTest, WrongTypeNamesTheArgument) {
+  using C = TypeParam;
+  Sink s;
+  C::encode_args(s, 1, std::string("not a number"));
+  auto r = C::template decode_args<int, int>(s.data);
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(r.status().message().rfind("argument 2 of 2: ", 0), 0u) << r.status();
+}
+
+TYPED_TEST(TypedCodecTest, TruncatedPayloadsNeverDecode) {
+  using C = TypeParam;
+  Sink s;
+  C::encode_args(s, sample(), std::string("tail"));
+  for (std::size_t n = 0; n < s.data.size(); ++n) {
+    auto r = C::template decode_args<Outer, std::string>(std::string_view(s.data).substr(0, n));
+    ASSERT_FALSE(r.has_value()) << "prefix of " << n << " bytes decoded";
+    EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument);
+  }
+  Sink v;
+  C::encode_value(v, sample());
+  for (std::size_t n = 0; n < v.data.size(); ++n) {
+    auto r = C::template decode_value<Outer>(std::string_view(v.data).substr(0, n));
+    ASSERT_FALSE(r.has_value()) << "prefix of " << n << " bytes decoded";
+    EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument);
+  }
+}
+
+// --- the same call in all three serializations ------------------------------
+
+TEST(AllCodecs, SameMessageCallGivesEqualResults) {
+  google::protobuf::StringValue a;
+  a.set_value("abc");
+  google::protobuf::Int64Value b;
+  b.set_value(-42);
+  std::vector<std::string> results;
+  auto run = [&]<typename Codec>() -> Status {
+    auto args = round_trip_args<Codec>(a, b);
+    if (!args.has_value()) return args.status();
+    google::protobuf::StringValue reply;
+    reply.set_value(std::get<0>(*args).value() + std::to_string(std::get<1>(*args).value()));
+    auto out = round_trip_value<Codec>(reply);
+    if (!out.has_value()) return out.status();
+    results.push_back(out->value());
+    return Status();
+  };
+  for (std::uint8_t id : {MsgpackCodec::kId, JsonCodec::kId, ProtobufCodec::kId}) {
+    Status s = with_method_codec<google::protobuf::StringValue,
+                                 std::tuple<google::protobuf::StringValue, google::protobuf::Int64Value>>(id, "Concat",
+                                                                                                          run);
+    EXPECT_TRUE(s.is_ok()) << int(id) << ": " << s;
+  }
+  EXPECT_EQ(results, (std::vector<std::string>{"abc-42", "abc-42", "abc-42"}));
+}
+
+TEST(AllCodecs, StructCallInMsgpackAndJsonGivesEqualResults) {
+  std::vector<Outer> results;
+  auto run = [&]<typename Codec>() -> Status {
+    auto args = round_trip_args<Codec>(sample(), 5);
+    if (!args.has_value()) return args.status();
+    Outer o = std::get<0>(*args);
+    o.inner.id += std::get<1>(*args);
+    auto out = round_trip_value<Codec>(o);
+    if (!out.has_value()) return out.status();
+    results.push_back(*out);
+    return Status();
+  };
+  for (std::uint8_t id : {MsgpackCodec::kId, JsonCodec::kId}) {
+    Status s = with_method_codec<Outer, std::tuple<Outer, int>>(id, "bump", run);
+    EXPECT_TRUE(s.is_ok()) << s;
+  }
+  ASSERT_EQ(results.size(), 2u);
+  EXPECT_EQ(results[0], results[1]);
+  EXPECT_EQ(results[0].inner.id, 12);
+  // Protobuf is refused for a method of non-message types, before it runs.
+  Status s = with_method_codec<Outer, std::tuple<Outer, int>>(ProtobufCodec::kId, "bump", run);
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(s.message(), "method bump does not take protobuf messages");
+  EXPECT_EQ(results.size(), 2u);
+}
+
+TEST(AllCodecs, WithCodecCompilesForEveryTypeAndFailsAtRunTimeForProtobuf) {
+  // Generic code (proxies) instantiates every codec: non-message types must
+  // compile with id 1 and fail at run time.
+  Status decoded;
+  Status s = with_codec(ProtobufCodec::kId, [&]<typename Codec>() -> Status {
+    Sink sink;
+    Codec::encode_args(sink, 1, std::string("x"));
+    Codec::encode_value(sink, 3);
+    decoded = Codec::template decode_value<int>("").status();
+    return Codec::template decode_args<int, std::string>("").status();
+  });
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(decoded.code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(with_codec(9, []<typename>() { return Status(); }).code(), StatusCode::kInvalidArgument);
+  // void results and no arguments are protobuf-compatible.
+  EXPECT_TRUE((protobuf_method_v<void, std::tuple<>>));
+  EXPECT_TRUE((protobuf_method_v<google::protobuf::Empty, std::tuple<google::protobuf::StringValue>>));
+  EXPECT_FALSE((protobuf_method_v<int, std::tuple<google::protobuf::StringValue>>));
+  EXPECT_FALSE((protobuf_method_v<void, std::tuple<google::protobuf::StringValue, int>>));
+}
+
+TEST(AllCodecs, NamesAndIds) {
+  std::uint8_t id = 0;
+  ASSERT_TRUE(serialization_id("protobuf", &id));
+  EXPECT_EQ(id, ProtobufCodec::kId);
+  ASSERT_TRUE(serialization_id("json", &id));
+  EXPECT_EQ(id, JsonCodec::kId);
+  ASSERT_TRUE(serialization_id("msgpack", &id));
+  EXPECT_EQ(id, MsgpackCodec::kId);
+  EXPECT_EQ(serialization_name(1), ProtobufCodec::kName);
+  EXPECT_EQ(serialization_name(2), JsonCodec::kName);
+  EXPECT_EQ(serialization_name(3), MsgpackCodec::kName);
+}
+
+// --- golden bytes -----------------------------------------------------------
+
+TEST(Golden, MsgpackStruct) {
+  sertest::Golden g{7, "ab", std::nullopt, Color::kGreen, {1, 2}};
+  Sink s;
+  MsgpackCodec::encode_args(s, g);
+  // [ {"id":7, "name":"ab", "z":nil, "c":2, "v":[1,2]} ]: fields in declaration order.
+  EXPECT_EQ(hex(s.data),
+            "91"            // array of 1
+            "85"            // map of 5
+            "a26964" "07"   // "id": 7
+            "a46e616d65" "a26162"  // "name": "ab"
+            "a17a" "c0"     // "z": nil
+            "a163" "02"     // "c": 2
+            "a176" "920102" // "v": [1, 2]
+  );
+  Sink v;
+  MsgpackCodec::encode_value(v, 300);
+  EXPECT_EQ(hex(v.data), "cd012c");
+  Sink n;
+  MsgpackCodec::encode_void(n);
+  EXPECT_EQ(hex(n.data), "c0");
+}
+
+TEST(Golden, JsonStruct) {
+  sertest::Golden g{7, "ab", std::nullopt, Color::kGreen, {1, 2}};
+  Sink s;
+  JsonCodec::encode_args(s, g, std::string("q\"\n"), -1.5, Color::kBlue);
+  // Object keys come out sorted (nlohmann's std::map).
+  EXPECT_EQ(s.data, R"([{"c":2,"id":7,"name":"ab","v":[1,2],"z":null},"q\"\n",-1.5,-3])");
+  Sink v;
+  JsonCodec::encode_value(v, std::map<std::string, std::optional<int>>{{"a", 1}, {"b", std::nullopt}});
+  EXPECT_EQ(v.data, R"({"a":1,"b":null})");
+  Sink n;
+  JsonCodec::encode_void(n);
+  EXPECT_EQ(n.data, "null");
+}
+
+TEST(Golden, ProtobufOneAndSeveralArguments) {
+  google::protobuf::StringValue a;
+  a.set_value("hi");
+  google::protobuf::Int32Value b;
+  b.set_value(5);
+  Sink one;
+  ProtobufCodec::encode_args(one, a);
+  EXPECT_EQ(hex(one.data), "0a026869");  // the message's bytes, nothing else
+  Sink two;
+  ProtobufCodec::encode_args(two, a, b);
+  EXPECT_EQ(hex(two.data), "04" "0a026869" "02" "0805");  // varint size + bytes, per argument
+  Sink none;
+  ProtobufCodec::encode_args(none);
+  EXPECT_TRUE(none.data.empty());
+  Sink value;
+  ProtobufCodec::encode_value(value, b);
+  EXPECT_EQ(hex(value.data), "0805");
+}
+
+TEST(Golden, JsonProtobufMessageUsesProtobufMapping) {
+  google::protobuf::Timestamp ts;
+  ts.set_seconds(0);
+  ts.set_nanos(1000000);
+  Sink s;
+  JsonCodec::encode_args(s, ts);
+  EXPECT_EQ(s.data, R"(["1970-01-01T00:00:00.001Z"])");
+}
+
+// --- JSON specifics -----------------------------------------------------------
+
+TEST(Json, SingleParameterAcceptsItsObjectUnwrapped) {
+  auto r = JsonCodec::decode_args<Inner>(R"({"id":3,"name":"x","unknown":[1]})");
+  ASSERT_TRUE(r.has_value()) << r.status();
+  EXPECT_EQ(std::get<0>(*r), (Inner{3, "x"}));
+  auto p = JsonCodec::decode_args<google::protobuf::StringValue>(R"("unwrapped-wrapper")");
+  EXPECT_FALSE(p.has_value());  // only objects are taken unwrapped
+}
+
+TEST(Json, NamedArguments) {
+  auto r = JsonCodec::decode_named_args<int, std::string, std::optional<int>>(R"({"b":"x","a":1,"extra":0})",
+                                                                              {"a", "b", "c"});
+  ASSERT_TRUE(r.has_value()) << r.status();
+  EXPECT_EQ(std::get<0>(*r), 1);
+  EXPECT_EQ(std::get<1>(*r), "x");
+  EXPECT_FALSE(std::get<2>(*r).has_value());
+  auto missing = JsonCodec::decode_named_args<int, int>(R"({"a":1})", {"a", "b"});
+  ASSERT_FALSE(missing.has_value());
+  EXPECT_EQ(missing.status().message(), "argument 2 of 2: missing \"b\"");
+  auto positional = JsonCodec::decode_named_args<int, int>("[1,2]", {"a", "b"});
+  ASSERT_TRUE(positional.has_value()) << positional.status();
+  EXPECT_EQ(std::get<1>(*positional), 2);
+}
+
+TEST(Json, StrictNumbers) {
+  struct Case {
+    const char* payload;
+    const char* message;
+  };
+  for (const Case& c : {
+           Case{"[1, 2.5]", "argument 2 of 2: expected an integer, got number"},
+           Case{"[1, 3000000000]", "argument 2 of 2: integer 3000000000 out of range"},
+           Case{"[-1, 2]", nullptr},
+           Case{"[1, \"2\"]", "argument 2 of 2: expected an integer, got string"},
+           Case{"[1, null]", "argument 2 of 2: expected an integer, got null"},
+       }) {
+    auto r = JsonCodec::decode_args<int, int>(c.payload);
+    if (c.message == nullptr) {
+      EXPECT_TRUE(r.has_value()) << c.payload;
+      continue;
+    }
+    ASSERT_FALSE(r.has_value()) << c.payload;
+    EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument);
+    EXPECT_EQ(r.status().message(), c.message);
+  }
+  auto u = JsonCodec::decode_args<std::uint8_t>("[-1]");
+  EXPECT_FALSE(u.has_value());
+}
+
+TEST(Json, ErrorsNameThePathInsideTheArgument) {
+  auto r = JsonCodec::decode_args<int, Outer>(R"([1, {"items":[{"id":1},{"id":"two"}]}])");
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.status().message(), "argument 2 of 2: .items[1].id: expected an integer, got string");
+  auto m = JsonCodec::decode_args<google::protobuf::Timestamp>(R"(["not a time"])");
+  ASSERT_FALSE(m.has_value());
+  EXPECT_EQ(m.status().message().rfind("argument 1 of 1: protobuf google.protobuf.Timestamp: ", 0), 0u) << m.status();
+}
+
+TEST(Json, InvalidUtf8IsReplacedOnEncodeAndRefusedOnDecode) {
+  Sink s;
+  JsonCodec::encode_args(s, std::string("a\xff" "b"));
+  EXPECT_EQ(s.data, "[\"a\xEF\xBF\xBD" "b\"]");
+  auto r = JsonCodec::decode_args<std::string>("[\"a\xff\"]");
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument);
+}
+
+// --- malformed and hostile payloads ------------------------------------------
+
+void expect_invalid(const Status& s, std::string_view what) {
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument) << what << ": " << s;
+}
+
+TEST(Malformed, Msgpack) {
+  using C = MsgpackCodec;
+  expect_invalid(C::decode_args<int>("").status(), "empty");
+  expect_invalid(C::decode_args<int>("\x01").status(), "not an array");
+  // array32 claiming 4 billion elements, 1 present
+  expect_invalid(C::decode_args<int>(std::string("\xdd\xff\xff\xff\xff\x01", 6)).status(), "huge array");
+  // str32 claiming 2 GiB, 3 bytes present
+  expect_invalid(C::decode_args<std::string>(std::string("\x91\xdb\x7f\xff\xff\xff" "abc", 9)).status(), "huge string");
+  // bin32 claiming 4 GiB
+  expect_invalid(C::decode_args<std::string>(std::string("\x91\xc6\xff\xff\xff\xff", 6)).status(), "huge bin");
+  // map32 claiming 4 billion pairs inside an argument
+  expect_invalid(C::decode_args<Inner>(std::string("\x91\xdf\xff\xff\xff\xff", 6)).status(), "huge map");
+  // a struct argument that is a string
+  Sink s;
+  C::encode_args(s, std::string("x"));
+  auto r = C::decode_args<Inner>(s.data);
+  expect_invalid(r.status(), "struct as string");
+  EXPECT_EQ(r.status().message().rfind("argument 1 of 1: type mismatch", 0), 0u);
+  // trailing garbage
+  Sink t;
+  C::encode_args(t, 1);
+  t.data += "\x01";
+  expect_invalid(C::decode_args<int>(t.data).status(), "trailing");
+  // nesting deeper than 64
+  std::string deep(100, '\x91');
+  deep += '\x01';
+  expect_invalid(C::decode_value<int>(deep).status(), "deep");
+  // reserved byte 0xc1
+  expect_invalid(C::decode_value<int>("\xc1").status(), "reserved");
+  // protobuf message field that is not a bin / not a message
+  expect_invalid(C::decode_args<google::protobuf::StringValue>("\x91\x01").status(), "message as int");
+  expect_invalid(C::decode_args<google::protobuf::StringValue>(std::string("\x91\xc4\x02\xff\xff", 5)).status(),
+                 "garbage message");
+}
+
+TEST(Malformed, Json) {
+  using C = JsonCodec;
+  for (std::string_view p : {"", "[", "[1,", "[1 2]", "{", "[\"abc", "nul", "[1]]", "[1] x", "\xff", "[01]",
+                             "[\"\\u12\"]", "[1e999999]"}) {
+    expect_invalid(C::decode_args<int>(p).status(), p);
+  }
+  expect_invalid(C::decode_args<int, int>("{\"a\":1}").status(), "object for 2 arguments");
+  expect_invalid(C::decode_args<std::vector<int>>("[{\"a\":1}]").status(), "object for vector");
+  expect_invalid(C::decode_args<std::map<std::string, int>>("[[1]]").status(), "array for map");
+  expect_invalid(C::decode_args<Inner>("[[1]]").status(), "array for struct");
+  expect_invalid(C::decode_args<Color>("[\"kRed\"]").status(), "enum as name");
+  expect_invalid(C::decode_value<Inner>("[]").status(), "result array for struct");
+  // Deep nesting is refused before parsing (no recursion, no big allocation).
+  std::string deep(200000, '[');
+  expect_invalid(C::decode_args<int>(deep).status(), "deep");
+  std::string deep_obj;
+  for (int i = 0; i < 70; ++i) deep_obj += "{\"a\":";
+  expect_invalid(C::decode_value<std::map<std::string, int>>(deep_obj).status(), "deep object");
+  // Brackets inside strings do not count.
+  std::string brackets = "[\"" + std::string(1000, '[') + "\"]";
+  EXPECT_TRUE(C::decode_args<std::string>(brackets).has_value());
+  // A protobuf message argument with a wrong field type.
+  auto m = C::decode_args<google::protobuf::Timestamp>(R"({"seconds":"x"})");
+  expect_invalid(m.status(), "bad message json");
+}
+
+TEST(Malformed, Protobuf) {
+  using C = ProtobufCodec;
+  using SV = google::protobuf::StringValue;
+  using I32 = google::protobuf::Int32Value;
+  // A length-delimited field claiming 4 GiB.
+  expect_invalid(C::decode_args<SV>(std::string("\x0a\xff\xff\xff\xff\x0f" "ab", 8)).status(), "huge field");
+  // Invalid wire type 7, truncated varint, truncated field.
+  expect_invalid(C::decode_args<SV>("\x0f").status(), "wire type 7");
+  expect_invalid(C::decode_args<I32>("\x08\xff").status(), "truncated varint");
+  expect_invalid(C::decode_args<SV>("\x0a\x05" "ab").status(), "truncated field");
+  // Invalid UTF-8 in a proto3 string field.
+  expect_invalid(C::decode_args<SV>("\x0a\x01\xff").status(), "invalid utf-8");
+  // Several arguments: prefix beyond the payload, truncated prefix, missing argument, trailing bytes.
+  auto huge = C::decode_args<SV, I32>(std::string("\xff\xff\xff\xff\x0f\x0a", 6));
+  expect_invalid(huge.status(), "huge prefix");
+  EXPECT_EQ(huge.status().message(), "argument 1 of 2: truncated or oversized length prefix");
+  expect_invalid(C::decode_args<SV, I32>("\x80").status(), "truncated prefix");
+  expect_invalid(C::decode_args<SV, I32>(std::string("\x00\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff", 11)).status(),
+                 "11-byte varint");
+  auto missing = C::decode_args<SV, I32>(std::string("\x04\x0a\x02hi", 5));
+  EXPECT_EQ(missing.status().message(), "argument 2 of 2: truncated or oversized length prefix");
+  expect_invalid(C::decode_args<SV, I32>(std::string("\x00\x00\x01", 3)).status(), "trailing");
+  auto bad2 = C::decode_args<SV, I32>(std::string("\x00\x01\x0f", 3));
+  EXPECT_EQ(bad2.status().message(), "argument 2 of 2: malformed protobuf google.protobuf.Int32Value");
+  expect_invalid(C::decode_args<>("x").status(), "body for no arguments");
+  expect_invalid(C::decode_value<SV>("\x0f").status(), "bad result");
+  // Every prefix of a valid two-argument body either decodes or fails cleanly.
+  SV a;
+  a.set_value("hello");
+  I32 b;
+  b.set_value(1 << 20);
+  Sink s;
+  C::encode_args(s, a, b);
+  for (std::size_t n = 0; n < s.data.size(); ++n) {
+    auto r = C::decode_args<SV, I32>(std::string_view(s.data).substr(0, n));
+    EXPECT_FALSE(r.has_value()) << n;
+  }
+  auto full = C::decode_args<SV, I32>(s.data);
+  ASSERT_TRUE(full.has_value()) << full.status();
+  EXPECT_EQ(std::get<1>(*full).value(), 1 << 20);
+}
+
+// Deterministic garbage through every codec: never a crash, never an exception.
+TEST(Malformed, RandomBytesNeverCrash) {
+  std::uint64_t x = 0x9E3779B97F4A7C15ULL;
+  auto next = [&] {
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    return x;
+  };
+  Sink seed_mp, seed_json;
+  MsgpackCodec::encode_args(seed_mp, sample(), 1);
+  JsonCodec::encode_args(seed_json, sample(), 1);
+  for (int i = 0; i < 3000; ++i) {
+    std::string mp = seed_mp.data, js = seed_json.data;
+    for (int k = 0; k < 3; ++k) {
+      mp[next() % mp.size()] = static_cast<char>(next());
+      js[next() % js.size()] = static_cast<char>(next());
+    }
+    (void)MsgpackCodec::decode_args<Outer, int>(mp);
+    (void)JsonCodec::decode_args<Outer, int>(js);
+    std::string raw(next() % 24, '\0');
+    for (auto& c : raw) c = static_cast<char>(next());
+    (void)ProtobufCodec::decode_args<google::protobuf::StringValue, google::protobuf::Timestamp>(raw);
+    (void)ProtobufCodec::decode_args<google::protobuf::Timestamp>(raw);
+    (void)MsgpackCodec::decode_value<Outer>(raw);
+    (void)JsonCodec::decode_value<Outer>(raw);
+  }
+  SUCCEED();
+}
+
+}  // namespace
+}  // namespace tern::serialization
