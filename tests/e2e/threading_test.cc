@@ -236,7 +236,15 @@ TEST(Threading, FullFixedPoolAnswersResourceExhaustedAndLaterFramesAreStillHandl
   so.worker_threads = 1;
   so.worker_queue = 1;
   tern::Server server(so);
-  ASSERT_TRUE(server.expose<Calculator>(std::make_shared<testsvc::CalculatorImpl>()).is_ok());
+  struct Signalling : testsvc::CalculatorImpl {
+    std::atomic<bool> started{false};
+    std::string sleep_ms(int ms) override {
+      started = true;
+      return testsvc::CalculatorImpl::sleep_ms(ms);
+    }
+  };
+  auto impl = std::make_shared<Signalling>();
+  ASSERT_TRUE(server.expose<Calculator>(impl).is_ok());
   ASSERT_TRUE(server.start().is_ok());
   tern::ClientOptions co;
   co.io_threads = 1;
@@ -244,8 +252,8 @@ TEST(Threading, FullFixedPoolAnswersResourceExhaustedAndLaterFramesAreStillHandl
   tern::ReferenceOptions ro;
   ro.cluster = "failfast";
   auto calc = client.refer<Calculator>("direct://127.0.0.1:" + std::to_string(server.port()), ro).value();
-  auto blocker = calc.async_call<&Calculator::sleep_ms>(300);  // occupies the only thread
-  std::this_thread::sleep_for(50ms);
+  auto blocker = calc.async_call<&Calculator::sleep_ms>(1000);  // occupies the only thread
+  ASSERT_TRUE(wait_until([&] { return impl->started.load(); }));
   // Pipelined: these leave in one write and arrive in one read.
   std::vector<tern::Future<int>> fs;
   for (int i = 0; i < 6; ++i) fs.push_back(calc.async_call<&Calculator::add>(i, 100));
@@ -264,7 +272,7 @@ TEST(Threading, FullFixedPoolAnswersResourceExhaustedAndLaterFramesAreStillHandl
   EXPECT_EQ(ok, 1);  // the one that fit in the queue
   EXPECT_EQ(exhausted, 5);
   EXPECT_EQ(server.stats().rejected_overload, 5u);
-  EXPECT_EQ(blocker.get().value(), "slept 300");
+  EXPECT_EQ(blocker.get().value(), "slept 1000");
   EXPECT_EQ(calc.call<&Calculator::add>(2, 2).value(), 4);  // the connection is fine
   server.shutdown(100ms);
 }
