@@ -235,6 +235,9 @@ TEST(Threading, FullFixedPoolAnswersResourceExhaustedAndLaterFramesAreStillHandl
   so.io_threads = 1;
   so.worker_threads = 1;
   so.worker_queue = 1;
+  // `message`: requests on the pool, connection events on the IO thread, so
+  // the one queue slot is not taken by the connect event.
+  so.dispatcher = "message";
   tern::Server server(so);
   struct Signalling : testsvc::CalculatorImpl {
     std::atomic<bool> started{false};
