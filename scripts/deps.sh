@@ -17,6 +17,8 @@ PKGS=(
   libgtest-dev libgmock-dev libbenchmark-dev libgrpc++-dev protobuf-compiler-grpc
   # misc tools used by tests
   procps iproute2
+  # headless browser for the monitor dashboard test (tests/monitor)
+  chromium
 )
 
 missing=()

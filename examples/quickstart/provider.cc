@@ -1,5 +1,8 @@
 // Quickstart provider: exposes Calculator and registers it in the registry.
-//   quickstart_provider --registry tern://127.0.0.1:9090 --name provider-1 --weight 100
+//   quickstart_provider --registry tern://127.0.0.1:9090 --name provider-1 --weight 100 [--admin 127.0.0.1:0]
+// --admin: where the admin endpoint (/metrics, /status, /health) listens
+// (default 127.0.0.1:0, a free port; "off" disables it). Its address goes
+// into the registered URL (admin=host:port) so `tern monitor` finds it.
 // SIGTERM or SIGINT: graceful stop (unregister, drain in-flight calls, close).
 #include <csignal>
 #include <cstring>
@@ -9,6 +12,7 @@
 #include <thread>
 
 #include "calculator.h"
+#include "tern/monitor/admin_server.h"
 #include "tern/provider.h"
 
 namespace {
@@ -45,12 +49,14 @@ int main(int argc, char** argv) {
   std::string name = "provider";
   int weight = 100;
   int heartbeat_ms = 1000;
+  std::string admin_listen = "127.0.0.1:0";
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string k = argv[i];
     if (k == "--registry") registry = argv[i + 1];
     else if (k == "--name") name = argv[i + 1];
     else if (k == "--weight") weight = std::atoi(argv[i + 1]);
     else if (k == "--heartbeat-ms") heartbeat_ms = std::atoi(argv[i + 1]);
+    else if (k == "--admin") admin_listen = argv[i + 1];
   }
 
   tern::ProviderOptions options;
@@ -58,9 +64,19 @@ int main(int argc, char** argv) {
   options.server.io_threads = 1;
   options.registry = registry;
   options.registry_options.heartbeat_interval = std::chrono::milliseconds(heartbeat_ms);
+  std::shared_ptr<tern::monitor::AdminServer> admin;
+  if (admin_listen != "off") {
+    auto a = tern::monitor::enable_admin(options, admin_listen);  // metrics filter + admin endpoint
+    if (!a) {
+      std::cerr << "[" << name << "] admin endpoint failed: " << a.status() << "\n";
+      return 1;
+    }
+    admin = *a;
+  }
   tern::Provider provider(options);
   tern::ServiceOptions service;
   service.weight = weight;
+  if (admin) tern::monitor::announce_admin(service, *admin);
   if (auto s = provider.expose<quickstart::Calculator>(std::make_shared<CalculatorImpl>(name), service); !s.is_ok()) {
     std::cerr << "[" << name << "] expose failed: " << s << "\n";
     return 1;
@@ -71,6 +87,10 @@ int main(int argc, char** argv) {
   }
   std::cout << "[" << name << "] serving Calculator on port " << provider.port() << " with weight " << weight
             << ", registered at " << registry << std::endl;
+  if (admin) {
+    std::cout << "[" << name << "] admin endpoint at http://" << admin->address().to_string()
+              << "/ (/metrics, /status, /health)" << std::endl;
+  }
   std::signal(SIGTERM, on_signal);
   std::signal(SIGINT, on_signal);
   while (!g_stop) std::this_thread::sleep_for(std::chrono::milliseconds(50));

@@ -25,6 +25,7 @@
 #include <atomic>
 #include <chrono>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -101,6 +102,11 @@ struct ServiceOptions {
   int weight = 100;
   // Dispatch strategy for this service's requests (empty = the server's).
   std::string dispatcher;
+  // Extra parameters announced in the provider URL (e.g. "admin" =
+  // "127.0.0.1:9464", the admin endpoint `tern monitor` scrapes; see
+  // tern/monitor/admin_server.h). Keys the server sets itself (methods,
+  // weight, version, group) take precedence. Default none.
+  std::map<std::string, std::string> parameters;
 };
 
 // The provider's side of one consumer connection, for services that talk

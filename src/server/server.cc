@@ -536,6 +536,7 @@ std::vector<Url> Server::provider_urls() const {
   std::lock_guard lock(impl_->mu);
   for (auto& [name, svc] : impl_->services) {
     Url u("tern", {address()}, name);
+    for (auto& [k, v] : svc.options.parameters) u.set_param(k, v);
     std::string methods;
     for (auto& m : svc.method_names) methods += (methods.empty() ? "" : ",") + m;
     u.set_param("methods", methods);

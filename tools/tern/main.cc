@@ -1,26 +1,42 @@
-// `tern` - the command-line tool: runs the embedded registry and inspects
-// registries.
+// `tern` - the command-line tool: runs the embedded registry, inspects
+// registries, calls and load-tests services, and runs the monitor dashboard.
 //   tern registry [--listen host:port] [--heartbeat-interval MS]
 //   tern ls --registry URL [service]
 //   tern watch <service> --registry URL
+//   tern monitor --registry URL --listen host:port
+//   tern describe <service> (--registry URL | --addr host:port)
+//   tern call <service>.<method> '<json args>' (--registry URL | --addr host:port)
+//   tern bench <service>.<method> '<json args>' -c N (-n COUNT | -d DURATION)
+// docs/monitoring.md shows each with real output.
 #include <CLI/CLI.hpp>
 
 #include <csignal>
 #include <iostream>
 #include <thread>
 
+#include "commands.h"
 #include "tern/client.h"
+#include "tern/log.h"
 #include "tern/provider.h"
 #include "tern/registry_server.h"
 
-namespace {
+namespace tern::cli {
 
 std::atomic<bool> g_stop{false};
-void on_signal(int) { g_stop = true; }
 
-int fail(const tern::Status& s) {
+namespace {
+void on_signal(int) { g_stop = true; }
+}  // namespace
+
+void install_stop_signals() {
+  std::signal(SIGINT, on_signal);
+  std::signal(SIGTERM, on_signal);
+}
+
+int fail(const Status& s) {
   std::cerr << "error: " << s.to_string() << "\n";
-  return 1;
+  int code = static_cast<int>(s.code());
+  return code == 0 ? 1 : code;
 }
 
 int run_registry(const std::string& listen, int heartbeat_ms) {
@@ -35,8 +51,7 @@ int run_registry(const std::string& listen, int heartbeat_ms) {
   tern::RegistryServer server(o);
   if (auto s = server.start(); !s.is_ok()) return fail(s);
   std::cout << "[registry] listening on port " << server.port() << std::endl;
-  std::signal(SIGINT, on_signal);
-  std::signal(SIGTERM, on_signal);
+  install_stop_signals();
   while (!g_stop) std::this_thread::sleep_for(std::chrono::milliseconds(100));
   server.shutdown();
   std::cout << "[registry] stopped" << std::endl;
@@ -76,16 +91,47 @@ int run_watch(const std::string& registry_url, const std::string& service) {
     std::cout.flush();
   });
   if (!sub) return fail(sub.status());
-  std::signal(SIGINT, on_signal);
-  std::signal(SIGTERM, on_signal);
+  install_stop_signals();
   while (!g_stop) std::this_thread::sleep_for(std::chrono::milliseconds(100));
   (*reg)->unsubscribe(*sub);
   return 0;
 }
 
+}  // namespace tern::cli
+
+namespace {
+
+// --registry / --addr / --timeout on a subcommand that calls a service.
+void add_target_options(CLI::App* cmd, tern::cli::Target& target, int& timeout_ms) {
+  auto* reg = cmd->add_option("--registry", target.registry, "registry URL")->capture_default_str();
+  cmd->add_option("--addr", target.addr, "a provider's host:port (no registry)")->excludes(reg);
+  cmd->add_option("--timeout", timeout_ms, "call timeout in ms")->capture_default_str();
+}
+
+// "10s", "500ms", "2m", or plain seconds ("3").
+bool parse_duration(const std::string& text, std::chrono::milliseconds* out) {
+  std::size_t pos = 0;
+  double v = 0;
+  try {
+    v = std::stod(text, &pos);
+  } catch (...) {
+    return false;
+  }
+  std::string unit = text.substr(pos);
+  double ms = 0;
+  if (unit.empty() || unit == "s") ms = v * 1000;
+  else if (unit == "ms") ms = v;
+  else if (unit == "m" || unit == "min") ms = v * 60000;
+  else return false;
+  if (ms <= 0) return false;
+  *out = std::chrono::milliseconds(static_cast<std::int64_t>(ms));
+  return true;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
+  using namespace tern::cli;
   CLI::App app{"tern - Tern RPC command-line tool"};
   app.require_subcommand(1);
 
@@ -106,9 +152,56 @@ int main(int argc, char** argv) {
   watch->add_option("--registry", registry_url, "registry URL")->capture_default_str();
   watch->add_option("service", service, "service to watch")->required();
 
+  std::string monitor_listen = "127.0.0.1:8080";
+  int interval_ms = 1000;
+  auto* monitor = app.add_subcommand("monitor", "scrape the providers of a registry and serve a web dashboard");
+  monitor->add_option("--registry", registry_url, "registry URL")->capture_default_str();
+  monitor->add_option("--listen", monitor_listen, "dashboard address (host:port; port 0 picks one)")
+      ->capture_default_str();
+  monitor->add_option("--interval", interval_ms, "scrape interval in ms")->capture_default_str();
+
+  Target target;
+  int timeout_ms = 3000;
+  auto* describe = app.add_subcommand("describe", "list a service's methods and providers");
+  describe->add_option("service", service, "service name")->required();
+  add_target_options(describe, target, timeout_ms);
+
+  std::string qualified, json_args;
+  auto* call = app.add_subcommand("call", "call a method with JSON arguments and print the JSON result");
+  call->add_option("method", qualified, "<service>.<method>")->required();
+  call->add_option("args", json_args, "JSON array of the arguments, e.g. '[1,2]'")->required();
+  add_target_options(call, target, timeout_ms);
+
+  BenchOptions bench_options;
+  std::string duration_text;
+  bool no_progress = false;
+  auto* bench = app.add_subcommand("bench", "load-test a method, then print throughput and latency percentiles");
+  bench->add_option("method", qualified, "<service>.<method>")->required();
+  bench->add_option("args", json_args, "JSON array of the arguments")->required();
+  bench->add_option("-c,--concurrency", bench_options.concurrency, "calls in flight")->capture_default_str()
+      ->check(CLI::Range(1, 1024));
+  auto* n_opt = bench->add_option("-n,--count", bench_options.count, "number of calls (default 1000)");
+  bench->add_option("-d,--duration", duration_text, "run time instead of a count: 10s, 500ms, 2m")->excludes(n_opt);
+  bench->add_flag("--no-progress", no_progress, "no progress bar");
+  add_target_options(bench, target, timeout_ms);
+
   CLI11_PARSE(app, argc, argv);
+  target.timeout = std::chrono::milliseconds(timeout_ms);
+  // One-shot commands print results, not the client's reconnect chatter.
+  if (describe->parsed() || call->parsed() || bench->parsed()) tern::set_log_level(tern::LogLevel::kWarn);
   if (registry->parsed()) return run_registry(listen, heartbeat_ms);
   if (ls->parsed()) return run_ls(registry_url, service);
   if (watch->parsed()) return run_watch(registry_url, service);
+  if (monitor->parsed()) return run_monitor(registry_url, monitor_listen, interval_ms);
+  if (describe->parsed()) return run_describe(service, target);
+  if (call->parsed()) return run_call(qualified, json_args, target);
+  if (bench->parsed()) {
+    if (!duration_text.empty() && !parse_duration(duration_text, &bench_options.duration)) {
+      return fail(tern::Status(tern::StatusCode::kInvalidArgument, "bad duration '" + duration_text + "'"));
+    }
+    if (bench_options.count == 0 && bench_options.duration.count() == 0) bench_options.count = 1000;
+    bench_options.progress = !no_progress;
+    return run_bench(qualified, json_args, target, bench_options);
+  }
   return 1;
 }

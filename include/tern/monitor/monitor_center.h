@@ -1,0 +1,78 @@
+// tern/monitor/monitor_center.h - the monitor center of DESIGN §9, the data
+// side of `tern monitor`: discovers providers through a registry, scrapes
+// each provider's admin endpoint (the `admin` URL parameter,
+// tern/monitor/admin_server.h) every interval, and keeps a short history of
+// per-method QPS, error rate and latency percentiles for the dashboard.
+//
+//   tern::monitor::MonitorCenter center({.registry = "tern://127.0.0.1:9090"});
+//   center.start();                          // a background thread ticks every second
+//   std::string json = center.state_json();  // what the dashboard polls
+//
+// One tick: list_services() + lookup() of each service; GET /status of each
+// distinct admin address (in turn, each bounded by scrape_timeout); the
+// difference to the previous scrape of the same endpoint gives that
+// interval's calls, errors and latency histogram, summed over the providers
+// of a method, from which QPS, error rate and p50/p90/p99/p999 are computed.
+// A provider whose scrape fails is "down"; one without an admin parameter is
+// "no-admin" (listed from the registry, no metrics). An endpoint whose uptime
+// went backwards restarted: its counters start over from that scrape.
+//
+// Thread safety: every method may be called from any thread; tick() calls
+// are serialized internally.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <string>
+
+#include "tern/result.h"
+
+namespace tern::monitor {
+
+struct MonitorOptions {
+  // Registry address (tern://, zookeeper://, etcd://). Required.
+  std::string registry;
+  // Time between ticks. Default 1 s.
+  std::chrono::milliseconds interval{1000};
+  // Bound of one /status scrape. Default 800 ms.
+  std::chrono::milliseconds scrape_timeout{800};
+  // Points kept per method (at one per interval: 5 minutes). Default 300.
+  std::size_t history = 300;
+};
+
+class MonitorCenter {
+ public:
+  explicit MonitorCenter(MonitorOptions options);
+  ~MonitorCenter();  // shutdown()
+  MonitorCenter(const MonitorCenter&) = delete;
+  MonitorCenter& operator=(const MonitorCenter&) = delete;
+
+  // Connects the registry (INVALID_ARGUMENT for a bad URL or scheme) and
+  // starts ticking in a background thread (the first tick at once).
+  Status start();
+  void shutdown();
+
+  // One discovery and scrape round, on the calling thread (tests; start()
+  // calls it every interval). Registry errors are kept for state_json().
+  void tick();
+
+  // Everything the dashboard shows, as JSON:
+  //   {"now_ms": <unix ms>, "registry": "...", "registry_error": "", "interval_ms": 1000, "ticks": 12,
+  //    "services": [{"name": "Calculator",
+  //      "providers": [{"address": "127.0.0.1:4242", "url": "tern://...", "weight": 100, "version": "",
+  //                     "group": "", "admin": "127.0.0.1:4343", "status": "up" | "down" | "no-admin",
+  //                     "heartbeat_age_ms": 310 | null, "error": "", "qps": 12.0, "calls": 345, "in_flight": 0}],
+  //      "methods": [{"name": "add", "calls": 345, "errors": 2,
+  //                   "series": [{"t": <unix ms>, "qps": 12.0, "error_rate": 0.0,
+  //                               "p50": 0.05, "p90": 0.1, "p99": 0.2, "p999": 0.2}]}]}]}
+  // Percentiles are in milliseconds, null for an interval without calls;
+  // error_rate is errors / calls of the interval (0 without calls).
+  std::string state_json() const;
+
+  struct Impl;
+
+ private:
+  std::shared_ptr<Impl> impl_;
+};
+
+}  // namespace tern::monitor

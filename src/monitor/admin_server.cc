@@ -1,0 +1,50 @@
+// The admin endpoint: /metrics, /status, /health over the tiny HTTP server.
+// See tern/monitor/admin_server.h.
+#include "tern/monitor/admin_server.h"
+
+#include <chrono>
+
+#include "tern/monitor/exposition.h"
+
+namespace tern::monitor {
+
+AdminServer::AdminServer(std::shared_ptr<MetricsRegistry> metrics, HttpServerOptions options)
+    : metrics_(std::move(metrics)), http_(std::move(options)) {
+  auto uptime = [m = metrics_] { return std::chrono::duration<double>(m->uptime()).count(); };
+  http_.route("/metrics", [m = metrics_, uptime](const HttpRequest&) {
+    HttpResponse r;
+    r.content_type = "text/plain; version=0.0.4; charset=utf-8";
+    r.body = to_prometheus_text(m->snapshot(), uptime());
+    return r;
+  });
+  http_.route("/status", [m = metrics_, uptime](const HttpRequest&) {
+    HttpResponse r;
+    r.content_type = "application/json";
+    r.body = to_status_json(m->snapshot(), uptime());
+    return r;
+  });
+  http_.route("/health", [](const HttpRequest&) { return HttpResponse{200, "text/plain; charset=utf-8", "ok\n", {}}; });
+}
+
+AdminServer::~AdminServer() { http_.shutdown(); }
+
+Status AdminServer::start() { return http_.start(); }
+
+Result<std::shared_ptr<AdminServer>> enable_admin(ProviderOptions& options, const std::string& listen,
+                                                  std::shared_ptr<MetricsRegistry> metrics) {
+  if (!metrics) metrics = std::make_shared<MetricsRegistry>();
+  HttpServerOptions http;
+  http.listen = listen;
+  http.announce_host = options.server.announce_host;
+  auto admin = std::make_shared<AdminServer>(metrics, std::move(http));
+  if (Status s = admin->start(); !s.is_ok()) return s;
+  auto& filters = options.server.filters;
+  filters.insert(filters.begin(), std::make_shared<MetricsServerFilter>(std::move(metrics)));
+  return admin;
+}
+
+void announce_admin(ServiceOptions& service, const AdminServer& admin) {
+  service.parameters[kAdminParameter] = admin.address().to_string();
+}
+
+}  // namespace tern::monitor

@@ -1,0 +1,358 @@
+// The monitor center: registry discovery, /status scraping, per-method
+// history. See tern/monitor/monitor_center.h.
+#include "tern/monitor/monitor_center.h"
+
+#include <nlohmann/json.hpp>
+
+#include <array>
+#include <condition_variable>
+#include <deque>
+#include <map>
+#include <mutex>
+#include <set>
+#include <thread>
+
+#include "tern/monitor/admin_server.h"
+#include "tern/monitor/exposition.h"
+#include "tern/monitor/http.h"
+#include "tern/provider.h"
+
+namespace tern::monitor {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using Key = std::pair<std::string, std::string>;  // (service, method)
+
+std::int64_t unix_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+struct ProviderInfo {
+  Url url;
+  std::string admin;
+};
+
+// One admin endpoint (shared by every service of one provider process).
+struct Endpoint {
+  bool ever_ok = false;
+  bool up = false;
+  std::string error;
+  Clock::time_point last_ok{};
+  double uptime = 0;
+  std::map<Key, MethodSnapshot> last;  // provider side
+  // The latest interval's deltas per method (for per-provider numbers).
+  std::map<Key, double> qps;
+};
+
+struct Point {
+  std::int64_t t = 0;
+  double qps = 0;
+  double error_rate = 0;
+  bool has_latency = false;
+  double p50 = 0, p90 = 0, p99 = 0, p999 = 0;  // ms
+};
+
+struct Series {
+  std::deque<Point> points;
+  std::uint64_t calls = 0;   // total over the providers at the last scrape
+  std::uint64_t errors = 0;
+};
+
+}  // namespace
+
+struct MonitorCenter::Impl {
+  MonitorOptions options;
+  std::shared_ptr<Registry> registry;
+  std::mutex tick_mu;  // serializes tick()
+  mutable std::mutex mu;  // guards the state below
+  std::string registry_error;
+  std::uint64_t ticks = 0;
+  std::map<std::string, std::vector<ProviderInfo>> services;
+  std::map<std::string, Endpoint> endpoints;  // by admin address
+  std::map<Key, Series> series;
+  std::thread thread;
+  std::condition_variable cv;
+  bool stopping = false;
+  bool started = false;
+
+  void discover(std::map<std::string, std::vector<ProviderInfo>>* out, std::string* error) {
+    auto names = registry->list_services();
+    if (!names) {
+      *error = names.status().to_string();
+      return;
+    }
+    for (auto& name : *names) {
+      auto providers = registry->lookup(name);
+      if (!providers) {
+        *error = providers.status().to_string();
+        continue;
+      }
+      auto& list = (*out)[name];
+      for (auto& u : *providers) list.push_back({u, u.param(kAdminParameter)});
+    }
+  }
+};
+
+MonitorCenter::MonitorCenter(MonitorOptions options) : impl_(std::make_shared<Impl>()) {
+  impl_->options = std::move(options);
+}
+
+MonitorCenter::~MonitorCenter() { shutdown(); }
+
+Status MonitorCenter::start() {
+  auto url = Url::parse(impl_->options.registry);
+  if (!url) return url.status();
+  RegistryOptions ro;
+  ro.request_timeout = std::chrono::milliseconds(1000);
+  auto reg = create_registry_any(*url, ro);
+  if (!reg) return reg.status();
+  impl_->registry = *reg;
+  std::lock_guard lock(impl_->mu);
+  if (impl_->started) return Status(StatusCode::kFailedPrecondition, "monitor already started");
+  impl_->started = true;
+  impl_->thread = std::thread([this] {
+    auto next = Clock::now();
+    std::unique_lock lock(impl_->mu);
+    while (!impl_->stopping) {
+      lock.unlock();
+      tick();
+      lock.lock();
+      next += impl_->options.interval;
+      if (next < Clock::now()) next = Clock::now();
+      impl_->cv.wait_until(lock, next, [&] { return impl_->stopping; });
+    }
+  });
+  return Status();
+}
+
+void MonitorCenter::shutdown() {
+  {
+    std::lock_guard lock(impl_->mu);
+    impl_->stopping = true;
+  }
+  impl_->cv.notify_all();
+  if (impl_->thread.joinable()) impl_->thread.join();
+}
+
+void MonitorCenter::tick() {
+  auto& im = *impl_;
+  std::lock_guard tick_lock(im.tick_mu);
+  if (!im.registry) return;
+  std::map<std::string, std::vector<ProviderInfo>> found;
+  std::string error;
+  im.discover(&found, &error);
+
+  // Scrape every distinct admin endpoint (outside the state lock: it blocks).
+  std::set<std::string> admins;
+  for (auto& [_, list] : found) {
+    for (auto& p : list) {
+      if (!p.admin.empty()) admins.insert(p.admin);
+    }
+  }
+  struct Scrape {
+    Status status;
+    double uptime = 0;
+    std::vector<MethodSnapshot> methods;
+  };
+  std::map<std::string, Scrape> scrapes;
+  for (auto& a : admins) {
+    Scrape s;
+    auto hp = parse_host_port(a);
+    if (!hp) {
+      s.status = hp.status();
+    } else if (auto r = http_get(*hp, "/status", im.options.scrape_timeout); !r) {
+      s.status = r.status();
+    } else if (r->status != 200) {
+      s.status = Status(StatusCode::kUnavailable, "HTTP " + std::to_string(r->status) + " from /status");
+    } else if (auto parsed = parse_status_json(r->body, &s.uptime); !parsed) {
+      s.status = parsed.status();
+    } else {
+      s.methods = std::move(*parsed);
+    }
+    scrapes.emplace(a, std::move(s));
+  }
+
+  auto now = Clock::now();
+  std::int64_t t = unix_ms();
+  std::lock_guard lock(im.mu);
+  ++im.ticks;
+  im.registry_error = error;
+  if (error.empty() || !found.empty()) im.services = std::move(found);
+
+  // Interval deltas, summed over the endpoints, per (service, method).
+  struct Acc {
+    double qps = 0;
+    std::uint64_t calls = 0, errors = 0;  // in the interval
+    std::uint64_t total_calls = 0, total_errors = 0;
+    std::array<std::uint64_t, kLatencyBuckets> buckets{};
+  };
+  std::map<Key, Acc> acc;
+  for (auto& [service, list] : im.services) {
+    for (auto& p : list) {
+      std::string methods = p.url.param("methods");
+      std::size_t start = 0;
+      while (start < methods.size()) {
+        auto comma = methods.find(',', start);
+        std::string m = methods.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+        if (!m.empty()) acc[{service, m}];
+        if (comma == std::string::npos) break;
+        start = comma + 1;
+      }
+    }
+  }
+  for (auto& [admin, s] : scrapes) {
+    auto& ep = im.endpoints[admin];
+    if (!s.status.is_ok()) {
+      ep.up = false;
+      ep.error = s.status.to_string();
+      ep.qps.clear();
+      continue;
+    }
+    double dt = ep.ever_ok ? std::chrono::duration<double>(now - ep.last_ok).count() : 0;
+    bool restarted = ep.ever_ok && s.uptime < ep.uptime;
+    std::map<Key, MethodSnapshot> current;
+    ep.qps.clear();
+    for (auto& m : s.methods) {
+      if (m.side != Side::kProvider) continue;
+      Key key{m.service, m.method};
+      auto& a = acc[key];
+      a.total_calls += m.calls;
+      a.total_errors += m.errors;
+      auto prev = ep.last.find(key);
+      if (ep.ever_ok && dt > 0) {
+        MethodSnapshot zero;
+        const MethodSnapshot& p = (prev == ep.last.end() || restarted) ? zero : prev->second;
+        if (m.calls >= p.calls) {
+          auto dc = m.calls - p.calls;
+          a.calls += dc;
+          a.errors += m.errors >= p.errors ? m.errors - p.errors : 0;
+          a.qps += static_cast<double>(dc) / dt;
+          ep.qps[key] = static_cast<double>(dc) / dt;
+          for (std::size_t i = 0; i < kLatencyBuckets; ++i) {
+            if (m.buckets[i] >= p.buckets[i]) a.buckets[i] += m.buckets[i] - p.buckets[i];
+          }
+        }
+      }
+      current.emplace(std::move(key), std::move(m));
+    }
+    ep.last = std::move(current);
+    ep.ever_ok = true;
+    ep.up = true;
+    ep.error.clear();
+    ep.last_ok = now;
+    ep.uptime = s.uptime;
+  }
+  // Forget endpoints no provider announces any more.
+  for (auto it = im.endpoints.begin(); it != im.endpoints.end();) {
+    it = admins.count(it->first) ? std::next(it) : im.endpoints.erase(it);
+  }
+
+  for (auto& [key, a] : acc) {
+    auto& s = im.series[key];
+    s.calls = a.total_calls;
+    s.errors = a.total_errors;
+    Point p;
+    p.t = t;
+    p.qps = a.qps;
+    p.error_rate = a.calls > 0 ? static_cast<double>(a.errors) / static_cast<double>(a.calls) : 0;
+    std::uint64_t n = 0;
+    for (auto b : a.buckets) n += b;
+    if (n > 0) {
+      p.has_latency = true;
+      p.p50 = histogram_quantile(a.buckets, 0.50) * 1e3;
+      p.p90 = histogram_quantile(a.buckets, 0.90) * 1e3;
+      p.p99 = histogram_quantile(a.buckets, 0.99) * 1e3;
+      p.p999 = histogram_quantile(a.buckets, 0.999) * 1e3;
+    }
+    s.points.push_back(p);
+    while (s.points.size() > im.options.history) s.points.pop_front();
+  }
+}
+
+std::string MonitorCenter::state_json() const {
+  using nlohmann::json;
+  auto& im = *impl_;
+  std::lock_guard lock(im.mu);
+  auto now = Clock::now();
+  json services = json::array();
+  std::set<std::string> names;
+  for (auto& [name, _] : im.services) names.insert(name);
+  for (auto& [key, _] : im.series) names.insert(key.first);
+  for (auto& name : names) {
+    json providers = json::array();
+    if (auto it = im.services.find(name); it != im.services.end()) {
+      for (auto& p : it->second) {
+        json row = {{"address", p.url.address()},
+                    {"url", p.url.to_string()},
+                    {"weight", p.url.int_param("weight", 100)},
+                    {"version", p.url.param("version")},
+                    {"group", p.url.param("group")},
+                    {"admin", p.admin},
+                    {"status", "no-admin"},
+                    {"heartbeat_age_ms", nullptr},
+                    {"error", ""},
+                    {"qps", 0.0},
+                    {"calls", 0},
+                    {"in_flight", 0}};
+        if (auto ep = im.endpoints.find(p.admin); !p.admin.empty() && ep != im.endpoints.end()) {
+          auto& e = ep->second;
+          row["status"] = e.up ? "up" : "down";
+          row["error"] = e.error;
+          if (e.ever_ok) {
+            row["heartbeat_age_ms"] =
+                std::chrono::duration_cast<std::chrono::milliseconds>(now - e.last_ok).count();
+          }
+          double qps = 0;
+          std::uint64_t calls = 0;
+          std::int64_t in_flight = 0;
+          for (auto& [k, m] : e.last) {
+            if (k.first != name) continue;
+            calls += m.calls;
+            in_flight += m.in_flight;
+          }
+          for (auto& [k, q] : e.qps) {
+            if (k.first == name) qps += q;
+          }
+          row["qps"] = qps;
+          row["calls"] = calls;
+          row["in_flight"] = in_flight;
+        } else if (!p.admin.empty()) {
+          row["status"] = "down";
+        }
+        providers.push_back(std::move(row));
+      }
+    }
+    json methods = json::array();
+    for (auto it = im.series.lower_bound({name, ""}); it != im.series.end() && it->first.first == name; ++it) {
+      json points = json::array();
+      for (auto& p : it->second.points) {
+        json jp = {{"t", p.t}, {"qps", p.qps}, {"error_rate", p.error_rate}};
+        if (p.has_latency) {
+          jp["p50"] = p.p50;
+          jp["p90"] = p.p90;
+          jp["p99"] = p.p99;
+          jp["p999"] = p.p999;
+        } else {
+          jp["p50"] = jp["p90"] = jp["p99"] = jp["p999"] = nullptr;
+        }
+        points.push_back(std::move(jp));
+      }
+      methods.push_back({{"name", it->first.second},
+                         {"calls", it->second.calls},
+                         {"errors", it->second.errors},
+                         {"series", std::move(points)}});
+    }
+    services.push_back({{"name", name}, {"providers", std::move(providers)}, {"methods", std::move(methods)}});
+  }
+  json doc = {{"now_ms", unix_ms()},
+              {"registry", im.options.registry},
+              {"registry_error", im.registry_error},
+              {"interval_ms", im.options.interval.count()},
+              {"ticks", im.ticks},
+              {"services", std::move(services)}};
+  return doc.dump();
+}
+
+}  // namespace tern::monitor

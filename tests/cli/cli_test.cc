@@ -1,0 +1,208 @@
+// The `tern` binary's describe, call and bench against in-process providers:
+// output and exit codes (the exit code is the status code number on error).
+#include <gtest/gtest.h>
+
+#include <sys/wait.h>
+
+#include <cstdio>
+#include <regex>
+#include <thread>
+
+#include "tern/monitor/admin_server.h"
+#include "tern/provider.h"
+#include "tern/registry_server.h"
+#include "test_services.h"
+
+namespace {
+
+using std::chrono::milliseconds;
+
+struct Run {
+  int exit_code = -1;
+  std::string out;  // stdout
+  std::string err;  // stderr
+};
+
+// Runs `tern <args>` (args are shell-quoted by the caller), capturing stdout and stderr.
+Run tern(const std::string& args) {
+  static int n = 0;
+  std::string err_file = std::string(TERN_BINARY_DIR) + "/cli_test_stderr_" + std::to_string(::getpid()) + "_" +
+                         std::to_string(n++) + ".txt";
+  std::string cmd = std::string("timeout 60 ") + TERN_BINARY_DIR "/bin/tern " + args + " 2>" + err_file;
+  Run r;
+  FILE* f = popen(cmd.c_str(), "r");
+  if (!f) return r;
+  char buf[4096];
+  std::size_t got;
+  while ((got = fread(buf, 1, sizeof buf, f)) > 0) r.out.append(buf, got);
+  int st = pclose(f);
+  r.exit_code = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+  if (FILE* e = std::fopen(err_file.c_str(), "r")) {
+    while ((got = fread(buf, 1, sizeof buf, e)) > 0) r.err.append(buf, got);
+    std::fclose(e);
+  }
+  std::remove(err_file.c_str());
+  return r;
+}
+
+std::string q(const std::string& s) { return "'" + s + "'"; }
+
+class CliTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    tern::RegistryServerOptions ro;
+    ro.listen = "127.0.0.1:0";
+    ro.heartbeat_interval = milliseconds(500);
+    registry_ = new tern::RegistryServer(ro);
+    ASSERT_TRUE(registry_->start().is_ok());
+    reg_url_ = "tern://127.0.0.1:" + std::to_string(registry_->port());
+    tern::ProviderOptions po;
+    po.server.listen = "127.0.0.1:0";
+    po.server.io_threads = 1;
+    po.server.worker_threads = 4;
+    po.registry = reg_url_;
+    po.registry_options.heartbeat_interval = milliseconds(500);
+    admin_ = new std::shared_ptr<tern::monitor::AdminServer>(tern::monitor::enable_admin(po).value());
+    provider_ = new tern::Provider(po);
+    tern::ServiceOptions so;
+    so.weight = 150;
+    tern::monitor::announce_admin(so, **admin_);
+    ASSERT_TRUE(provider_->expose<testsvc::Calculator>(std::make_shared<testsvc::CalculatorImpl>(), so).is_ok());
+    ASSERT_TRUE(provider_->start().is_ok());
+    addr_ = "127.0.0.1:" + std::to_string(provider_->port());
+    svc_ = std::string(tern::ServiceTraits<testsvc::Calculator>::name);
+    // Registration is asynchronous: wait until the registry lists it.
+    for (int i = 0; i < 100 && registry_->providers(svc_).empty(); ++i) std::this_thread::sleep_for(milliseconds(20));
+    ASSERT_FALSE(registry_->providers(svc_).empty());
+  }
+  static void TearDownTestSuite() {
+    provider_->shutdown(milliseconds(0));
+    delete provider_;
+    delete admin_;
+    registry_->shutdown();
+    delete registry_;
+  }
+
+  static inline tern::RegistryServer* registry_ = nullptr;
+  static inline tern::Provider* provider_ = nullptr;
+  static inline std::shared_ptr<tern::monitor::AdminServer>* admin_ = nullptr;
+  static inline std::string reg_url_, addr_, svc_;
+};
+
+TEST_F(CliTest, CallThroughRegistryPrintsTheJsonResult) {
+  auto r = tern("call " + svc_ + ".add " + q("[40,2]") + " --registry " + reg_url_);
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "42\n");
+  r = tern("call " + svc_ + ".greet " + q("[\"tern\"]") + " --registry " + reg_url_);
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "\"hello, tern\"\n");
+}
+
+TEST_F(CliTest, CallDirectAddressWithStructArguments) {
+  auto r = tern("call " + svc_ + ".midpoint " +
+                q(R"([{"x":0,"y":0,"label":"a","tags":[1]},{"x":2,"y":4,"label":"b","tags":[2]}])") + " --addr " +
+                addr_);
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("\"x\":1"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("\"label\":\"a|b\""), std::string::npos) << r.out;
+}
+
+TEST_F(CliTest, HandlerErrorIsInternal) {
+  auto r = tern("call " + svc_ + ".fail " + q("[\"boom\"]") + " --addr " + addr_);
+  EXPECT_EQ(r.exit_code, 13);  // INTERNAL
+  EXPECT_EQ(r.out, "");
+  EXPECT_NE(r.err.find("error: INTERNAL: boom"), std::string::npos) << r.err;
+}
+
+TEST_F(CliTest, UnknownServiceIsUnimplemented) {
+  auto r = tern("call NoSuchService.add " + q("[1,2]") + " --registry " + reg_url_ + " --timeout 1000");
+  EXPECT_EQ(r.exit_code, 12) << r.err;  // UNIMPLEMENTED
+  EXPECT_NE(r.err.find("error: UNIMPLEMENTED: service 'NoSuchService' is not registered"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find(svc_), std::string::npos) << "lists the registered services: " << r.err;
+  r = tern("call NoSuchService.add " + q("[1,2]") + " --addr " + addr_);
+  EXPECT_EQ(r.exit_code, 12) << r.err;
+  EXPECT_NE(r.err.find("error: UNIMPLEMENTED: unknown service 'NoSuchService'"), std::string::npos) << r.err;
+  r = tern("call " + svc_ + ".nope " + q("[1,2]") + " --addr " + addr_);
+  EXPECT_EQ(r.exit_code, 12) << r.err;
+  EXPECT_NE(r.err.find("unknown method"), std::string::npos) << r.err;
+}
+
+TEST_F(CliTest, MalformedJsonIsInvalidArgument) {
+  auto r = tern("call " + svc_ + ".add " + q("[1,") + " --addr " + addr_);
+  EXPECT_EQ(r.exit_code, 3) << r.err;  // INVALID_ARGUMENT
+  EXPECT_NE(r.err.find("error: INVALID_ARGUMENT: malformed JSON arguments"), std::string::npos) << r.err;
+  // Well-formed JSON of the wrong types: the provider says so, same code.
+  r = tern("call " + svc_ + ".add " + q("[\"a\",2]") + " --addr " + addr_);
+  EXPECT_EQ(r.exit_code, 3) << r.err;
+  EXPECT_NE(r.err.find("error: INVALID_ARGUMENT"), std::string::npos) << r.err;
+  r = tern("call add " + q("[1,2]") + " --addr " + addr_);
+  EXPECT_EQ(r.exit_code, 3) << r.err;
+  EXPECT_NE(r.err.find("expected <service>.<method>"), std::string::npos) << r.err;
+}
+
+TEST_F(CliTest, UnreachableIsUnavailable) {
+  auto r = tern("call " + svc_ + ".add " + q("[1,2]") + " --addr 127.0.0.1:1 --timeout 1000");
+  EXPECT_EQ(r.exit_code, 14) << r.err;  // UNAVAILABLE
+  EXPECT_NE(r.err.find("error: UNAVAILABLE"), std::string::npos) << r.err;
+}
+
+TEST_F(CliTest, DescribeListsMethodsAndProviders) {
+  auto r = tern("describe " + svc_ + " --registry " + reg_url_);
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("service " + svc_ + " (1 provider)"), std::string::npos) << r.out;
+  for (auto* m : {"add", "greet", "midpoint", "fail", "sleep_ms", "count", "total", "histogram"}) {
+    EXPECT_NE(r.out.find(std::string("\n  ") + m + "\n"), std::string::npos) << m << "\n" << r.out;
+  }
+  EXPECT_NE(r.out.find("  " + addr_ + "  weight=150  admin=" + (*admin_)->address().to_string()), std::string::npos)
+      << r.out;
+  r = tern("describe NoSuchService --registry " + reg_url_ + " --timeout 1000");
+  EXPECT_EQ(r.exit_code, 12) << r.err;
+  r = tern("describe " + svc_ + " --addr " + addr_);
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("service " + svc_ + " at " + addr_), std::string::npos) << r.out;
+  r = tern("describe NoSuchService --addr " + addr_);
+  EXPECT_EQ(r.exit_code, 12) << r.err;
+}
+
+TEST_F(CliTest, BenchPrintsAPercentileTable) {
+  auto r = tern("bench " + svc_ + ".add " + q("[1,2]") + " -n 200 -c 4 --registry " + reg_url_);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find(svc_ + ".add: 200 calls in "), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("concurrency 4"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("  ok          200\n  errors      0\n"), std::string::npos) << r.out;
+  double prev = 0;
+  for (auto* row : {"min", "p50", "p90", "p99", "p99.9", "max"}) {
+    std::smatch m;
+    std::regex re(std::string("\n  ") + std::regex_replace(row, std::regex("\\."), "\\.") + " +([0-9.]+)\n");
+    ASSERT_TRUE(std::regex_search(r.out, m, re)) << row << "\n" << r.out;
+    double v = std::stod(m[1]);
+    EXPECT_GE(v, prev) << row;
+    prev = v;
+  }
+  EXPECT_GT(prev, 0);
+  EXPECT_NE(r.err.find("[##############################] 100%"), std::string::npos) << r.err;  // progress bar
+}
+
+TEST_F(CliTest, BenchDurationAndErrors) {
+  auto r = tern("bench " + svc_ + ".add " + q("[1,2]") + " -d 300ms -c 2 --no-progress --addr " + addr_);
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("p99"), std::string::npos);
+  EXPECT_EQ(r.err, "");
+  r = tern("bench " + svc_ + ".fail " + q("[\"x\"]") + " -n 10 --addr " + addr_);
+  EXPECT_EQ(r.exit_code, 13) << r.err;  // the first call fails: nothing is measured
+  EXPECT_NE(r.err.find("error: INTERNAL: x"), std::string::npos) << r.err;
+}
+
+TEST_F(CliTest, ExistingCommandsStillWork) {
+  auto r = tern("ls --registry " + reg_url_);
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find(svc_ + " (1 provider(s))"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("admin="), std::string::npos) << r.out;
+  r = tern("--help");
+  EXPECT_EQ(r.exit_code, 0);
+  for (auto* cmd : {"registry", "ls", "watch", "monitor", "describe", "call", "bench"}) {
+    EXPECT_NE(r.out.find(cmd), std::string::npos) << cmd;
+  }
+}
+
+}  // namespace

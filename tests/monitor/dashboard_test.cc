@@ -1,0 +1,151 @@
+// The `tern monitor` dashboard end to end, in a real browser: an embedded
+// registry and two providers with admin endpoints (in-process), the `tern`
+// binary running `monitor` against them, and headless Chromium loading the
+// page. The dumped DOM must list both providers as up and hold charts with
+// data points; a screenshot is kept under the build dir
+// (monitor_dashboard.png) for humans.
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include <cstdio>
+#include <filesystem>
+#include <regex>
+#include <thread>
+
+#include "monitor_util.h"
+#include "subprocess.h"
+#include "tern/client.h"
+#include "tern/monitor/http.h"
+#include "tern/registry_server.h"
+#include "test_services.h"
+
+namespace tern::monitor {
+namespace {
+
+using std::chrono::milliseconds;
+namespace fs = std::filesystem;
+
+std::string find_chromium() {
+  for (const char* p : {"/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome"}) {
+    if (fs::exists(p)) return p;
+  }
+  return "";
+}
+
+// Runs a shell command, returns its stdout.
+std::string run(const std::string& cmd) {
+  std::string out;
+  FILE* f = popen(cmd.c_str(), "r");
+  if (!f) return out;
+  char buf[4096];
+  std::size_t n;
+  while ((n = fread(buf, 1, sizeof buf, f)) > 0) out.append(buf, n);
+  pclose(f);
+  return out;
+}
+
+std::string chromium_flags(const std::string& profile) {
+  return " --headless --no-sandbox --disable-gpu --disable-quic --no-first-run --disable-background-networking"
+         " --disable-component-update --disable-sync --disable-dev-shm-usage --user-data-dir=" + profile +
+         " --virtual-time-budget=5000 --window-size=1280,1600";
+}
+
+TEST(Dashboard, ChromiumSeesProvidersAndChartData) {
+  std::string chromium = find_chromium();
+  if (chromium.empty()) GTEST_SKIP() << "chromium is not installed (scripts/deps.sh installs it)";
+
+  RegistryServerOptions ro;
+  ro.listen = "127.0.0.1:0";
+  ro.heartbeat_interval = milliseconds(500);
+  RegistryServer registry(ro);
+  ASSERT_TRUE(registry.start().is_ok());
+  std::string reg_url = "tern://127.0.0.1:" + std::to_string(registry.port());
+  auto p1 = montest::start_monitored_provider(reg_url, 100);
+  auto p2 = montest::start_monitored_provider(reg_url, 300);
+  ASSERT_TRUE(p1.provider && p2.provider);
+
+  // Load: adds and a few failures through the registry, both providers.
+  ClientOptions co;
+  co.io_threads = 1;
+  Client client(co);
+  auto calc = client.refer<testsvc::Calculator>(reg_url).value();
+  std::atomic<bool> stop{false};
+  std::thread load([&] {
+    int i = 0;
+    while (!stop) {
+      (void)calc.call<&testsvc::Calculator::add>(i, 1);
+      if (++i % 10 == 0) (void)calc.call<&testsvc::Calculator::fail>(std::string("x"));
+      std::this_thread::sleep_for(milliseconds(2));
+    }
+  });
+
+  testutil::Subprocess monitor({TERN_BINARY_DIR "/bin/tern", "monitor", "--registry", reg_url, "--listen",
+                                "127.0.0.1:0", "--interval", "300"});
+  std::string address;
+  for (int i = 0; i < 5 && address.empty(); ++i) {
+    std::string line = monitor.read_line();
+    auto at = line.find("dashboard at http://");
+    if (at != std::string::npos) address = line.substr(at + 20, line.size() - at - 21);
+  }
+  ASSERT_FALSE(address.empty()) << "tern monitor did not print its address";
+  auto hp = parse_host_port(address).value();
+
+  // Wait until the monitor has both providers up and a few points of data.
+  const std::string svc(ServiceTraits<testsvc::Calculator>::name);
+  bool ready = false;
+  nlohmann::json state;
+  for (int i = 0; i < 100 && !ready; ++i) {
+    std::this_thread::sleep_for(milliseconds(100));
+    auto r = http_get(hp, "/api/state", milliseconds(1000));
+    if (!r || r->status != 200) continue;
+    state = nlohmann::json::parse(r->body);
+    for (auto& s : state["services"]) {
+      if (s["name"] != svc) continue;
+      int up = 0;
+      for (auto& p : s["providers"]) up += p["status"] == "up";
+      std::size_t points = 0;
+      for (auto& m : s["methods"]) {
+        if (m["name"] == "add") {
+          for (auto& pt : m["series"]) points += pt["qps"].get<double>() > 0;
+        }
+      }
+      ready = up == 2 && points >= 3;
+    }
+  }
+  ASSERT_TRUE(ready) << state.dump(2);
+
+  std::string url = "http://" + address + "/";
+  fs::path profile = fs::temp_directory_path() / ("tern-chromium-" + std::to_string(::getpid()));
+  std::string dom = run("timeout 60 " + chromium + chromium_flags(profile.string()) + " --dump-dom " + url +
+                        " 2>/dev/null");
+  fs::path shot = fs::path(TERN_BINARY_DIR) / "monitor_dashboard.png";
+  (void)run("timeout 60 " + chromium + chromium_flags(profile.string() + "-shot") + " --screenshot=" + shot.string() +
+            " " + url + " >/dev/null 2>&1");
+  stop = true;
+  load.join();
+  fs::remove_all(profile);
+  fs::remove_all(profile.string() + "-shot");
+
+  ASSERT_FALSE(dom.empty()) << "chromium produced no DOM";
+  for (auto* p : {&p1, &p2}) {
+    std::string row = "class=\"provider-row\" data-address=\"127.0.0.1:" + std::to_string(p->provider->port()) +
+                      "\" data-status=\"up\"";
+    EXPECT_NE(dom.find(row), std::string::npos) << row << "\n" << dom.substr(0, 4000);
+  }
+  EXPECT_NE(dom.find("data-service=\"" + svc + "\""), std::string::npos);
+  EXPECT_NE(dom.find("data-method=\"add\""), std::string::npos);
+  std::regex points_re("data-points=\"(\\d+)\"");
+  int charts = 0, max_points = 0;
+  for (auto it = std::sregex_iterator(dom.begin(), dom.end(), points_re); it != std::sregex_iterator(); ++it) {
+    ++charts;
+    max_points = std::max(max_points, std::stoi((*it)[1]));
+  }
+  EXPECT_GE(charts, 2);
+  EXPECT_GE(max_points, 3) << dom.substr(0, 4000);
+  EXPECT_TRUE(fs::exists(shot) && fs::file_size(shot) > 1000) << "no screenshot at " << shot;
+  p1.provider->shutdown(milliseconds(0));
+  p2.provider->shutdown(milliseconds(0));
+}
+
+}  // namespace
+}  // namespace tern::monitor

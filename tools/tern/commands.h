@@ -1,0 +1,53 @@
+// The `tern` subcommands, one file each group (main.cc wires them to CLI11).
+// Every command returns the process exit code: 0 on success; on an error it
+// prints "error: CODE: message" to stderr and returns the numeric status code
+// (INVALID_ARGUMENT 3, UNIMPLEMENTED 12, UNAVAILABLE 14, ...), never 0.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <string>
+
+#include "tern/status.h"
+
+namespace tern::cli {
+
+// Set by SIGINT/SIGTERM; long-running commands poll it.
+extern std::atomic<bool> g_stop;
+void install_stop_signals();
+
+// Prints the status to stderr and returns its exit code (never 0).
+int fail(const Status& s);
+
+// Where to find a service: a registry URL, or one provider address.
+struct Target {
+  std::string registry = "tern://127.0.0.1:9090";
+  std::string addr;  // "host:port": direct://host:port, no registry
+  std::chrono::milliseconds timeout{3000};
+};
+
+int run_registry(const std::string& listen, int heartbeat_ms);
+int run_ls(const std::string& registry_url, const std::string& service);
+int run_watch(const std::string& registry_url, const std::string& service);
+
+// tern monitor: dashboard at http://listen/ for the providers in `registry_url`.
+int run_monitor(const std::string& registry_url, const std::string& listen, int interval_ms);
+
+// tern describe <service>: methods and providers.
+int run_describe(const std::string& service, const Target& target);
+// tern call <service>.<method> '<json args>': prints the JSON result.
+int run_call(const std::string& qualified_method, const std::string& json_args, const Target& target);
+
+struct BenchOptions {
+  std::size_t concurrency = 1;
+  std::size_t count = 0;                 // calls in total (0: use duration)
+  std::chrono::milliseconds duration{0};  // run time (0: use count)
+  bool progress = true;                  // progress bar on stderr
+};
+// tern bench <service>.<method> '<json>': load with a progress bar, then a
+// latency percentile table.
+int run_bench(const std::string& qualified_method, const std::string& json_args, const Target& target,
+              const BenchOptions& options);
+
+}  // namespace tern::cli

@@ -1,0 +1,272 @@
+// `tern describe`, `tern call` and `tern bench`: generic JSON invocation
+// (tern/json_call.h) against a service found through a registry or at one
+// provider address.
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <iostream>
+#include <map>
+#include <mutex>
+#include <set>
+#include <thread>
+#include <vector>
+
+#include "commands.h"
+#include "tern/client.h"
+#include "tern/json_call.h"
+#include "tern/monitor/admin_server.h"
+
+namespace tern::cli {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+struct Session {
+  std::unique_ptr<Client> client;
+  std::shared_ptr<Reference> ref;
+  std::string url;
+};
+
+std::string target_url(const Target& t) { return t.addr.empty() ? t.registry : "direct://" + t.addr; }
+
+// Why a registry has no provider for `service`: the registry is unreachable
+// (UNAVAILABLE), the service is unknown (UNIMPLEMENTED), or it has none now.
+Status explain_no_provider(Client& client, const std::string& url, const std::string& service) {
+  auto reg = client.registry(url);
+  if (!reg) return reg.status();
+  auto names = (*reg)->list_services();
+  if (!names) return Status(StatusCode::kUnavailable, "registry " + url + " unreachable: " + names.status().message());
+  if (std::find(names->begin(), names->end(), service) == names->end()) {
+    std::string known;
+    for (auto& n : *names) known += (known.empty() ? "" : ", ") + n;
+    return Status(StatusCode::kUnimplemented, "service '" + service + "' is not registered in " + url +
+                                                  (known.empty() ? " (no services)" : " (registered: " + known + ")"));
+  }
+  return Status(StatusCode::kUnavailable, "no provider of '" + service + "' is available right now");
+}
+
+Status open(const std::string& service, const Target& t, std::size_t io_threads, Session* out) {
+  if (!t.addr.empty()) {
+    if (auto hp = parse_host_port(t.addr); !hp || hp->port == 0) {
+      return Status(StatusCode::kInvalidArgument, "--addr wants host:port, got '" + t.addr + "'");
+    }
+  }
+  ClientOptions co;
+  co.io_threads = io_threads;
+  out->client = std::make_unique<Client>(co);
+  out->url = target_url(t);
+  ReferenceOptions ro;
+  ro.timeout = t.timeout;
+  ro.serialization = "json";
+  ro.cluster = "failfast";
+  ro.warmup = std::chrono::milliseconds(0);
+  auto ref = out->client->reference(service, out->url, ro);
+  if (!ref) return ref.status();
+  out->ref = *ref;
+  if (!out->ref->wait_for_providers(t.timeout)) {
+    if (!t.addr.empty()) return Status(StatusCode::kUnavailable, "no provider at " + t.addr);
+    return explain_no_provider(*out->client, out->url, service);
+  }
+  return Status();
+}
+
+Status split_method(const std::string& qualified, std::string* service, std::string* method) {
+  auto dot = qualified.rfind('.');
+  if (dot == std::string::npos || dot == 0 || dot + 1 == qualified.size()) {
+    return Status(StatusCode::kInvalidArgument, "expected <service>.<method>, got '" + qualified + "'");
+  }
+  *service = qualified.substr(0, dot);
+  *method = qualified.substr(dot + 1);
+  return Status();
+}
+
+Status check_json(const std::string& args) {
+  try {
+    auto parsed = nlohmann::json::parse(args);
+    (void)parsed;
+  } catch (const nlohmann::json::parse_error& e) {
+    return Status(StatusCode::kInvalidArgument, std::string("malformed JSON arguments: ") + e.what());
+  }
+  return Status();
+}
+
+std::vector<std::string> split_list(const std::string& s) {
+  std::vector<std::string> out;
+  std::size_t start = 0;
+  while (start <= s.size() && !s.empty()) {
+    auto comma = s.find(',', start);
+    out.push_back(s.substr(start, comma == std::string::npos ? std::string::npos : comma - start));
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+  return out;
+}
+
+}  // namespace
+
+int run_describe(const std::string& service, const Target& target) {
+  Session session;
+  if (Status s = open(service, target, 1, &session); !s.is_ok()) return fail(s);
+  if (!target.addr.empty()) {
+    // No registry: the provider URL (and its method list) is not known here.
+    // Probe the service: an unknown method proves it exists, an unknown
+    // service does not.
+    auto r = call_json(*session.ref, "$describe", "[]", target.timeout);
+    if (!r && r.status().message().rfind("unknown service", 0) == 0) return fail(r.status());
+    if (!r && r.status().code() != StatusCode::kUnimplemented) return fail(r.status());
+    std::cout << "service " << service << " at " << target.addr << "\n"
+              << "methods: not published without a registry (the provider URL's `methods` parameter);"
+              << " use --registry\n";
+    return 0;
+  }
+  auto providers = session.ref->providers();
+  std::set<std::string> methods;
+  for (auto& p : providers) {
+    for (auto& m : split_list(p.param("methods"))) methods.insert(m);
+  }
+  std::cout << "service " << service << " (" << providers.size() << " provider" << (providers.size() == 1 ? "" : "s")
+            << ")\n";
+  std::cout << "methods (" << methods.size() << "; argument and result types are not published):\n";
+  for (auto& m : methods) std::cout << "  " << m << "\n";
+  std::cout << "providers:\n";
+  for (auto& p : providers) {
+    std::cout << "  " << p.address() << "  weight=" << p.int_param("weight", 100);
+    if (p.has_param("version")) std::cout << "  version=" << p.param("version");
+    if (p.has_param("group")) std::cout << "  group=" << p.param("group");
+    if (p.has_param(monitor::kAdminParameter)) std::cout << "  admin=" << p.param(monitor::kAdminParameter);
+    std::cout << "\n";
+  }
+  return 0;
+}
+
+int run_call(const std::string& qualified, const std::string& json_args, const Target& target) {
+  std::string service, method;
+  if (Status s = split_method(qualified, &service, &method); !s.is_ok()) return fail(s);
+  if (Status s = check_json(json_args); !s.is_ok()) return fail(s);
+  Session session;
+  if (Status s = open(service, target, 1, &session); !s.is_ok()) return fail(s);
+  auto r = call_json(*session.ref, method, json_args, target.timeout);
+  if (!r) return fail(r.status());
+  std::cout << *r << std::endl;
+  return 0;
+}
+
+int run_bench(const std::string& qualified, const std::string& json_args, const Target& target,
+              const BenchOptions& options) {
+  std::string service, method;
+  if (Status s = split_method(qualified, &service, &method); !s.is_ok()) return fail(s);
+  if (Status s = check_json(json_args); !s.is_ok()) return fail(s);
+  Session session;
+  if (Status s = open(service, target, 1, &session); !s.is_ok()) return fail(s);
+  // One call first: a wrong method or arguments fail here, with their status.
+  if (auto r = call_json(*session.ref, method, json_args, target.timeout); !r) return fail(r.status());
+
+  install_stop_signals();
+  std::atomic<std::size_t> issued{0}, completed{0}, errors{0};
+  std::mutex error_mu;
+  std::map<StatusCode, std::size_t> errors_by_code;
+  Status first_error;
+  std::vector<std::vector<std::int64_t>> latencies(options.concurrency);
+  const auto start = Clock::now();
+  const auto end = start + options.duration;
+  auto worker = [&](std::size_t index) {
+    auto& mine = latencies[index];
+    Reference& ref = *session.ref;
+    struct Wait {
+      std::atomic<std::uint32_t> done{0};
+      Status status;
+    };
+    while (!g_stop) {
+      if (options.count > 0) {
+        if (issued.fetch_add(1) >= options.count) break;
+      } else if (Clock::now() >= end) {
+        break;
+      }
+      protocol::FrameBuilder b = ref.new_request(method, /*oneway=*/false);
+      b.header().serialization = serialization::JsonCodec::kId;
+      b.append_body(json_args);
+      auto w = std::make_shared<Wait>();
+      auto t0 = Clock::now();
+      ref.invoke(method, b.finish(), target.timeout, [w](CallResult&& r) {
+        w->status = std::move(r.status);
+        w->done.store(1, std::memory_order_release);
+        w->done.notify_one();
+      });
+      w->done.wait(0, std::memory_order_acquire);
+      auto dt = std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - t0).count();
+      if (w->status.is_ok()) {
+        mine.push_back(dt);
+      } else {
+        errors.fetch_add(1);
+        std::lock_guard lock(error_mu);
+        if (first_error.is_ok()) first_error = w->status;
+        ++errors_by_code[w->status.code()];
+      }
+      completed.fetch_add(1);
+    }
+  };
+  std::vector<std::thread> threads;
+  for (std::size_t i = 0; i < options.concurrency; ++i) threads.emplace_back(worker, i);
+
+  std::atomic<bool> finished{false};
+  std::thread progress([&] {
+    if (!options.progress) return;
+    while (!finished.load()) {
+      double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
+      double frac = options.count > 0 ? static_cast<double>(completed.load()) / static_cast<double>(options.count)
+                                      : elapsed / std::chrono::duration<double>(options.duration).count();
+      frac = std::clamp(frac, 0.0, 1.0);
+      int filled = static_cast<int>(frac * 30);
+      std::string bar(static_cast<std::size_t>(filled), '#');
+      bar.resize(30, '.');
+      std::fprintf(stderr, "\r[%s] %3.0f%%  %zu calls  %.0f calls/s  %zu errors ", bar.c_str(), frac * 100,
+                   completed.load(), elapsed > 0 ? static_cast<double>(completed.load()) / elapsed : 0.0,
+                   errors.load());
+      std::fflush(stderr);
+      for (int i = 0; i < 10 && !finished.load(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+  });
+  for (auto& t : threads) t.join();
+  double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
+  finished = true;
+  progress.join();
+  if (options.progress) {
+    std::fprintf(stderr, "\r[%s] 100%%  %zu calls  %.0f calls/s  %zu errors \n", std::string(30, '#').c_str(),
+                 completed.load(), elapsed > 0 ? static_cast<double>(completed.load()) / elapsed : 0.0, errors.load());
+  }
+
+  std::vector<std::int64_t> all;
+  for (auto& v : latencies) all.insert(all.end(), v.begin(), v.end());
+  std::sort(all.begin(), all.end());
+  auto ms = [](std::int64_t ns) { return static_cast<double>(ns) / 1e6; };
+  auto pct = [&](double q) {
+    if (all.empty()) return 0.0;
+    auto rank = static_cast<std::size_t>(std::ceil(q * static_cast<double>(all.size())));
+    return ms(all[std::clamp<std::size_t>(rank, 1, all.size()) - 1]);
+  };
+  double mean = 0;
+  for (auto v : all) mean += ms(v);
+  if (!all.empty()) mean /= static_cast<double>(all.size());
+
+  std::printf("%s.%s: %zu calls in %.3f s, concurrency %zu\n", service.c_str(), method.c_str(), completed.load(), elapsed,
+              options.concurrency);
+  std::printf("  ok          %zu\n  errors      %zu\n  throughput  %.1f calls/s\n", all.size(), errors.load(),
+              elapsed > 0 ? static_cast<double>(completed.load()) / elapsed : 0.0);
+  std::printf("latency (ms, successful calls)\n");
+  std::printf("  min    %10.3f\n", all.empty() ? 0.0 : ms(all.front()));
+  std::printf("  p50    %10.3f\n  p90    %10.3f\n  p99    %10.3f\n  p99.9  %10.3f\n", pct(0.50), pct(0.90), pct(0.99),
+              pct(0.999));
+  std::printf("  max    %10.3f\n  mean   %10.3f\n", all.empty() ? 0.0 : ms(all.back()), mean);
+  std::fflush(stdout);
+  if (errors.load() > 0) {
+    for (auto& [code, n] : errors_by_code) std::printf("errors %s: %zu\n", std::string(status_code_name(code)).c_str(), n);
+    std::fflush(stdout);
+    return fail(first_error);
+  }
+  return 0;
+}
+
+}  // namespace tern::cli
