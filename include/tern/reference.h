@@ -4,12 +4,22 @@
 //
 // A Reference subscribes to its service in a registry (or a direct:// list),
 // keeps the live provider list (the directory), picks a provider per call
-// with its load balancer, and applies its fault-tolerance strategy:
+// with its load balancer, and applies its fault-tolerance strategy
+// (tern/cluster/fault_tolerance.h, docs/load-balancing.md "Fault tolerance"):
 //   failover (default)  on an error the request cannot have executed under
 //                       (could not connect, RESOURCE_EXHAUSTED, provider
 //                       shutting down), retry on a provider not yet tried, up
-//                       to `retries` more times
+//                       to `retries` more times; idempotent methods also
+//                       retry a connection lost mid-call, and may be hedged
+//                       (`backup_request`)
 //   failfast            one attempt, the error as it is
+//   failsafe            one attempt; an error is logged and the call
+//                       completes OK with an empty body (Proxy: R{})
+//   forking             `forks` providers in parallel, first success wins,
+//                       the others are cancelled
+//   broadcast           every provider; fails if any fails
+// Providers with `eject_after` consecutive connection failures are skipped
+// for a growing backoff, then probed with one call (outlier ejection).
 // An empty provider list fails at once with UNAVAILABLE (no waiting for the timeout).
 //
 // Thread safety: all methods may be called from any thread.
@@ -18,6 +28,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -43,10 +54,32 @@ struct ReferenceOptions {
   // Load balancer by name (tern/cluster/load_balancer.h). Default "random"
   // (weighted random, as Dubbo).
   std::string load_balance = "random";
-  // Fault tolerance: "failover" (default) or "failfast".
+  // Fault tolerance: "failover" (default), "failfast", "failsafe", "forking"
+  // or "broadcast" (see the header comment). Anything else: INVALID_ARGUMENT
+  // at reference creation.
   std::string cluster = "failover";
-  // Extra attempts for failover. Default 2; 0 = exactly one attempt.
+  // Extra attempts for failover (the hedged backup attempt counts as one).
+  // Default 2; 0 = exactly one attempt. Other strategies ignore it.
   int retries = 2;
+  // forking: providers called in parallel per call. Default 2, >= 1 (fewer
+  // when fewer providers are available).
+  int forks = 2;
+  // Methods (by name, "add") that may run twice: failover also retries them
+  // after a connection lost mid-call (may_have_executed), and they may be
+  // hedged. DEADLINE_EXCEEDED is never retried. Default none.
+  std::set<std::string, std::less<>> idempotent_methods;
+  // Hedging (failover, idempotent methods only): when no answer came within
+  // this delay, a backup attempt goes to another provider; the first answer
+  // wins, the other attempt is cancelled. Default 0 = off. Needs retries >= 1.
+  std::chrono::milliseconds backup_request{0};
+  // Outlier ejection: a provider with this many consecutive connection
+  // failures (UNAVAILABLE before anything ran) is skipped by the load
+  // balancer for `eject_backoff`, then probed with one call; each failed
+  // probe doubles the backoff up to `eject_backoff_max`; a success resets.
+  // Defaults 3, 1 s, 30 s; eject_after = 0 disables.
+  int eject_after = 3;
+  std::chrono::milliseconds eject_backoff{1000};
+  std::chrono::milliseconds eject_backoff_max{30000};
   // Warm-up: a newly discovered provider's weight ramps up linearly over this
   // period (as Dubbo). Default 10 min; 0 disables.
   std::chrono::milliseconds warmup{std::chrono::minutes(10)};
@@ -70,6 +103,19 @@ struct CallOptions {
   // Sync calls: when set, receives the response attachments the provider set
   // with ServerContext::set_response_attachment(). Must outlive the call.
   std::vector<std::pair<std::string, std::string>>* response_attachments = nullptr;
+};
+
+// One provider as this reference sees it (Reference::provider_stats()).
+struct ProviderStats {
+  Url url;
+  // Calls in flight to it from this reference (least_active's counter).
+  int active = 0;
+  // Attempts sent to it by this reference since it was discovered.
+  std::uint64_t attempts = 0;
+  // Consecutive connection failures (reset by any answer).
+  int consecutive_failures = 0;
+  // Ejected as an outlier (skipped, or waiting for its probe).
+  bool ejected = false;
 };
 
 class Client;
@@ -96,9 +142,12 @@ class Reference : public std::enable_shared_from_this<Reference> {
 
   // Sends one request and completes `done` exactly once (see tern/channel.h
   // for the statuses; plus UNAVAILABLE "no provider" when the directory is
-  // empty). `timeout` 0 = the reference's timeout. The completion runs on an
-  // IO thread, or inline when the call fails before being sent.
-  // `control` (optional) lets the caller cancel the call (Future::cancel).
+  // empty). `timeout` 0 = the reference's timeout, and bounds the whole call,
+  // retries and parallel attempts included. The completion runs on an IO
+  // thread, or inline when the call fails before being sent.
+  // `control` (optional) lets the caller cancel the call (Future::cancel):
+  // every attempt in flight is cancelled and the call completes CANCELLED.
+  // The fault-tolerance strategy applies here; every call mode goes through it.
   void invoke(std::string_view method, std::string request, std::chrono::milliseconds timeout, CallCompletion done,
               std::shared_ptr<CallControl> control = nullptr);
 
@@ -108,13 +157,18 @@ class Reference : public std::enable_shared_from_this<Reference> {
   // The providers currently in the directory (provider URLs).
   std::vector<Url> providers() const;
 
+  // Live per-provider counters of this reference, in directory order
+  // (diagnostics and tests).
+  std::vector<ProviderStats> provider_stats() const;
+
   // Blocks up to `timeout` until the directory holds at least one provider.
   // True if it does.
   bool wait_for_providers(std::chrono::milliseconds timeout) const;
 
  private:
   friend class Client;
-  explicit Reference(std::shared_ptr<ReferenceCore> core) : core_(std::move(core)) {}
+  // `core` is fully configured and validated (ReferenceCore::validate()).
+  explicit Reference(std::shared_ptr<ReferenceCore> core);
   std::shared_ptr<ReferenceCore> core_;
 };
 

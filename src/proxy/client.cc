@@ -37,10 +37,7 @@ Result<std::shared_ptr<Reference>> Client::reference(const std::string& service,
   if (!serialization::serialization_id(core->options.serialization, &core->serialization_id)) {
     return Status(StatusCode::kInvalidArgument, "unknown serialization '" + core->options.serialization + "'");
   }
-  if (core->options.cluster != "failover" && core->options.cluster != "failfast") {
-    return Status(StatusCode::kInvalidArgument,
-                  "unknown cluster strategy '" + core->options.cluster + "' (failover, failfast)");
-  }
+  if (Status s = ReferenceCore::validate(core->options); !s.is_ok()) return s;
   cluster::LoadBalancerOptions lbo;
   lbo.seed = core->options.seed;
   lbo.warmup = core->options.warmup;

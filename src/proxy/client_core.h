@@ -1,6 +1,7 @@
 // src/proxy/client_core.h - shared state behind Client and Reference (internal).
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <memory>
 #include <mutex>
@@ -10,8 +11,10 @@
 
 #include "tern/channel.h"
 #include "tern/client.h"
+#include "tern/cluster/fault_tolerance.h"
 #include "tern/cluster/invoker.h"
 #include "tern/cluster/load_balancer.h"
+#include "tern/cluster/outlier_ejector.h"
 #include "tern/reference.h"
 
 namespace tern {
@@ -24,17 +27,23 @@ struct ClientCore {
   std::unordered_map<std::string, std::shared_ptr<Registry>> registries;  // by URL text
 };
 
-// One provider endpoint of one reference: the cluster's view of a channel.
+// One provider endpoint of one reference: the cluster's view of a channel,
+// with this reference's live counters and outlier-ejection state (kept across
+// directory updates while the provider URL stays the same).
 class EndpointInvoker final : public cluster::Invoker {
  public:
-  EndpointInvoker(Url url, std::shared_ptr<Channel> channel);
+  EndpointInvoker(Url url, std::shared_ptr<Channel> channel, cluster::OutlierEjectionOptions ejection);
   const Url& url() const override { return url_; }
   const std::string& id() const override { return id_; }
   int weight() const override { return weight_; }
   std::chrono::steady_clock::time_point discovered_at() const override { return discovered_; }
   cluster::InvokerStats& stats() override { return stats_; }
+  // False while ejected as an outlier (see tern/cluster/outlier_ejector.h).
   bool available() const override;
   const std::shared_ptr<Channel>& channel() const noexcept { return channel_; }
+  cluster::OutlierEjector& ejector() noexcept { return ejector_; }
+  // Attempts sent (ReferenceCore::send_attempt).
+  std::atomic<std::uint64_t> attempts{0};
 
  private:
   Url url_;
@@ -43,6 +52,7 @@ class EndpointInvoker final : public cluster::Invoker {
   std::shared_ptr<Channel> channel_;
   std::chrono::steady_clock::time_point discovered_;
   cluster::InvokerStats stats_;
+  cluster::OutlierEjector ejector_;
 };
 
 // The live provider list: an immutable snapshot swapped on every registry push.
@@ -52,8 +62,14 @@ struct Directory {
 };
 
 struct CallAttempt;
+struct FanOut;
 
 struct ReferenceCore : std::enable_shared_from_this<ReferenceCore> {
+  // INVALID_ARGUMENT for an unknown cluster strategy or an out-of-range
+  // option (forks < 1, negative retries / backup_request / eject_*).
+  // Client::reference() calls it before building the Reference.
+  static Status validate(const ReferenceOptions& options);
+
   std::shared_ptr<ClientCore> client;
   std::string service;
   ReferenceOptions options;
@@ -61,6 +77,7 @@ struct ReferenceCore : std::enable_shared_from_this<ReferenceCore> {
   std::shared_ptr<Registry> registry;
   SubscriptionId subscription = 0;
   std::unique_ptr<cluster::LoadBalancer> lb;
+  cluster::FaultTolerance mode = cluster::FaultTolerance::kFailover;  // set by Reference's constructor
 
   mutable std::mutex mu;
   mutable std::condition_variable cv;
@@ -68,6 +85,20 @@ struct ReferenceCore : std::enable_shared_from_this<ReferenceCore> {
 
   void on_providers(const std::vector<Url>& urls);
   std::shared_ptr<const Directory> snapshot() const;
+  // A provider for the next attempt, picked by the load balancer among those
+  // whose id is not in `exclude`; null when none is left.
+  std::shared_ptr<EndpointInvoker> pick(const Directory& dir, std::string_view method,
+                                        const std::vector<std::string>& exclude) const;
+  // The only place an attempt reaches a channel: keeps the invoker's counters
+  // (active, latency, attempts, outlier ejection) on every completion path.
+  static void send_attempt(std::shared_ptr<EndpointInvoker> ep, std::string bytes, std::chrono::milliseconds timeout,
+                           const std::shared_ptr<CallControl>& control, CallCompletion done);
+  // Completes a call once: drops the caller's cancel hook, runs the filters,
+  // applies failsafe, then `done`.
+  void complete(const std::shared_ptr<CallControl>& control, std::string_view method,
+                std::chrono::steady_clock::time_point started, CallResult&& result, CallCompletion& done) const;
+
+  // Sequential strategies (failover, failfast, failsafe): one attempt at a time.
   static void start_attempt(std::unique_ptr<CallAttempt> attempt, Status last_error);
   static void finish(std::unique_ptr<CallAttempt> attempt, CallResult&& result);
 };

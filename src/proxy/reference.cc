@@ -1,10 +1,26 @@
-// Reference: directory (live provider list from the registry), load
-// balancing and failover over channels. See tern/reference.h.
+// Reference: the directory (live provider list from the registry), load
+// balancing, outlier ejection and the fault-tolerance strategies over
+// channels. See tern/reference.h and docs/load-balancing.md.
+//
+// Layout of this file:
+//   1. EndpointInvoker, the directory, picking and sending one attempt
+//      (send_attempt: the only place a call reaches a channel, so least_active's
+//      counter and the ejection state see every completion path)
+//   2. sequential strategies — failover, failfast, failsafe (CallAttempt: one
+//      attempt in flight, moved from completion to retry, no lock)
+//   3. parallel strategies — forking, broadcast, hedged failover (FanOut:
+//      several attempts in flight, shared state under a mutex, the losers
+//      cancelled through their own CallControl)
+// The policy parts without channels (strategy names, the retry rule, the
+// ejection state machine) live in src/cluster/.
 #include "tern/reference.h"
+
+#include <asio/steady_timer.hpp>
 
 #include <algorithm>
 #include <condition_variable>
 #include <mutex>
+#include <optional>
 
 #include "proxy/client_core.h"
 #include "tern/cluster/load_balancer.h"
@@ -14,35 +30,45 @@
 namespace tern {
 
 using Clock = std::chrono::steady_clock;
+using cluster::FaultTolerance;
 
 namespace {
 
-bool retryable(const Status& s) {
-  if (s.may_have_executed()) return false;
-  return s.code() == StatusCode::kUnavailable || s.code() == StatusCode::kResourceExhausted;
+std::chrono::milliseconds until(Clock::time_point deadline) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
 }
+
+Status cancelled_by_caller() { return Status(StatusCode::kCancelled, "cancelled by the caller"); }
 
 }  // namespace
 
-EndpointInvoker::EndpointInvoker(Url url, std::shared_ptr<Channel> channel)
-    : url_(std::move(url)), id_(url_.address()), channel_(std::move(channel)), discovered_(Clock::now()) {
+// ===========================================================================
+// 1. Invokers, directory, one attempt
+
+EndpointInvoker::EndpointInvoker(Url url, std::shared_ptr<Channel> channel, cluster::OutlierEjectionOptions ejection)
+    : url_(std::move(url)),
+      id_(url_.address()),
+      channel_(std::move(channel)),
+      discovered_(Clock::now()),
+      ejector_(ejection) {
   weight_ = static_cast<int>(std::max<std::int64_t>(0, url_.int_param("weight", 100)));
 }
 
-bool EndpointInvoker::available() const { return true; }
+bool EndpointInvoker::available() const { return !ejector_.ejected() || ejector_.available(Clock::now()); }
 
-// One call across its attempts (failover).
-struct CallAttempt {
-  std::shared_ptr<ReferenceCore> core;
-  std::shared_ptr<CallControl> control;
-  Clock::time_point started;
-  std::string method;
-  std::string request;  // kept for retries (empty when no retry is possible)
-  Clock::time_point deadline;
-  CallCompletion done;
-  int attempts_left = 0;
-  std::vector<std::string> tried;
-};
+Status ReferenceCore::validate(const ReferenceOptions& o) {
+  auto mode = cluster::parse_fault_tolerance(o.cluster);
+  if (!mode) return mode.status();
+  auto bad = [](std::string what) { return Status(StatusCode::kInvalidArgument, std::move(what)); };
+  if (o.retries < 0) return bad("retries must be >= 0");
+  if (o.forks < 1) return bad("forks must be >= 1");
+  if (o.backup_request.count() < 0) return bad("backup_request must be >= 0");
+  if (o.eject_after < 0) return bad("eject_after must be >= 0");
+  if (o.eject_backoff.count() <= 0 || o.eject_backoff_max < o.eject_backoff) {
+    return bad("eject_backoff must be > 0 and <= eject_backoff_max");
+  }
+  return Status();
+}
 
 void ReferenceCore::on_providers(const std::vector<Url>& urls) {
   auto next = std::make_shared<Directory>();
@@ -51,16 +77,17 @@ void ReferenceCore::on_providers(const std::vector<Url>& urls) {
     std::lock_guard lock(mu);
     prev = directory;
   }
+  cluster::OutlierEjectionOptions ejection{options.eject_after, options.eject_backoff, options.eject_backoff_max};
   for (const auto& u : urls) {
     if (!options.version.empty() && u.param("version") != options.version) continue;
     if (!options.group.empty() && u.param("group") != options.group) continue;
     std::shared_ptr<EndpointInvoker> inv;
     if (prev) {
       for (auto& old : prev->owners) {
-        if (old->url() == u) inv = old;  // same provider: keep its live stats
+        if (old->url() == u) inv = old;  // same provider: keep its live stats and ejection state
       }
     }
-    if (!inv) inv = std::make_shared<EndpointInvoker>(u, client->channels.get(u.host_port()));
+    if (!inv) inv = std::make_shared<EndpointInvoker>(u, client->channels.get(u.host_port()), ejection);
     next->owners.push_back(inv);
     next->ptrs.push_back(inv.get());
   }
@@ -76,69 +103,345 @@ std::shared_ptr<const Directory> ReferenceCore::snapshot() const {
   return directory;
 }
 
-void ReferenceCore::finish(std::unique_ptr<CallAttempt> a, CallResult&& r) {
-  if (a->control) a->control->clear_hook();
-  auto& filters = a->core->client->options.filters;
-  if (!filters.empty()) {
-    auto latency = Clock::now() - a->started;
-    for (auto it = filters.rbegin(); it != filters.rend(); ++it) {
-      (*it)->on_response(a->core->service, a->method, r.status, latency);
+std::shared_ptr<EndpointInvoker> ReferenceCore::pick(const Directory& dir, std::string_view method,
+                                                     const std::vector<std::string>& exclude) const {
+  cluster::Invocation inv{service, method, {}};
+  cluster::Invoker* picked = nullptr;
+  if (exclude.empty()) {
+    picked = lb->select(dir.ptrs, inv);
+  } else {
+    std::vector<cluster::Invoker*> untried;
+    untried.reserve(dir.ptrs.size());
+    for (auto* p : dir.ptrs) {
+      if (std::find(exclude.begin(), exclude.end(), p->id()) == exclude.end()) untried.push_back(p);
     }
+    if (untried.empty()) return nullptr;
+    picked = lb->select(untried, inv);
   }
-  a->done(std::move(r));
+  for (auto& o : dir.owners) {
+    if (o.get() == picked) return o;
+  }
+  return nullptr;
+}
+
+void ReferenceCore::send_attempt(std::shared_ptr<EndpointInvoker> ep, std::string bytes,
+                                 std::chrono::milliseconds timeout, const std::shared_ptr<CallControl>& control,
+                                 CallCompletion done) {
+  auto started = Clock::now();
+  ep->attempts.fetch_add(1, std::memory_order_relaxed);
+  ep->ejector().on_attempt(started);
+  ep->stats().active.fetch_add(1, std::memory_order_relaxed);
+  auto channel = ep->channel();
+  channel->call(std::move(bytes), timeout, [ep = std::move(ep), started, done = std::move(done)](CallResult&& r) mutable {
+    auto now = Clock::now();
+    ep->stats().active.fetch_sub(1, std::memory_order_relaxed);
+    ep->stats().record_latency(std::chrono::duration_cast<std::chrono::microseconds>(now - started));
+    const Status& s = r.status;
+    if (cluster::is_connection_failure(s)) {
+      ep->ejector().on_connection_failure(ep->stats(), now);
+    } else if (s.code() == StatusCode::kCancelled || s.code() == StatusCode::kDeadlineExceeded ||
+               s.code() == StatusCode::kUnavailable) {
+      ep->ejector().on_inconclusive();
+    } else {
+      ep->ejector().on_success(ep->stats());  // the provider answered (a remote error is an answer too)
+    }
+    done(std::move(r));
+  }, control);
+}
+
+void ReferenceCore::complete(const std::shared_ptr<CallControl>& control, std::string_view method,
+                             Clock::time_point started, CallResult&& r, CallCompletion& done) const {
+  if (control) control->clear_hook();
+  auto& filters = client->options.filters;
+  if (!filters.empty()) {
+    auto latency = Clock::now() - started;
+    for (auto it = filters.rbegin(); it != filters.rend(); ++it) (*it)->on_response(service, method, r.status, latency);
+  }
+  // failsafe: the filters saw the real outcome; the caller gets OK and an
+  // empty body — except for its own cancel, which it asked for.
+  if (mode == FaultTolerance::kFailsafe && !r.status.is_ok() && !(control && control->cancelled())) {
+    TERN_LOG(kWarn, "failsafe: {}.{} failed ({}); returning an empty result", service, method, r.status.to_string());
+    r = CallResult{};
+  }
+  done(std::move(r));
+}
+
+// ===========================================================================
+// 2. Sequential strategies: failover, failfast, failsafe
+
+// One call across its attempts, moved from each completion into the next attempt.
+struct CallAttempt {
+  std::shared_ptr<ReferenceCore> core;
+  std::shared_ptr<CallControl> control;
+  Clock::time_point started;
+  std::string method;
+  std::string request;  // kept for retries (moved into the last attempt)
+  Clock::time_point deadline;
+  CallCompletion done;
+  int attempts_left = 0;  // failover: retries still allowed; 0 for failfast / failsafe
+  bool idempotent = false;
+  std::vector<std::string> tried;
+};
+
+void ReferenceCore::finish(std::unique_ptr<CallAttempt> a, CallResult&& r) {
+  a->core->complete(a->control, a->method, a->started, std::move(r), a->done);
 }
 
 void ReferenceCore::start_attempt(std::unique_ptr<CallAttempt> a, Status last_error) {
   auto dir = a->core->snapshot();
   auto fail = [&](Status s) { finish(std::move(a), CallResult{std::move(s), {}}); };
-  if (a->control && a->control->cancelled()) return fail(Status(StatusCode::kCancelled, "cancelled by the caller"));
+  if (a->control && a->control->cancelled()) return fail(cancelled_by_caller());
   if (!dir || dir->ptrs.empty()) {
     if (!last_error.is_ok()) return fail(std::move(last_error));
     return fail(Status(StatusCode::kUnavailable, "no provider for service '" + a->core->service + "'"));
   }
-  auto remaining = std::chrono::duration_cast<std::chrono::milliseconds>(a->deadline - Clock::now());
+  auto remaining = until(a->deadline);
   if (remaining.count() <= 0) {
     return fail(last_error.is_ok() ? Status(StatusCode::kDeadlineExceeded, "deadline passed before sending") : last_error);
   }
-  cluster::Invocation inv{a->core->service, a->method, {}};
-  cluster::Invoker* picked = nullptr;
-  if (a->tried.empty()) {
-    picked = a->core->lb->select(dir->ptrs, inv);
-  } else {
-    std::vector<cluster::Invoker*> untried;
-    for (auto* p : dir->ptrs) {
-      if (std::find(a->tried.begin(), a->tried.end(), p->id()) == a->tried.end()) untried.push_back(p);
-    }
-    if (untried.empty()) return fail(std::move(last_error));
-    picked = a->core->lb->select(untried, inv);
-  }
-  if (picked == nullptr) {
+  auto ep = a->core->pick(*dir, a->method, a->tried);
+  if (!ep) {
     if (!last_error.is_ok()) return fail(std::move(last_error));
     return fail(Status(StatusCode::kUnavailable, "no provider with a non-zero weight for '" + a->core->service + "'"));
   }
-  auto* ep = static_cast<EndpointInvoker*>(picked);
-  std::shared_ptr<EndpointInvoker> hold;
-  for (auto& o : dir->owners) {
-    if (o.get() == ep) hold = o;
-  }
   std::string bytes = a->attempts_left > 0 ? a->request : std::move(a->request);
   if (a->attempts_left > 0) a->tried.push_back(ep->id());
-  ep->stats().active.fetch_add(1, std::memory_order_relaxed);
-  auto started = Clock::now();
-  auto channel = hold->channel();
   auto control = a->control;
-  channel->call(std::move(bytes), remaining, [a = std::move(a), hold, started](CallResult&& r) mutable {
-    hold->stats().active.fetch_sub(1, std::memory_order_relaxed);
-    hold->stats().record_latency(std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - started));
-    if (!r.status.is_ok() && a->attempts_left > 0 && retryable(r.status)) {
-      --a->attempts_left;
-      TERN_LOG(kDebug, "failover: {}.{} on {} failed ({}); retrying elsewhere", a->core->service, a->method,
-               hold->id(), r.status.to_string());
-      start_attempt(std::move(a), std::move(r.status));
+  auto id = ep->id();
+  send_attempt(std::move(ep), std::move(bytes), remaining, control,
+               [a = std::move(a), id = std::move(id)](CallResult&& r) mutable {
+                 if (!r.status.is_ok() && a->attempts_left > 0 && cluster::should_retry(r.status, a->idempotent) &&
+                     !(a->control && a->control->cancelled())) {
+                   --a->attempts_left;
+                   TERN_LOG(kDebug, "failover: {}.{} on {} failed ({}); retrying elsewhere", a->core->service,
+                            a->method, id, r.status.to_string());
+                   start_attempt(std::move(a), std::move(r.status));
+                   return;
+                 }
+                 finish(std::move(a), std::move(r));
+               });
+}
+
+// ===========================================================================
+// 3. Parallel strategies: forking, broadcast, hedged failover
+//
+// Every attempt ("leg") has its own CallControl; the caller's control gets a
+// hook that cancels them all. `in_flight` counts legs sent or reserved (a
+// leg is reserved before it is picked, so a leg failing meanwhile cannot see
+// zero and finish the call early). The first leg to settle the call sets
+// `finished`; the others are then cancelled and their completions ignored
+// (send_attempt still keeps their counters).
+
+struct FanOut : std::enable_shared_from_this<FanOut> {
+  std::shared_ptr<ReferenceCore> core;
+  std::shared_ptr<CallControl> control;  // the caller's (may be null)
+  FaultTolerance mode = FaultTolerance::kFailover;
+  bool hedged = false;
+  std::string method;
+  std::string request;
+  Clock::time_point started;
+  Clock::time_point deadline;
+
+  std::mutex mu;
+  CallCompletion done;                              // guarded by mu; moved out by finish
+  bool finished = false;                            // guarded by mu
+  int in_flight = 0;                                // guarded by mu
+  int attempts_left = 0;                            // hedged failover: further legs allowed
+  std::vector<std::shared_ptr<CallControl>> legs;   // guarded by mu
+  std::vector<std::string> tried;                   // guarded by mu
+  Status error;                                     // forking, failover: last error; broadcast: first
+  std::optional<CallResult> last_ok;                // broadcast
+  std::unique_ptr<asio::steady_timer> hedge_timer;  // hedged failover; armed under mu
+
+  static void start(const std::shared_ptr<FanOut>& f);
+
+ private:
+  // Under mu: settles the call; returns the completion to run after unlocking.
+  struct Settled {
+    std::vector<std::shared_ptr<CallControl>> cancel;
+    CallCompletion done;
+    CallResult result;
+    bool settled = false;
+  };
+  Settled settle_locked(CallResult&& r) {
+    Settled out;
+    finished = true;
+    out.settled = true;
+    out.cancel.swap(legs);
+    out.done = std::move(done);
+    out.result = std::move(r);
+    return out;
+  }
+  void run(Settled&& s) {
+    if (!s.settled) return;
+    for (auto& leg : s.cancel) leg->cancel();  // losers: cancel frames; their completions are ignored
+    core->complete(control, method, started, std::move(s.result), s.done);
+  }
+  void launch(std::shared_ptr<EndpointInvoker> ep);
+  void launch_next();
+  void on_leg(CallResult&& r);
+  void on_hedge_timer();
+};
+
+void FanOut::start(const std::shared_ptr<FanOut>& f) {
+  auto fail = [&](Status s) {
+    Settled out;
+    {
+      std::lock_guard lock(f->mu);
+      out = f->settle_locked(CallResult{std::move(s), {}});
+    }
+    f->run(std::move(out));
+  };
+  if (f->control && f->control->cancelled()) return fail(cancelled_by_caller());
+  auto dir = f->core->snapshot();
+  if (!dir || dir->ptrs.empty()) {
+    return fail(Status(StatusCode::kUnavailable, "no provider for service '" + f->core->service + "'"));
+  }
+  std::vector<std::shared_ptr<EndpointInvoker>> targets;
+  if (f->mode == FaultTolerance::kBroadcast) {
+    targets = dir->owners;  // every provider in the directory, ejected ones included
+  } else {
+    std::size_t n = f->mode == FaultTolerance::kForking ? static_cast<std::size_t>(f->core->options.forks) : 1;
+    std::vector<std::string> chosen;
+    while (targets.size() < n) {
+      auto ep = f->core->pick(*dir, f->method, chosen);
+      if (!ep) break;
+      chosen.push_back(ep->id());
+      targets.push_back(std::move(ep));
+    }
+  }
+  if (targets.empty()) {
+    return fail(Status(StatusCode::kUnavailable, "no provider with a non-zero weight for '" + f->core->service + "'"));
+  }
+  {
+    std::lock_guard lock(f->mu);
+    f->in_flight = static_cast<int>(targets.size());
+    if (f->hedged) {
+      // The channel's IO loop: no extra thread, and the backup leg is sent
+      // from there without blocking. A weak_ptr: the legs keep the call alive.
+      f->hedge_timer = std::make_unique<asio::steady_timer>(f->core->client->channels.io().next(),
+                                                            f->core->options.backup_request);
+      f->hedge_timer->async_wait([weak = std::weak_ptr<FanOut>(f)](std::error_code ec) {
+        if (ec) return;
+        if (auto self = weak.lock()) self->on_hedge_timer();
+      });
+    }
+  }
+  if (f->control) {
+    f->control->set_hook([weak = std::weak_ptr<FanOut>(f)]() -> bool {
+      auto self = weak.lock();
+      if (!self) return false;
+      std::vector<std::shared_ptr<CallControl>> legs;
+      {
+        std::lock_guard lock(self->mu);
+        if (self->finished) return false;
+        legs = self->legs;
+      }
+      for (auto& leg : legs) leg->cancel();  // each leg completes CANCELLED; on_leg settles the call
+      return true;
+    });
+  }
+  for (auto& ep : targets) f->launch(std::move(ep));
+}
+
+// Sends one leg (already counted in in_flight) to `ep`.
+void FanOut::launch(std::shared_ptr<EndpointInvoker> ep) {
+  auto leg = std::make_shared<CallControl>();
+  {
+    std::lock_guard lock(mu);
+    tried.push_back(ep->id());
+    if (!finished) legs.push_back(leg);
+  }
+  // A leg added after the caller cancelled would escape the hook's sweep.
+  if (control && control->cancelled()) leg->cancel();
+  auto remaining = until(deadline);
+  if (remaining.count() <= 0) {
+    on_leg(CallResult{Status(StatusCode::kDeadlineExceeded, "deadline passed before sending"), {}});
+    return;
+  }
+  ReferenceCore::send_attempt(std::move(ep), request, remaining, leg,
+                              [self = shared_from_this()](CallResult&& r) { self->on_leg(std::move(r)); });
+}
+
+// Sends one more leg (already counted in in_flight) to a provider not tried yet.
+void FanOut::launch_next() {
+  std::vector<std::string> exclude;
+  {
+    std::lock_guard lock(mu);
+    if (finished) {
+      --in_flight;
       return;
     }
-    finish(std::move(a), std::move(r));
-  }, control);
+    exclude = tried;
+  }
+  std::shared_ptr<EndpointInvoker> ep;
+  if (auto dir = core->snapshot()) ep = core->pick(*dir, method, exclude);
+  if (ep) return launch(std::move(ep));
+  Settled out;
+  {
+    std::lock_guard lock(mu);
+    if (--in_flight == 0 && !finished) out = settle_locked(CallResult{error, {}});
+  }
+  run(std::move(out));
+}
+
+void FanOut::on_leg(CallResult&& r) {
+  Settled out;
+  bool retry = false;
+  {
+    std::lock_guard lock(mu);
+    --in_flight;
+    if (finished) return;
+    if (control && control->cancelled()) {
+      out = settle_locked(CallResult{cancelled_by_caller(), {}});
+    } else if (mode == FaultTolerance::kBroadcast) {
+      if (r.status.is_ok()) {
+        last_ok = std::move(r);
+      } else if (error.is_ok()) {
+        error = r.status;
+      }
+      if (in_flight == 0) out = settle_locked(error.is_ok() ? std::move(*last_ok) : CallResult{error, {}});
+    } else if (r.status.is_ok()) {
+      out = settle_locked(std::move(r));  // first success wins
+    } else if (mode == FaultTolerance::kForking || cluster::should_retry(r.status, /*idempotent=*/true)) {
+      // forking: wait for the others; hedged failover: a failure that is not an
+      // answer (hedging is for idempotent methods only) — retry elsewhere if allowed.
+      error = r.status;
+      if (mode == FaultTolerance::kFailover && attempts_left > 0) {
+        --attempts_left;
+        ++in_flight;
+        retry = true;
+      } else if (in_flight == 0) {
+        out = settle_locked(CallResult{error, {}});
+      }
+    } else {
+      out = settle_locked(std::move(r));  // an answer (remote error, deadline): the first answer wins
+    }
+  }
+  if (retry) {
+    TERN_LOG(kDebug, "failover: {}.{} failed ({}); retrying elsewhere", core->service, method, r.status.to_string());
+    launch_next();
+    return;
+  }
+  run(std::move(out));
+}
+
+void FanOut::on_hedge_timer() {
+  {
+    std::lock_guard lock(mu);
+    if (finished || attempts_left <= 0) return;
+    --attempts_left;
+    ++in_flight;
+  }
+  TERN_LOG(kDebug, "hedging: no answer for {}.{} within {} ms; sending a backup request", core->service, method,
+           core->options.backup_request.count());
+  launch_next();
+}
+
+// ---------------------------------------------------------------------------
+
+Reference::Reference(std::shared_ptr<ReferenceCore> core) : core_(std::move(core)) {
+  if (auto mode = cluster::parse_fault_tolerance(core_->options.cluster)) core_->mode = *mode;
 }
 
 // ---------------------------------------------------------------------------
@@ -220,25 +523,45 @@ Status Reference::new_request(std::string_view method, bool oneway, const CallOp
 
 void Reference::invoke(std::string_view method, std::string request, std::chrono::milliseconds timeout,
                        CallCompletion done, std::shared_ptr<CallControl> control) {
-  auto a = std::make_unique<CallAttempt>();
-  a->core = core_;
-  a->control = std::move(control);
-  a->method = std::string(method);
-  a->started = Clock::now();
-  auto budget = timeout.count() > 0 ? timeout : core_->options.timeout;
+  const auto& o = core_->options;
+  auto started = Clock::now();
+  auto budget = timeout.count() > 0 ? timeout : o.timeout;
   // Deadline propagation: a nested call never outlives the request it serves.
   if (auto* ctx = ServerContext::current(); ctx && ctx->has_deadline()) {
     budget = std::min(budget, ctx->remaining());
     if (budget.count() <= 0) {
-      a->done = std::move(done);
-      ReferenceCore::finish(std::move(a), CallResult{Status(StatusCode::kDeadlineExceeded,
-                                                            "the request being served has no time left"), {}});
+      CallResult r{Status(StatusCode::kDeadlineExceeded, "the request being served has no time left"), {}};
+      core_->complete(control, method, started, std::move(r), done);
       return;
     }
   }
-  a->deadline = a->started + budget;
+  bool idempotent = o.idempotent_methods.contains(method);
+  FaultTolerance mode = core_->mode;
+  bool hedged = mode == FaultTolerance::kFailover && idempotent && o.backup_request.count() > 0 && o.retries > 0;
+  if (mode == FaultTolerance::kForking || mode == FaultTolerance::kBroadcast || hedged) {
+    auto f = std::make_shared<FanOut>();
+    f->core = core_;
+    f->control = std::move(control);
+    f->mode = mode;
+    f->hedged = hedged;
+    f->method = std::string(method);
+    f->request = std::move(request);
+    f->started = started;
+    f->deadline = started + budget;
+    f->done = std::move(done);
+    f->attempts_left = hedged ? o.retries : 0;
+    FanOut::start(f);
+    return;
+  }
+  auto a = std::make_unique<CallAttempt>();
+  a->core = core_;
+  a->control = std::move(control);
+  a->method = std::string(method);
+  a->started = started;
+  a->deadline = started + budget;
   a->done = std::move(done);
-  a->attempts_left = core_->options.cluster == "failfast" ? 0 : std::max(0, core_->options.retries);
+  a->attempts_left = mode == FaultTolerance::kFailover ? std::max(0, o.retries) : 0;
+  a->idempotent = idempotent;
   a->request = std::move(request);
   ReferenceCore::start_attempt(std::move(a), Status());
 }
@@ -258,6 +581,19 @@ std::vector<Url> Reference::providers() const {
   std::vector<Url> out;
   if (auto dir = core_->snapshot()) {
     for (auto& o : dir->owners) out.push_back(o->url());
+  }
+  return out;
+}
+
+std::vector<ProviderStats> Reference::provider_stats() const {
+  std::vector<ProviderStats> out;
+  if (auto dir = core_->snapshot()) {
+    for (auto& o : dir->owners) {
+      auto& st = o->stats();
+      out.push_back(ProviderStats{o->url(), st.active.load(std::memory_order_relaxed),
+                                  o->attempts.load(std::memory_order_relaxed),
+                                  st.consecutive_failures.load(std::memory_order_relaxed), o->ejector().ejected()});
+    }
   }
   return out;
 }
