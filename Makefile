@@ -15,7 +15,10 @@ build: deps
 	@cmake --preset default >/dev/null
 	@cmake --build --preset default -j $(JOBS)
 
-demo: build
+# The demo builds only what it runs (the tests and benchmarks are not needed).
+demo: deps
+	@cmake --preset default >/dev/null
+	@cmake --build --preset default -j $(JOBS) --target tern_cli quickstart_provider quickstart_consumer
 	@scripts/demo.sh
 
 test: build

@@ -178,6 +178,9 @@ class EmbeddedRegistry final : public Registry, public std::enable_shared_from_t
       // them (we missed beats while paused, or it restarted) on a connection
       // that survived. Register again.
       bool lost = ok && static_cast<std::size_t>(*hb) < registered_.size();
+      // The first connection was made by init()/subscribe() themselves, which
+      // registered and subscribed on it: not a reconnection.
+      if (ok && seen_connects == 0 && !resync_ && !lost) seen_connects = connects;
       if (ok && (connects != seen_connects || resync_ || lost)) {
         lock.unlock();
         ok = resync();
