@@ -151,7 +151,7 @@ void Connection::do_read() {
 }
 
 bool Connection::send(std::string bytes) {
-  if (closed_.load(std::memory_order_acquire)) return false;
+  if (closed_.load(std::memory_order_acquire) || close_requested_.load(std::memory_order_acquire)) return false;
   std::size_t size = bytes.size();
   std::size_t queued = queued_bytes_.fetch_add(size, std::memory_order_relaxed) + size;
   if (queued > options_.max_write_queue) {
@@ -222,7 +222,7 @@ void Connection::flush() {
 }
 
 void Connection::close(Status reason) {
-  if (closed_.load(std::memory_order_acquire)) return;
+  if (closed_.load(std::memory_order_acquire) || close_requested_.exchange(true, std::memory_order_acq_rel)) return;
   asio::post(loop_, [self = shared_from_this(), reason = std::move(reason)]() mutable {
     self->close_in_loop(std::move(reason));
   });

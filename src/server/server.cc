@@ -589,9 +589,17 @@ void Server::shutdown(std::chrono::milliseconds grace) {
   if (im.pool) im.pool->stop(true);
   if (im.ordered) im.ordered->stop(true);
   im.io->stop();
+  im.acceptor.reset();
+  sessions.clear();  // our copies: no session may outlive the loops below
   {
     std::lock_guard lock(im.mu);
     im.sessions.clear();
+  }
+  // Handlers still queued in the stopped loops hold the Impl (a reference
+  // cycle through the io_contexts it owns): destroy them now.
+  im.io.reset();
+  {
+    std::lock_guard lock(im.mu);
     im.stopped = true;
   }
   im.cv.notify_all();

@@ -112,6 +112,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   asio::ip::tcp::endpoint remote_;
   std::shared_ptr<Handler> handler_;
   std::atomic<bool> closed_{false};
+  std::atomic<bool> close_requested_{false};  // close() called: send() refuses, close is posted once
   std::atomic<bool> connected_{false};
   bool dialled_ = false;
   bool close_reported_ = false;
