@@ -205,7 +205,6 @@ void ReferenceCore::start_attempt(std::unique_ptr<CallAttempt> a, Status last_er
     return fail(Status(StatusCode::kUnavailable, "no provider with a non-zero weight for '" + a->core->service + "'"));
   }
   std::string bytes = a->attempts_left > 0 ? a->request : std::move(a->request);
-  if (a->attempts_left > 0) a->tried.push_back(ep->id());
   auto control = a->control;
   auto id = ep->id();
   send_attempt(std::move(ep), std::move(bytes), remaining, control,
@@ -213,6 +212,7 @@ void ReferenceCore::start_attempt(std::unique_ptr<CallAttempt> a, Status last_er
                  if (!r.status.is_ok() && a->attempts_left > 0 && cluster::should_retry(r.status, a->idempotent) &&
                      !(a->control && a->control->cancelled())) {
                    --a->attempts_left;
+                   a->tried.push_back(id);  // recorded only when retrying: nothing per call on success
                    TERN_LOG(kDebug, "failover: {}.{} on {} failed ({}); retrying elsewhere", a->core->service,
                             a->method, id, r.status.to_string());
                    start_attempt(std::move(a), std::move(r.status));
