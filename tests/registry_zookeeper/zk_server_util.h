@@ -39,7 +39,7 @@ class ZkServer {
   ZkServer& operator=(const ZkServer&) = delete;
 
   // Starts the server (first call: picks the port and the directory) and
-  // waits until it answers "ruok" with "imok" (at most 30 s). On failure the
+  // waits until `srvr` reports it serving (at most 30 s). On failure the
   // returned string says why; empty on success.
   std::string start();
   // SIGKILL and reap; the data directory stays, so start() brings the same
@@ -53,7 +53,7 @@ class ZkServer {
   std::string log_tail() const;
 
  private:
-  bool answers_ruok() const;
+  bool serving() const;
 
   std::string dir_;
   std::uint16_t port_ = 0;
