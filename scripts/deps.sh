@@ -9,12 +9,16 @@ PKGS=(
   # core libraries
   libasio-dev libmsgpack-cxx-dev nlohmann-json3-dev libcli11-dev libxxhash-dev
   libfmt-dev libzstd-dev liblz4-dev libssl-dev
+  # configuration files (tern::Config, `tern --config`)
+  libyaml-cpp-dev
   # protobuf (serialization, protoc plugin)
   libprotobuf-dev libprotoc-dev protobuf-compiler
   # registries: ZooKeeper C client + server, etcd server + client, HTTP client for etcd's JSON gateway
   libzookeeper-mt-dev zookeeper etcd-server etcd-client libcurl4-openssl-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev libgrpc++-dev protobuf-compiler-grpc
+  # fuzzing (libFuzzer ships with clang's runtime libraries)
+  clang libclang-rt-14-dev
   # misc tools used by tests
   procps iproute2
   # headless browser for the monitor dashboard test (tests/monitor)
