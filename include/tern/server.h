@@ -165,6 +165,7 @@ class ServerCall {
   void after_response(const Status& status);
   ServerContext context_{this};
   bool responded_ = false;
+  std::uint64_t response_bytes_ = 0;  // size of the response frame sent
   // Filters whose on_request ran (their on_response runs at respond time).
   const std::vector<std::shared_ptr<ServerFilter>>* filters_ = nullptr;
   std::size_t filters_ran_ = 0;

@@ -79,6 +79,10 @@ std::string_view ServerContext::method() const noexcept { return call_->method()
 const std::string& ServerContext::peer() const noexcept { return call_->peer(); }
 ServerContext::Clock::time_point ServerContext::deadline() const noexcept { return call_->deadline(); }
 bool ServerContext::oneway() const noexcept { return call_->oneway(); }
+std::uint64_t ServerContext::request_bytes() const noexcept {
+  return protocol::kHeaderSize + call_->frame_.payload.size();
+}
+std::uint64_t ServerContext::response_bytes() const noexcept { return call_->response_bytes_; }
 bool ServerContext::cancelled() const noexcept {
   return call_->session_ && call_->session_->is_cancelled(call_->request_id());
 }
@@ -365,6 +369,7 @@ ServerCall::ServerCall(ServerCall&& o) noexcept
       deadline_(o.deadline_),
       context_(this),
       responded_(o.responded_),
+      response_bytes_(o.response_bytes_),
       filters_(o.filters_),
       filters_ran_(o.filters_ran_),
       started_(o.started_),
@@ -408,7 +413,9 @@ void ServerCall::respond(protocol::FrameBuilder&& builder) {
     return;
   }
   responded_ = true;
-  session_->send_frame(builder.finish());
+  std::string bytes = builder.finish();
+  response_bytes_ = bytes.size();
+  session_->send_frame(std::move(bytes));
   after_response(Status());
 }
 
@@ -427,7 +434,9 @@ void ServerCall::respond(const Status& error) {
   }
   b.begin_body();
   b.append_body(error.message());
-  session_->send_frame(b.finish());
+  std::string bytes = b.finish();
+  response_bytes_ = bytes.size();
+  session_->send_frame(std::move(bytes));
   after_response(error);
 }
 
