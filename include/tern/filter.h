@@ -36,7 +36,9 @@ class ServerContext;
 struct ClientInvocation {
   std::string_view service;
   std::string_view method;
-  // Request attachments; filters may add or change entries.
+  // Attachments added by the filters (empty when the first filter runs);
+  // filters may add or change entries. On the wire they replace the
+  // caller's CallOptions::attachments with the same key.
   std::vector<std::pair<std::string, std::string>>* attachments;
 };
 

@@ -503,6 +503,10 @@ Status Reference::new_request(std::string_view method, bool oneway, const CallOp
   if (options) {
     for (auto& [k, v] : options->attachments) {
       if (!k.empty() && k[0] == '^') return Status(StatusCode::kInvalidArgument, "attachment keys must not start with '^'");
+      // An attachment a filter set wins over the caller's (e.g. the auth token).
+      bool overridden = false;
+      for (auto& e : extra) overridden = overridden || e.first == k;
+      if (overridden) continue;
       if (Status s = add(k, v); !s.is_ok()) return s;
     }
     for (auto& [k, v] : options->propagated) {
