@@ -456,6 +456,7 @@ void ServerCall::respond(protocol::FrameBuilder&& builder) {
   responded_ = true;
   std::string bytes = builder.finish();
   response_bytes_ = bytes.size();
+  release_slot();  // before the response leaves: the consumer may send its next call at once
   session_->send_frame(std::move(bytes));
   after_response(Status());
 }
@@ -477,6 +478,7 @@ void ServerCall::respond(const Status& error) {
   b.append_body(error.message());
   std::string bytes = b.finish();
   response_bytes_ = bytes.size();
+  release_slot();
   session_->send_frame(std::move(bytes));
   after_response(error);
 }
