@@ -7,6 +7,8 @@
 #include <cstdio>
 #include <fstream>
 
+#include "test_services.h"
+
 namespace {
 
 using std::chrono::milliseconds;
@@ -193,6 +195,41 @@ TEST(YamlConfig, LoadReadsAFileAndNamesItInErrors) {
   auto missing = tern::Config::load(path);
   EXPECT_EQ(missing.status().code(), StatusCode::kNotFound);
   EXPECT_EQ(missing.status().message(), "cannot open configuration file " + path);
+}
+
+// A provider and a consumer built from one file: the service's weight is
+// announced, the reference's serialization and timeout are used.
+TEST(YamlConfig, ProviderAndConsumerFromOneFile) {
+  const std::string svc(tern::ServiceTraits<testsvc::Calculator>::name);  // the key is the service name
+  auto pc = tern::Config::parse("server: {listen: 127.0.0.1:0, io_threads: 1, worker_threads: 2}\nservices:\n  \"" +
+                                svc + "\": {weight: 250, version: \"2.1\", parameters: {zone: eu-1}}\n");
+  ASSERT_TRUE(pc.ok()) << pc.status();
+  tern::Provider provider(pc->provider_options());
+  ASSERT_TRUE(provider
+                  .expose<testsvc::Calculator>(std::make_shared<testsvc::CalculatorImpl>(),
+                                               pc->service<testsvc::Calculator>())
+                  .is_ok());
+  ASSERT_TRUE(provider.start().is_ok());
+  std::vector<tern::Url> urls = provider.server().provider_urls();
+  ASSERT_EQ(urls.size(), 1u);
+  EXPECT_EQ(urls[0].param("weight"), "250");
+  EXPECT_EQ(urls[0].param("version"), "2.1");
+  EXPECT_EQ(urls[0].param("zone"), "eu-1");
+
+  auto cc = tern::Config::parse("client: {io_threads: 1}\nreferences:\n  \"" + svc + "\":\n    registry: direct://127.0.0.1:" +
+                                std::to_string(provider.port()) +
+                                "\n    serialization: json\n    timeout: 300\n");
+  ASSERT_TRUE(cc.ok()) << cc.status();
+  tern::Client client(cc->client_options());
+  tern::ReferenceConfig rc = cc->reference<testsvc::Calculator>();
+  EXPECT_EQ(rc.options.timeout, milliseconds(300));
+  auto calc = client.refer<testsvc::Calculator>(rc.registry, rc.options);
+  ASSERT_TRUE(calc.ok()) << calc.status();
+  EXPECT_EQ(calc->reference()->serialization_id(), 2);  // json
+  EXPECT_EQ(calc->call<&testsvc::Calculator::add>(40, 2).value(), 42);
+  auto slow = calc->call<&testsvc::Calculator::sleep_ms>(2000);
+  EXPECT_EQ(slow.status().code(), StatusCode::kDeadlineExceeded) << slow.status();
+  provider.shutdown(milliseconds(0));
 }
 
 }  // namespace
