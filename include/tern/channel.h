@@ -40,7 +40,9 @@
 
 namespace tern {
 
-// The outcome of one call: a status and, on OK, the response frame.
+// The outcome of one call: a status and the response frame when one arrived
+// (on OK its body is the result; on a remote error, the message). Local
+// failures (timeout, connection lost, cancelled) have an empty frame.
 struct CallResult {
   Status status;
   protocol::Frame frame;

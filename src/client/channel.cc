@@ -143,7 +143,8 @@ class ChannelSession : public Session {
       bool executed = !(code == StatusCode::kResourceExhausted || code == StatusCode::kUnimplemented ||
                         code == StatusCode::kUnavailable);
       std::string msg(frame.body());
-      done(CallResult{Status(code, std::move(msg), executed), {}});
+      // The frame stays in the result: filters count its bytes.
+      done(CallResult{Status(code, std::move(msg), executed), std::move(frame)});
     }
   }
 
