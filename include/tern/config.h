@@ -62,6 +62,7 @@ using ConfigParams = std::map<std::string, std::string>;
 //   ServerOptions     listen announce_host io_threads pool worker_threads
 //                     worker_queue pool_keep_alive dispatcher
 //                     io_block_threshold heartbeat_interval max_body max_meta
+//                     max_connections max_in_flight_per_connection
 //   ServiceOptions    name version group weight dispatcher parameters.<name>
 //   RegistryOptions   heartbeat_interval initial_backoff max_backoff request_timeout
 //   ChannelOptions    connect_timeout heartbeat_interval dispatcher

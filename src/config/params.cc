@@ -225,6 +225,14 @@ const std::vector<Field<SO>>& server_fields() {
          return set_int<std::uint32_t>(o.limits.max_body, v, 1, std::numeric_limits<std::uint32_t>::max());
        },
        [](const SO& o) { return std::to_string(o.limits.max_body); }},
+      {"max_connections",
+       [](SO& o, std::string_view v) { return set_int<std::size_t>(o.max_connections, v, 0, kMaxCount); },
+       [](const SO& o) { return std::to_string(o.max_connections); }},
+      {"max_in_flight_per_connection",
+       [](SO& o, std::string_view v) {
+         return set_int<std::size_t>(o.max_in_flight_per_connection, v, 0, kMaxCount);
+       },
+       [](const SO& o) { return std::to_string(o.max_in_flight_per_connection); }},
       {"max_meta",
        [](SO& o, std::string_view v) { return set_int<std::uint32_t>(o.limits.max_meta, v, 1, kMaxMetaLimit); },
        [](const SO& o) { return std::to_string(o.limits.max_meta); }},

@@ -96,7 +96,8 @@ TEST(ServerParams, EveryKeyWithRealValues) {
   tern::ConfigParams p = {{"listen", "[::1]:20880"},       {"announce_host", "10.0.0.5"}, {"io_threads", "2"},
                           {"pool", "cached"},              {"worker_threads", "8"},        {"worker_queue", "500"},
                           {"pool_keep_alive", "1min"},     {"dispatcher", "direct"},       {"io_block_threshold", "20"},
-                          {"heartbeat_interval", "0"},     {"max_body", "1048576"},        {"max_meta", "4096"}};
+                          {"heartbeat_interval", "0"},     {"max_body", "1048576"},        {"max_meta", "4096"},
+                          {"max_connections", "64"},       {"max_in_flight_per_connection", "0"}};
   auto o = tern::parse_server_options(p);
   ASSERT_TRUE(o.ok()) << o.status();
   EXPECT_EQ(o->listen, "[::1]:20880");
@@ -111,6 +112,8 @@ TEST(ServerParams, EveryKeyWithRealValues) {
   EXPECT_EQ(o->heartbeat_interval, milliseconds(0));
   EXPECT_EQ(o->limits.max_body, 1048576u);
   EXPECT_EQ(o->limits.max_meta, 4096u);
+  EXPECT_EQ(o->max_connections, 64u);
+  EXPECT_EQ(o->max_in_flight_per_connection, 0u);
 
   EXPECT_INVALID(tern::parse_server_options({{"pool", "elastic"}}), "pool: unknown pool \"elastic\"");
   EXPECT_INVALID(tern::parse_server_options({{"listen", "host:port"}}), "listen: ");
@@ -205,7 +208,7 @@ TEST(Params, RoundTripEveryKey) {
   expect_round_trip(tern::ChannelOptions{});
   expect_round_trip(tern::ClientOptions{});
   EXPECT_EQ(tern::param_keys<tern::ReferenceOptions>().size(), 15u);
-  EXPECT_EQ(tern::param_keys<tern::ServerOptions>().size(), 12u);
+  EXPECT_EQ(tern::param_keys<tern::ServerOptions>().size(), 14u);
   EXPECT_EQ(tern::param_keys<tern::ServiceOptions>().size(), 6u);
   EXPECT_EQ(tern::param_keys<tern::RegistryOptions>().size(), 4u);
   EXPECT_EQ(tern::param_keys<tern::ChannelOptions>().size(), 6u);
