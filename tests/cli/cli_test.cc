@@ -5,6 +5,7 @@
 #include <sys/wait.h>
 
 #include <cstdio>
+#include <fstream>
 #include <regex>
 #include <thread>
 
@@ -203,6 +204,45 @@ TEST_F(CliTest, ExistingCommandsStillWork) {
   for (auto* cmd : {"registry", "ls", "watch", "monitor", "describe", "call", "bench"}) {
     EXPECT_NE(r.out.find(cmd), std::string::npos) << cmd;
   }
+}
+
+// `tern --config FILE`: the registry comes from the file (tern/config.h)
+// unless --registry is given; a bad file is INVALID_ARGUMENT with file:line.
+TEST_F(CliTest, ConfigFileNamesTheRegistry) {
+  std::string path = std::string(TERN_BINARY_DIR) + "/cli_test_config_" + std::to_string(::getpid()) + ".yaml";
+  auto write = [&](const std::string& text) {
+    std::ofstream out(path);
+    out << text;
+  };
+  write("registry: " + reg_url_ + "\n");
+  auto r = tern("--config " + path + " ls");
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find(svc_ + " (1 provider(s))"), std::string::npos) << r.out;
+  r = tern("ls --config " + path);  // after the subcommand too
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find(svc_ + " (1 provider(s))"), std::string::npos) << r.out;
+  r = tern("--config " + path + " call " + svc_ + ".add " + q("[40,2]"));
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "42\n");
+
+  // A reference's own registry wins for call; --registry wins over the file.
+  write("registry: tern://127.0.0.1:1\nreferences:\n  " + svc_ + ":\n    registry: direct://" + addr_ + "\n");
+  r = tern("--config " + path + " call " + svc_ + ".add " + q("[1,2]"));
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "3\n");
+  r = tern("--config " + path + " ls --registry " + reg_url_);
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find(svc_ + " (1 provider(s))"), std::string::npos) << r.out;
+
+  write("registry: " + reg_url_ + "\nreferences:\n  " + svc_ + ":\n    timeout: soon\n");
+  r = tern("--config " + path + " ls");
+  EXPECT_EQ(r.exit_code, 3) << r.err;  // INVALID_ARGUMENT
+  EXPECT_NE(r.err.find("error: INVALID_ARGUMENT: " + path + ":4: timeout: \"soon\" is not a duration"),
+            std::string::npos)
+      << r.err;
+  std::remove(path.c_str());
+  r = tern("--config " + path + " ls");
+  EXPECT_EQ(r.exit_code, 5) << r.err;  // NOT_FOUND
 }
 
 }  // namespace

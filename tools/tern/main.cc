@@ -8,6 +8,11 @@
 //   tern call <service>.<method> '<json args>' (--registry URL | --addr host:port)
 //   tern bench <service>.<method> '<json args>' -c N (-n COUNT | -d DURATION)
 // docs/monitoring.md shows each with real output.
+// `tern --config tern.yaml <command>` takes the registry from a configuration
+// file (tern/config.h, docs/configuration.md) unless --registry is given: for
+// describe/call/bench the named service's reference registry, else the file's
+// registry; `tern --config F registry` listens on the file's tern:// registry
+// address with its heartbeat_interval unless --listen/--heartbeat-interval.
 #include <CLI/CLI.hpp>
 
 #include <csignal>
@@ -16,6 +21,7 @@
 
 #include "commands.h"
 #include "tern/client.h"
+#include "tern/config.h"
 #include "tern/log.h"
 #include "tern/provider.h"
 #include "tern/registry_server.h"
@@ -134,6 +140,9 @@ int main(int argc, char** argv) {
   using namespace tern::cli;
   CLI::App app{"tern - Tern RPC command-line tool"};
   app.require_subcommand(1);
+  std::string config_path;
+  app.add_option("--config", config_path, "YAML configuration file (docs/configuration.md): the registry to use");
+  app.fallthrough();  // `tern ls --config F` as well as `tern --config F ls`
 
   std::string listen = "0.0.0.0:9090";
   int heartbeat_ms = 10000;
@@ -187,6 +196,31 @@ int main(int argc, char** argv) {
 
   CLI11_PARSE(app, argc, argv);
   target.timeout = std::chrono::milliseconds(timeout_ms);
+  if (!config_path.empty()) {
+    auto config = tern::Config::load(config_path);
+    if (!config) return fail(config.status());
+    // An explicit --registry (or --addr) wins over the file.
+    auto given = [](CLI::App* cmd, const char* name) { return cmd->get_option(name)->count() > 0; };
+    for (CLI::App* cmd : {ls, watch, monitor}) {
+      if (cmd->parsed() && !given(cmd, "--registry") && !config->registry().empty()) registry_url = config->registry();
+    }
+    for (CLI::App* cmd : {describe, call, bench}) {
+      if (!cmd->parsed() || given(cmd, "--registry")) continue;
+      std::string svc = service;
+      if (cmd != describe) svc = qualified.substr(0, qualified.rfind('.'));
+      std::string reg = config->reference(svc).registry;
+      if (!reg.empty()) target.registry = reg;
+    }
+    if (registry->parsed()) {
+      auto url = tern::Url::parse(config->registry());
+      if (!given(registry, "--listen") && url && url->scheme() == "tern" && !url->hosts().empty()) {
+        listen = url->host_port().to_string();
+      }
+      if (!given(registry, "--heartbeat-interval")) {
+        heartbeat_ms = static_cast<int>(config->registry_options().heartbeat_interval.count());
+      }
+    }
+  }
   // One-shot commands print results, not the client's reconnect chatter.
   if (describe->parsed() || call->parsed() || bench->parsed()) tern::set_log_level(tern::LogLevel::kWarn);
   if (registry->parsed()) return run_registry(listen, heartbeat_ms);

@@ -1,0 +1,244 @@
+// URL parameters -> options structs (tern/config.h): every parser with real
+// values, strict errors naming the key, and a reference configured by URL
+// calling a server configured by parameters.
+#include "tern/config.h"
+
+#include <gtest/gtest.h>
+
+#include "test_services.h"
+
+namespace {
+
+using std::chrono::milliseconds;
+using tern::StatusCode;
+
+// The status of a Result or a Status, for EXPECT_* on messages.
+template <typename R>
+tern::Status status_of(const R& r) {
+  if constexpr (std::is_same_v<R, tern::Status>) {
+    return r;
+  } else {
+    return r.status();
+  }
+}
+
+#define EXPECT_INVALID(expr, fragment)                                                     \
+  do {                                                                                     \
+    tern::Status st_ = status_of(expr);                                                    \
+    EXPECT_EQ(st_.code(), StatusCode::kInvalidArgument) << st_;                            \
+    EXPECT_NE(st_.message().find(fragment), std::string::npos) << "message: " << st_.message(); \
+  } while (0)
+
+TEST(ReferenceUrl, DubboStyleParametersSetTheOptions) {
+  auto rc = tern::parse_reference_url(
+      "tern://127.0.0.1:2379/?timeout=500&load_balance=round_robin&retries=1&serialization=json");
+  ASSERT_TRUE(rc.ok()) << rc.status();
+  EXPECT_EQ(rc->registry, "tern://127.0.0.1:2379");
+  EXPECT_EQ(rc->service, "");
+  EXPECT_EQ(rc->options.timeout, milliseconds(500));
+  EXPECT_EQ(rc->options.load_balance, "round_robin");
+  EXPECT_EQ(rc->options.retries, 1);
+  EXPECT_EQ(rc->options.serialization, "json");
+  // Keys not given keep their defaults.
+  EXPECT_EQ(rc->options.cluster, "failover");
+  EXPECT_EQ(rc->options.forks, 2);
+  EXPECT_EQ(rc->options.warmup, milliseconds(600000));
+}
+
+TEST(ReferenceUrl, ServicePathListsDurationsWithUnits) {
+  auto rc = tern::parse_reference_url(
+      "direct://10.0.0.5:20880,10.0.0.6:20881/Calculator?timeout=3s&idempotent_methods=add,%20get&warmup=0"
+      "&backup_request=50ms&eject_backoff_max=2min&cluster=forking&forks=3&seed=42&version=1.0&group=blue");
+  ASSERT_TRUE(rc.ok()) << rc.status();
+  EXPECT_EQ(rc->registry, "direct://10.0.0.5:20880,10.0.0.6:20881");
+  EXPECT_EQ(rc->service, "Calculator");
+  EXPECT_EQ(rc->options.timeout, milliseconds(3000));
+  EXPECT_EQ(rc->options.idempotent_methods, (std::set<std::string, std::less<>>{"add", "get"}));
+  EXPECT_EQ(rc->options.warmup, milliseconds(0));
+  EXPECT_EQ(rc->options.backup_request, milliseconds(50));
+  EXPECT_EQ(rc->options.eject_backoff_max, milliseconds(120000));
+  EXPECT_EQ(rc->options.cluster, "forking");
+  EXPECT_EQ(rc->options.forks, 3);
+  EXPECT_EQ(rc->options.seed, 42u);
+  EXPECT_EQ(rc->options.version, "1.0");
+  EXPECT_EQ(rc->options.group, "blue");
+}
+
+TEST(ReferenceUrl, UnknownKeysAndBadValuesNameTheKey) {
+  EXPECT_INVALID(tern::parse_reference_url("tern://127.0.0.1:9090/?timout=500"), "\"timout\"");
+  EXPECT_INVALID(tern::parse_reference_url("tern://127.0.0.1:9090/?timout=500"), "known: backup_request, cluster");
+  EXPECT_INVALID(tern::parse_reference_url("tern://127.0.0.1:9090/?timeout=abc"),
+                 "timeout: \"abc\" is not a duration");
+  EXPECT_INVALID(tern::parse_reference_url("tern://127.0.0.1:9090/?timeout=0"), "timeout: \"0\" must be at least 1 ms");
+  EXPECT_INVALID(tern::parse_reference_url("tern://127.0.0.1:9090/?timeout=5h"), "timeout: \"5h\" is not a duration");
+  EXPECT_INVALID(tern::parse_reference_url("tern://127.0.0.1:9090/?timeout=-5"), "timeout: \"-5\" is not a duration");
+  EXPECT_INVALID(tern::parse_reference_url("tern://127.0.0.1:9090/?timeout=99999999999999999999"),
+                 "timeout: \"99999999999999999999\" is too large");
+  EXPECT_INVALID(tern::parse_reference_url("tern://127.0.0.1:9090/?retries=-1"),
+                 "retries: \"-1\" is out of range [0, 100]");
+  EXPECT_INVALID(tern::parse_reference_url("tern://127.0.0.1:9090/?retries=1.5"), "retries: \"1.5\" is not an integer");
+  EXPECT_INVALID(tern::parse_reference_url("tern://127.0.0.1:9090/?retries="), "retries: \"\" is not an integer");
+  EXPECT_INVALID(tern::parse_reference_url("tern://127.0.0.1:9090/?load_balance=fastest"), "load_balance: ");
+  EXPECT_INVALID(tern::parse_reference_url("tern://127.0.0.1:9090/?load_balance=fastest"), "round_robin");
+  EXPECT_INVALID(tern::parse_reference_url("tern://127.0.0.1:9090/?serialization=xml"),
+                 "serialization: unknown serialization \"xml\"");
+  EXPECT_INVALID(tern::parse_reference_url("tern://127.0.0.1:9090/?cluster=pray"), "cluster: ");
+  EXPECT_INVALID(tern::parse_reference_url("tern://127.0.0.1:9090/?forks=0"), "forks: \"0\" is out of range [1, 1000]");
+  EXPECT_INVALID(tern::parse_reference_url("tern://127.0.0.1:9090/?idempotent_methods=add,,get"),
+                 "idempotent_methods: empty method name");
+  EXPECT_INVALID(tern::parse_reference_url("tern://127.0.0.1:9090/?eject_backoff=5s&eject_backoff_max=1s"),
+                 "eject_backoff: 5000 ms exceeds eject_backoff_max (1000 ms)");
+  EXPECT_INVALID(tern::parse_reference_url("tern:///Calculator?timeout=5"), "names no registry host");
+  EXPECT_INVALID(tern::parse_reference_url("not a url"), "");
+}
+
+TEST(ServerParams, EveryKeyWithRealValues) {
+  tern::ConfigParams p = {{"listen", "[::1]:20880"},       {"announce_host", "10.0.0.5"}, {"io_threads", "2"},
+                          {"pool", "cached"},              {"worker_threads", "8"},        {"worker_queue", "500"},
+                          {"pool_keep_alive", "1min"},     {"dispatcher", "direct"},       {"io_block_threshold", "20"},
+                          {"heartbeat_interval", "0"},     {"max_body", "1048576"},        {"max_meta", "4096"},
+                          {"max_connections", "64"},       {"max_in_flight_per_connection", "0"}};
+  auto o = tern::parse_server_options(p);
+  ASSERT_TRUE(o.ok()) << o.status();
+  EXPECT_EQ(o->listen, "[::1]:20880");
+  EXPECT_EQ(o->announce_host, "10.0.0.5");
+  EXPECT_EQ(o->io_threads, 2u);
+  EXPECT_EQ(o->pool, "cached");
+  EXPECT_EQ(o->worker_threads, 8u);
+  EXPECT_EQ(o->worker_queue, 500u);
+  EXPECT_EQ(o->pool_keep_alive, milliseconds(60000));
+  EXPECT_EQ(o->dispatcher, "direct");
+  EXPECT_EQ(o->io_block_threshold, milliseconds(20));
+  EXPECT_EQ(o->heartbeat_interval, milliseconds(0));
+  EXPECT_EQ(o->limits.max_body, 1048576u);
+  EXPECT_EQ(o->limits.max_meta, 4096u);
+  EXPECT_EQ(o->max_connections, 64u);
+  EXPECT_EQ(o->max_in_flight_per_connection, 0u);
+
+  EXPECT_INVALID(tern::parse_server_options({{"pool", "elastic"}}), "pool: unknown pool \"elastic\"");
+  EXPECT_INVALID(tern::parse_server_options({{"listen", "host:port"}}), "listen: ");
+  EXPECT_INVALID(tern::parse_server_options({{"max_meta", "70000"}}), "max_meta: \"70000\" is out of range [1, 65535]");
+  EXPECT_INVALID(tern::parse_server_options({{"dispatcher", "sometimes"}}), "dispatcher: ");
+  EXPECT_INVALID(tern::parse_server_options({{"worker_queue", "0"}}), "worker_queue: ");
+  EXPECT_INVALID(tern::parse_server_options({{"announce_host", ""}}), "announce_host: must not be empty");
+  EXPECT_INVALID(tern::parse_server_options({{"timeout", "5"}}), "unknown server parameter \"timeout\"");
+}
+
+TEST(ServiceParams, WeightVersionGroupDispatcherParameters) {
+  auto o = tern::parse_service_options({{"weight", "200"},
+                                        {"version", "1.0"},
+                                        {"group", "blue"},
+                                        {"dispatcher", "direct"},
+                                        {"name", "acme.Calculator"},
+                                        {"parameters.zone", "eu-1"}});
+  ASSERT_TRUE(o.ok()) << o.status();
+  EXPECT_EQ(o->weight, 200);
+  EXPECT_EQ(o->version, "1.0");
+  EXPECT_EQ(o->group, "blue");
+  EXPECT_EQ(o->dispatcher, "direct");
+  EXPECT_EQ(o->name, "acme.Calculator");
+  EXPECT_EQ(o->parameters, (std::map<std::string, std::string>{{"zone", "eu-1"}}));
+  EXPECT_EQ(tern::param_value(*o, "parameters.zone").value(), "eu-1");
+  EXPECT_EQ(tern::param_value(*o, "parameters.absent").value(), "");
+  // An empty dispatcher means "the server's".
+  EXPECT_EQ(tern::parse_service_options({{"dispatcher", ""}})->dispatcher, "");
+
+  EXPECT_INVALID(tern::parse_service_options({{"weight", "-1"}}), "weight: \"-1\" is out of range");
+  EXPECT_INVALID(tern::parse_service_options({{"weight", "heavy"}}), "weight: \"heavy\" is not an integer");
+  EXPECT_INVALID(tern::parse_service_options({{"parameters.", "x"}}), "parameters.: the parameter needs a name");
+  EXPECT_INVALID(tern::parse_service_options({{"methods", "add"}}), "unknown service parameter \"methods\"");
+}
+
+TEST(RegistryParams, DurationsAndBackoffOrder) {
+  auto o = tern::parse_registry_options(
+      {{"heartbeat_interval", "1s"}, {"initial_backoff", "50"}, {"max_backoff", "2s"}, {"request_timeout", "700ms"}});
+  ASSERT_TRUE(o.ok()) << o.status();
+  EXPECT_EQ(o->heartbeat_interval, milliseconds(1000));
+  EXPECT_EQ(o->initial_backoff, milliseconds(50));
+  EXPECT_EQ(o->max_backoff, milliseconds(2000));
+  EXPECT_EQ(o->request_timeout, milliseconds(700));
+  EXPECT_INVALID(tern::parse_registry_options({{"initial_backoff", "10s"}}),
+                 "initial_backoff: 10000 ms exceeds max_backoff (5000 ms)");
+  EXPECT_INVALID(tern::parse_registry_options({{"heartbeat_interval", "0"}}), "heartbeat_interval: ");
+}
+
+TEST(ClientParams, IoThreadsAndChannelKeys) {
+  auto o = tern::parse_client_options({{"io_threads", "2"},
+                                       {"connect_timeout", "500"},
+                                       {"heartbeat_interval", "5s"},
+                                       {"dispatcher", "all"},
+                                       {"callback_threads", "3"},
+                                       {"max_body", "65536"}});
+  ASSERT_TRUE(o.ok()) << o.status();
+  EXPECT_EQ(o->io_threads, 2u);
+  EXPECT_EQ(o->channel.connect_timeout, milliseconds(500));
+  EXPECT_EQ(o->channel.heartbeat_interval, milliseconds(5000));
+  EXPECT_EQ(o->channel.dispatcher, "all");
+  EXPECT_EQ(o->channel.callback_threads, 3u);
+  EXPECT_EQ(o->channel.limits.max_body, 65536u);
+  // ChannelOptions alone has no io_threads.
+  EXPECT_INVALID(tern::parse_channel_options({{"io_threads", "2"}}), "unknown client parameter \"io_threads\"");
+  auto c = tern::parse_channel_options({{"connect_timeout", "2s"}});
+  ASSERT_TRUE(c.ok());
+  EXPECT_EQ(c->connect_timeout, milliseconds(2000));
+}
+
+// param_value() prints what apply_param() reads: a round trip changes nothing,
+// for every key of every struct, from non-default values too.
+template <typename O>
+void expect_round_trip(const O& options) {
+  for (const std::string& key : tern::param_keys<O>()) {
+    std::string k = key == "parameters.<name>" ? "parameters.zone" : key;
+    auto text = tern::param_value(options, k);
+    ASSERT_TRUE(text.ok()) << k << ": " << text.status();
+    O copy = options;
+    ASSERT_TRUE(tern::apply_param(copy, k, *text).is_ok()) << k << "=" << *text;
+    EXPECT_EQ(tern::param_value(copy, k).value(), *text) << k;
+  }
+}
+
+TEST(Params, RoundTripEveryKey) {
+  expect_round_trip(tern::ReferenceOptions{});
+  expect_round_trip(tern::parse_reference_options({{"idempotent_methods", "a,b"}, {"seed", "18446744073709551615"}})
+                        .value());
+  expect_round_trip(tern::ServerOptions{});
+  expect_round_trip(tern::ServiceOptions{});
+  expect_round_trip(tern::parse_service_options({{"parameters.zone", "eu"}, {"weight", "0"}}).value());
+  expect_round_trip(tern::RegistryOptions{});
+  expect_round_trip(tern::ChannelOptions{});
+  expect_round_trip(tern::ClientOptions{});
+  EXPECT_EQ(tern::param_keys<tern::ReferenceOptions>().size(), 15u);
+  EXPECT_EQ(tern::param_keys<tern::ServerOptions>().size(), 14u);
+  EXPECT_EQ(tern::param_keys<tern::ServiceOptions>().size(), 6u);
+  EXPECT_EQ(tern::param_keys<tern::RegistryOptions>().size(), 4u);
+  EXPECT_EQ(tern::param_keys<tern::ChannelOptions>().size(), 6u);
+  EXPECT_EQ(tern::param_keys<tern::ClientOptions>().size(), 7u);
+  EXPECT_INVALID(tern::param_value(tern::ReferenceOptions{}, "nope"), "unknown reference parameter \"nope\"");
+}
+
+// A server configured by parameters, a reference configured by its URL: the
+// call goes through with the serialization and timeout the URL named.
+TEST(Params, UrlConfiguredReferenceCallsParamConfiguredServer) {
+  auto so = tern::parse_server_options({{"listen", "127.0.0.1:0"}, {"io_threads", "1"}, {"worker_threads", "2"}});
+  ASSERT_TRUE(so.ok()) << so.status();
+  tern::Server server(*so);
+  auto svc = tern::parse_service_options({{"weight", "300"}});
+  ASSERT_TRUE(server.expose<testsvc::Calculator>(std::make_shared<testsvc::CalculatorImpl>(), *svc).is_ok());
+  ASSERT_TRUE(server.start().is_ok());
+
+  auto rc = tern::parse_reference_url("direct://127.0.0.1:" + std::to_string(server.port()) +
+                                      "?serialization=json&timeout=200&cluster=failfast");
+  ASSERT_TRUE(rc.ok()) << rc.status();
+  tern::Client client(tern::parse_client_options({{"io_threads", "1"}}).value());
+  auto calc = client.refer<testsvc::Calculator>(rc->registry, rc->options);
+  ASSERT_TRUE(calc.ok()) << calc.status();
+  EXPECT_EQ(calc->reference()->options().serialization, "json");
+  EXPECT_EQ(calc->reference()->serialization_id(), 2);
+  EXPECT_EQ(calc->call<&testsvc::Calculator::add>(20, 22).value(), 42);
+  // The URL's 200 ms timeout applies: a 1 s handler times out.
+  auto slow = calc->call<&testsvc::Calculator::sleep_ms>(1000);
+  EXPECT_EQ(slow.status().code(), StatusCode::kDeadlineExceeded) << slow.status();
+  server.shutdown(milliseconds(0));
+}
+
+}  // namespace
