@@ -48,6 +48,15 @@ struct ReferenceOptions {
   std::chrono::milliseconds timeout{3000};
   // "msgpack" (default), "json" or "protobuf".
   std::string serialization = "msgpack";
+  // Body compression (docs/protocol.md §5): "none" (default), "zstd" or
+  // "lz4". With zstd or lz4, request bodies of at least
+  // `compression_threshold` bytes are sent compressed (when that makes them
+  // smaller), and every request tells the provider it may compress its
+  // response the same way (the provider's ServerOptions::compression_threshold
+  // decides for responses). Anything else: INVALID_ARGUMENT at reference creation.
+  std::string compression = "none";
+  // Request bodies below this many bytes are sent uncompressed. Default 1024.
+  std::size_t compression_threshold = 1024;
   // Only providers announcing this version / group (empty = any).
   std::string version;
   std::string group;

@@ -462,6 +462,9 @@ protocol::FrameBuilder Reference::new_request(std::string_view method, bool onew
   b.add_meta(protocol::meta_keys::kMethod, method);
   if (!core_->options.version.empty()) b.add_meta(protocol::meta_keys::kVersion, core_->options.version);
   if (!core_->options.group.empty()) b.add_meta(protocol::meta_keys::kGroup, core_->options.group);
+  if (core_->compression != protocol::Compression::kNone) {
+    b.add_meta(protocol::meta_keys::kAcceptCompression, protocol::compression_name(core_->compression));
+  }
   b.begin_body();
   return b;
 }
@@ -476,6 +479,9 @@ Status Reference::new_request(std::string_view method, bool oneway, const CallOp
   b.add_meta(protocol::meta_keys::kMethod, method);
   if (!core_->options.version.empty()) b.add_meta(protocol::meta_keys::kVersion, core_->options.version);
   if (!core_->options.group.empty()) b.add_meta(protocol::meta_keys::kGroup, core_->options.group);
+  if (core_->compression != protocol::Compression::kNone) {
+    b.add_meta(protocol::meta_keys::kAcceptCompression, protocol::compression_name(core_->compression));
+  }
   auto& filters = core_->client->options.filters;
   std::vector<std::pair<std::string, std::string>> extra;
   if (!filters.empty()) {
@@ -487,7 +493,8 @@ Status Reference::new_request(std::string_view method, bool oneway, const CallOp
   }
   auto add = [&](std::string_view k, std::string_view v) -> Status {
     if (k.empty() || k == protocol::meta_keys::kService || k == protocol::meta_keys::kMethod ||
-        k == protocol::meta_keys::kVersion || k == protocol::meta_keys::kGroup) {
+        k == protocol::meta_keys::kVersion || k == protocol::meta_keys::kGroup ||
+        k == protocol::meta_keys::kAcceptCompression) {
       return Status(StatusCode::kInvalidArgument, "attachment key '" + std::string(k) + "' is reserved");
     }
     if (!b.add_meta(k, v)) return Status(StatusCode::kInvalidArgument, "attachments exceed 64 KiB");
@@ -525,6 +532,9 @@ void Reference::invoke(std::string_view method, std::string request, std::chrono
                        CallCompletion done, std::shared_ptr<CallControl> control) {
   const auto& o = core_->options;
   auto started = Clock::now();
+  if (core_->compression != protocol::Compression::kNone) {
+    protocol::compress_frame(request, core_->compression, o.compression_threshold);
+  }
   auto budget = timeout.count() > 0 ? timeout : o.timeout;
   // Deadline propagation: a nested call never outlives the request it serves.
   if (auto* ctx = ServerContext::current(); ctx && ctx->has_deadline()) {
@@ -567,6 +577,9 @@ void Reference::invoke(std::string_view method, std::string request, std::chrono
 }
 
 Status Reference::invoke_oneway(std::string_view method, std::string request) {
+  if (core_->compression != protocol::Compression::kNone) {
+    protocol::compress_frame(request, core_->compression, core_->options.compression_threshold);
+  }
   auto dir = core_->snapshot();
   if (!dir || dir->ptrs.empty()) {
     return Status(StatusCode::kUnavailable, "no provider for service '" + core_->service + "'");
