@@ -169,10 +169,29 @@ TEST_F(ProtoFixture, SeveralMessageArgumentsAndVoidOverProtobuf) {
 
 TEST_F(ProtoFixture, ProtobufForANonMessageMethodIsInvalidArgument) {
   auto calc = stub<testsvc::Calculator>("protobuf");
+  const std::string expected =
+      "method add does not take protobuf messages (its arguments and result must be protobuf messages); use the "
+      "msgpack or json serialization";
+  auto before = server->stats().requests;
   auto r = calc.call<&testsvc::Calculator::add>(1, 2);
   ASSERT_FALSE(r.has_value());
   EXPECT_EQ(r.status().code(), tern::StatusCode::kInvalidArgument);
-  EXPECT_EQ(r.status().message(), "method add does not take protobuf messages");
+  EXPECT_EQ(r.status().message(), expected);
+  // Every call mode fails the same way, locally: nothing reaches the provider.
+  auto f = calc.async_call<&testsvc::Calculator::add>(1, 2).get();
+  ASSERT_FALSE(f.has_value());
+  EXPECT_EQ(f.status().code(), tern::StatusCode::kInvalidArgument);
+  EXPECT_EQ(f.status().message(), expected);
+  tern::Status cb_status;
+  calc.callback<&testsvc::Calculator::add>([&](tern::Result<int> x) { cb_status = x.status(); }, 1, 2);
+  EXPECT_EQ(cb_status.code(), tern::StatusCode::kInvalidArgument);  // completed inline
+  auto o = calc.oneway<&testsvc::Calculator::count>(5);
+  EXPECT_EQ(o.code(), tern::StatusCode::kInvalidArgument);
+  EXPECT_EQ(o.message(), "method count does not take protobuf messages (its arguments and result must be protobuf "
+                         "messages); use the msgpack or json serialization");
+  auto p = calc.call<&testsvc::Calculator::midpoint>(testsvc::Point{}, testsvc::Point{});
+  EXPECT_EQ(p.status().code(), tern::StatusCode::kInvalidArgument);
+  EXPECT_EQ(server->stats().requests, before);
   // The same reference keeps working for other serializations' references.
   EXPECT_EQ(stub<testsvc::Calculator>("msgpack").call<&testsvc::Calculator::add>(1, 2).value(), 3);
 }
