@@ -15,6 +15,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "server/reflection_service.h"
 #include "server/server_session.h"
 #include "rpc/thread_pool.h"
 #include "tern/log.h"
@@ -27,6 +28,28 @@ namespace detail {
 struct ServerCallAccess {
   static void set_service(ServerCall& c, std::size_t off, std::size_t len) { c.service_ = {off, len}; }
   static void set_method(ServerCall& c, std::size_t off, std::size_t len) { c.method_ = {off, len}; }
+  static void accept_compression(ServerCall& c, protocol::Compression alg, std::size_t threshold) {
+    c.response_compression_ = alg;
+    c.compression_threshold_ = threshold;
+  }
+  // Decompresses a compressed request body in place (docs/protocol.md §5);
+  // INVALID_ARGUMENT for a corrupt body or one over `max_body` decompressed.
+  static Status decompress_body(ServerCall& c, std::uint32_t max_body, std::size_t threshold) {
+    bool both = false;
+    protocol::Compression alg = protocol::request_compression(c.frame_.header.status_or_flags, &both);
+    if (alg == protocol::Compression::kNone) return Status();
+    if (both) return Status(StatusCode::kInvalidArgument, "request flags name both zstd and lz4 compression");
+    auto plain = protocol::decompress(alg, c.frame_.body(), max_body);
+    if (!plain) return plain.status();
+    protocol::Frame& f = c.frame_;
+    f.payload.resize(f.header.meta_len);
+    f.payload.append(*plain);
+    f.header.body_len = static_cast<std::uint32_t>(plain->size());
+    f.header.status_or_flags &= static_cast<std::uint8_t>(~protocol::flags::kKnownMask);
+    // A consumer that compresses can read responses compressed the same way.
+    if (c.response_compression_ == protocol::Compression::kNone) accept_compression(c, alg, threshold);
+    return Status();
+  }
   // Runs the provider filters' on_request; their on_response runs when the call responds.
   static Status run_filters(ServerCall& c, const std::vector<std::shared_ptr<ServerFilter>>& filters) {
     c.started_ = std::chrono::steady_clock::now();
@@ -54,6 +77,7 @@ struct ServiceEntry {
   bool pooled = true;  // requests go to the business pool (resolved at start)
   std::unordered_map<std::string, MethodEntry> methods;
   std::vector<std::string> method_names;
+  nlohmann::json description;  // reflection (tern/reflection.h); null = none
 };
 }  // namespace
 
@@ -91,7 +115,8 @@ std::chrono::milliseconds ServerContext::remaining() const noexcept {
 }
 std::string_view ServerContext::attachment(std::string_view key) const noexcept {
   if (key == protocol::meta_keys::kService || key == protocol::meta_keys::kMethod ||
-      key == protocol::meta_keys::kVersion || key == protocol::meta_keys::kGroup)
+      key == protocol::meta_keys::kVersion || key == protocol::meta_keys::kGroup ||
+      key == protocol::meta_keys::kAcceptCompression)
     return {};
   auto v = protocol::find_meta(call_->meta(), key);
   if (v.data() != nullptr) return v;
@@ -223,6 +248,10 @@ void Server::Impl::handle_request(const std::shared_ptr<rpc::ServerSession>& ses
       version = v;
     } else if (k == protocol::meta_keys::kGroup) {
       group = v;
+    } else if (k == protocol::meta_keys::kAcceptCompression) {
+      if (auto alg = protocol::parse_compression(v); alg.has_value()) {
+        detail::ServerCallAccess::accept_compression(call, *alg, options.compression_threshold);
+      }
     }
   });
   if (!ms.is_ok()) {
@@ -274,6 +303,10 @@ void Server::Impl::run(ServerCall& call, const MethodHandler& handler) {
   if (call.deadline() != std::chrono::steady_clock::time_point::max() &&
       std::chrono::steady_clock::now() >= call.deadline()) {
     call.respond(Status(StatusCode::kDeadlineExceeded, "deadline passed before the handler ran"));
+  } else if (Status ds = detail::ServerCallAccess::decompress_body(call, options.limits.max_body,
+                                                                    options.compression_threshold);
+             !ds.is_ok()) {
+    call.respond(ds);  // this call only: the connection keeps serving
   } else {
     ServerContext::Scope scope(&call.context());
     Status filtered = detail::ServerCallAccess::run_filters(call, options.filters);
@@ -368,7 +401,9 @@ ServerCall::ServerCall(ServerCall&& o) noexcept
       filters_(o.filters_),
       filters_ran_(o.filters_ran_),
       started_(o.started_),
-      response_attachments_(std::move(o.response_attachments_)) {
+      response_attachments_(std::move(o.response_attachments_)),
+      response_compression_(o.response_compression_),
+      compression_threshold_(o.compression_threshold_) {
   o.responded_ = true;  // the moved-from call must not answer
   o.filters_ = nullptr;
 }
@@ -408,7 +443,11 @@ void ServerCall::respond(protocol::FrameBuilder&& builder) {
     return;
   }
   responded_ = true;
-  session_->send_frame(builder.finish());
+  std::string frame = builder.finish();
+  if (response_compression_ != protocol::Compression::kNone) {
+    protocol::compress_frame(frame, response_compression_, compression_threshold_);
+  }
+  session_->send_frame(std::move(frame));
   after_response(Status());
 }
 
@@ -453,6 +492,17 @@ Status Server::add_method(const std::string& service, const std::string& method,
   return Status();
 }
 
+Status Server::set_description(const std::string& service, nlohmann::json description) {
+  std::lock_guard lock(impl_->mu);
+  if (impl_->started) return Status(StatusCode::kFailedPrecondition, "set_description after start()");
+  auto it = impl_->services.find(service);
+  if (it == impl_->services.end()) {
+    return Status(StatusCode::kNotFound, fmt::format("service '{}' has no method to describe", service));
+  }
+  it->second.description = std::move(description);
+  return Status();
+}
+
 void Server::on_connect(std::function<void(std::uint64_t)> listener) {
   impl_->connect_listener = std::move(listener);
 }
@@ -475,6 +525,17 @@ Status Server::start() {
 
   auto policy = dispatch_policy(im.options.dispatcher);
   if (!policy) return policy.status();
+  if (im.options.reflection && !im.services.count(std::string(kReflectionService))) {
+    // Rendered once, from the services exposed by now (immutable from here on).
+    std::vector<rpc::ReflectedService> reflected;
+    for (auto& [name, svc] : im.services) {
+      reflected.push_back(rpc::ReflectedService{name, svc.options.version, svc.options.group, svc.method_names,
+                                                svc.description.is_null() ? nullptr : &svc.description});
+    }
+    for (auto& [method, handler] : rpc::make_reflection_handlers(std::move(reflected))) {
+      if (Status s = add_method(std::string(kReflectionService), method, std::move(handler)); !s.is_ok()) return s;
+    }
+  }
   im.policy = *policy;
   bool need_pool = false;
   for (auto& s : im.policy.on_pool) need_pool = need_pool || s;
@@ -535,6 +596,7 @@ std::vector<Url> Server::provider_urls() const {
   std::vector<Url> out;
   std::lock_guard lock(impl_->mu);
   for (auto& [name, svc] : impl_->services) {
+    if (name == kReflectionService) continue;  // reachable at every provider; never registered
     Url u("tern", {address()}, name);
     for (auto& [k, v] : svc.options.parameters) u.set_param(k, v);
     std::string methods;
