@@ -272,3 +272,37 @@ TEST_F(ProtoFixture, MalformedProtobufIsInvalidArgument) {
 }
 
 }  // namespace
+
+namespace {
+
+// tern.Reflection describes a generated service from the protobuf descriptors.
+TEST_F(ProtoFixture, ReflectionDescribesMessagesFromTheirDescriptors) {
+  auto ref = reference(std::string(tern::kReflectionService));
+  auto r = tern::call_json(*ref, "describe", R"(["terntest.calc.Calc"])");
+  ASSERT_TRUE(r.has_value()) << r.status();
+  auto d = nlohmann::json::parse(*r);
+  ASSERT_EQ(d["methods"].size(), 2u);
+  EXPECT_EQ(d["methods"][0], nlohmann::json::parse(R"({"name":"Compute",
+      "args":[{"type":"message","name":"terntest.calc.ComputeRequest"}],
+      "result":{"type":"message","name":"terntest.calc.ComputeReply"}})"));
+  EXPECT_EQ(d["methods"][1]["name"], "Strict");
+  EXPECT_EQ(d["types"]["terntest.calc.ComputeRequest"], nlohmann::json::parse(R"({"kind":"message","fields":[
+      {"name":"op","number":1,"type":{"type":"enum","name":"terntest.calc.Op"}},
+      {"name":"values","number":2,"type":{"type":"array","items":{"type":"int64"}}},
+      {"name":"label","number":3,"type":{"type":"string"}},
+      {"name":"weights","number":4,"type":{"type":"map","key":{"type":"string"},"value":{"type":"int32"}}},
+      {"name":"options","number":5,"type":{"type":"message","name":"terntest.calc.ComputeRequest.Options"}}]})"));
+  EXPECT_EQ(d["types"]["terntest.calc.ComputeRequest.Options"], nlohmann::json::parse(R"({"kind":"message",
+      "fields":[{"name":"negate","number":1,"type":{"type":"bool"}}]})"));
+  EXPECT_EQ(d["types"]["terntest.calc.Op"], nlohmann::json::parse(R"({"kind":"enum","values":[
+      {"name":"OP_UNSPECIFIED","number":0},{"name":"OP_ADD","number":1},{"name":"OP_MUL","number":2}]})"));
+  EXPECT_EQ(d["types"]["terntest.calc.ComputeReply"]["fields"].size(), 3u);
+  EXPECT_EQ(d["types"].size(), 4u);  // the map entry message is not listed
+
+  // A hand-written contract mixing messages in a service: same descriptors.
+  auto j = nlohmann::json::parse(tern::call_json(*ref, "describe", R"(["terntest.Joiner"])").value());
+  EXPECT_EQ(j["methods"][0]["args"].size(), 2u);
+  EXPECT_EQ(j["methods"][1]["result"], nlohmann::json({{"type", "void"}}));
+}
+
+}  // namespace
