@@ -46,7 +46,9 @@ struct ReferenceOptions {
   // Timeout of each call (the deadline sent to the provider). Default 3 s;
   // never infinite.
   std::chrono::milliseconds timeout{3000};
-  // "msgpack" (default), "json" or "protobuf".
+  // "msgpack" (default), "json" or "protobuf". With "protobuf", a Proxy call
+  // of a method whose arguments or result are not protobuf messages fails
+  // locally with INVALID_ARGUMENT (nothing is sent).
   std::string serialization = "msgpack";
   // Body compression (docs/protocol.md §5): "none" (default), "zstd" or
   // "lz4". With zstd or lz4, request bodies of at least
@@ -103,8 +105,8 @@ struct CallOptions {
   // incoming request's remaining deadline.
   std::chrono::milliseconds timeout{0};
   // Request attachments (metadata key/values the provider reads with
-  // ServerContext::attachment()). Keys must not be service, method, version
-  // or group, nor start with '^'.
+  // ServerContext::attachment()). Keys must not be service, method, version,
+  // group or accept-compression, nor start with '^'.
   std::vector<std::pair<std::string, std::string>> attachments;
   // Attachments that also flow into every nested call the provider makes
   // while serving this one (trace ids, tenant): sent with a '^' key prefix.

@@ -14,6 +14,7 @@
 //
 // Type grammar (a JSON object; "type" says which):
 //   {"type":"bool"|"int8".."int64"|"uint8".."uint64"|"float"|"double"|"string"|"bytes"|"void"}
+//   {"type":"json"}                              a JSON document (tern.Reflection's own results)
 //   {"type":"array","items":T}                   std::vector, std::list, std::set, ... (bytes: vector<char/uint8_t/std::byte>)
 //   {"type":"map","key":T,"value":T}             std::map, std::unordered_map
 //   {"type":"optional","value":T}                std::optional

@@ -12,12 +12,18 @@
 // handler; the result or error goes back as a response frame with the request
 // id, in the serialization of the request. Errors the consumer sees:
 //   UNIMPLEMENTED      unknown service or method (the message names it)
-//   INVALID_ARGUMENT   arguments that do not decode as the method's parameters
+//   INVALID_ARGUMENT   arguments that do not decode as the method's parameters;
+//                      a compressed body that is corrupt or decompresses past
+//                      limits.max_body (docs/protocol.md §5)
 //   INTERNAL           the handler threw; the exception's what() is the message
 //   RESOURCE_EXHAUSTED the business pool's queue is full (handler not run)
 //   DEADLINE_EXCEEDED  the request's deadline passed before the handler ran
 //   UNAVAILABLE        the server is shutting down (handler not run)
 // A handler's exception never escapes into the server.
+//
+// Every server also exposes the built-in service "tern.Reflection" (service
+// descriptions with types, tern/reflection.h) unless ServerOptions::reflection
+// is false.
 //
 // Thread safety: expose() before start(); shutdown()/wait()/port() from any thread.
 #pragma once
