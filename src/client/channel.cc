@@ -139,8 +139,8 @@ class ChannelSession : public Session {
   static void complete_response(CallCompletion done, protocol::Frame&& frame, std::uint32_t max_body) {
     StatusCode code = frame.header.status();
     if (code == StatusCode::kOk) {
-      if (auto alg = protocol::response_compression(frame.header.status_or_flags);
-          alg != protocol::Compression::kNone) {
+      if ((frame.header.status_or_flags & ~protocol::flags::kStatusMask) != 0) {  // compressed (rare)
+        auto alg = protocol::response_compression(frame.header.status_or_flags);
         auto plain = protocol::decompress(alg, frame.body(), max_body);
         if (!plain) {
           // The provider ran the call but its answer is unreadable: this call only.

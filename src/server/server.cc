@@ -35,6 +35,7 @@ struct ServerCallAccess {
   // Decompresses a compressed request body in place (docs/protocol.md §5);
   // INVALID_ARGUMENT for a corrupt body or one over `max_body` decompressed.
   static Status decompress_body(ServerCall& c, std::uint32_t max_body, std::size_t threshold) {
+    if ((c.frame_.header.status_or_flags & protocol::flags::kKnownMask) == 0) return Status();  // the common case
     bool both = false;
     protocol::Compression alg = protocol::request_compression(c.frame_.header.status_or_flags, &both);
     if (alg == protocol::Compression::kNone) return Status();
