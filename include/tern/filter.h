@@ -20,6 +20,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -35,8 +36,20 @@ class ServerContext;
 struct ClientInvocation {
   std::string_view service;
   std::string_view method;
-  // Request attachments; filters may add or change entries.
+  // Attachments added by the filters (empty when the first filter runs);
+  // filters may add or change entries. On the wire they replace the
+  // caller's CallOptions::attachments with the same key.
   std::vector<std::pair<std::string, std::string>>* attachments;
+};
+
+// Wire sizes of one consumer call, in bytes, whole frames (24-byte header,
+// metadata and body).
+struct CallBytes {
+  // The request frame, counted once however many attempts were sent.
+  std::uint64_t sent = 0;
+  // The response frame that completed the call; 0 when none arrived
+  // (timeout, connection failure, local error).
+  std::uint64_t received = 0;
 };
 
 class ClientFilter {
@@ -47,10 +60,11 @@ class ClientFilter {
     (void)invocation;
     return Status();
   }
-  // After the call completed (all attempts), with its final status and latency.
+  // After the call completed (all attempts), with its final status, latency
+  // and wire sizes.
   virtual void on_response(std::string_view service, std::string_view method, const Status& status,
-                           std::chrono::nanoseconds latency) {
-    (void)service, (void)method, (void)status, (void)latency;
+                           std::chrono::nanoseconds latency, const CallBytes& bytes) {
+    (void)service, (void)method, (void)status, (void)latency, (void)bytes;
   }
 };
 
@@ -62,7 +76,8 @@ class ServerFilter {
     (void)context;
     return Status();
   }
-  // After the response was sent (status OK or the error sent).
+  // After the response was sent (status OK or the error sent);
+  // context.response_bytes() has the size of the response frame.
   virtual void on_response(ServerContext& context, const Status& status, std::chrono::nanoseconds latency) {
     (void)context, (void)status, (void)latency;
   }

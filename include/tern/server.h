@@ -95,6 +95,16 @@ struct ServerOptions {
   std::chrono::milliseconds heartbeat_interval{10000};
   // Frame limits: body default 64 MiB, metadata 64 KiB - 1.
   protocol::Limits limits{};
+  // Consumer connections open at once; a connection accepted beyond it is
+  // closed at once (the consumer sees UNAVAILABLE, nothing executed, and
+  // fails over) and counted in Stats::rejected_connections. Default 0 = no
+  // limit (the process's file-descriptor limit applies).
+  std::size_t max_connections = 0;
+  // Requests (and oneways) received on one connection and not yet answered;
+  // one more is answered RESOURCE_EXHAUSTED at once, without running
+  // (retryable), and counted in Stats::rejected_in_flight. Bounds what a
+  // single consumer can make the provider hold. Default 10000; 0 = no limit.
+  std::size_t max_in_flight_per_connection = 10000;
   // Provider filters, in order (tern/filter.h).
   std::vector<std::shared_ptr<ServerFilter>> filters{};
   // Response compression (docs/protocol.md §5): a response to a consumer
@@ -184,6 +194,9 @@ class ServerCall {
   void after_response(const Status& status);
   ServerContext context_{this};
   bool responded_ = false;
+  std::uint64_t response_bytes_ = 0;  // size of the response frame sent
+  bool holds_slot_ = false;           // counted in the session's in-flight calls
+  void release_slot() noexcept;
   // Filters whose on_request ran (their on_response runs at respond time).
   const std::vector<std::shared_ptr<ServerFilter>>* filters_ = nullptr;
   std::size_t filters_ran_ = 0;
@@ -260,6 +273,8 @@ class Server {
     std::uint64_t handler_errors = 0;    // handlers that threw
     std::uint64_t connections = 0;       // currently open
     std::uint64_t blocked_io_handlers = 0;  // handlers that held an IO thread > io_block_threshold
+    std::uint64_t rejected_connections = 0;  // connections closed at accept (max_connections)
+    std::uint64_t rejected_in_flight = 0;    // RESOURCE_EXHAUSTED answers from max_in_flight_per_connection
   };
   Stats stats() const;
 

@@ -16,6 +16,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -50,6 +51,11 @@ class ServerContext {
   void for_each_propagated(F&& f) const;
   // Adds a response attachment sent back with the response (before it is sent).
   void set_response_attachment(std::string key, std::string value);
+  // Size of the request frame in bytes (24-byte header, metadata and body).
+  std::uint64_t request_bytes() const noexcept;
+  // Size of the response frame sent, in bytes; 0 before the response was
+  // sent and for oneway requests (meaningful in ServerFilter::on_response).
+  std::uint64_t response_bytes() const noexcept;
   // True when the consumer cancelled the call (cancel frame).
   bool cancelled() const noexcept;
   bool oneway() const noexcept;

@@ -143,14 +143,15 @@ class ChannelSession : public Session {
         auto alg = protocol::response_compression(frame.header.status_or_flags);
         auto plain = protocol::decompress(alg, frame.body(), max_body);
         if (!plain) {
-          // The provider ran the call but its answer is unreadable: this call only.
-          done(CallResult{Status(StatusCode::kInternal, "response: " + plain.status().message(), true), {}});
+          // The provider ran the call but its answer is unreadable: this call
+          // only. The frame stays in the result: filters count its bytes.
+          Status unreadable(StatusCode::kInternal, "response: " + plain.status().message(), true);
+          done(CallResult{std::move(unreadable), std::move(frame)});
           return;
         }
+        // The header keeps the wire's lengths and bits (CallResult).
         frame.payload.resize(frame.header.meta_len);
         frame.payload.append(*plain);
-        frame.header.body_len = static_cast<std::uint32_t>(plain->size());
-        frame.header.status_or_flags &= protocol::flags::kStatusMask;
       }
       done(CallResult{Status(), std::move(frame)});
     } else {
@@ -159,7 +160,8 @@ class ChannelSession : public Session {
       bool executed = !(code == StatusCode::kResourceExhausted || code == StatusCode::kUnimplemented ||
                         code == StatusCode::kUnavailable);
       std::string msg(frame.body());
-      done(CallResult{Status(code, std::move(msg), executed), {}});
+      // The frame stays in the result: filters count its bytes.
+      done(CallResult{Status(code, std::move(msg), executed), std::move(frame)});
     }
   }
 

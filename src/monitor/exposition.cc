@@ -66,6 +66,16 @@ std::string to_prometheus_text(const std::vector<MethodSnapshot>& methods, doubl
     });
     family(out, prefix + "in_flight", "gauge", fmt::format("Calls started by the {} and not yet completed.", who));
     each([&](const MethodSnapshot& m) { out += fmt::format("{}in_flight{{{}}} {}\n", prefix, labels(m), m.in_flight); });
+    family(out, prefix + "received_bytes_total", "counter",
+           fmt::format("Frame bytes received by the {} (header, metadata and body).", who));
+    each([&](const MethodSnapshot& m) {
+      out += fmt::format("{}received_bytes_total{{{}}} {}\n", prefix, labels(m), m.bytes_in);
+    });
+    family(out, prefix + "sent_bytes_total", "counter",
+           fmt::format("Frame bytes sent by the {} (header, metadata and body).", who));
+    each([&](const MethodSnapshot& m) {
+      out += fmt::format("{}sent_bytes_total{{{}}} {}\n", prefix, labels(m), m.bytes_out);
+    });
     family(out, prefix + "latency_seconds", "histogram",
            fmt::format("Latency of calls completed by the {}, in seconds.", who));
     each([&](const MethodSnapshot& m) {
@@ -104,6 +114,8 @@ std::string to_status_json(const std::vector<MethodSnapshot>& methods, double up
         {"errors", m.errors},
         {"errors_by_code", std::move(by_code)},
         {"in_flight", m.in_flight},
+        {"bytes_in", m.bytes_in},
+        {"bytes_out", m.bytes_out},
         {"latency",
          {{"count", m.latency_count},
           {"sum_seconds", m.latency_sum_seconds},
@@ -135,6 +147,8 @@ Result<std::vector<MethodSnapshot>> parse_status_json(std::string_view text, dou
         m.calls = jm.value("calls", std::uint64_t{0});
         m.errors = jm.value("errors", std::uint64_t{0});
         m.in_flight = jm.value("in_flight", std::int64_t{0});
+        m.bytes_in = jm.value("bytes_in", std::uint64_t{0});
+        m.bytes_out = jm.value("bytes_out", std::uint64_t{0});
         if (auto it = jm.find("errors_by_code"); it != jm.end()) {
           for (auto& [name, n] : it->items()) {
             StatusCode code;

@@ -139,6 +139,8 @@ std::vector<MethodSnapshot> MetricsRegistry::snapshot() const {
         s.method = name;
         s.calls = m->calls_.load(std::memory_order_relaxed);
         s.in_flight = std::max<std::int64_t>(m->in_flight_.load(std::memory_order_relaxed), 0);
+        s.bytes_in = m->bytes_in_.load(std::memory_order_relaxed);
+        s.bytes_out = m->bytes_out_.load(std::memory_order_relaxed);
         for (std::size_t c = 1; c < MethodMetrics::kCodes; ++c) {
           auto n = m->codes_[c].load(std::memory_order_relaxed);
           if (n == 0) continue;
@@ -170,6 +172,7 @@ std::vector<MethodSnapshot> MetricsRegistry::snapshot() const {
 
 Status MetricsServerFilter::on_request(ServerContext& context) {
   auto& m = metrics_->method(Side::kProvider, context.service(), context.method());
+  m.add_bytes(context.request_bytes(), 0);
   if (context.oneway()) {
     m.record_without_latency(StatusCode::kOk);
   } else {
@@ -180,6 +183,7 @@ Status MetricsServerFilter::on_request(ServerContext& context) {
 
 void MetricsServerFilter::on_response(ServerContext& context, const Status& status, std::chrono::nanoseconds latency) {
   auto& m = metrics_->method(Side::kProvider, context.service(), context.method());
+  m.add_bytes(0, context.response_bytes());
   if (context.oneway()) {
     m.record_error(status.code());
   } else {
@@ -193,8 +197,10 @@ Status MetricsClientFilter::on_request(ClientInvocation& invocation) {
 }
 
 void MetricsClientFilter::on_response(std::string_view service, std::string_view method, const Status& status,
-                                      std::chrono::nanoseconds latency) {
-  metrics_->method(Side::kConsumer, service, method).on_finish_clamped(status.code(), latency);
+                                      std::chrono::nanoseconds latency, const CallBytes& bytes) {
+  auto& m = metrics_->method(Side::kConsumer, service, method);
+  m.add_bytes(bytes.received, bytes.sent);
+  m.on_finish_clamped(status.code(), latency);
 }
 
 }  // namespace tern::monitor

@@ -95,10 +95,11 @@ struct ReferenceCore : std::enable_shared_from_this<ReferenceCore> {
   // (active, latency, attempts, outlier ejection) on every completion path.
   static void send_attempt(std::shared_ptr<EndpointInvoker> ep, std::string bytes, std::chrono::milliseconds timeout,
                            const std::shared_ptr<CallControl>& control, CallCompletion done);
-  // Completes a call once: drops the caller's cancel hook, runs the filters,
-  // applies failsafe, then `done`.
+  // Completes a call once: drops the caller's cancel hook, runs the filters
+  // (with the request frame's size in bytes), applies failsafe, then `done`.
   void complete(const std::shared_ptr<CallControl>& control, std::string_view method,
-                std::chrono::steady_clock::time_point started, CallResult&& result, CallCompletion& done) const;
+                std::chrono::steady_clock::time_point started, std::uint64_t request_bytes, CallResult&& result,
+                CallCompletion& done) const;
 
   // Sequential strategies (failover, failfast, failsafe): one attempt at a time.
   static void start_attempt(std::unique_ptr<CallAttempt> attempt, Status last_error);

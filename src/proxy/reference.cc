@@ -150,12 +150,21 @@ void ReferenceCore::send_attempt(std::shared_ptr<EndpointInvoker> ep, std::strin
 }
 
 void ReferenceCore::complete(const std::shared_ptr<CallControl>& control, std::string_view method,
-                             Clock::time_point started, CallResult&& r, CallCompletion& done) const {
+                             Clock::time_point started, std::uint64_t request_bytes, CallResult&& r,
+                             CallCompletion& done) const {
   if (control) control->clear_hook();
   auto& filters = client->options.filters;
   if (!filters.empty()) {
     auto latency = Clock::now() - started;
-    for (auto it = filters.rbegin(); it != filters.rend(); ++it) (*it)->on_response(service, method, r.status, latency);
+    CallBytes bytes;
+    bytes.sent = request_bytes;
+    if (r.frame.header.type == protocol::FrameType::kResponse) {
+      // Wire size: the header's lengths stay those received, also for a decompressed body.
+      bytes.received = protocol::kHeaderSize + r.frame.header.meta_len + r.frame.header.body_len;
+    }
+    for (auto it = filters.rbegin(); it != filters.rend(); ++it) {
+      (*it)->on_response(service, method, r.status, latency, bytes);
+    }
   }
   // failsafe: the filters saw the real outcome; the caller gets OK and an
   // empty body — except for its own cancel, which it asked for.
@@ -176,6 +185,7 @@ struct CallAttempt {
   Clock::time_point started;
   std::string method;
   std::string request;  // kept for retries (moved into the last attempt)
+  std::uint64_t request_bytes = 0;
   Clock::time_point deadline;
   CallCompletion done;
   int attempts_left = 0;  // failover: retries still allowed; 0 for failfast / failsafe
@@ -184,7 +194,7 @@ struct CallAttempt {
 };
 
 void ReferenceCore::finish(std::unique_ptr<CallAttempt> a, CallResult&& r) {
-  a->core->complete(a->control, a->method, a->started, std::move(r), a->done);
+  a->core->complete(a->control, a->method, a->started, a->request_bytes, std::move(r), a->done);
 }
 
 void ReferenceCore::start_attempt(std::unique_ptr<CallAttempt> a, Status last_error) {
@@ -275,7 +285,7 @@ struct FanOut : std::enable_shared_from_this<FanOut> {
   void run(Settled&& s) {
     if (!s.settled) return;
     for (auto& leg : s.cancel) leg->cancel();  // losers: cancel frames; their completions are ignored
-    core->complete(control, method, started, std::move(s.result), s.done);
+    core->complete(control, method, started, request.size(), std::move(s.result), s.done);
   }
   void launch(std::shared_ptr<EndpointInvoker> ep);
   void launch_next();
@@ -503,6 +513,10 @@ Status Reference::new_request(std::string_view method, bool oneway, const CallOp
   if (options) {
     for (auto& [k, v] : options->attachments) {
       if (!k.empty() && k[0] == '^') return Status(StatusCode::kInvalidArgument, "attachment keys must not start with '^'");
+      // An attachment a filter set wins over the caller's (e.g. the auth token).
+      bool overridden = false;
+      for (auto& e : extra) overridden = overridden || e.first == k;
+      if (overridden) continue;
       if (Status s = add(k, v); !s.is_ok()) return s;
     }
     for (auto& [k, v] : options->propagated) {
@@ -541,7 +555,7 @@ void Reference::invoke(std::string_view method, std::string request, std::chrono
     budget = std::min(budget, ctx->remaining());
     if (budget.count() <= 0) {
       CallResult r{Status(StatusCode::kDeadlineExceeded, "the request being served has no time left"), {}};
-      core_->complete(control, method, started, std::move(r), done);
+      core_->complete(control, method, started, request.size(), std::move(r), done);
       return;
     }
   }
@@ -572,6 +586,7 @@ void Reference::invoke(std::string_view method, std::string request, std::chrono
   a->done = std::move(done);
   a->attempts_left = mode == FaultTolerance::kFailover ? std::max(0, o.retries) : 0;
   a->idempotent = idempotent;
+  a->request_bytes = request.size();
   a->request = std::move(request);
   ReferenceCore::start_attempt(std::move(a), Status());
 }

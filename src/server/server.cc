@@ -42,15 +42,17 @@ struct ServerCallAccess {
     if (both) return Status(StatusCode::kInvalidArgument, "request flags name both zstd and lz4 compression");
     auto plain = protocol::decompress(alg, c.frame_.body(), max_body);
     if (!plain) return plain.status();
+    // The header keeps describing the frame as it was on the wire (body_len,
+    // flags: request_bytes() counts wire bytes); body() is the plain body.
     protocol::Frame& f = c.frame_;
     f.payload.resize(f.header.meta_len);
     f.payload.append(*plain);
-    f.header.body_len = static_cast<std::uint32_t>(plain->size());
-    f.header.status_or_flags &= static_cast<std::uint8_t>(~protocol::flags::kKnownMask);
     // A consumer that compresses can read responses compressed the same way.
     if (c.response_compression_ == protocol::Compression::kNone) accept_compression(c, alg, threshold);
     return Status();
   }
+  // The call holds one of its session's in-flight slots until it responds or dies.
+  static void hold_slot(ServerCall& c) { c.holds_slot_ = true; }
   // Runs the provider filters' on_request; their on_response runs when the call responds.
   static Status run_filters(ServerCall& c, const std::vector<std::shared_ptr<ServerFilter>>& filters) {
     c.started_ = std::chrono::steady_clock::now();
@@ -104,6 +106,12 @@ std::string_view ServerContext::method() const noexcept { return call_->method()
 const std::string& ServerContext::peer() const noexcept { return call_->peer(); }
 ServerContext::Clock::time_point ServerContext::deadline() const noexcept { return call_->deadline(); }
 bool ServerContext::oneway() const noexcept { return call_->oneway(); }
+std::uint64_t ServerContext::request_bytes() const noexcept {
+  // The header's lengths are the wire's, also for a decompressed body.
+  const auto& h = call_->frame_.header;
+  return protocol::kHeaderSize + h.meta_len + h.body_len;
+}
+std::uint64_t ServerContext::response_bytes() const noexcept { return call_->response_bytes_; }
 bool ServerContext::cancelled() const noexcept {
   return call_->session_ && call_->session_->is_cancelled(call_->request_id());
 }
@@ -144,6 +152,8 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
 
   std::atomic<std::uint64_t> requests{0};
   std::atomic<std::uint64_t> rejected{0};
+  std::atomic<std::uint64_t> rejected_connections{0};
+  std::atomic<std::uint64_t> rejected_in_flight{0};
   std::atomic<std::uint64_t> handler_errors{0};
   std::atomic<std::int64_t> in_flight{0};
   std::atomic<bool> shutting_down{false};
@@ -212,6 +222,26 @@ void Server::Impl::do_accept() {
       return;
     }
     if (self->shutting_down.load()) return;
+    if (std::size_t max = self->options.max_connections; max > 0) {
+      std::size_t open = 0;
+      {
+        std::lock_guard lock(self->mu);
+        open = self->sessions.size();
+      }
+      if (open >= max) {
+        auto n = self->rejected_connections.fetch_add(1, std::memory_order_relaxed);
+        if (n % 1000 == 0) {
+          std::error_code ignored;
+          auto peer = socket.remote_endpoint(ignored);
+          TERN_LOG(kWarn, "connection from {}:{} refused: {} connections open (max_connections); {} refused so far",
+                   peer.address().to_string(), peer.port(), open, n + 1);
+        }
+        std::error_code ignored;
+        socket.close(ignored);
+        self->do_accept();
+        return;
+      }
+    }
     rpc::SessionOptions so{self->options.limits, self->options.heartbeat_interval};
     auto session = std::make_shared<rpc::ServerSession>(self, so, self->next_connection_id.fetch_add(1));
     auto conn = net::Connection::adopt(std::move(socket), net::Connection::Options{});
@@ -229,6 +259,14 @@ void Server::Impl::do_accept() {
 void Server::Impl::handle_request(const std::shared_ptr<rpc::ServerSession>& session, protocol::Frame&& frame) {
   requests.fetch_add(1, std::memory_order_relaxed);
   ServerCall call(session, std::move(frame));
+  if (!session->try_begin_call(options.max_in_flight_per_connection)) {
+    rejected_in_flight.fetch_add(1, std::memory_order_relaxed);
+    call.respond(Status(StatusCode::kResourceExhausted,
+                        fmt::format("{} calls in flight on this connection (max_in_flight_per_connection)",
+                                    options.max_in_flight_per_connection)));
+    return;
+  }
+  detail::ServerCallAccess::hold_slot(call);
   if (shutting_down.load(std::memory_order_acquire)) {
     call.respond(Status(StatusCode::kUnavailable, "provider is shutting down"));
     return;
@@ -399,6 +437,8 @@ ServerCall::ServerCall(ServerCall&& o) noexcept
       deadline_(o.deadline_),
       context_(this),
       responded_(o.responded_),
+      response_bytes_(o.response_bytes_),
+      holds_slot_(o.holds_slot_),
       filters_(o.filters_),
       filters_ran_(o.filters_ran_),
       started_(o.started_),
@@ -406,10 +446,17 @@ ServerCall::ServerCall(ServerCall&& o) noexcept
       response_compression_(o.response_compression_),
       compression_threshold_(o.compression_threshold_) {
   o.responded_ = true;  // the moved-from call must not answer
+  o.holds_slot_ = false;
   o.filters_ = nullptr;
 }
 
+void ServerCall::release_slot() noexcept {
+  if (holds_slot_ && session_) session_->end_call();
+  holds_slot_ = false;
+}
+
 void ServerCall::after_response(const Status& status) {
+  release_slot();
   if (session_) session_->forget_cancelled(request_id());
   if (filters_ == nullptr) return;
   auto latency = std::chrono::steady_clock::now() - started_;
@@ -421,6 +468,7 @@ ServerCall::~ServerCall() {
   if (!responded_ && !oneway() && session_) {
     respond(Status(StatusCode::kResourceExhausted, "provider overloaded: business pool queue is full"));
   }
+  release_slot();  // oneway calls, and calls dropped with their connection
 }
 
 const std::string& ServerCall::peer() const noexcept { return session_->peer(); }
@@ -448,6 +496,7 @@ void ServerCall::respond(protocol::FrameBuilder&& builder) {
   if (response_compression_ != protocol::Compression::kNone) {
     protocol::compress_frame(frame, response_compression_, compression_threshold_);
   }
+  response_bytes_ = frame.size();  // on the wire: compressed, when it is
   session_->send_frame(std::move(frame));
   after_response(Status());
 }
@@ -467,7 +516,9 @@ void ServerCall::respond(const Status& error) {
   }
   b.begin_body();
   b.append_body(error.message());
-  session_->send_frame(b.finish());
+  std::string bytes = b.finish();
+  response_bytes_ = bytes.size();
+  session_->send_frame(std::move(bytes));
   after_response(error);
 }
 
@@ -679,6 +730,8 @@ Server::Stats Server::stats() const {
   s.rejected_overload = impl_->rejected.load();
   s.handler_errors = impl_->handler_errors.load();
   s.blocked_io_handlers = impl_->blocked_io.load();
+  s.rejected_connections = impl_->rejected_connections.load();
+  s.rejected_in_flight = impl_->rejected_in_flight.load();
   std::lock_guard lock(impl_->mu);
   s.connections = impl_->sessions.size();
   return s;

@@ -31,6 +31,21 @@ class ServerSession : public Session, public ServerConnection {
     std::lock_guard lock(cancel_mu_);
     return cancelled_.count(id) > 0;
   }
+  // Per-connection in-flight accounting (ServerOptions::max_in_flight_per_connection):
+  // false when `limit` (> 0) calls are in flight already.
+  bool try_begin_call(std::size_t limit) noexcept {
+    if (limit == 0) {
+      in_flight_.fetch_add(1, std::memory_order_relaxed);
+      return true;
+    }
+    auto n = in_flight_.fetch_add(1, std::memory_order_relaxed);
+    if (n < limit) return true;
+    in_flight_.fetch_sub(1, std::memory_order_relaxed);
+    return false;
+  }
+  void end_call() noexcept { in_flight_.fetch_sub(1, std::memory_order_relaxed); }
+  std::size_t in_flight() const noexcept { return in_flight_.load(std::memory_order_relaxed); }
+
   void forget_cancelled(std::uint64_t id) {
     if (!has_cancelled_.load(std::memory_order_acquire)) return;
     std::lock_guard lock(cancel_mu_);
@@ -51,6 +66,7 @@ class ServerSession : public Session, public ServerConnection {
   mutable std::mutex cancel_mu_;
   std::set<std::uint64_t> cancelled_;
   std::atomic<bool> has_cancelled_{false};
+  std::atomic<std::size_t> in_flight_{0};
 };
 
 }  // namespace tern::rpc

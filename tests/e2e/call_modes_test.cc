@@ -295,7 +295,7 @@ struct AddToken : tern::ClientFilter {
     return {};
   }
   void on_response(std::string_view, std::string_view method, const tern::Status& s,
-                   std::chrono::nanoseconds latency) override {
+                   std::chrono::nanoseconds latency, const tern::CallBytes&) override {
     if (method == "add" && s.is_ok() && latency.count() > 0) seen.fetch_add(1);
   }
 };

@@ -92,6 +92,12 @@ TEST_F(AdminServerTest, MetricsAreValidPrometheusTextWithExactValues) {
   EXPECT_EQ(samples.at("tern_provider_latency_seconds_count" + labels("fail") + "}"), 5);
   EXPECT_GT(samples.at("tern_provider_latency_seconds_sum" + labels("add") + "}"), 0);
   EXPECT_GT(samples.at("tern_uptime_seconds"), 0);
+  EXPECT_EQ(types["tern_provider_received_bytes_total"], "counter");
+  EXPECT_EQ(types["tern_provider_sent_bytes_total"], "counter");
+  // Every add response is the 24-byte header and a one-byte msgpack fixint
+  // (results 0..22); requests are larger than a bare header.
+  EXPECT_GT(samples.at("tern_provider_received_bytes_total" + labels("add") + "}"), 12 * 24);
+  EXPECT_EQ(samples.at("tern_provider_sent_bytes_total" + labels("add") + "}"), 12 * 25);
 
   // Buckets are cumulative and non-decreasing, ending at the count.
   double prev = 0;

@@ -140,6 +140,23 @@ TEST(MetricsFilters, ProviderAndConsumerSideCountTheSameCalls) {
     EXPECT_EQ(fail.errors_by_code.at(StatusCode::kInternal), 3u);
     EXPECT_GT(fail.p50, 0.0);
   }
+  // Bytes: whole frames. add(i, 1) with i < 7: a request of the 24-byte
+  // header, metadata {service, method} and the msgpack body [i, 1] (3 bytes);
+  // a response of the header and one msgpack fixint.
+  const std::uint64_t request = 24 + (2 + 7 + 2 + svc.size()) + (2 + 6 + 2 + 3) + 3;
+  const std::uint64_t response = 24 + 1;
+  auto& p_add = by.at({Side::kProvider, "add"});
+  auto& c_add = by.at({Side::kConsumer, "add"});
+  EXPECT_EQ(p_add.bytes_in, 7 * request);
+  EXPECT_EQ(p_add.bytes_out, 7 * response);
+  EXPECT_EQ(c_add.bytes_out, 7 * request);
+  EXPECT_EQ(c_add.bytes_in, 7 * response);
+  // Errors carry their message as the body: "boom" came back in each response.
+  auto& p_fail = by.at({Side::kProvider, "fail"});
+  auto& c_fail = by.at({Side::kConsumer, "fail"});
+  EXPECT_EQ(p_fail.bytes_out, c_fail.bytes_in);
+  EXPECT_GE(c_fail.bytes_in, 3 * (24 + 4));
+  EXPECT_EQ(p_fail.bytes_in, c_fail.bytes_out);
   server.shutdown(milliseconds(0));
 }
 

@@ -15,8 +15,10 @@
 //              microsecond, 1 us .. 2^24 us ~ 16.8 s, then +Inf); percentiles
 //              are interpolated inside the bucket that holds them, so they
 //              are exact to within a factor of two and usually much closer.
-// Bytes in/out are not counted: neither filter interface sees the frame
-// sizes, and adding them would mean a special case in the call path.
+//   bytes_in   bytes received, whole frames (provider: requests; consumer:
+//              responses)
+//   bytes_out  bytes sent, whole frames (provider: responses; consumer:
+//              requests, once per call however many attempts)
 //
 // Oneway requests (provider side) count as a call when they start; they have
 // no latency and are not in flight (the handler's completion is not observed
@@ -83,6 +85,11 @@ class MethodMetrics {
   void record_without_latency(StatusCode code) noexcept;
   // An error without a call (a oneway handler that threw after being counted).
   void record_error(StatusCode code) noexcept;
+  // Frame bytes received / sent for this method.
+  void add_bytes(std::uint64_t in, std::uint64_t out) noexcept {
+    if (in != 0) bytes_in_.fetch_add(in, std::memory_order_relaxed);
+    if (out != 0) bytes_out_.fetch_add(out, std::memory_order_relaxed);
+  }
 
   std::uint64_t calls() const noexcept { return calls_.load(std::memory_order_relaxed); }
   std::int64_t in_flight() const noexcept { return in_flight_.load(std::memory_order_relaxed); }
@@ -98,6 +105,8 @@ class MethodMetrics {
   std::array<std::atomic<std::uint64_t>, kCodes> codes_{};
   std::array<std::atomic<std::uint64_t>, kLatencyBuckets> buckets_{};
   std::atomic<std::uint64_t> latency_sum_ns_{0};
+  std::atomic<std::uint64_t> bytes_in_{0};
+  std::atomic<std::uint64_t> bytes_out_{0};
 };
 
 // A consistent-enough copy of one entry (each counter read once; counters
@@ -110,6 +119,8 @@ struct MethodSnapshot {
   std::uint64_t errors = 0;                               // sum of errors_by_code
   std::map<StatusCode, std::uint64_t> errors_by_code;     // non-OK codes with a count > 0
   std::int64_t in_flight = 0;
+  std::uint64_t bytes_in = 0;   // frame bytes received
+  std::uint64_t bytes_out = 0;  // frame bytes sent
   std::array<std::uint64_t, kLatencyBuckets> buckets{};   // per bucket (not cumulative)
   std::uint64_t latency_count = 0;                        // calls with a latency
   double latency_sum_seconds = 0;
@@ -178,7 +189,7 @@ class MetricsClientFilter : public ClientFilter {
   explicit MetricsClientFilter(std::shared_ptr<MetricsRegistry> metrics) : metrics_(std::move(metrics)) {}
   Status on_request(ClientInvocation& invocation) override;
   void on_response(std::string_view service, std::string_view method, const Status& status,
-                   std::chrono::nanoseconds latency) override;
+                   std::chrono::nanoseconds latency, const CallBytes& bytes) override;
   const std::shared_ptr<MetricsRegistry>& metrics() const noexcept { return metrics_; }
 
  private:
