@@ -42,7 +42,10 @@ namespace tern {
 
 // The outcome of one call: a status and the response frame when one arrived
 // (on OK its body is the result; on a remote error, the message). Local
-// failures (timeout, connection lost, cancelled) have an empty frame.
+// failures (timeout, connection lost, cancelled) have an empty frame. A
+// compressed response (docs/protocol.md §5) has been decompressed: body() is
+// the plain body, while frame.header keeps describing the frame as received
+// (body_len the compressed length, byte 5's compression bit set).
 struct CallResult {
   Status status;
   protocol::Frame frame;

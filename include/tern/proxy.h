@@ -218,7 +218,10 @@ class Proxy {
 
   // --- building blocks of the call modes (also used by the async modes) -----
 
-  // Encodes a request for method M into `out`.
+  // Encodes a request for method M into `out`. INVALID_ARGUMENT when the
+  // reference's serialization is protobuf and M's arguments or result are
+  // not all protobuf messages (nothing is sent), or when a client filter or
+  // an attachment is refused.
   template <auto M, typename... A>
   Status encode(bool oneway, std::string& out, A&&... args) const {
     static_assert(MethodTraits<M>::kDefined, "method not listed in TERN_SERVICE");
@@ -226,6 +229,15 @@ class Proxy {
     using Check = detail::ArgsCheck<method_args_t<M>, A...>;
     static_assert(Check::kArity, "wrong number of arguments for this method");
     static_assert(Check::kConvertible, "an argument is not convertible to the method's parameter type");
+    if constexpr (!serialization::protobuf_method_v<method_result_t<M>, method_args_t<M>>) {
+      // Refused here: encoding would produce an empty body the provider refuses.
+      if (ref_->serialization_id() == serialization::ProtobufCodec::kId) {
+        return Status(StatusCode::kInvalidArgument,
+                      "method " + std::string(MethodTraits<M>::name) +
+                          " does not take protobuf messages (its arguments and result must be protobuf messages); "
+                          "use the msgpack or json serialization");
+      }
+    }
     protocol::FrameBuilder b(protocol::FrameType::kRequest, 0);
     if (Status rs = ref_->new_request(MethodTraits<M>::name, oneway, options_.get(), &b); !rs.is_ok()) return rs;
     Status s = serialization::with_codec(ref_->serialization_id(), [&]<typename Codec>() -> Status {

@@ -46,8 +46,19 @@ struct ReferenceOptions {
   // Timeout of each call (the deadline sent to the provider). Default 3 s;
   // never infinite.
   std::chrono::milliseconds timeout{3000};
-  // "msgpack" (default), "json" or "protobuf".
+  // "msgpack" (default), "json" or "protobuf". With "protobuf", a Proxy call
+  // of a method whose arguments or result are not protobuf messages fails
+  // locally with INVALID_ARGUMENT (nothing is sent).
   std::string serialization = "msgpack";
+  // Body compression (docs/protocol.md §5): "none" (default), "zstd" or
+  // "lz4". With zstd or lz4, request bodies of at least
+  // `compression_threshold` bytes are sent compressed (when that makes them
+  // smaller), and every request tells the provider it may compress its
+  // response the same way (the provider's ServerOptions::compression_threshold
+  // decides for responses). Anything else: INVALID_ARGUMENT at reference creation.
+  std::string compression = "none";
+  // Request bodies below this many bytes are sent uncompressed. Default 1024.
+  std::size_t compression_threshold = 1024;
   // Only providers announcing this version / group (empty = any).
   std::string version;
   std::string group;
@@ -94,8 +105,8 @@ struct CallOptions {
   // incoming request's remaining deadline.
   std::chrono::milliseconds timeout{0};
   // Request attachments (metadata key/values the provider reads with
-  // ServerContext::attachment()). Keys must not be service, method, version
-  // or group, nor start with '^'.
+  // ServerContext::attachment()). Keys must not be service, method, version,
+  // group or accept-compression, nor start with '^'.
   std::vector<std::pair<std::string, std::string>> attachments;
   // Attachments that also flow into every nested call the provider makes
   // while serving this one (trace ids, tenant): sent with a '^' key prefix.

@@ -12,12 +12,18 @@
 // handler; the result or error goes back as a response frame with the request
 // id, in the serialization of the request. Errors the consumer sees:
 //   UNIMPLEMENTED      unknown service or method (the message names it)
-//   INVALID_ARGUMENT   arguments that do not decode as the method's parameters
+//   INVALID_ARGUMENT   arguments that do not decode as the method's parameters;
+//                      a compressed body that is corrupt or decompresses past
+//                      limits.max_body (docs/protocol.md §5)
 //   INTERNAL           the handler threw; the exception's what() is the message
 //   RESOURCE_EXHAUSTED the business pool's queue is full (handler not run)
 //   DEADLINE_EXCEEDED  the request's deadline passed before the handler ran
 //   UNAVAILABLE        the server is shutting down (handler not run)
 // A handler's exception never escapes into the server.
+//
+// Every server also exposes the built-in service "tern.Reflection" (service
+// descriptions with types, tern/reflection.h) unless ServerOptions::reflection
+// is false.
 //
 // Thread safety: expose() before start(); shutdown()/wait()/port() from any thread.
 #pragma once
@@ -34,8 +40,10 @@
 
 #include "tern/dispatcher.h"
 #include "tern/filter.h"
+#include "tern/protocol/compression.h"
 #include "tern/protocol/decoder.h"
 #include "tern/protocol/frame.h"
+#include "tern/reflection.h"
 #include "tern/result.h"
 #include "tern/serialization/codecs.h"
 #include "tern/server_context.h"
@@ -99,6 +107,17 @@ struct ServerOptions {
   std::size_t max_in_flight_per_connection = 10000;
   // Provider filters, in order (tern/filter.h).
   std::vector<std::shared_ptr<ServerFilter>> filters{};
+  // Response compression (docs/protocol.md §5): a response to a consumer
+  // that accepts compression (its request was compressed, or carried
+  // `accept-compression`) is compressed with the consumer's algorithm when
+  // its body has at least this many bytes. Default 1024; SIZE_MAX = never.
+  // Compressed requests are always accepted (and decompressed within
+  // limits.max_body).
+  std::size_t compression_threshold = 1024;
+  // Expose the built-in reflection service "tern.Reflection" (tern/reflection.h):
+  // lists the exposed services, their methods and argument/result types.
+  // Never announced in the registry. Default true.
+  bool reflection = true;
 };
 
 struct ServiceOptions {
@@ -183,6 +202,9 @@ class ServerCall {
   std::size_t filters_ran_ = 0;
   std::chrono::steady_clock::time_point started_{};
   std::unique_ptr<std::vector<std::pair<std::string, std::string>>> response_attachments_;
+  // Response compression the consumer accepts, and the server's threshold.
+  protocol::Compression response_compression_ = protocol::Compression::kNone;
+  std::size_t compression_threshold_ = 0;
 };
 
 using MethodHandler = std::function<void(ServerCall& call)>;
@@ -210,6 +232,14 @@ class Server {
   Status add_method(const std::string& service, const std::string& method, MethodHandler handler,
                     const ServiceOptions& options = {});
 
+  // Attaches the reflection description of an exposed service: a JSON
+  // object {"methods":[{"name","args","result"}, ...],"types":{...}}
+  // (grammar in tern/reflection.h), answered by tern.Reflection. expose()
+  // sets it from the C++ types; generic add_method() services may set one by
+  // hand. NOT_FOUND when `service` has no method yet; FAILED_PRECONDITION
+  // after start(). Replaces an earlier description.
+  Status set_description(const std::string& service, nlohmann::json description);
+
   // Called after a consumer connection opened / closed, with its
   // ServerConnection::id(), on the thread the dispatcher names for connect /
   // disconnect events (in order on one queue with `connection`). Set before start().
@@ -226,6 +256,7 @@ class Server {
   // "127.0.0.1:PORT" (announce_host for wildcard listens) of the bound address.
   HostPort address() const;
   // One provider URL per exposed service: tern://host:port/Service?methods=...&weight=...
+  // (not the built-in tern.Reflection: it is reachable at every provider, never registered).
   std::vector<Url> provider_urls() const;
 
   // Stops accepting, tells connected consumers GOAWAY, lets in-flight calls
@@ -357,7 +388,9 @@ Status Server::expose(std::shared_ptr<Interface> impl, ServiceOptions options) {
         result = add_method(name, std::string(entry.name), detail::make_method_handler<M>(impl), options);
       },
       std::make_index_sequence<std::tuple_size_v<decltype(methods)>>{});
-  return result;
+  if (!result.is_ok()) return result;
+  // Built once here from the C++ types; tern.Reflection serves it.
+  return set_description(name, reflection::describe_interface<Interface>());
 }
 
 }  // namespace tern

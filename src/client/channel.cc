@@ -16,6 +16,7 @@
 #include "rpc/thread_pool.h"
 #include "tern/log.h"
 #include "tern/net/connection.h"
+#include "tern/protocol/compression.h"
 
 namespace tern {
 namespace rpc {
@@ -28,7 +29,7 @@ constexpr auto kTimerSlack = std::chrono::milliseconds(2);
 class ChannelSession : public Session {
  public:
   ChannelSession(std::weak_ptr<Channel> channel, asio::io_context& loop, SessionOptions options)
-      : Session(options), channel_(std::move(channel)), timer_(loop) {}
+      : Session(options), channel_(std::move(channel)), timer_(loop), max_body_(options.limits.max_body) {}
 
   void start_call(std::string request, std::chrono::milliseconds timeout, CallCompletion done,
                   const std::shared_ptr<CallControl>& control) {
@@ -122,20 +123,36 @@ class ChannelSession : public Session {
     }
     auto ch = channel_.lock();
     if (ch && ch->policy_.pooled(DispatchEvent::kResponse) && ch->pool_) {
-      detail::UniqueFunction<void()> task = [ch, done = std::move(done), frame = std::move(frame)]() mutable {
+      detail::UniqueFunction<void()> task = [ch, done = std::move(done), frame = std::move(frame),
+                                             max_body = max_body_]() mutable {
         ch->observe(DispatchEvent::kResponse);
-        complete_response(std::move(done), std::move(frame));
+        complete_response(std::move(done), std::move(frame), max_body);
       };
       if (!ch->pool_->try_submit(std::move(task))) task();  // pool full: complete here, never lose it
       return;
     }
     if (ch) ch->observe(DispatchEvent::kResponse);
-    complete_response(std::move(done), std::move(frame));
+    complete_response(std::move(done), std::move(frame), max_body_);
   }
 
-  static void complete_response(CallCompletion done, protocol::Frame&& frame) {
+  // `max_body` bounds a compressed response's decompressed size.
+  static void complete_response(CallCompletion done, protocol::Frame&& frame, std::uint32_t max_body) {
     StatusCode code = frame.header.status();
     if (code == StatusCode::kOk) {
+      if ((frame.header.status_or_flags & ~protocol::flags::kStatusMask) != 0) {  // compressed (rare)
+        auto alg = protocol::response_compression(frame.header.status_or_flags);
+        auto plain = protocol::decompress(alg, frame.body(), max_body);
+        if (!plain) {
+          // The provider ran the call but its answer is unreadable: this call
+          // only. The frame stays in the result: filters count its bytes.
+          Status unreadable(StatusCode::kInternal, "response: " + plain.status().message(), true);
+          done(CallResult{std::move(unreadable), std::move(frame)});
+          return;
+        }
+        // The header keeps the wire's lengths and bits (CallResult).
+        frame.payload.resize(frame.header.meta_len);
+        frame.payload.append(*plain);
+      }
       done(CallResult{Status(), std::move(frame)});
     } else {
       // Rejected before running (overload, unknown method, shutting down):
@@ -260,6 +277,7 @@ class ChannelSession : public Session {
 
   std::weak_ptr<Channel> channel_;
   asio::steady_timer timer_;
+  std::uint32_t max_body_;  // limits.max_body: bound of decompressed responses
   std::mutex mu_;
   std::unordered_map<std::uint64_t, Pending> pending_;                                 // guarded by mu_
   std::map<std::uint32_t, std::deque<std::pair<Clock::time_point, std::uint64_t>>> timeouts_;  // by timeout, FIFO

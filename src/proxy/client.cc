@@ -38,6 +38,9 @@ Result<std::shared_ptr<Reference>> Client::reference(const std::string& service,
     return Status(StatusCode::kInvalidArgument, "unknown serialization '" + core->options.serialization + "'");
   }
   if (Status s = ReferenceCore::validate(core->options); !s.is_ok()) return s;
+  auto compression = protocol::parse_compression(core->options.compression);
+  if (!compression) return compression.status();
+  core->compression = *compression;
   cluster::LoadBalancerOptions lbo;
   lbo.seed = core->options.seed;
   lbo.warmup = core->options.warmup;

@@ -15,6 +15,7 @@
 #include "tern/cluster/invoker.h"
 #include "tern/cluster/load_balancer.h"
 #include "tern/cluster/outlier_ejector.h"
+#include "tern/protocol/compression.h"
 #include "tern/reference.h"
 
 namespace tern {
@@ -74,6 +75,7 @@ struct ReferenceCore : std::enable_shared_from_this<ReferenceCore> {
   std::string service;
   ReferenceOptions options;
   std::uint8_t serialization_id = 3;
+  protocol::Compression compression = protocol::Compression::kNone;  // options.compression
   std::shared_ptr<Registry> registry;
   SubscriptionId subscription = 0;
   std::unique_ptr<cluster::LoadBalancer> lb;

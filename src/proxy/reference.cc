@@ -158,7 +158,10 @@ void ReferenceCore::complete(const std::shared_ptr<CallControl>& control, std::s
     auto latency = Clock::now() - started;
     CallBytes bytes;
     bytes.sent = request_bytes;
-    if (r.frame.header.type == protocol::FrameType::kResponse) bytes.received = protocol::kHeaderSize + r.frame.payload.size();
+    if (r.frame.header.type == protocol::FrameType::kResponse) {
+      // Wire size: the header's lengths stay those received, also for a decompressed body.
+      bytes.received = protocol::kHeaderSize + r.frame.header.meta_len + r.frame.header.body_len;
+    }
     for (auto it = filters.rbegin(); it != filters.rend(); ++it) {
       (*it)->on_response(service, method, r.status, latency, bytes);
     }
@@ -469,6 +472,9 @@ protocol::FrameBuilder Reference::new_request(std::string_view method, bool onew
   b.add_meta(protocol::meta_keys::kMethod, method);
   if (!core_->options.version.empty()) b.add_meta(protocol::meta_keys::kVersion, core_->options.version);
   if (!core_->options.group.empty()) b.add_meta(protocol::meta_keys::kGroup, core_->options.group);
+  if (core_->compression != protocol::Compression::kNone) {
+    b.add_meta(protocol::meta_keys::kAcceptCompression, protocol::compression_name(core_->compression));
+  }
   b.begin_body();
   return b;
 }
@@ -483,6 +489,9 @@ Status Reference::new_request(std::string_view method, bool oneway, const CallOp
   b.add_meta(protocol::meta_keys::kMethod, method);
   if (!core_->options.version.empty()) b.add_meta(protocol::meta_keys::kVersion, core_->options.version);
   if (!core_->options.group.empty()) b.add_meta(protocol::meta_keys::kGroup, core_->options.group);
+  if (core_->compression != protocol::Compression::kNone) {
+    b.add_meta(protocol::meta_keys::kAcceptCompression, protocol::compression_name(core_->compression));
+  }
   auto& filters = core_->client->options.filters;
   std::vector<std::pair<std::string, std::string>> extra;
   if (!filters.empty()) {
@@ -494,7 +503,8 @@ Status Reference::new_request(std::string_view method, bool oneway, const CallOp
   }
   auto add = [&](std::string_view k, std::string_view v) -> Status {
     if (k.empty() || k == protocol::meta_keys::kService || k == protocol::meta_keys::kMethod ||
-        k == protocol::meta_keys::kVersion || k == protocol::meta_keys::kGroup) {
+        k == protocol::meta_keys::kVersion || k == protocol::meta_keys::kGroup ||
+        k == protocol::meta_keys::kAcceptCompression) {
       return Status(StatusCode::kInvalidArgument, "attachment key '" + std::string(k) + "' is reserved");
     }
     if (!b.add_meta(k, v)) return Status(StatusCode::kInvalidArgument, "attachments exceed 64 KiB");
@@ -536,6 +546,9 @@ void Reference::invoke(std::string_view method, std::string request, std::chrono
                        CallCompletion done, std::shared_ptr<CallControl> control) {
   const auto& o = core_->options;
   auto started = Clock::now();
+  if (core_->compression != protocol::Compression::kNone) {
+    protocol::compress_frame(request, core_->compression, o.compression_threshold);
+  }
   auto budget = timeout.count() > 0 ? timeout : o.timeout;
   // Deadline propagation: a nested call never outlives the request it serves.
   if (auto* ctx = ServerContext::current(); ctx && ctx->has_deadline()) {
@@ -579,6 +592,9 @@ void Reference::invoke(std::string_view method, std::string request, std::chrono
 }
 
 Status Reference::invoke_oneway(std::string_view method, std::string request) {
+  if (core_->compression != protocol::Compression::kNone) {
+    protocol::compress_frame(request, core_->compression, core_->options.compression_threshold);
+  }
   auto dir = core_->snapshot();
   if (!dir || dir->ptrs.empty()) {
     return Status(StatusCode::kUnavailable, "no provider for service '" + core_->service + "'");

@@ -15,6 +15,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "server/reflection_service.h"
 #include "server/server_session.h"
 #include "rpc/thread_pool.h"
 #include "tern/log.h"
@@ -27,6 +28,29 @@ namespace detail {
 struct ServerCallAccess {
   static void set_service(ServerCall& c, std::size_t off, std::size_t len) { c.service_ = {off, len}; }
   static void set_method(ServerCall& c, std::size_t off, std::size_t len) { c.method_ = {off, len}; }
+  static void accept_compression(ServerCall& c, protocol::Compression alg, std::size_t threshold) {
+    c.response_compression_ = alg;
+    c.compression_threshold_ = threshold;
+  }
+  // Decompresses a compressed request body in place (docs/protocol.md §5);
+  // INVALID_ARGUMENT for a corrupt body or one over `max_body` decompressed.
+  static Status decompress_body(ServerCall& c, std::uint32_t max_body, std::size_t threshold) {
+    if ((c.frame_.header.status_or_flags & protocol::flags::kKnownMask) == 0) return Status();  // the common case
+    bool both = false;
+    protocol::Compression alg = protocol::request_compression(c.frame_.header.status_or_flags, &both);
+    if (alg == protocol::Compression::kNone) return Status();
+    if (both) return Status(StatusCode::kInvalidArgument, "request flags name both zstd and lz4 compression");
+    auto plain = protocol::decompress(alg, c.frame_.body(), max_body);
+    if (!plain) return plain.status();
+    // The header keeps describing the frame as it was on the wire (body_len,
+    // flags: request_bytes() counts wire bytes); body() is the plain body.
+    protocol::Frame& f = c.frame_;
+    f.payload.resize(f.header.meta_len);
+    f.payload.append(*plain);
+    // A consumer that compresses can read responses compressed the same way.
+    if (c.response_compression_ == protocol::Compression::kNone) accept_compression(c, alg, threshold);
+    return Status();
+  }
   // The call holds one of its session's in-flight slots until it responds or dies.
   static void hold_slot(ServerCall& c) { c.holds_slot_ = true; }
   // Runs the provider filters' on_request; their on_response runs when the call responds.
@@ -56,6 +80,7 @@ struct ServiceEntry {
   bool pooled = true;  // requests go to the business pool (resolved at start)
   std::unordered_map<std::string, MethodEntry> methods;
   std::vector<std::string> method_names;
+  nlohmann::json description;  // reflection (tern/reflection.h); null = none
 };
 }  // namespace
 
@@ -82,7 +107,9 @@ const std::string& ServerContext::peer() const noexcept { return call_->peer(); 
 ServerContext::Clock::time_point ServerContext::deadline() const noexcept { return call_->deadline(); }
 bool ServerContext::oneway() const noexcept { return call_->oneway(); }
 std::uint64_t ServerContext::request_bytes() const noexcept {
-  return protocol::kHeaderSize + call_->frame_.payload.size();
+  // The header's lengths are the wire's, also for a decompressed body.
+  const auto& h = call_->frame_.header;
+  return protocol::kHeaderSize + h.meta_len + h.body_len;
 }
 std::uint64_t ServerContext::response_bytes() const noexcept { return call_->response_bytes_; }
 bool ServerContext::cancelled() const noexcept {
@@ -97,7 +124,8 @@ std::chrono::milliseconds ServerContext::remaining() const noexcept {
 }
 std::string_view ServerContext::attachment(std::string_view key) const noexcept {
   if (key == protocol::meta_keys::kService || key == protocol::meta_keys::kMethod ||
-      key == protocol::meta_keys::kVersion || key == protocol::meta_keys::kGroup)
+      key == protocol::meta_keys::kVersion || key == protocol::meta_keys::kGroup ||
+      key == protocol::meta_keys::kAcceptCompression)
     return {};
   auto v = protocol::find_meta(call_->meta(), key);
   if (v.data() != nullptr) return v;
@@ -259,6 +287,10 @@ void Server::Impl::handle_request(const std::shared_ptr<rpc::ServerSession>& ses
       version = v;
     } else if (k == protocol::meta_keys::kGroup) {
       group = v;
+    } else if (k == protocol::meta_keys::kAcceptCompression) {
+      if (auto alg = protocol::parse_compression(v); alg.has_value()) {
+        detail::ServerCallAccess::accept_compression(call, *alg, options.compression_threshold);
+      }
     }
   });
   if (!ms.is_ok()) {
@@ -310,6 +342,10 @@ void Server::Impl::run(ServerCall& call, const MethodHandler& handler) {
   if (call.deadline() != std::chrono::steady_clock::time_point::max() &&
       std::chrono::steady_clock::now() >= call.deadline()) {
     call.respond(Status(StatusCode::kDeadlineExceeded, "deadline passed before the handler ran"));
+  } else if (Status ds = detail::ServerCallAccess::decompress_body(call, options.limits.max_body,
+                                                                    options.compression_threshold);
+             !ds.is_ok()) {
+    call.respond(ds);  // this call only: the connection keeps serving
   } else {
     ServerContext::Scope scope(&call.context());
     Status filtered = detail::ServerCallAccess::run_filters(call, options.filters);
@@ -406,7 +442,9 @@ ServerCall::ServerCall(ServerCall&& o) noexcept
       filters_(o.filters_),
       filters_ran_(o.filters_ran_),
       started_(o.started_),
-      response_attachments_(std::move(o.response_attachments_)) {
+      response_attachments_(std::move(o.response_attachments_)),
+      response_compression_(o.response_compression_),
+      compression_threshold_(o.compression_threshold_) {
   o.responded_ = true;  // the moved-from call must not answer
   o.holds_slot_ = false;
   o.filters_ = nullptr;
@@ -454,10 +492,13 @@ void ServerCall::respond(protocol::FrameBuilder&& builder) {
     return;
   }
   responded_ = true;
-  std::string bytes = builder.finish();
-  response_bytes_ = bytes.size();
+  std::string frame = builder.finish();
+  if (response_compression_ != protocol::Compression::kNone) {
+    protocol::compress_frame(frame, response_compression_, compression_threshold_);
+  }
+  response_bytes_ = frame.size();  // on the wire: compressed, when it is
   release_slot();  // before the response leaves: the consumer may send its next call at once
-  session_->send_frame(std::move(bytes));
+  session_->send_frame(std::move(frame));
   after_response(Status());
 }
 
@@ -505,6 +546,17 @@ Status Server::add_method(const std::string& service, const std::string& method,
   return Status();
 }
 
+Status Server::set_description(const std::string& service, nlohmann::json description) {
+  std::lock_guard lock(impl_->mu);
+  if (impl_->started) return Status(StatusCode::kFailedPrecondition, "set_description after start()");
+  auto it = impl_->services.find(service);
+  if (it == impl_->services.end()) {
+    return Status(StatusCode::kNotFound, fmt::format("service '{}' has no method to describe", service));
+  }
+  it->second.description = std::move(description);
+  return Status();
+}
+
 void Server::on_connect(std::function<void(std::uint64_t)> listener) {
   impl_->connect_listener = std::move(listener);
 }
@@ -527,6 +579,17 @@ Status Server::start() {
 
   auto policy = dispatch_policy(im.options.dispatcher);
   if (!policy) return policy.status();
+  if (im.options.reflection && !im.services.count(std::string(kReflectionService))) {
+    // Rendered once, from the services exposed by now (immutable from here on).
+    std::vector<rpc::ReflectedService> reflected;
+    for (auto& [name, svc] : im.services) {
+      reflected.push_back(rpc::ReflectedService{name, svc.options.version, svc.options.group, svc.method_names,
+                                                svc.description.is_null() ? nullptr : &svc.description});
+    }
+    for (auto& [method, handler] : rpc::make_reflection_handlers(std::move(reflected))) {
+      if (Status s = add_method(std::string(kReflectionService), method, std::move(handler)); !s.is_ok()) return s;
+    }
+  }
   im.policy = *policy;
   bool need_pool = false;
   for (auto& s : im.policy.on_pool) need_pool = need_pool || s;
@@ -587,6 +650,7 @@ std::vector<Url> Server::provider_urls() const {
   std::vector<Url> out;
   std::lock_guard lock(impl_->mu);
   for (auto& [name, svc] : impl_->services) {
+    if (name == kReflectionService) continue;  // reachable at every provider; never registered
     Url u("tern", {address()}, name);
     for (auto& [k, v] : svc.options.parameters) u.set_param(k, v);
     std::string methods;

@@ -9,6 +9,8 @@
 #include <regex>
 #include <thread>
 
+#include <nlohmann/json.hpp>
+
 #include "tern/monitor/admin_server.h"
 #include "tern/provider.h"
 #include "tern/registry_server.h"
@@ -147,22 +149,86 @@ TEST_F(CliTest, UnreachableIsUnavailable) {
   EXPECT_NE(r.err.find("error: UNAVAILABLE"), std::string::npos) << r.err;
 }
 
-TEST_F(CliTest, DescribeListsMethodsAndProviders) {
+TEST_F(CliTest, DescribeListsMethodsWithTheirTypesAndProviders) {
+  // The types come from the provider's tern.Reflection service.
+  const std::string methods =
+      "methods (8):\n"
+      "  add(int32, int32) -> int32\n"
+      "  greet(string) -> string\n"
+      "  midpoint(testsvc::Point, testsvc::Point) -> testsvc::Point\n"
+      "  fail(string) -> int32\n"
+      "  sleep_ms(int32) -> string\n"
+      "  count(int32) -> void\n"
+      "  total() -> int64\n"
+      "  histogram(array<string>) -> map<string, int32>\n"
+      "types:\n"
+      "  struct testsvc::Point {\n"
+      "    x: double\n"
+      "    y: double\n"
+      "    label: string\n"
+      "    tags: array<int32>\n"
+      "    z: optional<int32>\n"
+      "  }\n";
   auto r = tern("describe " + svc_ + " --registry " + reg_url_);
   EXPECT_EQ(r.exit_code, 0) << r.err;
-  EXPECT_NE(r.out.find("service " + svc_ + " (1 provider)"), std::string::npos) << r.out;
-  for (auto* m : {"add", "greet", "midpoint", "fail", "sleep_ms", "count", "total", "histogram"}) {
-    EXPECT_NE(r.out.find(std::string("\n  ") + m + "\n"), std::string::npos) << m << "\n" << r.out;
-  }
-  EXPECT_NE(r.out.find("  " + addr_ + "  weight=150  admin=" + (*admin_)->address().to_string()), std::string::npos)
-      << r.out;
+  EXPECT_EQ(r.out, "service " + svc_ + " (1 provider)\n" + methods + "providers:\n  " + addr_ +
+                       "  weight=150  admin=" + (*admin_)->address().to_string() + "\n");
   r = tern("describe NoSuchService --registry " + reg_url_ + " --timeout 1000");
   EXPECT_EQ(r.exit_code, 12) << r.err;
   r = tern("describe " + svc_ + " --addr " + addr_);
   EXPECT_EQ(r.exit_code, 0) << r.err;
-  EXPECT_NE(r.out.find("service " + svc_ + " at " + addr_), std::string::npos) << r.out;
+  EXPECT_EQ(r.out, "service " + svc_ + " at " + addr_ + "\n" + methods);
   r = tern("describe NoSuchService --addr " + addr_);
   EXPECT_EQ(r.exit_code, 12) << r.err;
+  EXPECT_NE(r.err.find("error: UNIMPLEMENTED: unknown service 'NoSuchService'"), std::string::npos) << r.err;
+}
+
+TEST_F(CliTest, DescribeFallsBackToTheUrlMethodListWithoutReflection) {
+  // A provider with reflection disabled (as an older provider): method names only.
+  tern::ProviderOptions po;
+  po.server.listen = "127.0.0.1:0";
+  po.server.io_threads = 1;
+  po.server.reflection = false;
+  po.registry = reg_url_;
+  po.registry_options.heartbeat_interval = milliseconds(500);
+  tern::Provider legacy(po);
+  tern::ServiceOptions so;
+  so.name = "legacy.Calculator";
+  ASSERT_TRUE(legacy.expose<testsvc::Calculator>(std::make_shared<testsvc::CalculatorImpl>(), so).is_ok());
+  ASSERT_TRUE(legacy.start().is_ok());
+  for (int i = 0; i < 100 && registry_->providers("legacy.Calculator").empty(); ++i) {
+    std::this_thread::sleep_for(milliseconds(20));
+  }
+  std::string legacy_addr = "127.0.0.1:" + std::to_string(legacy.port());
+  auto r = tern("describe legacy.Calculator --registry " + reg_url_);
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("service legacy.Calculator (1 provider)\nmethods (8; argument and result types are not "
+                       "published):\n  add\n  count\n  fail\n  greet\n  histogram\n  midpoint\n  sleep_ms\n  "
+                       "total\nproviders:\n  " + legacy_addr + "  weight=100\n"),
+            std::string::npos)
+      << r.out;
+  r = tern("describe legacy.Calculator --addr " + legacy_addr);
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("service legacy.Calculator at " + legacy_addr + "\nmethods: not published"), std::string::npos)
+      << r.out;
+  r = tern("describe NoSuchService --addr " + legacy_addr);
+  EXPECT_EQ(r.exit_code, 12) << r.err;
+  legacy.shutdown(milliseconds(0));
+}
+
+TEST_F(CliTest, ReflectionServiceAnswersGenericJsonCalls) {
+  auto r = tern("call tern.Reflection.list " + q("[]") + " --addr " + addr_);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto doc = nlohmann::json::parse(r.out);
+  ASSERT_EQ(doc["services"].size(), 2u);
+  EXPECT_EQ(doc["services"][0]["name"], "tern.Reflection");
+  EXPECT_EQ(doc["services"][1]["name"], svc_);
+  EXPECT_EQ(doc["services"][1]["methods"][0],
+            nlohmann::json::parse(R"({"name":"add","args":[{"type":"int32"},{"type":"int32"}],"result":{"type":"int32"}})"));
+  r = tern("call tern.Reflection.describe " + q("[\"" + svc_ + "\"]") + " --addr " + addr_);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(nlohmann::json::parse(r.out)["types"]["testsvc::Point"]["fields"][3],
+            nlohmann::json::parse(R"({"name":"tags","type":{"type":"array","items":{"type":"int32"}}})"));
 }
 
 TEST_F(CliTest, BenchPrintsAPercentileTable) {

@@ -169,10 +169,29 @@ TEST_F(ProtoFixture, SeveralMessageArgumentsAndVoidOverProtobuf) {
 
 TEST_F(ProtoFixture, ProtobufForANonMessageMethodIsInvalidArgument) {
   auto calc = stub<testsvc::Calculator>("protobuf");
+  const std::string expected =
+      "method add does not take protobuf messages (its arguments and result must be protobuf messages); use the "
+      "msgpack or json serialization";
+  auto before = server->stats().requests;
   auto r = calc.call<&testsvc::Calculator::add>(1, 2);
   ASSERT_FALSE(r.has_value());
   EXPECT_EQ(r.status().code(), tern::StatusCode::kInvalidArgument);
-  EXPECT_EQ(r.status().message(), "method add does not take protobuf messages");
+  EXPECT_EQ(r.status().message(), expected);
+  // Every call mode fails the same way, locally: nothing reaches the provider.
+  auto f = calc.async_call<&testsvc::Calculator::add>(1, 2).get();
+  ASSERT_FALSE(f.has_value());
+  EXPECT_EQ(f.status().code(), tern::StatusCode::kInvalidArgument);
+  EXPECT_EQ(f.status().message(), expected);
+  tern::Status cb_status;
+  calc.callback<&testsvc::Calculator::add>([&](tern::Result<int> x) { cb_status = x.status(); }, 1, 2);
+  EXPECT_EQ(cb_status.code(), tern::StatusCode::kInvalidArgument);  // completed inline
+  auto o = calc.oneway<&testsvc::Calculator::count>(5);
+  EXPECT_EQ(o.code(), tern::StatusCode::kInvalidArgument);
+  EXPECT_EQ(o.message(), "method count does not take protobuf messages (its arguments and result must be protobuf "
+                         "messages); use the msgpack or json serialization");
+  auto p = calc.call<&testsvc::Calculator::midpoint>(testsvc::Point{}, testsvc::Point{});
+  EXPECT_EQ(p.status().code(), tern::StatusCode::kInvalidArgument);
+  EXPECT_EQ(server->stats().requests, before);
   // The same reference keeps working for other serializations' references.
   EXPECT_EQ(stub<testsvc::Calculator>("msgpack").call<&testsvc::Calculator::add>(1, 2).value(), 3);
 }
@@ -250,6 +269,40 @@ TEST_F(ProtoFixture, MalformedProtobufIsInvalidArgument) {
   auto cr = done.get_future().get();
   EXPECT_EQ(cr.status.code(), tern::StatusCode::kInvalidArgument) << cr.status;
   EXPECT_EQ(stub<Calc>("protobuf").call<&Calc::Compute>(sample_request()).value().result(), -42);
+}
+
+}  // namespace
+
+namespace {
+
+// tern.Reflection describes a generated service from the protobuf descriptors.
+TEST_F(ProtoFixture, ReflectionDescribesMessagesFromTheirDescriptors) {
+  auto ref = reference(std::string(tern::kReflectionService));
+  auto r = tern::call_json(*ref, "describe", R"(["terntest.calc.Calc"])");
+  ASSERT_TRUE(r.has_value()) << r.status();
+  auto d = nlohmann::json::parse(*r);
+  ASSERT_EQ(d["methods"].size(), 2u);
+  EXPECT_EQ(d["methods"][0], nlohmann::json::parse(R"({"name":"Compute",
+      "args":[{"type":"message","name":"terntest.calc.ComputeRequest"}],
+      "result":{"type":"message","name":"terntest.calc.ComputeReply"}})"));
+  EXPECT_EQ(d["methods"][1]["name"], "Strict");
+  EXPECT_EQ(d["types"]["terntest.calc.ComputeRequest"], nlohmann::json::parse(R"({"kind":"message","fields":[
+      {"name":"op","number":1,"type":{"type":"enum","name":"terntest.calc.Op"}},
+      {"name":"values","number":2,"type":{"type":"array","items":{"type":"int64"}}},
+      {"name":"label","number":3,"type":{"type":"string"}},
+      {"name":"weights","number":4,"type":{"type":"map","key":{"type":"string"},"value":{"type":"int32"}}},
+      {"name":"options","number":5,"type":{"type":"message","name":"terntest.calc.ComputeRequest.Options"}}]})"));
+  EXPECT_EQ(d["types"]["terntest.calc.ComputeRequest.Options"], nlohmann::json::parse(R"({"kind":"message",
+      "fields":[{"name":"negate","number":1,"type":{"type":"bool"}}]})"));
+  EXPECT_EQ(d["types"]["terntest.calc.Op"], nlohmann::json::parse(R"({"kind":"enum","values":[
+      {"name":"OP_UNSPECIFIED","number":0},{"name":"OP_ADD","number":1},{"name":"OP_MUL","number":2}]})"));
+  EXPECT_EQ(d["types"]["terntest.calc.ComputeReply"]["fields"].size(), 3u);
+  EXPECT_EQ(d["types"].size(), 4u);  // the map entry message is not listed
+
+  // A hand-written contract mixing messages in a service: same descriptors.
+  auto j = nlohmann::json::parse(tern::call_json(*ref, "describe", R"(["terntest.Joiner"])").value());
+  EXPECT_EQ(j["methods"][0]["args"].size(), 2u);
+  EXPECT_EQ(j["methods"][1]["result"], nlohmann::json({{"type", "void"}}));
 }
 
 }  // namespace

@@ -9,6 +9,7 @@
 #include <iostream>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <thread>
 #include <vector>
@@ -17,6 +18,7 @@
 #include "tern/client.h"
 #include "tern/json_call.h"
 #include "tern/monitor/admin_server.h"
+#include "tern/reflection.h"
 
 namespace tern::cli {
 
@@ -107,38 +109,167 @@ std::vector<std::string> split_list(const std::string& s) {
 
 }  // namespace
 
+namespace {
+
+// "int32", "array<string>", "map<string, int32>", "geo::Point", ... of a
+// reflection type (grammar in tern/reflection.h).
+std::string type_text(const nlohmann::json& t) {
+  if (!t.is_object()) return "?";
+  std::string kind = t.value("type", "?");
+  if (kind == "array") return "array<" + type_text(t.value("items", nlohmann::json())) + ">";
+  if (kind == "optional") return "optional<" + type_text(t.value("value", nlohmann::json())) + ">";
+  if (kind == "map") {
+    return "map<" + type_text(t.value("key", nlohmann::json())) + ", " + type_text(t.value("value", nlohmann::json())) +
+           ">";
+  }
+  if (kind == "tuple") {
+    std::string out = "tuple<";
+    bool first = true;
+    for (const auto& item : t.value("items", nlohmann::json::array())) {
+      out += (first ? "" : ", ") + type_text(item);
+      first = false;
+    }
+    return out + ">";
+  }
+  if (kind == "struct" || kind == "enum" || kind == "message") return t.value("name", "?");
+  if (kind == "unknown") return t.value("cpp", "?");
+  return kind;
+}
+
+// A protobuf field's type as a .proto file spells it.
+std::string proto_field_text(const nlohmann::json& t) {
+  std::string kind = t.is_object() ? t.value("type", "") : "";
+  if (kind == "array") return "repeated " + type_text(t.value("items", nlohmann::json()));
+  if (kind == "optional") return "optional " + type_text(t.value("value", nlohmann::json()));
+  return type_text(t);
+}
+
+void print_description(const nlohmann::json& d) {
+  const auto methods = d.value("methods", nlohmann::json::array());
+  std::cout << "methods (" << methods.size() << "):\n";
+  for (const auto& m : methods) {
+    std::cout << "  " << m.value("name", "?");
+    if (!m.contains("args") || !m["args"].is_array()) {
+      std::cout << "  (types not published)\n";
+      continue;
+    }
+    std::string args;
+    for (const auto& a : m["args"]) args += (args.empty() ? "" : ", ") + type_text(a);
+    std::cout << "(" << args << ") -> " << type_text(m.value("result", nlohmann::json())) << "\n";
+  }
+  const auto types = d.value("types", nlohmann::json::object());
+  if (types.empty()) return;
+  std::cout << "types:\n";
+  for (const auto& [name, t] : types.items()) {
+    std::string kind = t.value("kind", "?");
+    if (kind == "struct") {
+      std::cout << "  struct " << name << " {\n";
+      for (const auto& f : t.value("fields", nlohmann::json::array())) {
+        std::cout << "    " << f.value("name", "?") << ": " << type_text(f.value("type", nlohmann::json())) << "\n";
+      }
+      std::cout << "  }\n";
+    } else if (kind == "message") {
+      std::cout << "  message " << name << " {\n";
+      for (const auto& f : t.value("fields", nlohmann::json::array())) {
+        std::cout << "    " << proto_field_text(f.value("type", nlohmann::json())) << " " << f.value("name", "?")
+                  << " = " << f.value("number", 0) << ";";
+        if (f.contains("oneof")) std::cout << "  // oneof " << f.value("oneof", "");
+        std::cout << "\n";
+      }
+      std::cout << "  }\n";
+    } else if (kind == "enum" && t.contains("values")) {
+      std::cout << "  enum " << name << " {";
+      for (const auto& v : t["values"]) std::cout << " " << v.value("name", "?") << " = " << v.value("number", 0) << ";";
+      std::cout << " }\n";
+    } else if (kind == "enum") {
+      std::cout << "  enum " << name << " : " << type_text(t.value("underlying", nlohmann::json())) << "\n";
+    }
+  }
+}
+
+// The service's description from tern.Reflection at provider `addr`.
+// UNIMPLEMENTED "unknown service 'tern.Reflection'": an older provider, or
+// reflection disabled; UNIMPLEMENTED "unknown service 'S'": S is not there.
+Result<nlohmann::json> fetch_description(Client& client, const std::string& addr, const std::string& service,
+                                         std::chrono::milliseconds timeout) {
+  ReferenceOptions ro;
+  ro.timeout = timeout;
+  ro.serialization = "json";
+  ro.cluster = "failfast";
+  ro.warmup = std::chrono::milliseconds(0);
+  auto ref = client.reference(std::string(kReflectionService), "direct://" + addr, ro);
+  if (!ref) return ref.status();
+  auto r = call_json(**ref, "describe", nlohmann::json::array({service}).dump(), timeout);
+  if (!r) return r.status();
+  try {
+    return nlohmann::json::parse(*r);
+  } catch (const nlohmann::json::exception& e) {
+    return Status(StatusCode::kInternal, std::string("malformed reflection answer: ") + e.what());
+  }
+}
+
+bool reflection_missing(const Status& s) {
+  return s.code() == StatusCode::kUnimplemented &&
+         s.message() == "unknown service '" + std::string(kReflectionService) + "'";
+}
+
+void print_provider(const Url& p) {
+  std::cout << "  " << p.address() << "  weight=" << p.int_param("weight", 100);
+  if (p.has_param("version")) std::cout << "  version=" << p.param("version");
+  if (p.has_param("group")) std::cout << "  group=" << p.param("group");
+  if (p.has_param(monitor::kAdminParameter)) std::cout << "  admin=" << p.param(monitor::kAdminParameter);
+  std::cout << "\n";
+}
+
+}  // namespace
+
 int run_describe(const std::string& service, const Target& target) {
   Session session;
   if (Status s = open(service, target, 1, &session); !s.is_ok()) return fail(s);
   if (!target.addr.empty()) {
-    // No registry: the provider URL (and its method list) is not known here.
-    // Probe the service: an unknown method proves it exists, an unknown
-    // service does not.
+    auto d = fetch_description(*session.client, target.addr, service, target.timeout);
+    if (d) {
+      std::cout << "service " << service << " at " << target.addr << "\n";
+      print_description(*d);
+      return 0;
+    }
+    if (!reflection_missing(d.status())) return fail(d.status());
+    // Fallback (older provider, or reflection disabled). No registry: the
+    // provider URL (and its method list) is not known here. Probe the
+    // service: an unknown method proves it exists, an unknown service does not.
     auto r = call_json(*session.ref, "$describe", "[]", target.timeout);
     if (!r && r.status().message().rfind("unknown service", 0) == 0) return fail(r.status());
     if (!r && r.status().code() != StatusCode::kUnimplemented) return fail(r.status());
     std::cout << "service " << service << " at " << target.addr << "\n"
-              << "methods: not published without a registry (the provider URL's `methods` parameter);"
-              << " use --registry\n";
+              << "methods: not published by this provider (no " << kReflectionService
+              << " service) nor without a registry (the provider URL's `methods` parameter); use --registry\n";
     return 0;
   }
   auto providers = session.ref->providers();
-  std::set<std::string> methods;
-  for (auto& p : providers) {
-    for (auto& m : split_list(p.param("methods"))) methods.insert(m);
-  }
   std::cout << "service " << service << " (" << providers.size() << " provider" << (providers.size() == 1 ? "" : "s")
             << ")\n";
-  std::cout << "methods (" << methods.size() << "; argument and result types are not published):\n";
-  for (auto& m : methods) std::cout << "  " << m << "\n";
-  std::cout << "providers:\n";
+  // Ask the providers' reflection service, the first that answers.
+  std::optional<nlohmann::json> description;
   for (auto& p : providers) {
-    std::cout << "  " << p.address() << "  weight=" << p.int_param("weight", 100);
-    if (p.has_param("version")) std::cout << "  version=" << p.param("version");
-    if (p.has_param("group")) std::cout << "  group=" << p.param("group");
-    if (p.has_param(monitor::kAdminParameter)) std::cout << "  admin=" << p.param(monitor::kAdminParameter);
-    std::cout << "\n";
+    auto d = fetch_description(*session.client, p.address(), service, target.timeout);
+    if (d) {
+      description = std::move(*d);
+      break;
+    }
   }
+  if (description) {
+    print_description(*description);
+  } else {
+    // Fallback: the method names the provider URLs announce.
+    std::set<std::string> methods;
+    for (auto& p : providers) {
+      for (auto& m : split_list(p.param("methods"))) methods.insert(m);
+    }
+    std::cout << "methods (" << methods.size() << "; argument and result types are not published):\n";
+    for (auto& m : methods) std::cout << "  " << m << "\n";
+  }
+  std::cout << "providers:\n";
+  for (auto& p : providers) print_provider(p);
   return 0;
 }
 

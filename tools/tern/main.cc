@@ -171,7 +171,7 @@ int main(int argc, char** argv) {
 
   Target target;
   int timeout_ms = 3000;
-  auto* describe = app.add_subcommand("describe", "list a service's methods and providers");
+  auto* describe = app.add_subcommand("describe", "list a service's methods with argument and result types, and its providers");
   describe->add_option("service", service, "service name")->required();
   add_target_options(describe, target, timeout_ms);
 

@@ -51,11 +51,15 @@ std::string_view frame_type_name(FrameType t) noexcept;
 // Serialization ids of byte 4.
 enum class SerializationId : std::uint8_t { kRaw = 0, kProtobuf = 1, kJson = 2, kMsgpack = 3 };
 
-// Flag bits of byte 5 on requests (responses carry the status there).
+// Byte 5 (docs/protocol.md §5). Requests and oneways: flag bits. Responses:
+// the status code in the low 6 bits, the body's compression in the top two.
 namespace flags {
-inline constexpr std::uint8_t kCompressedZstd = 0x01;  // body is zstd-compressed
-inline constexpr std::uint8_t kCompressedLz4 = 0x02;   // body is lz4-compressed
-inline constexpr std::uint8_t kKnownMask = 0x03;
+inline constexpr std::uint8_t kCompressedZstd = 0x01;  // request body is zstd-compressed
+inline constexpr std::uint8_t kCompressedLz4 = 0x02;   // request body is lz4-compressed
+inline constexpr std::uint8_t kKnownMask = 0x03;       // every request flag defined
+inline constexpr std::uint8_t kResponseZstd = 0x40;    // response body is zstd-compressed
+inline constexpr std::uint8_t kResponseLz4 = 0x80;     // response body is lz4-compressed
+inline constexpr std::uint8_t kStatusMask = 0x3F;      // response status code bits
 }  // namespace flags
 
 // Reserved metadata keys.
@@ -64,6 +68,8 @@ inline constexpr std::string_view kService = "service";
 inline constexpr std::string_view kMethod = "method";
 inline constexpr std::string_view kVersion = "version";
 inline constexpr std::string_view kGroup = "group";
+// Sent by consumers that can decompress responses: "zstd" or "lz4" (§5).
+inline constexpr std::string_view kAcceptCompression = "accept-compression";
 }  // namespace meta_keys
 
 struct FrameHeader {
@@ -75,7 +81,8 @@ struct FrameHeader {
   std::uint32_t body_len = 0;        // bytes of body
   std::uint32_t timeout_ms = 0;      // requests: remaining deadline, 0 = none
 
-  StatusCode status() const noexcept { return static_cast<StatusCode>(status_or_flags); }
+  // Responses: the status code (byte 5 without its compression bits).
+  StatusCode status() const noexcept { return static_cast<StatusCode>(status_or_flags & flags::kStatusMask); }
 };
 
 // Writes the 24-byte header to `out`.
