@@ -87,6 +87,13 @@ struct ServerOptions {
   std::chrono::milliseconds heartbeat_interval{10000};
   // Frame limits: body default 64 MiB, metadata 64 KiB - 1.
   protocol::Limits limits{};
+  // Bytes of responses queued on one connection and not yet taken by the
+  // kernel beyond which the connection is closed (RESOURCE_EXHAUSTED in the
+  // log): a consumer that pipelines requests and stops reading cannot grow
+  // the provider's memory without bound. Other connections are unaffected.
+  // Default 256 MiB (net::Connection::Options::max_write_queue); set it
+  // near the largest burst of responses one consumer may have unread.
+  std::size_t max_write_queue_bytes = 256u << 20;
   // Provider filters, in order (tern/filter.h).
   std::vector<std::shared_ptr<ServerFilter>> filters{};
 };

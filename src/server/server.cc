@@ -192,7 +192,9 @@ void Server::Impl::do_accept() {
     if (self->shutting_down.load()) return;
     rpc::SessionOptions so{self->options.limits, self->options.heartbeat_interval};
     auto session = std::make_shared<rpc::ServerSession>(self, so, self->next_connection_id.fetch_add(1));
-    auto conn = net::Connection::adopt(std::move(socket), net::Connection::Options{});
+    net::Connection::Options co;
+    co.max_write_queue = self->options.max_write_queue_bytes;
+    auto conn = net::Connection::adopt(std::move(socket), co);
     session->set_peer(conn->remote_text());
     {
       std::lock_guard lock(self->mu);
