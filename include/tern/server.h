@@ -223,9 +223,12 @@ class Server {
   // One provider URL per exposed service: tern://host:port/Service?methods=...&weight=...
   std::vector<Url> provider_urls() const;
 
-  // Stops accepting, tells connected consumers GOAWAY, lets in-flight calls
-  // finish for up to `grace`, then closes every connection and stops the
-  // threads. Idempotent; wakes wait(). Not callable from a handler.
+  // Stops accepting, tells connected consumers GOAWAY, then waits up to
+  // `grace` for in-flight calls to finish and for the consumers to close
+  // their connections (Tern consumers do once nothing is pending on them;
+  // requests that arrive meanwhile are answered UNAVAILABLE, not executed,
+  // so failover retries them elsewhere); then closes every connection left
+  // and stops the threads. Idempotent; wakes wait(). Not callable from a handler.
   void shutdown(std::chrono::milliseconds grace = std::chrono::milliseconds(5000));
   // Blocks until shutdown() completed.
   void wait();
