@@ -1,5 +1,5 @@
-// tern_chaos - `make chaos`: faults under load (issue #10). Runs the seven
-// scenarios of chaos_util.h against real processes on loopback and prints
+// tern_chaos - `make chaos`: faults under load (issue #10). Runs the
+// scenarios of chaos_util.h (1-7, and 3b) against real processes on loopback and prints
 // the table (scenario -> calls sent / succeeded / failed by status / missing)
 // and each scenario's measurements and checks. Exit status 1 when a check failed.
 //
