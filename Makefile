@@ -1,10 +1,11 @@
 # Tern - the two commands (README): `make demo` and `make test`.
 # Both install what is missing (scripts/deps.sh), configure with the CMake
 # presets and build. `make bench` runs the benchmarks, `make asan` the test
-# suite under AddressSanitizer + UndefinedBehaviorSanitizer.
+# suite under AddressSanitizer + UndefinedBehaviorSanitizer, `make chaos` the
+# faults-under-load scenarios (docs/reliability.md).
 JOBS ?= $(shell nproc)
 
-.PHONY: all deps build demo test asan bench clean
+.PHONY: all deps build demo test asan bench chaos clean
 
 all: build
 
@@ -31,6 +32,12 @@ asan: deps
 
 bench: build
 	@if [ -x scripts/bench.sh ]; then scripts/bench.sh; else echo "no benchmarks yet"; fi
+
+# Faults under load (docs/reliability.md): builds only what it runs.
+chaos: deps
+	@cmake --preset default >/dev/null
+	@cmake --build --preset default -j $(JOBS) --target tern_chaos
+	@build/default/bin/tern_chaos
 
 clean:
 	rm -rf build

@@ -105,6 +105,13 @@ struct ServerOptions {
   // (retryable), and counted in Stats::rejected_in_flight. Bounds what a
   // single consumer can make the provider hold. Default 10000; 0 = no limit.
   std::size_t max_in_flight_per_connection = 10000;
+  // Bytes of responses queued on one connection and not yet taken by the
+  // kernel beyond which the connection is closed (RESOURCE_EXHAUSTED in the
+  // log): a consumer that pipelines requests and stops reading cannot grow
+  // the provider's memory without bound. Other connections are unaffected.
+  // Default 256 MiB (net::Connection::Options::max_write_queue); set it
+  // near the largest burst of responses one consumer may have unread.
+  std::size_t max_write_queue_bytes = 256u << 20;
   // Provider filters, in order (tern/filter.h).
   std::vector<std::shared_ptr<ServerFilter>> filters{};
   // Response compression (docs/protocol.md §5): a response to a consumer
@@ -259,9 +266,12 @@ class Server {
   // (not the built-in tern.Reflection: it is reachable at every provider, never registered).
   std::vector<Url> provider_urls() const;
 
-  // Stops accepting, tells connected consumers GOAWAY, lets in-flight calls
-  // finish for up to `grace`, then closes every connection and stops the
-  // threads. Idempotent; wakes wait(). Not callable from a handler.
+  // Stops accepting, tells connected consumers GOAWAY, then waits up to
+  // `grace` for in-flight calls to finish and for the consumers to close
+  // their connections (Tern consumers do once nothing is pending on them;
+  // requests that arrive meanwhile are answered UNAVAILABLE, not executed,
+  // so failover retries them elsewhere); then closes every connection left
+  // and stops the threads. Idempotent; wakes wait(). Not callable from a handler.
   void shutdown(std::chrono::milliseconds grace = std::chrono::milliseconds(5000));
   // Blocks until shutdown() completed.
   void wait();

@@ -63,7 +63,40 @@ class ChannelSession : public Session {
     if (rearm) {
       asio::post(timer_.get_executor(), [self = shared()] { self->rearm(); });
     }
-    send_frame(std::move(request));  // on failure the close path fails the call
+    if (!send_frame(std::move(request))) {
+      // Never queued (the connection is closing): the provider cannot have
+      // seen it, so fail it as not executed (failover may retry it) rather
+      // than leave it to the close path, which cannot tell.
+      CallCompletion unsent;
+      {
+        std::lock_guard lock(mu_);
+        auto it = pending_.find(id);
+        if (it != pending_.end()) {
+          unsent = std::move(it->second.done);
+          pending_.erase(it);
+        }
+      }
+      if (unsent) {
+        unsent(CallResult{Status(StatusCode::kUnavailable, "connection closed before the request was sent", false),
+                          {}});
+      }
+      close_if_drained();
+    }
+  }
+
+  // After a goaway: closes the connection once no call is pending on it, so
+  // the provider (which waits for its consumers to go) can finish shutting
+  // down without cutting off a request in transit. Marked closed under mu_,
+  // so a call racing with it fails as not sent instead of being queued.
+  void close_if_drained() {
+    if (!goaway_.load()) return;
+    {
+      std::lock_guard lock(mu_);
+      if (closed_ || !pending_.empty()) return;
+      closed_ = true;
+      close_reason_ = Status(StatusCode::kUnavailable, "provider going away (goaway)");
+    }
+    close(Status(StatusCode::kUnavailable, "provider going away (goaway)"));
   }
 
   bool closed() {
@@ -84,6 +117,7 @@ class ChannelSession : public Session {
     }
     send_frame(protocol::encode_control_frame(protocol::FrameType::kCancel, id));
     done(CallResult{Status(StatusCode::kCancelled, "cancelled by the caller", true), {}});
+    close_if_drained();
     return true;
   }
   std::size_t pending() {
@@ -96,6 +130,7 @@ class ChannelSession : public Session {
     using protocol::FrameType;
     if (frame.header.type == FrameType::kGoaway) {
       goaway_.store(true);
+      close_if_drained();
       return;
     }
     if (frame.header.type == FrameType::kPush) {
@@ -121,6 +156,7 @@ class ChannelSession : public Session {
       done = std::move(it->second.done);
       pending_.erase(it);
     }
+    close_if_drained();
     auto ch = channel_.lock();
     if (ch && ch->policy_.pooled(DispatchEvent::kResponse) && ch->pool_) {
       detail::UniqueFunction<void()> task = [ch, done = std::move(done), frame = std::move(frame),
@@ -272,6 +308,7 @@ class ChannelSession : public Session {
       done(CallResult{Status(StatusCode::kDeadlineExceeded, "call timed out (no response within its deadline)", true),
                       {}});
     }
+    if (!expired.empty()) close_if_drained();
     rearm();
   }
 

@@ -244,7 +244,9 @@ void Server::Impl::do_accept() {
     }
     rpc::SessionOptions so{self->options.limits, self->options.heartbeat_interval};
     auto session = std::make_shared<rpc::ServerSession>(self, so, self->next_connection_id.fetch_add(1));
-    auto conn = net::Connection::adopt(std::move(socket), net::Connection::Options{});
+    net::Connection::Options co;
+    co.max_write_queue = self->options.max_write_queue_bytes;
+    auto conn = net::Connection::adopt(std::move(socket), co);
     session->set_peer(conn->remote_text());
     {
       std::lock_guard lock(self->mu);
@@ -694,8 +696,15 @@ void Server::shutdown(std::chrono::milliseconds grace) {
   }
   for (auto& s : sessions) s->send_frame(protocol::encode_control_frame(protocol::FrameType::kGoaway, 0));
   {
+    // Drain: running handlers finish, and consumers close their connections
+    // (a Tern consumer closes one after its goaway once no call is pending on
+    // it). Closing earlier could cut off a request in transit (sent before
+    // the consumer read the goaway): its caller could not tell whether it ran.
+    // Requests arriving meanwhile are answered UNAVAILABLE, not executed.
+    auto until = std::chrono::steady_clock::now() + grace;
     std::unique_lock lock(im.mu);
-    im.cv.wait_for(lock, grace, [&] { return im.in_flight.load() <= 0; });
+    im.cv.wait_until(lock, until, [&] { return im.in_flight.load() <= 0; });
+    im.cv.wait_until(lock, until, [&] { return im.sessions.empty(); });
   }
   for (auto& s : sessions) s->close(Status(StatusCode::kUnavailable, "provider shut down"));
   {

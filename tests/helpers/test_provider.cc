@@ -1,25 +1,66 @@
-// A provider process for tests that need to kill or freeze a real process:
+// A provider process for tests that need to kill, freeze or stop a real process:
 //   tern_test_provider [--listen host:port] [--registry URL] [--weight N] [--heartbeat MS]
-// Prints "PORT <n>" on stdout once listening, then serves until killed or stdin closes.
+//                      [--grace MS] [--server-heartbeat MS] [--max-write-queue BYTES]
+//                      [--io-threads N] [--workers N] [--backoff MS] [--raise-nofile 1]
+// Prints "PORT <n>" on stdout once listening, then serves until SIGTERM/SIGINT
+// or until stdin closes; either stops gracefully (Provider::shutdown(grace):
+// unregister, GOAWAY, drain, close), prints "STOPPED" and exits 0.
+//   --heartbeat MS         registry renewal interval (RegistryOptions)
+//   --server-heartbeat MS  idle time before the server pings a consumer connection
+//   --grace MS             drain period of the graceful stop (default 1000)
+//   --max-write-queue B    ServerOptions::max_write_queue_bytes
+//   --backoff MS           registry reconnect backoff (initial; the maximum is 10x)
+//   --raise-nofile 1       raise RLIMIT_NOFILE to its hard limit (many connections)
+#include <pthread.h>
+#include <signal.h>
+#include <sys/resource.h>
+
 #include <cstdio>
 #include <cstring>
 #include <iostream>
 #include <string>
+#include <thread>
 
 #include "test_services.h"
 #include "tern/provider.h"
 
 int main(int argc, char** argv) {
+  // Block the stop signals in every thread (the provider's threads inherit
+  // the mask); the main thread takes them with sigwait.
+  sigset_t stop;
+  sigemptyset(&stop);
+  sigaddset(&stop, SIGTERM);
+  sigaddset(&stop, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &stop, nullptr);
+
   tern::ProviderOptions opts;
   opts.server.listen = "127.0.0.1:0";
   opts.server.io_threads = 1;
   int weight = 100;
+  int grace_ms = 1000;
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string k = argv[i];
-    if (k == "--listen") opts.server.listen = argv[i + 1];
-    else if (k == "--registry") opts.registry = argv[i + 1];
-    else if (k == "--weight") weight = std::stoi(argv[i + 1]);
-    else if (k == "--heartbeat") opts.registry_options.heartbeat_interval = std::chrono::milliseconds(std::stoi(argv[i + 1]));
+    std::string v = argv[i + 1];
+    if (k == "--listen") opts.server.listen = v;
+    else if (k == "--registry") opts.registry = v;
+    else if (k == "--weight") weight = std::stoi(v);
+    else if (k == "--heartbeat") opts.registry_options.heartbeat_interval = std::chrono::milliseconds(std::stoi(v));
+    else if (k == "--grace") grace_ms = std::stoi(v);
+    else if (k == "--server-heartbeat") opts.server.heartbeat_interval = std::chrono::milliseconds(std::stoi(v));
+    else if (k == "--max-write-queue") opts.server.max_write_queue_bytes = std::stoull(v);
+    else if (k == "--io-threads") opts.server.io_threads = std::stoul(v);
+    else if (k == "--workers") opts.server.worker_threads = std::stoul(v);
+    else if (k == "--backoff") {
+      opts.registry_options.initial_backoff = std::chrono::milliseconds(std::stoi(v));
+      opts.registry_options.max_backoff = 10 * opts.registry_options.initial_backoff;
+    }
+    else if (k == "--raise-nofile" && v == "1") {
+      rlimit rl{};
+      if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+        rl.rlim_cur = rl.rlim_max;
+        (void)setrlimit(RLIMIT_NOFILE, &rl);
+      }
+    }
   }
   tern::Provider provider(opts);
   tern::ServiceOptions so;
@@ -30,10 +71,17 @@ int main(int argc, char** argv) {
     return 1;
   }
   std::cout << "PORT " << provider.port() << std::endl;
-  // Serve until stdin closes (the parent died or closed the pipe).
-  char buf[64];
-  while (std::fgets(buf, sizeof buf, stdin) != nullptr) {
-  }
-  provider.shutdown(std::chrono::milliseconds(1000));
-  return 0;
+  // stdin closing (the parent died or closed the pipe) stops us like SIGTERM.
+  std::thread([] {
+    char buf[64];
+    while (std::fgets(buf, sizeof buf, stdin) != nullptr) {
+    }
+    kill(getpid(), SIGTERM);
+  }).detach();
+  int sig = 0;
+  sigwait(&stop, &sig);
+  provider.shutdown(std::chrono::milliseconds(grace_ms));
+  std::cout << "STOPPED" << std::endl;
+  std::fflush(stdout);
+  _exit(0);  // the stdin thread may still be blocked in fgets
 }

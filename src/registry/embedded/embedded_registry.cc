@@ -1,9 +1,11 @@
 // `tern://` registry backend; see embedded_registry.h.
 #include "registry/embedded/embedded_registry.h"
 
+#include <algorithm>
 #include <condition_variable>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <thread>
 
@@ -132,10 +134,33 @@ class EmbeddedRegistry final : public Registry, public std::enable_shared_from_t
   // Records a service's list unless an equal or newer revision is known;
   // pushes to every subscriber when the list changed, and to `only` (a new
   // subscription) the latest list in any case.
+  //
+  // Empty-list protection: a registry that restarted (new epoch) answers a
+  // re-subscription before the providers have registered again, with an
+  // empty list. Applying it would leave the consumer with no provider while
+  // every provider is alive. Such a list is held back while providers are
+  // known, for up to hold_period(); a non-empty list of the new epoch (the
+  // providers re-registering) replaces it, and release_held() applies it
+  // when the period ends with no provider back.
   void update(const std::string& service, const registry::ProviderList& list, SubscriptionId only = 0) {
     std::lock_guard lock(mu_);
     auto& known = known_[service];
     bool newer = list.epoch != known.epoch || list.revision > known.revision || known.list == nullptr;
+    if (newer && list.urls.empty() && list.epoch != known.epoch && known.list && !known.list->empty()) {
+      auto now = std::chrono::steady_clock::now();
+      if (!known.held || known.held->epoch != list.epoch) known.held_until = now + hold_period();
+      if (now < known.held_until) {
+        if (!known.held) {
+          TERN_LOG(kInfo, "registry {} restarted: holding back its empty list of {} for up to {} ms "
+                   "(providers re-register)", address_.address(), service,
+                   std::chrono::duration_cast<std::chrono::milliseconds>(hold_period()).count());
+        }
+        known.held = list;
+        if (only != 0) dispatcher_.push(only, known.list);
+        return;
+      }
+    }
+    if (newer) known.held.reset();
     if (newer) {
       auto urls = std::make_shared<const std::vector<Url>>(to_urls(list.urls));
       bool changed = known.list == nullptr || *known.list != *urls;
@@ -148,6 +173,26 @@ class EmbeddedRegistry final : public Registry, public std::enable_shared_from_t
       }
     }
     if (only != 0) dispatcher_.push(only, known.list);
+  }
+
+  // Long enough for providers reconnecting with the default backoff (up to
+  // 5 s) to register again; the cost of holding too long is small (calls to
+  // a provider that is really gone fail fast with a refused connection).
+  std::chrono::milliseconds hold_period() const {
+    return 3 * options_.heartbeat_interval + std::max(options_.max_backoff, std::chrono::milliseconds(5000));
+  }
+
+  // Worker: applies the held-back empty lists whose hold period ended.
+  void release_held() {
+    std::vector<std::pair<std::string, registry::ProviderList>> due;
+    {
+      std::lock_guard lock(mu_);
+      auto now = std::chrono::steady_clock::now();
+      for (auto& [service, known] : known_) {
+        if (known.held && now >= known.held_until) due.emplace_back(service, *known.held);
+      }
+    }
+    for (auto& [service, list] : due) update(service, list);
   }
 
   void on_push(const protocol::Frame& f) {
@@ -170,6 +215,7 @@ class EmbeddedRegistry final : public Registry, public std::enable_shared_from_t
       cv_.wait_for(lock, resync_ ? backoff : options_.heartbeat_interval);
       if (stopping_) break;
       lock.unlock();
+      release_held();
       auto hb = api_.call<&Api::heartbeat>();
       bool ok = hb.has_value();
       std::uint64_t connects = channel_->stats().connects;
@@ -233,6 +279,9 @@ class EmbeddedRegistry final : public Registry, public std::enable_shared_from_t
     std::uint64_t epoch = 0;
     std::uint64_t revision = 0;
     std::shared_ptr<const std::vector<Url>> list;
+    // An empty list from a restarted registry, held back until held_until (update()).
+    std::optional<registry::ProviderList> held;
+    std::chrono::steady_clock::time_point held_until{};
   };
   std::map<std::string, Known> known_;  // last list per service; guarded by mu_
   bool resync_ = false;

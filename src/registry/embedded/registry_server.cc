@@ -186,7 +186,17 @@ struct RegistryServer::Impl : registry::RegistryApi, std::enable_shared_from_thi
   }
 
   void connection_closed(std::uint64_t id) {
-    remove_where([id](const Registration& r) { return r.connection == id; }, "its connection closed");
+    bool shutting_down;
+    {
+      std::lock_guard lock(mu);
+      shutting_down = stopping;
+    }
+    // While the registry shuts down, its clients close their connections
+    // (after the goaway): that says nothing about the providers, so it is not
+    // published (consumers keep their lists for the registry's successor).
+    if (!shutting_down) {
+      remove_where([id](const Registration& r) { return r.connection == id; }, "its connection closed");
+    }
     std::lock_guard lock(mu);
     for (auto& [s, subs] : subscribers) subs.erase(id);
   }
