@@ -12,6 +12,9 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdlib>
+#include <fstream>
+#include <iterator>
 #include <thread>
 
 #include "test_certs.h"
@@ -370,6 +373,35 @@ TEST(Tls, SilentPeerIsClosedAfterTheHandshakeTimeout) {
   expect_refused(r.status(), "TLS handshake with 127.0.0.1:" + std::to_string(port) + " timed out after 300 ms");
   EXPECT_LT(waited, 1200ms);
   accept_thread.join();
+}
+
+// The openssl CLI as the client: the server handshakes TLS 1.2 as well as
+// 1.3, and refuses anything older.
+TEST(Tls, ServerSpeaksTls12AndRefusesOlderVersions) {
+  auto server = start_server(tls_server_options());
+  auto handshake = [&](const std::string& version) {
+    std::string out = pki().path("s_client_" + version + ".txt");
+    std::string cmd = "echo | timeout 10 openssl s_client -connect 127.0.0.1:" + std::to_string(server->port()) +
+                      " -" + version + " -CAfile " + pki().ca + " -verify_return_error > " + out + " 2>&1";
+    int rc = std::system(cmd.c_str());
+    std::ifstream in(out);
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    return std::make_pair(rc, text);
+  };
+  auto [rc12, text12] = handshake("tls1_2");
+  EXPECT_EQ(rc12, 0) << text12;
+  EXPECT_TRUE(contains(text12, "Protocol  : TLSv1.2")) << text12;
+  EXPECT_TRUE(contains(text12, "Verify return code: 0 (ok)")) << text12;
+  auto [rc13, text13] = handshake("tls1_3");
+  EXPECT_EQ(rc13, 0) << text13;
+  EXPECT_TRUE(contains(text13, "TLSv1.3")) << text13;
+  auto [rc11, text11] = handshake("tls1_1");
+  EXPECT_NE(rc11, 0) << text11;
+  EXPECT_TRUE(contains(text11, "alert protocol version")) << text11;
+  // Still serving.
+  auto client = tern::Client::create(client_options(client_tls())).value();
+  EXPECT_EQ(client->refer<Calculator>(direct(*server), failfast()).value().call<&Calculator::add>(1, 2).value(), 3);
+  server->shutdown(0ms);
 }
 
 TEST(Tls, BadFilesAreInvalidArgumentsNamingTheFile) {
