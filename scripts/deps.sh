@@ -20,7 +20,7 @@ PKGS=(
   # fuzzing (libFuzzer ships with clang's runtime libraries)
   clang libclang-rt-14-dev
   # misc tools used by tests
-  procps iproute2
+  procps iproute2 openssl
   # headless browser for the monitor dashboard test (tests/monitor)
   chromium
 )

@@ -36,6 +36,7 @@
 #include "tern/protocol/decoder.h"
 #include "tern/protocol/frame.h"
 #include "tern/status.h"
+#include "tern/tls.h"
 #include "tern/url.h"
 
 namespace tern {
@@ -71,8 +72,18 @@ struct ChannelOptions {
   std::size_t callback_threads = 0;
   // Diagnostic hook called on the thread that handles each event.
   DispatchObserver event_observer{};
+  // TLS to the providers when tls.enabled (tern/tls.h): ca_file (or the
+  // system trust store) verifies them, server_name names them, cert_file and
+  // key_file are the client certificate for mutual TLS. connect_timeout
+  // bounds connect plus handshake. A failed handshake fails the calls waiting
+  // for that connection with UNAVAILABLE "TLS handshake with <peer> failed:
+  // <reason>" (may_have_executed false). Default off.
+  TlsOptions tls{};
 };
 
+namespace net {
+class TlsContext;
+}
 namespace rpc {
 class ChannelSession;
 class ThreadPool;
@@ -81,8 +92,12 @@ class ThreadPool;
 class Channel : public std::enable_shared_from_this<Channel> {
  public:
   // `pool` (may be null) runs the events the dispatcher sends to a business
-  // pool; it must outlive the channel.
-  Channel(asio::io_context& loop, HostPort endpoint, ChannelOptions options, rpc::ThreadPool* pool = nullptr);
+  // pool; it must outlive the channel. `tls` is the loaded options.tls
+  // (shared by a ChannelPool's channels); when options.tls.enabled and it is
+  // null, the channel loads options.tls itself, and if that fails every call
+  // fails with its INVALID_ARGUMENT (see status()).
+  Channel(asio::io_context& loop, HostPort endpoint, ChannelOptions options, rpc::ThreadPool* pool = nullptr,
+          std::shared_ptr<net::TlsContext> tls = nullptr);
   ~Channel();
 
   // Sends `request` (a complete frame from FrameBuilder; its request id and
@@ -106,7 +121,9 @@ class Channel : public std::enable_shared_from_this<Channel> {
   void shutdown(Status reason);
 
   const HostPort& endpoint() const noexcept { return endpoint_; }
-  // True when a connection is established right now.
+  // OK, or why the channel cannot work (a TLS file that did not load).
+  const Status& status() const noexcept { return status_; }
+  // True when a connection is established right now (with TLS: handshake done).
   bool connected() const;
 
   struct Stats {
@@ -128,6 +145,8 @@ class Channel : public std::enable_shared_from_this<Channel> {
   ChannelOptions options_;
   DispatchPolicy policy_;
   rpc::ThreadPool* pool_ = nullptr;
+  std::shared_ptr<net::TlsContext> tls_;  // null = plain TCP
+  Status status_;                         // immutable after construction
   mutable std::mutex mu_;
   std::shared_ptr<rpc::ChannelSession> session_;  // guarded by mu_
   bool shut_down_ = false;                         // guarded by mu_
@@ -143,9 +162,14 @@ class Channel : public std::enable_shared_from_this<Channel> {
 class ChannelPool {
  public:
   // `io_threads` 0 = number of cores. An unknown options.dispatcher falls
-  // back to "execution" (validate with dispatch_policy() first).
+  // back to "execution" (validate with dispatch_policy() first). With
+  // options.tls.enabled the TLS files are loaded here, once; a failure is
+  // kept in status() and every channel's calls fail with it.
   ChannelPool(std::size_t io_threads, ChannelOptions options);
   ~ChannelPool();  // shutdown()
+
+  // OK, or INVALID_ARGUMENT naming the TLS file that did not load and why.
+  const Status& status() const noexcept { return status_; }
 
   // The channel to `endpoint`, created on first use.
   std::shared_ptr<Channel> get(const HostPort& endpoint);
@@ -157,6 +181,8 @@ class ChannelPool {
   net::IoContextPool io_;
   ChannelOptions options_;
   std::unique_ptr<rpc::ThreadPool> pool_;
+  std::shared_ptr<net::TlsContext> tls_;
+  Status status_;
   std::mutex mu_;
   std::unordered_map<std::string, std::shared_ptr<Channel>> channels_;
   bool shut_down_ = false;

@@ -27,9 +27,10 @@ struct ClientOptions {
   // IO threads. 0 = number of cores.
   std::size_t io_threads = 0;
   // Connection settings shared by every channel (connect timeout 3 s,
-  // heartbeat 10 s, frame limits).
+  // heartbeat 10 s, frame limits, TLS to providers: channel.tls).
   ChannelOptions channel{};
-  // Registry client settings (heartbeat, backoff).
+  // Registry client settings (heartbeat, backoff, TLS to an embedded
+  // registry: registry.tls).
   RegistryOptions registry{};
   // Consumer filters, in order (tern/filter.h).
   std::vector<std::shared_ptr<ClientFilter>> filters{};
@@ -39,14 +40,24 @@ struct ClientCore;
 
 class Client {
  public:
+  // Starts the IO threads. A TLS file in options.channel.tls that does not
+  // load is kept in status(): reference() and registry() then return it and
+  // no call is made. Prefer create() to see it at once.
   explicit Client(ClientOptions options = {});
+  // A client, or INVALID_ARGUMENT when options.channel.tls is enabled and a
+  // certificate, key or CA file is missing or malformed (the message names
+  // the file and gives OpenSSL's reason).
+  static Result<std::unique_ptr<Client>> create(ClientOptions options = {});
   ~Client();
   Client(const Client&) = delete;
   Client& operator=(const Client&) = delete;
 
+  // OK, or why this client cannot call (see the constructor).
+  Status status() const;
+
   // A reference to `service` found through `registry_url` (tern://, zookeeper://,
   // etcd://, direct://). INVALID_ARGUMENT for a malformed URL, unknown scheme,
-  // load balancer or serialization. Does not wait for providers: calls made
+  // load balancer or serialization, or status() when that is not OK. Does not wait for providers: calls made
   // before any provider is known fail with UNAVAILABLE (see
   // Reference::wait_for_providers()).
   Result<std::shared_ptr<Reference>> reference(const std::string& service, std::string_view registry_url,

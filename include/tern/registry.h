@@ -36,6 +36,7 @@
 #include <vector>
 
 #include "tern/result.h"
+#include "tern/tls.h"
 #include "tern/url.h"
 
 namespace tern {
@@ -87,6 +88,12 @@ struct RegistryOptions {
   std::chrono::milliseconds max_backoff{5000};
   // Timeout of one request to the backend. Default 3 s.
   std::chrono::milliseconds request_timeout{3000};
+  // TLS to an embedded registry (`tern://`; the zookeeper and etcd backends
+  // ignore it) when tls.enabled (tern/tls.h): ca_file verifies the registry,
+  // server_name names it, cert_file/key_file for mutual TLS. A file that
+  // does not load makes creating the registry fail with INVALID_ARGUMENT.
+  // Default off.
+  TlsOptions tls{};
 };
 
 // Builds a Registry for an address such as zookeeper://127.0.0.1:2181.

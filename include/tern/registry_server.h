@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "tern/result.h"
+#include "tern/tls.h"
 #include "tern/url.h"
 
 namespace tern {
@@ -37,12 +38,18 @@ struct RegistryServerOptions {
   std::size_t io_threads = 1;
   // Called on every change (service, new provider list), e.g. to print it.
   std::function<void(const std::string& service, const std::vector<std::string>& providers)> on_change;
+  // TLS for providers' and consumers' connections to the registry when
+  // tls.enabled (tern/tls.h; as ServerOptions::tls). Providers and consumers
+  // then need RegistryOptions::tls. Default off.
+  TlsOptions tls{};
 };
 
 class RegistryServer {
  public:
   explicit RegistryServer(RegistryServerOptions options = {});
   ~RegistryServer();
+  // Listens. As Server::start(): UNAVAILABLE when the address cannot be
+  // bound, INVALID_ARGUMENT for a bad address or TLS file.
   Status start();
   std::uint16_t port() const noexcept;
   void shutdown();

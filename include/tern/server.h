@@ -49,6 +49,7 @@
 #include "tern/server_context.h"
 #include "tern/service.h"
 #include "tern/task.h"
+#include "tern/tls.h"
 #include "tern/url.h"
 
 namespace tern {
@@ -125,6 +126,12 @@ struct ServerOptions {
   // lists the exposed services, their methods and argument/result types.
   // Never announced in the registry. Default true.
   bool reflection = true;
+  // TLS for every accepted connection when tls.enabled (tern/tls.h): cert_file
+  // and key_file required; ca_file + require_client_cert for mutual TLS;
+  // tls.handshake_timeout bounds each handshake. A connection whose handshake
+  // fails (plain TCP client, refused client certificate) is closed and logged;
+  // others are unaffected. Default off.
+  TlsOptions tls{};
 };
 
 struct ServiceOptions {
@@ -255,7 +262,9 @@ class Server {
 
   // Binds and starts listening and the IO and business threads.
   // UNAVAILABLE when the address cannot be bound (message has the reason),
-  // INVALID_ARGUMENT for a malformed listen address.
+  // INVALID_ARGUMENT for a malformed listen address or, with TLS, a missing
+  // or malformed certificate, key or CA file (the message names the file and
+  // gives OpenSSL's reason; nothing is started).
   Status start();
 
   // The bound port (valid after start()).

@@ -17,6 +17,7 @@
 #include "tern/log.h"
 #include "tern/net/connection.h"
 #include "tern/protocol/compression.h"
+#include "tern/net/tls_context.h"
 
 namespace tern {
 namespace rpc {
@@ -344,10 +345,19 @@ Result<asio::ip::tcp::endpoint> resolve(const HostPort& hp) {
 }
 }  // namespace
 
-Channel::Channel(asio::io_context& loop, HostPort endpoint, ChannelOptions options, rpc::ThreadPool* pool)
-    : loop_(loop), endpoint_(std::move(endpoint)), options_(std::move(options)), pool_(pool) {
+Channel::Channel(asio::io_context& loop, HostPort endpoint, ChannelOptions options, rpc::ThreadPool* pool,
+                 std::shared_ptr<net::TlsContext> tls)
+    : loop_(loop), endpoint_(std::move(endpoint)), options_(std::move(options)), pool_(pool), tls_(std::move(tls)) {
   auto p = dispatch_policy(options_.dispatcher);
   policy_ = p ? *p : *dispatch_policy("execution");
+  if (options_.tls.enabled && !tls_) {
+    auto ctx = net::TlsContext::create(options_.tls, net::TlsContext::Role::kClient);
+    if (ctx) {
+      tls_ = std::move(*ctx);
+    } else {
+      status_ = ctx.status();
+    }
+  }
 }
 
 void Channel::observe(DispatchEvent e) {
@@ -380,6 +390,7 @@ std::shared_ptr<rpc::ChannelSession> Channel::session() {
   auto s = std::make_shared<rpc::ChannelSession>(weak_from_this(), loop_, so);
   net::Connection::Options co;
   co.connect_timeout = options_.connect_timeout;
+  co.tls = tls_;
   if (!ep) {
     // Unresolvable: a session that is closed at once fails calls with UNAVAILABLE.
     auto conn = net::Connection::dial(loop_, asio::ip::tcp::endpoint(), co);
@@ -394,6 +405,10 @@ std::shared_ptr<rpc::ChannelSession> Channel::session() {
 
 void Channel::call(std::string request, std::chrono::milliseconds timeout, CallCompletion done,
                    const std::shared_ptr<CallControl>& control) {
+  if (!status_.is_ok()) {
+    done(CallResult{status_, {}});
+    return;
+  }
   auto s = session();
   if (!s) {
     done(CallResult{Status(StatusCode::kCancelled, "consumer shut down"), {}});
@@ -404,6 +419,7 @@ void Channel::call(std::string request, std::chrono::milliseconds timeout, CallC
 }
 
 Status Channel::send_oneway(std::string request) {
+  if (!status_.is_ok()) return status_;
   auto s = session();
   if (!s) return Status(StatusCode::kCancelled, "consumer shut down");
   if (!s->send_frame(std::move(request))) {
@@ -462,6 +478,14 @@ ChannelPool::ChannelPool(std::size_t io_threads, ChannelOptions options)
                                               : std::max(1u, std::thread::hardware_concurrency());
     pool_ = std::make_unique<rpc::ThreadPool>(n, 1u << 20, "tern-cli-cb");
   }
+  if (options_.tls.enabled) {
+    auto ctx = net::TlsContext::create(options_.tls, net::TlsContext::Role::kClient);
+    if (ctx) {
+      tls_ = std::move(*ctx);
+    } else {
+      status_ = ctx.status();
+    }
+  }
   io_.start();
 }
 
@@ -472,7 +496,7 @@ std::shared_ptr<Channel> ChannelPool::get(const HostPort& endpoint) {
   auto key = endpoint.to_string();
   auto it = channels_.find(key);
   if (it != channels_.end()) return it->second;
-  auto ch = std::make_shared<Channel>(io_.next(), endpoint, options_, pool_.get());
+  auto ch = std::make_shared<Channel>(io_.next(), endpoint, options_, pool_.get(), tls_);
   if (shut_down_) ch->shutdown(Status(StatusCode::kCancelled, "consumer shut down"));
   channels_.emplace(key, ch);
   return ch;

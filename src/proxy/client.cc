@@ -9,6 +9,14 @@ namespace tern {
 
 Client::Client(ClientOptions options) : core_(std::make_shared<ClientCore>(std::move(options))) {}
 
+Result<std::unique_ptr<Client>> Client::create(ClientOptions options) {
+  auto client = std::make_unique<Client>(std::move(options));
+  if (Status s = client->status(); !s.is_ok()) return s;
+  return client;
+}
+
+Status Client::status() const { return core_->channels.status(); }
+
 Client::~Client() {
   core_->channels.shutdown();
 }
@@ -16,6 +24,7 @@ Client::~Client() {
 ChannelPool& Client::channels() noexcept { return core_->channels; }
 
 Result<std::shared_ptr<Registry>> Client::registry(std::string_view url_text) {
+  if (Status s = status(); !s.is_ok()) return s;
   std::lock_guard lock(core_->mu);
   auto key = std::string(url_text);
   auto it = core_->registries.find(key);
@@ -30,6 +39,7 @@ Result<std::shared_ptr<Registry>> Client::registry(std::string_view url_text) {
 
 Result<std::shared_ptr<Reference>> Client::reference(const std::string& service, std::string_view registry_url,
                                                      ReferenceOptions options) {
+  if (Status s = status(); !s.is_ok()) return s;
   auto core = std::make_shared<ReferenceCore>();
   core->client = core_;
   core->service = service;

@@ -21,6 +21,7 @@
 #include "tern/log.h"
 #include "tern/net/connection.h"
 #include "tern/net/io_context_pool.h"
+#include "tern/net/tls_context.h"
 
 namespace tern {
 
@@ -142,6 +143,7 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
   std::unique_ptr<net::IoContextPool> io;
   std::unique_ptr<rpc::ThreadPool> pool;
   std::unique_ptr<asio::ip::tcp::acceptor> acceptor;
+  std::shared_ptr<net::TlsContext> tls;  // set at start() when options.tls.enabled
   DispatchPolicy policy;
   std::unique_ptr<rpc::ThreadPool> ordered;  // `connection`: connect/disconnect in order
   std::atomic<std::uint64_t> blocked_io{0};
@@ -246,6 +248,10 @@ void Server::Impl::do_accept() {
     auto session = std::make_shared<rpc::ServerSession>(self, so, self->next_connection_id.fetch_add(1));
     net::Connection::Options co;
     co.max_write_queue = self->options.max_write_queue_bytes;
+    if (self->tls) {
+      co.tls = self->tls;
+      co.connect_timeout = self->options.tls.handshake_timeout;
+    }
     auto conn = net::Connection::adopt(std::move(socket), co);
     session->set_peer(conn->remote_text());
     {
@@ -593,6 +599,11 @@ Status Server::start() {
     }
   }
   im.policy = *policy;
+  if (im.options.tls.enabled) {
+    auto tls = net::TlsContext::create(im.options.tls, net::TlsContext::Role::kServer);
+    if (!tls) return tls.status();
+    im.tls = std::move(*tls);
+  }
   bool need_pool = false;
   for (auto& s : im.policy.on_pool) need_pool = need_pool || s;
   for (auto& [name, svc] : im.services) {

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "registry_test_util.h"
+#include "test_certs.h"
 #include "test_services.h"
 #include "tern/provider.h"
 
@@ -124,6 +125,64 @@ TEST(TernCli, MalformedAndUnreachableRegistriesFail) {
   auto down = run_command({binary("tern"), "ls", "--registry", "tern://127.0.0.1:" + std::to_string(port)}, 20s);
   EXPECT_NE(down.exit_code, 0);
   EXPECT_NE(down.err.find("UNAVAILABLE"), std::string::npos) << down.err;
+}
+
+TEST(TernCli, RegistryOverMutualTls) {
+  const auto& k = testcerts::pki();
+  regtest::Child proc({binary("tern"), "registry", "--listen", "127.0.0.1:0", "--heartbeat-interval", "300",
+                       "--tls-cert", k.server_cert, "--tls-key", k.server_key, "--tls-ca", k.ca, "--tls-client-auth"});
+  std::string first = proc.read_line(10s);
+  auto pos = first.find("listening on port ");
+  ASSERT_NE(pos, std::string::npos) << first;
+  int port = std::stoi(first.substr(pos + 18));
+  EXPECT_NE(first.find("(TLS, client certificates required)"), std::string::npos) << first;
+  std::string url = "tern://127.0.0.1:" + std::to_string(port);
+
+  tern::TlsOptions client_tls;
+  client_tls.enabled = true;
+  client_tls.ca_file = k.ca;
+  client_tls.server_name = "localhost";
+  client_tls.cert_file = k.client_cert;
+  client_tls.key_file = k.client_key;
+  tern::ProviderOptions po;
+  po.server.listen = "127.0.0.1:0";
+  po.server.io_threads = 1;
+  po.registry = url;
+  po.registry_options.heartbeat_interval = 300ms;
+  po.registry_options.tls = client_tls;
+  tern::Provider provider(po);
+  ASSERT_TRUE(provider.expose<testsvc::Calculator>(std::make_shared<testsvc::CalculatorImpl>()).is_ok());
+  ASSERT_TRUE(provider.start().is_ok());
+
+  std::string out;
+  EXPECT_TRUE(eventually(
+      [&] {
+        out = run_command({binary("tern"), "ls", "--registry", url, "--tls-ca", k.ca, "--tls-server-name", "localhost",
+                           "--tls-cert", k.client_cert, "--tls-key", k.client_key})
+                  .out;
+        return out.find(kCalc + " (1 provider(s))") != std::string::npos;
+      },
+      5s, 50ms))
+      << out;
+
+  // No client certificate, or no TLS at all: refused.
+  auto no_cert = run_command({binary("tern"), "ls", "--registry", url, "--tls-ca", k.ca}, 20s);
+  EXPECT_EQ(no_cert.exit_code, 14) << no_cert.err;  // UNAVAILABLE
+  EXPECT_NE(no_cert.err.find("TLS handshake"), std::string::npos) << no_cert.err;
+  auto plain = run_command({binary("tern"), "ls", "--registry", url}, 20s);
+  EXPECT_EQ(plain.exit_code, 14) << plain.err;
+  EXPECT_EQ(plain.out, "");
+  provider.shutdown(0ms);
+
+  // A bad certificate file: INVALID_ARGUMENT (exit code 3) naming it.
+  auto bad = run_command({binary("tern"), "registry", "--listen", "127.0.0.1:0", "--tls-cert", k.garbage, "--tls-key",
+                          k.server_key});
+  EXPECT_EQ(bad.exit_code, 3) << bad.err;
+  EXPECT_NE(bad.err.find(k.garbage), std::string::npos) << bad.err;
+  // --tls-client-auth without --tls-ca is a usage error.
+  auto usage = run_command({binary("tern"), "registry", "--tls-cert", k.server_cert, "--tls-key", k.server_key,
+                            "--tls-client-auth"});
+  EXPECT_NE(usage.exit_code, 0);
 }
 
 TEST(TernCli, MissingSubcommandIsAUsageError) {

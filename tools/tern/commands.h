@@ -9,7 +9,9 @@
 #include <cstddef>
 #include <string>
 
+#include "tern/registry.h"
 #include "tern/status.h"
+#include "tern/tls.h"
 
 namespace tern::cli {
 
@@ -27,9 +29,9 @@ struct Target {
   std::chrono::milliseconds timeout{3000};
 };
 
-int run_registry(const std::string& listen, int heartbeat_ms);
-int run_ls(const std::string& registry_url, const std::string& service);
-int run_watch(const std::string& registry_url, const std::string& service);
+int run_registry(const std::string& listen, int heartbeat_ms, const tern::TlsOptions& tls);
+int run_ls(const std::string& registry_url, const std::string& service, const tern::RegistryOptions& options);
+int run_watch(const std::string& registry_url, const std::string& service, const tern::RegistryOptions& options);
 
 // tern monitor: dashboard at http://listen/ for the providers in `registry_url`.
 int run_monitor(const std::string& registry_url, const std::string& listen, int interval_ms);

@@ -1,8 +1,9 @@
 // `tern` - the command-line tool: runs the embedded registry, inspects
 // registries, calls and load-tests services, and runs the monitor dashboard.
 //   tern registry [--listen host:port] [--heartbeat-interval MS]
-//   tern ls --registry URL [service]
-//   tern watch <service> --registry URL
+//                 [--tls-cert PEM --tls-key PEM [--tls-ca PEM [--tls-client-auth]]]
+//   tern ls --registry URL [service] [--tls-ca PEM [--tls-server-name NAME] [--tls-cert PEM --tls-key PEM]]
+//   tern watch <service> --registry URL [the same --tls-* options as ls]
 //   tern monitor --registry URL --listen host:port
 //   tern describe <service> (--registry URL | --addr host:port)
 //   tern call <service>.<method> '<json args>' (--registry URL | --addr host:port)
@@ -45,9 +46,10 @@ int fail(const Status& s) {
   return code == 0 ? 1 : code;
 }
 
-int run_registry(const std::string& listen, int heartbeat_ms) {
+int run_registry(const std::string& listen, int heartbeat_ms, const tern::TlsOptions& tls) {
   tern::RegistryServerOptions o;
   o.listen = listen;
+  o.tls = tls;
   o.heartbeat_interval = std::chrono::milliseconds(heartbeat_ms);
   o.on_change = [](const std::string& service, const std::vector<std::string>& providers) {
     std::cout << "[registry] " << service << ": " << providers.size() << " provider(s)\n";
@@ -56,7 +58,9 @@ int run_registry(const std::string& listen, int heartbeat_ms) {
   };
   tern::RegistryServer server(o);
   if (auto s = server.start(); !s.is_ok()) return fail(s);
-  std::cout << "[registry] listening on port " << server.port() << std::endl;
+  std::cout << "[registry] listening on port " << server.port()
+            << (tls.enabled ? (tls.require_client_cert ? " (TLS, client certificates required)" : " (TLS)") : "")
+            << std::endl;
   install_stop_signals();
   while (!g_stop) std::this_thread::sleep_for(std::chrono::milliseconds(100));
   server.shutdown();
@@ -64,10 +68,10 @@ int run_registry(const std::string& listen, int heartbeat_ms) {
   return 0;
 }
 
-int run_ls(const std::string& registry_url, const std::string& service) {
+int run_ls(const std::string& registry_url, const std::string& service, const tern::RegistryOptions& ro) {
   auto url = tern::Url::parse(registry_url);
   if (!url) return fail(url.status());
-  auto reg = tern::create_registry_any(*url);
+  auto reg = tern::create_registry_any(*url, ro);
   if (!reg) return fail(reg.status());
   std::vector<std::string> services;
   if (!service.empty()) {
@@ -86,10 +90,10 @@ int run_ls(const std::string& registry_url, const std::string& service) {
   return 0;
 }
 
-int run_watch(const std::string& registry_url, const std::string& service) {
+int run_watch(const std::string& registry_url, const std::string& service, const tern::RegistryOptions& ro) {
   auto url = tern::Url::parse(registry_url);
   if (!url) return fail(url.status());
-  auto reg = tern::create_registry_any(*url);
+  auto reg = tern::create_registry_any(*url, ro);
   if (!reg) return fail(reg.status());
   auto sub = (*reg)->subscribe(service, [](const std::string& s, const std::vector<tern::Url>& providers) {
     std::cout << "push: " << s << " has " << providers.size() << " provider(s)\n";
@@ -150,6 +154,16 @@ int main(int argc, char** argv) {
   registry->add_option("--listen", listen, "address to listen on (host:port)")->capture_default_str();
   registry->add_option("--heartbeat-interval", heartbeat_ms, "provider heartbeat interval in ms (3 missed = removed)")
       ->capture_default_str();
+  tern::TlsOptions server_tls;
+  auto* tls_cert = registry->add_option("--tls-cert", server_tls.cert_file, "TLS: PEM certificate chain (turns TLS on)");
+  auto* tls_key = registry->add_option("--tls-key", server_tls.key_file, "TLS: PEM private key of --tls-cert");
+  auto* tls_ca = registry->add_option("--tls-ca", server_tls.ca_file, "TLS: PEM CA file that signs client certificates");
+  registry->add_flag("--tls-client-auth", server_tls.require_client_cert,
+                     "TLS: require a client certificate signed by --tls-ca (mutual TLS)")
+      ->needs(tls_ca);
+  tls_cert->needs(tls_key);
+  tls_key->needs(tls_cert);
+  tls_ca->needs(tls_cert);
 
   std::string registry_url = "tern://127.0.0.1:9090";
   std::string service;
@@ -160,6 +174,15 @@ int main(int argc, char** argv) {
   auto* watch = app.add_subcommand("watch", "print registry pushes for a service as they happen");
   watch->add_option("--registry", registry_url, "registry URL")->capture_default_str();
   watch->add_option("service", service, "service to watch")->required();
+  // TLS to a `tern registry --tls-*` (ls, watch).
+  tern::RegistryOptions registry_options;
+  for (auto* cmd : {ls, watch}) {
+    cmd->add_option("--tls-ca", registry_options.tls.ca_file, "TLS: PEM CA file that signs the registry's certificate");
+    cmd->add_option("--tls-server-name", registry_options.tls.server_name,
+                    "TLS: name (or IP) the registry's certificate must carry");
+    cmd->add_option("--tls-cert", registry_options.tls.cert_file, "TLS: client certificate (mutual TLS)");
+    cmd->add_option("--tls-key", registry_options.tls.key_file, "TLS: private key of --tls-cert");
+  }
 
   std::string monitor_listen = "127.0.0.1:8080";
   int interval_ms = 1000;
@@ -223,9 +246,12 @@ int main(int argc, char** argv) {
   }
   // One-shot commands print results, not the client's reconnect chatter.
   if (describe->parsed() || call->parsed() || bench->parsed()) tern::set_log_level(tern::LogLevel::kWarn);
-  if (registry->parsed()) return run_registry(listen, heartbeat_ms);
-  if (ls->parsed()) return run_ls(registry_url, service);
-  if (watch->parsed()) return run_watch(registry_url, service);
+  server_tls.enabled = !server_tls.cert_file.empty();
+  registry_options.tls.enabled = !registry_options.tls.ca_file.empty() || !registry_options.tls.cert_file.empty() ||
+                                 !registry_options.tls.server_name.empty();
+  if (registry->parsed()) return run_registry(listen, heartbeat_ms, server_tls);
+  if (ls->parsed()) return run_ls(registry_url, service, registry_options);
+  if (watch->parsed()) return run_watch(registry_url, service, registry_options);
   if (monitor->parsed()) return run_monitor(registry_url, monitor_listen, interval_ms);
   if (describe->parsed()) return run_describe(service, target);
   if (call->parsed()) return run_call(qualified, json_args, target);

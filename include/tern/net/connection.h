@@ -9,6 +9,18 @@
 // (writev) of everything queued so far, so N responses produced while handling
 // one read leave in one syscall (DESIGN §11).
 //
+// TLS (Options::tls set): the socket carries TLS records. An SSL object with
+// memory BIOs lives inside the connection and is touched only on its IO
+// thread: ciphertext read from the socket is fed to it and the plaintext it
+// yields goes to Handler::on_data; queued plaintext is encrypted in flush()
+// and the ciphertext written with one gathered write. send()'s direct write
+// from the caller's thread is off. Both sides report the connection ready
+// (connected(), Handler::on_connected) only after the handshake, which is
+// bounded by Options::connect_timeout (dialled: connect plus handshake;
+// accepted: the handshake). A failed handshake closes this connection with
+// UNAVAILABLE "TLS handshake with <peer> failed: <OpenSSL's reason>", logged
+// at warn level, and was_connected false.
+//
 // Lifetime: a Connection is owned by shared_ptr; pending asynchronous
 // operations hold a reference, so it lives until it is closed and its last
 // handler returned. The Handler is held by shared_ptr until on_close() has run,
@@ -36,17 +48,23 @@
 
 namespace tern::net {
 
+class TlsContext;
+
 class Connection : public std::enable_shared_from_this<Connection> {
  public:
   class Handler {
    public:
     virtual ~Handler() = default;
-    // The outgoing connection is established (not called for accepted ones).
+    // The connection is ready for data: an outgoing one is established
+    // (after its TLS handshake with TLS); an accepted TLS one finished its
+    // handshake. Not called for accepted plain connections (ready at once).
     virtual void on_connected(Connection&) {}
     // Bytes arrived. The view is valid only during the call.
     virtual void on_data(Connection& conn, std::string_view data) = 0;
     // The connection is closed: by close(), by the peer, by an IO error, or
-    // because a connect failed (then `was_connected` is false). Exactly once.
+    // because a connect or TLS handshake failed (then `was_connected` is
+    // false, also when a TLS 1.3 server refused our client certificate
+    // right after the handshake completed on our side). Exactly once.
     virtual void on_close(Connection& conn, const Status& reason, bool was_connected) = 0;
   };
 
@@ -55,8 +73,13 @@ class Connection : public std::enable_shared_from_this<Connection> {
     // is closed with RESOURCE_EXHAUSTED (a peer that stops reading cannot grow
     // our memory without bound). Default 256 MiB.
     std::size_t max_write_queue = 256u << 20;
-    // Connect timeout for outgoing connections. Default 3 s.
+    // Connect timeout for outgoing connections (connect plus TLS
+    // handshake); with TLS, also the handshake timeout of accepted ones.
+    // Default 3 s.
     std::chrono::milliseconds connect_timeout{3000};
+    // TLS context (server role for adopt(), client role for dial()); null =
+    // plain TCP. Default null.
+    std::shared_ptr<TlsContext> tls;
   };
 
   // Wraps an accepted socket (already connected) on the socket's io_context.
@@ -85,6 +108,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   bool is_open() const noexcept { return !closed_.load(std::memory_order_acquire); }
   bool connected() const noexcept { return connected_.load(std::memory_order_acquire); }
+  // True when the connection speaks TLS (fixed at creation).
+  bool tls() const noexcept { return tls_ != nullptr; }
   asio::io_context& loop() noexcept { return loop_; }
   const asio::ip::tcp::endpoint& remote() const noexcept { return remote_; }
   // Peer as "ip:port" / "[v6]:port" for logs.
@@ -104,6 +129,14 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void flush();
   void close_in_loop(Status reason);
   void on_open();
+  // TLS (IO thread only).
+  struct Tls;
+  void init_tls();
+  bool tls_handshake();
+  void tls_handshake_done();
+  bool tls_on_cipher(const char* data, std::size_t n, std::vector<char>& buffer);
+  void flush_tls();
+  void tls_fail(int ssl_error);
 
   asio::io_context& loop_;
   asio::ip::tcp::socket socket_;
@@ -115,6 +148,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::atomic<bool> close_requested_{false};  // close() called: send() refuses, close is posted once
   std::atomic<bool> connected_{false};
   bool dialled_ = false;
+  bool tcp_connected_ = false;            // loop thread only
+  std::unique_ptr<Tls> tls_;              // set at creation; its state is loop-thread only
   bool close_reported_ = false;
   std::atomic<std::int64_t> last_read_{0};
 

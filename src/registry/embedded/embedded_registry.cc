@@ -27,6 +27,7 @@ class EmbeddedRegistry final : public Registry, public std::enable_shared_from_t
     // Faster than the default 10 s so a frozen registry is noticed quickly.
     co.channel.heartbeat_interval = options_.heartbeat_interval;
     co.channel.connect_timeout = options_.request_timeout;
+    co.channel.tls = options_.tls;
     client_ = std::make_unique<Client>(co);
   }
 

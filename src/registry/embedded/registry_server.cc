@@ -66,6 +66,10 @@ struct RegistryServer::Impl : registry::RegistryApi, std::enable_shared_from_thi
   // Pushes the current list of `service` to its subscribers. Called with mu
   // held, so pushes leave in the order of the changes.
   void publish_locked(const std::string& service) {
+    // Shutting down: connections close in any order, and the removals that
+    // causes are ours, not the providers'. Pushing them would tell consumers
+    // still connected that live providers are gone (they keep their lists).
+    if (stopping) return;
     revisions[service] = ++revision;
     auto list = snapshot_locked(service);
     if (options.on_change) options.on_change(service, list.urls);
@@ -226,6 +230,7 @@ Status RegistryServer::start() {
   so.io_threads = impl_->options.io_threads;
   so.worker_threads = 2;
   so.heartbeat_interval = impl_->options.heartbeat_interval;
+  so.tls = impl_->options.tls;
   impl_->server = std::make_unique<Server>(so);
   // The Impl is the service; the server (owned by the Impl) holds it
   // without owning it, so there is no reference cycle.
