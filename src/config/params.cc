@@ -14,6 +14,7 @@
 #include "tern/cluster/load_balancer.h"
 #include "tern/config.h"
 #include "tern/dispatcher.h"
+#include "tern/protocol/compression.h"
 #include "tern/serialization/codecs.h"
 
 namespace tern {
@@ -122,6 +123,28 @@ Status set_nonempty(std::string& out, std::string_view v) {
   return Status();
 }
 
+Status set_bool(bool& out, std::string_view v) {
+  if (v == "true") out = true;
+  else if (v == "false") out = false;
+  else return invalid(quoted(v) + " is not a boolean (true or false)");
+  return Status();
+}
+
+std::string yes_no(bool b) { return b ? "true" : "false"; }
+
+Status set_compression(std::string& out, std::string_view v) {
+  auto c = protocol::parse_compression(v);
+  if (!c) return c.status();
+  out = std::string(v);
+  return Status();
+}
+
+Status set_tls_version(std::string& out, std::string_view v) {
+  if (v != "1.2" && v != "1.3") return invalid("unknown TLS version " + quoted(v) + " (known: 1.2, 1.3)");
+  out = std::string(v);
+  return Status();
+}
+
 Status set_text(std::string& out, std::string_view v) {
   out = std::string(v);
   return Status();
@@ -173,6 +196,13 @@ const std::vector<Field<RO>>& reference_fields() {
        [](const RO& o) { return ms(o.backup_request); }},
       {"cluster", [](RO& o, std::string_view v) { return set_cluster(o.cluster, v); },
        [](const RO& o) { return o.cluster; }},
+      {"compression", [](RO& o, std::string_view v) { return set_compression(o.compression, v); },
+       [](const RO& o) { return o.compression; }},
+      {"compression_threshold",
+       [](RO& o, std::string_view v) {
+         return set_int<std::size_t>(o.compression_threshold, v, 0, std::numeric_limits<std::size_t>::max());
+       },
+       [](const RO& o) { return std::to_string(o.compression_threshold); }},
       {"eject_after", [](RO& o, std::string_view v) { return set_int(o.eject_after, v, 0, 1000000); },
        [](const RO& o) { return std::to_string(o.eject_after); }},
       {"eject_backoff", [](RO& o, std::string_view v) { return set_duration(o.eject_backoff, v, 1); },
@@ -208,6 +238,32 @@ const std::vector<Field<RO>>& reference_fields() {
 using SO = ServerOptions;
 const std::vector<Field<SO>>& server_fields() {
   static const std::vector<Field<SO>> fields = {
+      {"compression_threshold",
+       [](SO& o, std::string_view v) {
+         return set_int<std::size_t>(o.compression_threshold, v, 0, std::numeric_limits<std::size_t>::max());
+       },
+       [](const SO& o) { return std::to_string(o.compression_threshold); }},
+      {"max_write_queue_bytes",
+       [](SO& o, std::string_view v) {
+         return set_int<std::size_t>(o.max_write_queue_bytes, v, 1, std::numeric_limits<std::size_t>::max());
+       },
+       [](const SO& o) { return std::to_string(o.max_write_queue_bytes); }},
+      {"reflection", [](SO& o, std::string_view v) { return set_bool(o.reflection, v); },
+       [](const SO& o) { return yes_no(o.reflection); }},
+      {"tls_enabled", [](SO& o, std::string_view v) { return set_bool(o.tls.enabled, v); },
+       [](const SO& o) { return yes_no(o.tls.enabled); }},
+      {"tls_cert_file", [](SO& o, std::string_view v) { return set_text(o.tls.cert_file, v); },
+       [](const SO& o) { return o.tls.cert_file; }},
+      {"tls_key_file", [](SO& o, std::string_view v) { return set_text(o.tls.key_file, v); },
+       [](const SO& o) { return o.tls.key_file; }},
+      {"tls_ca_file", [](SO& o, std::string_view v) { return set_text(o.tls.ca_file, v); },
+       [](const SO& o) { return o.tls.ca_file; }},
+      {"tls_require_client_cert", [](SO& o, std::string_view v) { return set_bool(o.tls.require_client_cert, v); },
+       [](const SO& o) { return yes_no(o.tls.require_client_cert); }},
+      {"tls_min_version", [](SO& o, std::string_view v) { return set_tls_version(o.tls.min_version, v); },
+       [](const SO& o) { return o.tls.min_version; }},
+      {"tls_handshake_timeout", [](SO& o, std::string_view v) { return set_duration(o.tls.handshake_timeout, v, 1); },
+       [](const SO& o) { return ms(o.tls.handshake_timeout); }},
       {"announce_host", [](SO& o, std::string_view v) { return set_nonempty(o.announce_host, v); },
        [](const SO& o) { return o.announce_host; }},
       {"dispatcher", [](SO& o, std::string_view v) { return set_dispatcher(o.dispatcher, v, false); },
@@ -300,6 +356,18 @@ const std::vector<Field<CO>>& channel_fields() {
       {"max_meta",
        [](CO& o, std::string_view v) { return set_int<std::uint32_t>(o.limits.max_meta, v, 1, kMaxMetaLimit); },
        [](const CO& o) { return std::to_string(o.limits.max_meta); }},
+      {"tls_enabled", [](CO& o, std::string_view v) { return set_bool(o.tls.enabled, v); },
+       [](const CO& o) { return yes_no(o.tls.enabled); }},
+      {"tls_cert_file", [](CO& o, std::string_view v) { return set_text(o.tls.cert_file, v); },
+       [](const CO& o) { return o.tls.cert_file; }},
+      {"tls_key_file", [](CO& o, std::string_view v) { return set_text(o.tls.key_file, v); },
+       [](const CO& o) { return o.tls.key_file; }},
+      {"tls_ca_file", [](CO& o, std::string_view v) { return set_text(o.tls.ca_file, v); },
+       [](const CO& o) { return o.tls.ca_file; }},
+      {"tls_server_name", [](CO& o, std::string_view v) { return set_text(o.tls.server_name, v); },
+       [](const CO& o) { return o.tls.server_name; }},
+      {"tls_min_version", [](CO& o, std::string_view v) { return set_tls_version(o.tls.min_version, v); },
+       [](const CO& o) { return o.tls.min_version; }},
   };
   return fields;
 }

@@ -117,6 +117,11 @@ void check_section(const std::vector<Row>& all, const std::string& section) {
       EXPECT_EQ(r.unit, "bytes");
       O i;
       EXPECT_EQ(tern::apply_param(i, key, "1k").code(), tern::StatusCode::kInvalidArgument);
+    } else if (r.type == "bool") {
+      O b;
+      EXPECT_EQ(tern::apply_param(b, key, "yes").code(), tern::StatusCode::kInvalidArgument);
+      ASSERT_TRUE(tern::apply_param(b, key, "true").is_ok());
+      EXPECT_EQ(tern::param_value(b, key).value(), "true");
     } else if (r.type == "name") {
       O n;
       EXPECT_EQ(tern::apply_param(n, key, "no-such-name").code(), tern::StatusCode::kInvalidArgument);
