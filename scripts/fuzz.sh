@@ -7,7 +7,8 @@
 #
 # Each target starts from the checked-in seeds (tests/fuzz/corpus/<target>/)
 # plus what earlier runs found (build/fuzz/corpus/<target>/, where new inputs
-# are written, so the checked-in corpus stays as generated). A crash, leak,
+# are written, so the checked-in corpus stays as generated), with the
+# dictionary tests/fuzz/<target>.dict when there is one. A crash, leak,
 # sanitizer report or FUZZ_CHECK failure stops that target, leaves its input
 # in build/fuzz/artifacts/ and makes the script exit 1 after the others ran.
 # Full logs: build/fuzz/logs/<target>.log.
@@ -29,8 +30,10 @@ for t in $targets; do
   fi
   mkdir -p build/fuzz/corpus/$t
   log=build/fuzz/logs/$t.log
+  dict=()
+  [[ -f tests/fuzz/$t.dict ]] && dict=(-dict="tests/fuzz/$t.dict")
   start=$(date +%s)
-  "$exe" -max_total_time="$seconds" -print_final_stats=1 -timeout=25 -rss_limit_mb=2048 \
+  "$exe" "${dict[@]}" -max_total_time="$seconds" -print_final_stats=1 -timeout=25 -rss_limit_mb=2048 \
     -artifact_prefix=build/fuzz/artifacts/$t- build/fuzz/corpus/$t tests/fuzz/corpus/$t >"$log" 2>&1
   rc=$?
   elapsed=$(( $(date +%s) - start ))
