@@ -1,6 +1,7 @@
 // Fuzz target: request bodies in binary protobuf
-// (tern/serialization/protobuf_codec.h), the default of generated stubs; decoded for every method of the fuzz
-// contracts through the provider's handler path (see fuzz_args.h).
+// (tern/serialization/protobuf_codec.h), the default of generated stubs;
+// decoded for every method of the fuzz contracts through the provider's
+// handler path (see fuzz_args.h).
 #include "fuzz_args.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {

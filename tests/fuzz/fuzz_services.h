@@ -1,14 +1,14 @@
 // Contracts the argument fuzzers decode into (tests/fuzz/fuzz_args.h): one
-// interface of TERN_STRUCT types covering every C++ type the msgpack and json
-// codecs support (integers of each width and sign, floating point, bool,
+// interface of TERN_STRUCT types covering each kind of C++ type the msgpack
+// and json codecs support (integers of several widths and both signs, floating point, bool,
 // strings, enums, optionals, vectors, string-keyed maps, nested structs), and
 // one of protobuf messages (well-known types compiled into libprotobuf, so the
 // fuzz build needs no protoc step: Struct is recursive, FileDescriptorProto
 // has every field kind).
 //
 // The implementations only hand the decoded arguments back: the fuzzers
-// exercise the library, not test code (Calculator::add overflows on purpose
-// large inputs).
+// exercise the library, not test code (tests/helpers' Calculator::add would
+// overflow on large inputs).
 #pragma once
 
 #include <google/protobuf/descriptor.pb.h>
