@@ -1,11 +1,13 @@
 # Tern - the two commands (README): `make demo` and `make test`.
 # Both install what is missing (scripts/deps.sh), configure with the CMake
 # presets and build. `make bench` runs the benchmarks, `make asan` the test
-# suite under AddressSanitizer + UndefinedBehaviorSanitizer, `make chaos` the
-# faults-under-load scenarios (docs/reliability.md).
+# suite under AddressSanitizer + UndefinedBehaviorSanitizer, `make tsan` under
+# ThreadSanitizer, `make fuzz` builds the libFuzzer targets (clang) and runs
+# each for FUZZ_SECONDS (default 60), `make chaos` the faults-under-load
+# scenarios (docs/reliability.md).
 JOBS ?= $(shell nproc)
 
-.PHONY: all deps build demo test asan bench chaos clean
+.PHONY: all deps build demo test asan tsan fuzz bench chaos clean
 
 all: build
 
@@ -29,6 +31,17 @@ asan: deps
 	@cmake --preset asan >/dev/null
 	@cmake --build --preset asan -j $(JOBS)
 	@ctest --preset asan
+
+tsan: deps
+	@cmake --preset tsan >/dev/null
+	@cmake --build --preset tsan -j $(JOBS)
+	@ctest --preset tsan
+
+FUZZ_SECONDS ?= 60
+fuzz: deps
+	@cmake --preset fuzz >/dev/null
+	@cmake --build --preset fuzz -j $(JOBS)
+	@FUZZ_SECONDS=$(FUZZ_SECONDS) scripts/fuzz.sh
 
 bench: build
 	@if [ -x scripts/bench.sh ]; then scripts/bench.sh; else echo "no benchmarks yet"; fi

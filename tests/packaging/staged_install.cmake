@@ -1,7 +1,8 @@
 # Installs the build tree into a temporary prefix and builds an example as a
 # standalone project against it (find_package(Tern), Tern::tern), then runs
 # pkg-config on the installed tern.pc. Fails on any error, so packaging
-# cannot silently rot. Run by CTest (tests/CMakeLists.txt).
+# cannot silently rot. Run by CTest (tests/CMakeLists.txt), which passes the
+# build's CXX_FLAGS and LINKER_FLAGS (sanitizer presets) for the examples.
 cmake_minimum_required(VERSION 3.25)
 set(stage ${WORK}/stage)
 string(REPLACE "," ";" EXAMPLES "${EXAMPLES}")
@@ -20,6 +21,7 @@ endforeach()
 foreach(example ${EXAMPLES})
   execute_process(COMMAND ${CMAKE_COMMAND} -S ${SOURCE}/examples/${example} -B ${WORK}/${example} -G Ninja
       -DCMAKE_BUILD_TYPE=Release -DCMAKE_PREFIX_PATH=${stage}
+      "-DCMAKE_CXX_FLAGS=${CXX_FLAGS}" "-DCMAKE_EXE_LINKER_FLAGS=${LINKER_FLAGS}"
     RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
   if(rc)
     message(FATAL_ERROR "configuring ${example} against the staged install failed:\n${out}\n${err}")

@@ -21,8 +21,9 @@
 // Untrusted input: decoding never throws and never crashes. Nesting deeper
 // than kMaxDepth (64) is refused before parsing; a parse error, a wrong type
 // (a string where an integer is expected, an integer out of the parameter's
-// range, a fraction for an integer) gives INVALID_ARGUMENT naming the failing
-// argument and path: "argument 2 of 2: .tags[1]: expected an integer, got string".
+// range, a number beyond a float's range, a fraction for an integer) gives
+// INVALID_ARGUMENT naming the failing argument and path:
+// "argument 2 of 2: .tags[1]: expected an integer, got string".
 //
 // Thread safety: stateless; call from any thread.
 #pragma once
@@ -31,6 +32,7 @@
 #include <google/protobuf/util/json_util.h>
 #include <nlohmann/json.hpp>
 
+#include <cmath>
 #include <cstdint>
 #include <initializer_list>
 #include <limits>
@@ -203,6 +205,14 @@ bool from_json(const nlohmann::json& j, T& v, const std::string& path, Error& e)
     return fail(e, path, std::string("expected an integer, got ") + type_name(j));
   } else if constexpr (std::is_floating_point_v<T>) {
     if (!j.is_number()) return fail(e, path, std::string("expected a number, got ") + type_name(j));
+    if constexpr (sizeof(T) < sizeof(double)) {
+      // 1e300 for a float would silently become infinity, which JSON cannot
+      // carry back (it prints as null): out of range, like an integer.
+      double d = j.get<double>();
+      if (std::isfinite(d) && std::fabs(d) > static_cast<double>(std::numeric_limits<T>::max())) {
+        return fail(e, path, "number " + j.dump() + " out of range");
+      }
+    }
     v = j.get<T>();
     return true;
   } else if constexpr (std::is_same_v<T, std::string>) {
