@@ -207,12 +207,12 @@ TEST(Params, RoundTripEveryKey) {
   expect_round_trip(tern::RegistryOptions{});
   expect_round_trip(tern::ChannelOptions{});
   expect_round_trip(tern::ClientOptions{});
-  EXPECT_EQ(tern::param_keys<tern::ReferenceOptions>().size(), 15u);
-  EXPECT_EQ(tern::param_keys<tern::ServerOptions>().size(), 14u);
+  EXPECT_EQ(tern::param_keys<tern::ReferenceOptions>().size(), 17u);
+  EXPECT_EQ(tern::param_keys<tern::ServerOptions>().size(), 24u);
   EXPECT_EQ(tern::param_keys<tern::ServiceOptions>().size(), 6u);
   EXPECT_EQ(tern::param_keys<tern::RegistryOptions>().size(), 4u);
-  EXPECT_EQ(tern::param_keys<tern::ChannelOptions>().size(), 6u);
-  EXPECT_EQ(tern::param_keys<tern::ClientOptions>().size(), 7u);
+  EXPECT_EQ(tern::param_keys<tern::ChannelOptions>().size(), 12u);
+  EXPECT_EQ(tern::param_keys<tern::ClientOptions>().size(), 13u);
   EXPECT_INVALID(tern::param_value(tern::ReferenceOptions{}, "nope"), "unknown reference parameter \"nope\"");
 }
 
