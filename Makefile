@@ -7,7 +7,7 @@
 # scenarios (docs/reliability.md).
 JOBS ?= $(shell nproc)
 
-.PHONY: all deps build demo test asan tsan fuzz bench chaos clean
+.PHONY: all deps build demo test asan tsan fuzz ci-full bench chaos clean
 
 all: build
 
@@ -42,6 +42,11 @@ fuzz: deps
 	@cmake --preset fuzz >/dev/null
 	@cmake --build --preset fuzz -j $(JOBS)
 	@FUZZ_SECONDS=$(FUZZ_SECONDS) scripts/fuzz.sh
+
+# Everything issue "reliability" wants CI to run: the suite, then under
+# ASan+UBSan and TSan, then each fuzzer for FUZZ_SECONDS. (.ci/run runs
+# `make test` only for now: see docs/reliability.md, "In CI".)
+ci-full: test asan tsan fuzz
 
 bench: build
 	@if [ -x scripts/bench.sh ]; then scripts/bench.sh; else echo "no benchmarks yet"; fi
