@@ -34,6 +34,7 @@ kill -TERM "$PROVIDER_1"
 sleep 1.5
 echo "== killing provider-3 (SIGKILL)"
 kill -KILL "$PROVIDER_3"
+{ wait "$PROVIDER_3"; } 2>/dev/null || true   # reap it here, without bash's "Killed" job notice
 status=0
 wait "$CONSUMER" || status=$?
 kill -TERM "$PROVIDER_2" 2>/dev/null || true

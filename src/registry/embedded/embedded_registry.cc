@@ -92,7 +92,12 @@ class EmbeddedRegistry final : public Registry, public std::enable_shared_from_t
       // Unreachable now: the worker subscribes once connected. Push the cached list if any.
       std::lock_guard lock(mu_);
       auto it = known_.find(service);
-      if (it != known_.end() && it->second.list) dispatcher_.push(id, it->second.list);
+      bool cached = it != known_.end() && it->second.list;
+      if (cached) dispatcher_.push(id, it->second.list);
+      if (!resync_) {
+        TERN_LOG(kWarn, "registry {} unreachable ({}); subscribing to {} once it is reachable{}", address_.address(),
+                 r.status().message(), service, cached ? "; keeping the last provider list" : "");
+      }
       resync_ = true;
     }
     cv_.notify_all();
