@@ -9,6 +9,7 @@
 #include <google/protobuf/wrappers.pb.h>
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <cstdint>
 #include <limits>
 #include <map>
@@ -430,6 +431,36 @@ TEST(Json, FloatOutOfRangeIsRefusedNotInfinity) {
   auto nested = JsonCodec::decode_value<std::vector<float>>("[0.5, -1e39]");
   ASSERT_FALSE(nested.has_value());
   EXPECT_EQ(nested.status().message(), "result: [1]: number -1e+39 out of range");
+}
+
+// JSON numbers cannot carry NaN or infinity (nlohmann prints them as null,
+// which then fails to decode as a number): they travel as protobuf's JSON
+// mapping spells them, at any depth, and decode back.
+TEST(Json, NonFiniteFloatsTravelAsNamedStrings) {
+  const double inf = std::numeric_limits<double>::infinity();
+  Sink s;
+  JsonCodec::encode_args(s, std::numeric_limits<double>::quiet_NaN(), inf, -std::numeric_limits<float>::infinity(), 1.5);
+  EXPECT_EQ(s.data, R"(["NaN","Infinity","-Infinity",1.5])");
+  auto r = JsonCodec::decode_args<double, double, float, double>(s.data);
+  ASSERT_TRUE(r.has_value()) << r.status();
+  EXPECT_TRUE(std::isnan(std::get<0>(*r)));
+  EXPECT_EQ(std::get<1>(*r), inf);
+  EXPECT_EQ(std::get<2>(*r), -std::numeric_limits<float>::infinity());
+  EXPECT_EQ(std::get<3>(*r), 1.5);
+
+  sertest::Outer o;
+  o.ratio = -inf;
+  Sink nested;
+  JsonCodec::encode_value(nested, std::vector<sertest::Outer>{o});
+  EXPECT_NE(nested.data.find(R"("ratio":"-Infinity")"), std::string::npos) << nested.data;
+  auto back = JsonCodec::decode_value<std::vector<sertest::Outer>>(nested.data);
+  ASSERT_TRUE(back.has_value()) << back.status();
+  ASSERT_EQ(back->size(), 1u);
+  EXPECT_EQ((*back)[0].ratio, std::optional<double>(-inf));
+
+  auto wrong = JsonCodec::decode_args<double>(R"(["nan"])");
+  ASSERT_FALSE(wrong.has_value());
+  EXPECT_EQ(wrong.status().message(), "argument 1 of 1: expected a number, got string");
 }
 
 TEST(Json, ErrorsNameThePathInsideTheArgument) {

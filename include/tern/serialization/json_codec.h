@@ -9,7 +9,10 @@
 //              with parameter names (decode_named_args) also an object
 //              {"a":1,"b":2}
 //   result     one JSON value; void is null
-// Type mapping: integers and floating point as JSON numbers; bool; std::string
+// Type mapping: integers and floating point as JSON numbers (NaN and the
+// infinities, which JSON numbers cannot carry, as the strings "NaN",
+// "Infinity" and "-Infinity", as in protobuf's JSON mapping; decoding a
+// floating-point value accepts those strings too); bool; std::string
 // (UTF-8; invalid bytes are replaced by U+FFFD when encoding); enums as their
 // underlying integer; std::optional as null or the value; std::vector as an
 // array; std::map/unordered_map with string keys as an object; TERN_STRUCT
@@ -204,6 +207,14 @@ bool from_json(const nlohmann::json& j, T& v, const std::string& path, Error& e)
     }
     return fail(e, path, std::string("expected an integer, got ") + type_name(j));
   } else if constexpr (std::is_floating_point_v<T>) {
+    if (j.is_string()) {
+      const auto& s = j.get_ref<const std::string&>();
+      if (s == "NaN") v = std::numeric_limits<T>::quiet_NaN();
+      else if (s == "Infinity") v = std::numeric_limits<T>::infinity();
+      else if (s == "-Infinity") v = -std::numeric_limits<T>::infinity();
+      else return fail(e, path, "expected a number, got string");
+      return true;
+    }
     if (!j.is_number()) return fail(e, path, std::string("expected a number, got ") + type_name(j));
     if constexpr (sizeof(T) < sizeof(double)) {
       // 1e300 for a float would silently become infinity, which JSON cannot
@@ -274,6 +285,18 @@ bool from_json(const nlohmann::json& j, T& v, const std::string& path, Error& e)
   }
 }
 
+// Replaces NaN and the infinities in `j` (which dump() would print as null)
+// by the strings "NaN", "Infinity", "-Infinity".
+inline void name_non_finite(nlohmann::json& j) {
+  if (j.is_number_float()) {
+    double d = j.get<double>();
+    if (std::isnan(d)) j = "NaN";
+    else if (std::isinf(d)) j = d > 0 ? "Infinity" : "-Infinity";
+  } else if (j.is_structured()) {
+    for (auto& child : j) name_non_finite(child);
+  }
+}
+
 // Appends the JSON text of one value to `out`.
 template <typename Writer, typename T>
 void write_value(Writer& out, const T& v) {
@@ -286,6 +309,10 @@ void write_value(Writer& out, const T& v) {
       j = static_cast<std::underlying_type_t<T>>(v);
     } else {
       j = v;
+    }
+    // Strings, integers and booleans hold no float: skip the walk.
+    if constexpr (!std::is_same_v<T, std::string> && !std::is_integral_v<T> && !std::is_enum_v<T>) {
+      name_non_finite(j);
     }
     s = j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   }
