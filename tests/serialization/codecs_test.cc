@@ -463,6 +463,31 @@ TEST(Json, NonFiniteFloatsTravelAsNamedStrings) {
   EXPECT_EQ(wrong.status().message(), "argument 1 of 1: expected a number, got string");
 }
 
+// A proto3 string field with invalid UTF-8 fails the call with
+// INVALID_ARGUMENT; protobuf's own ERROR line for it is not written (else a
+// peer could make a provider log once per request).
+int g_protobuf_log_lines = 0;
+void count_protobuf_log(google::protobuf::LogLevel, const char*, int, const std::string&) { ++g_protobuf_log_lines; }
+
+TEST(Protobuf, InvalidUtf8IsRefusedWithoutProtobufLogging) {
+  auto* previous = google::protobuf::SetLogHandler(&count_protobuf_log);
+  g_protobuf_log_lines = 0;
+  const std::string body("\x0a\x02\xff\xfe", 4);  // StringValue.value = FF FE
+  auto r = ProtobufCodec::decode_args<google::protobuf::StringValue>(body);
+  auto v = ProtobufCodec::decode_value<google::protobuf::StringValue>(body);
+  google::protobuf::SetLogHandler(previous);
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(r.status().message(), "argument 1 of 1: malformed protobuf google.protobuf.StringValue");
+  EXPECT_FALSE(v.has_value());
+  EXPECT_EQ(g_protobuf_log_lines, 0);
+  // The handler itself works: protobuf's logging is back once parsing is over.
+  previous = google::protobuf::SetLogHandler(&count_protobuf_log);
+  GOOGLE_LOG(WARNING) << "outside a parse";
+  google::protobuf::SetLogHandler(previous);
+  EXPECT_EQ(g_protobuf_log_lines, 1);
+}
+
 TEST(Json, ErrorsNameThePathInsideTheArgument) {
   auto r = JsonCodec::decode_args<int, Outer>(R"([1, {"items":[{"id":1},{"id":"two"}]}])");
   ASSERT_FALSE(r.has_value());

@@ -17,13 +17,17 @@
 // Untrusted input: a length prefix beyond the remaining bytes, a malformed
 // message or trailing bytes give INVALID_ARGUMENT naming the failing argument
 // ("argument 2 of 2: malformed protobuf demo.EchoRequest"); protobuf's parser
-// bounds recursion (100 levels) and never reads past the payload. Never throws.
+// bounds recursion (100 levels) and never reads past the payload. Never throws
+// and never logs: protobuf's own log lines (a proto3 string field with invalid
+// UTF-8) are silenced while a body is parsed (google::protobuf::LogSilencer,
+// which also silences other threads' protobuf warnings for that moment).
 //
 // Thread safety: stateless; call from any thread.
 #pragma once
 
 #include <google/protobuf/io/coded_stream.h>
 #include <google/protobuf/message.h>
+#include <google/protobuf/stubs/logging.h>
 
 #include <cstdint>
 #include <string>
@@ -131,6 +135,12 @@ struct ProtobufCodec {
 
   static bool parse(std::string_view bytes, google::protobuf::Message& m) {
     if (bytes.size() > static_cast<std::size_t>(INT32_MAX)) return false;
+    // protobuf logs an ERROR line for each proto3 string field holding
+    // invalid UTF-8 before it fails the parse: a peer could make a provider
+    // write one log line per request. The failure reaches the caller as
+    // INVALID_ARGUMENT instead; LogSilencer (one atomic counter) is what
+    // protobuf offers for code that triggers such messages.
+    google::protobuf::LogSilencer quiet;
     return m.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()));
   }
 
