@@ -65,6 +65,7 @@ using ConfigParams = std::map<std::string, std::string>;
 //                     max_connections max_in_flight_per_connection
 //   ServiceOptions    name version group weight dispatcher parameters.<name>
 //   RegistryOptions   heartbeat_interval initial_backoff max_backoff request_timeout
+//                     cache_file
 //   ChannelOptions    connect_timeout heartbeat_interval dispatcher
 //                     callback_threads max_body max_meta
 //   ClientOptions     io_threads, and the ChannelOptions keys (its `channel`)

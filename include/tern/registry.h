@@ -94,6 +94,16 @@ struct RegistryOptions {
   // does not load makes creating the registry fail with INVALID_ARGUMENT.
   // Default off.
   TlsOptions tls{};
+  // Provider-list file cache of consumers (as Dubbo's registry file cache;
+  // DESIGN §6): when set, every provider list a subscription receives is
+  // also written to this file, and a subscription that gets no answer from
+  // the registry within request_timeout (a process started during a registry
+  // outage) is served the list cached there, until the registry answers.
+  // lookup() falls back to it too. Format and rules:
+  // src/registry/caching_registry.h; one file per process (it may hold any
+  // number of registries and services). Not used by direct://. Default ""
+  // (no file; lists are still kept in memory while the process runs).
+  std::string cache_file;
 };
 
 // Builds a Registry for an address such as zookeeper://127.0.0.1:2181.

@@ -332,6 +332,8 @@ const std::vector<Field<RgO>>& registry_fields() {
        [](const RgO& o) { return ms(o.max_backoff); }},
       {"request_timeout", [](RgO& o, std::string_view v) { return set_duration(o.request_timeout, v, 1); },
        [](const RgO& o) { return ms(o.request_timeout); }},
+      {"cache_file", [](RgO& o, std::string_view v) { return set_text(o.cache_file, v); },
+       [](const RgO& o) { return o.cache_file; }},
   };
   return fields;
 }

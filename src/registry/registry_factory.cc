@@ -9,6 +9,7 @@
 #include <mutex>
 #include <string>
 
+#include "registry/caching_registry.h"
 #include "registry/direct_registry.h"
 #include "registry/etcd_registry.h"
 #include "registry/zookeeper_registry.h"
@@ -72,7 +73,10 @@ Result<std::shared_ptr<Registry>> create_registry(const Url& address, const Regi
                       " (known: " + known + ")");
   }
   // Run the factory outside the lock: it may be slow or register backends itself.
-  return factory(address, options);
+  auto registry = factory(address, options);
+  if (!registry || options.cache_file.empty() || address.scheme() == "direct") return registry;
+  return std::shared_ptr<Registry>(std::make_shared<CachingRegistry>(
+      std::move(*registry), address.to_string(), ProviderCacheFile::open(options.cache_file), options.request_timeout));
 }
 
 }  // namespace tern

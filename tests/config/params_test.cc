@@ -157,6 +157,9 @@ TEST(RegistryParams, DurationsAndBackoffOrder) {
   EXPECT_EQ(o->initial_backoff, milliseconds(50));
   EXPECT_EQ(o->max_backoff, milliseconds(2000));
   EXPECT_EQ(o->request_timeout, milliseconds(700));
+  EXPECT_EQ(o->cache_file, "");
+  EXPECT_EQ(tern::parse_registry_options({{"cache_file", "/var/cache/app/providers"}}).value().cache_file,
+            "/var/cache/app/providers");
   EXPECT_INVALID(tern::parse_registry_options({{"initial_backoff", "10s"}}),
                  "initial_backoff: 10000 ms exceeds max_backoff (5000 ms)");
   EXPECT_INVALID(tern::parse_registry_options({{"heartbeat_interval", "0"}}), "heartbeat_interval: ");
@@ -210,7 +213,7 @@ TEST(Params, RoundTripEveryKey) {
   EXPECT_EQ(tern::param_keys<tern::ReferenceOptions>().size(), 17u);
   EXPECT_EQ(tern::param_keys<tern::ServerOptions>().size(), 24u);
   EXPECT_EQ(tern::param_keys<tern::ServiceOptions>().size(), 6u);
-  EXPECT_EQ(tern::param_keys<tern::RegistryOptions>().size(), 4u);
+  EXPECT_EQ(tern::param_keys<tern::RegistryOptions>().size(), 5u);
   EXPECT_EQ(tern::param_keys<tern::ChannelOptions>().size(), 12u);
   EXPECT_EQ(tern::param_keys<tern::ClientOptions>().size(), 13u);
   EXPECT_INVALID(tern::param_value(tern::ReferenceOptions{}, "nope"), "unknown reference parameter \"nope\"");
