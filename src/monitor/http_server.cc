@@ -13,6 +13,7 @@
 #include <thread>
 #include <unordered_map>
 
+#include "net/listen_address.h"
 #include "tern/log.h"
 #include "tern/monitor/http.h"
 
@@ -232,21 +233,10 @@ Status HttpServer::start() {
   auto& im = *impl_;
   std::lock_guard lock(im.mu);
   if (im.started) return Status(StatusCode::kFailedPrecondition, "http server already started");
-  auto hp = parse_host_port(im.options.listen);
-  if (!hp) return hp.status();
+  auto listen = net::parse_listen_address(im.options.listen, net::HostNames::kResolve);
+  if (!listen) return listen.status();
+  const asio::ip::tcp::endpoint& ep = listen->endpoint;
   std::error_code ec;
-  asio::ip::tcp::endpoint ep;
-  auto addr = asio::ip::make_address(hp->host.empty() ? "0.0.0.0" : hp->host, ec);
-  if (ec) {
-    asio::ip::tcp::resolver resolver(im.io);
-    auto results = resolver.resolve(hp->host, std::to_string(hp->port), ec);
-    if (ec || results.empty()) {
-      return Status(StatusCode::kInvalidArgument, "cannot resolve '" + hp->host + "': " + ec.message());
-    }
-    ep = results.begin()->endpoint();
-  } else {
-    ep = asio::ip::tcp::endpoint(addr, hp->port);
-  }
   auto acc = std::make_unique<asio::ip::tcp::acceptor>(im.io);
   acc->open(ep.protocol(), ec);
   if (!ec) acc->set_option(asio::socket_base::reuse_address(true), ec);

@@ -40,6 +40,23 @@ std::chrono::milliseconds until(Clock::time_point deadline) {
 
 Status cancelled_by_caller() { return Status(StatusCode::kCancelled, "cancelled by the caller"); }
 
+// A request frame to `core`'s service with the metadata every request of the
+// reference carries (service, method, version, group, accepted compression);
+// the body is not begun.
+protocol::FrameBuilder start_request(const ReferenceCore& core, std::string_view method, bool oneway) {
+  protocol::FrameBuilder b(oneway ? protocol::FrameType::kOneway : protocol::FrameType::kRequest, 0,
+                           core.service.size() + method.size() + 64);
+  b.header().serialization = core.serialization_id;
+  b.add_meta(protocol::meta_keys::kService, core.service);
+  b.add_meta(protocol::meta_keys::kMethod, method);
+  if (!core.options.version.empty()) b.add_meta(protocol::meta_keys::kVersion, core.options.version);
+  if (!core.options.group.empty()) b.add_meta(protocol::meta_keys::kGroup, core.options.group);
+  if (core.compression != protocol::Compression::kNone) {
+    b.add_meta(protocol::meta_keys::kAcceptCompression, protocol::compression_name(core.compression));
+  }
+  return b;
+}
+
 }  // namespace
 
 // ===========================================================================
@@ -465,33 +482,15 @@ const ReferenceOptions& Reference::options() const noexcept { return core_->opti
 std::uint8_t Reference::serialization_id() const noexcept { return core_->serialization_id; }
 
 protocol::FrameBuilder Reference::new_request(std::string_view method, bool oneway) const {
-  protocol::FrameBuilder b(oneway ? protocol::FrameType::kOneway : protocol::FrameType::kRequest, 0,
-                           core_->service.size() + method.size() + 64);
-  b.header().serialization = core_->serialization_id;
-  b.add_meta(protocol::meta_keys::kService, core_->service);
-  b.add_meta(protocol::meta_keys::kMethod, method);
-  if (!core_->options.version.empty()) b.add_meta(protocol::meta_keys::kVersion, core_->options.version);
-  if (!core_->options.group.empty()) b.add_meta(protocol::meta_keys::kGroup, core_->options.group);
-  if (core_->compression != protocol::Compression::kNone) {
-    b.add_meta(protocol::meta_keys::kAcceptCompression, protocol::compression_name(core_->compression));
-  }
+  protocol::FrameBuilder b = start_request(*core_, method, oneway);
   b.begin_body();
   return b;
 }
 
 Status Reference::new_request(std::string_view method, bool oneway, const CallOptions* options,
                               protocol::FrameBuilder* out) const {
-  *out = protocol::FrameBuilder(oneway ? protocol::FrameType::kOneway : protocol::FrameType::kRequest, 0,
-                                core_->service.size() + method.size() + 64);
+  *out = start_request(*core_, method, oneway);
   protocol::FrameBuilder& b = *out;
-  b.header().serialization = core_->serialization_id;
-  b.add_meta(protocol::meta_keys::kService, core_->service);
-  b.add_meta(protocol::meta_keys::kMethod, method);
-  if (!core_->options.version.empty()) b.add_meta(protocol::meta_keys::kVersion, core_->options.version);
-  if (!core_->options.group.empty()) b.add_meta(protocol::meta_keys::kGroup, core_->options.group);
-  if (core_->compression != protocol::Compression::kNone) {
-    b.add_meta(protocol::meta_keys::kAcceptCompression, protocol::compression_name(core_->compression));
-  }
   auto& filters = core_->client->options.filters;
   std::vector<std::pair<std::string, std::string>> extra;
   if (!filters.empty()) {

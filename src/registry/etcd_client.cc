@@ -213,14 +213,20 @@ Status Client::perform(const HostPort& endpoint, std::string_view path, const st
   return Status();
 }
 
+std::vector<std::size_t> Client::endpoint_order() const {
+  const std::size_t first = preferred_.load(std::memory_order_relaxed);
+  std::vector<std::size_t> order;
+  order.reserve(endpoints_.size());
+  for (std::size_t i = 0; i < endpoints_.size(); ++i) order.push_back((first + i) % endpoints_.size());
+  return order;
+}
+
 Result<nlohmann::json> Client::call(std::string_view path, const nlohmann::json& request,
                                     std::chrono::milliseconds timeout, bool abortable) {
   if (timeout.count() <= 0) timeout = request_timeout_;
   const std::string body = request.dump();
-  const std::size_t first = preferred_.load(std::memory_order_relaxed);
   Status last(StatusCode::kUnavailable, "etcd: no endpoint");
-  for (std::size_t i = 0; i < endpoints_.size(); ++i) {
-    const std::size_t index = (first + i) % endpoints_.size();
+  for (std::size_t index : endpoint_order()) {
     Attempt attempt;
     Status st = perform(endpoints_[index], path, body, timeout, abortable, attempt);
     if (st.code() == StatusCode::kCancelled) return st;
@@ -243,10 +249,8 @@ Result<nlohmann::json> Client::call(std::string_view path, const nlohmann::json&
 Status Client::stream(std::string_view path, const nlohmann::json& request,
                       const std::function<bool(const nlohmann::json&)>& on_message) {
   const std::string body = request.dump();
-  const std::size_t first = preferred_.load(std::memory_order_relaxed);
   Status last(StatusCode::kUnavailable, "etcd: no endpoint");
-  for (std::size_t i = 0; i < endpoints_.size(); ++i) {
-    const std::size_t index = (first + i) % endpoints_.size();
+  for (std::size_t index : endpoint_order()) {
     Attempt attempt;
     attempt.on_message = &on_message;
     Status st = perform(endpoints_[index], path, body, std::chrono::milliseconds{0}, true, attempt);

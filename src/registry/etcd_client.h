@@ -78,6 +78,9 @@ class Client {
   // Runs one POST against one endpoint; see call()/stream().
   Status perform(const HostPort& endpoint, std::string_view path, const std::string& body,
                  std::chrono::milliseconds timeout, bool abortable, Attempt& attempt);
+  // Indexes of endpoints_ in the order to try them: the one that answered
+  // last first, then the others in turn.
+  std::vector<std::size_t> endpoint_order() const;
 
   std::vector<HostPort> endpoints_;
   std::chrono::milliseconds request_timeout_;

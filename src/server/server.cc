@@ -15,6 +15,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "net/listen_address.h"
 #include "server/reflection_service.h"
 #include "server/server_session.h"
 #include "rpc/thread_pool.h"
@@ -579,11 +580,8 @@ Status Server::start() {
     std::lock_guard lock(im.mu);
     if (im.started) return Status(StatusCode::kFailedPrecondition, "server already started");
   }
-  auto hp = parse_host_port(im.options.listen);
-  if (!hp) return hp.status();
-  std::error_code ec;
-  auto addr = asio::ip::make_address(hp->host, ec);
-  if (ec) return Status(StatusCode::kInvalidArgument, "listen address '" + im.options.listen + "': " + ec.message());
+  auto listen = net::parse_listen_address(im.options.listen, net::HostNames::kReject);
+  if (!listen) return listen.status();
 
   auto policy = dispatch_policy(im.options.dispatcher);
   if (!policy) return policy.status();
@@ -633,11 +631,12 @@ Status Server::start() {
   im.io = std::make_unique<net::IoContextPool>(im.options.io_threads, "tern-srv-io");
 
   im.acceptor = std::make_unique<asio::ip::tcp::acceptor>(im.io->at(0));
-  asio::ip::tcp::endpoint ep(addr, hp->port);
+  const asio::ip::tcp::endpoint& ep = listen->endpoint;
+  std::error_code ec;
   im.acceptor->open(ep.protocol(), ec);
   if (!ec) ::fcntl(im.acceptor->native_handle(), F_SETFD, FD_CLOEXEC);  // not inherited by children
   if (!ec) im.acceptor->set_option(asio::ip::tcp::acceptor::reuse_address(true), ec);
-  if (!ec && addr.is_v6()) im.acceptor->set_option(asio::ip::v6_only(false), ec);
+  if (!ec && ep.address().is_v6()) im.acceptor->set_option(asio::ip::v6_only(false), ec);
   if (!ec) im.acceptor->bind(ep, ec);
   if (!ec) im.acceptor->listen(asio::socket_base::max_listen_connections, ec);
   if (ec) {
@@ -645,7 +644,7 @@ Status Server::start() {
     return Status(StatusCode::kUnavailable, "cannot listen on " + im.options.listen + ": " + ec.message());
   }
   im.port = im.acceptor->local_endpoint(ec).port();
-  im.bound_host = addr.is_unspecified() ? im.options.announce_host : hp->host;
+  im.bound_host = ep.address().is_unspecified() ? im.options.announce_host : listen->host_port.host;
   {
     std::lock_guard lock(im.mu);
     im.started = true;

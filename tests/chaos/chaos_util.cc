@@ -35,6 +35,7 @@
 
 #include "test_services.h"
 #include "tern/client.h"
+#include "wait_until.h"
 
 using namespace std::chrono_literals;
 using Calculator = testsvc::Calculator;
@@ -42,6 +43,7 @@ using Calculator = testsvc::Calculator;
 namespace chaos {
 
 using Clock = std::chrono::steady_clock;
+using testutil::wait_until;
 
 namespace {
 
@@ -50,16 +52,6 @@ double ms_since(Clock::time_point t0, Clock::time_point t1 = Clock::now()) {
 }
 
 double mib(std::uint64_t bytes) { return static_cast<double>(bytes) / (1024.0 * 1024.0); }
-
-template <typename F>
-bool eventually(F f, std::chrono::milliseconds limit, std::chrono::milliseconds step = 10ms) {
-  auto end = Clock::now() + limit;
-  while (!f()) {
-    if (Clock::now() > end) return false;
-    std::this_thread::sleep_for(step);
-  }
-  return true;
-}
 
 // ---------------------------------------------------------------------------
 // Child processes
@@ -245,7 +237,7 @@ class Load {
     for (auto& t : threads_) t.join();
     threads_.clear();
     // Everything sent must complete within its deadline (plus slack).
-    eventually([&] { return completed_.load() == sent_.load(); }, config_.timeout + 2s);
+    wait_until([&] { return completed_.load() == sent_.load(); }, config_.timeout + 2s);
     if (r == nullptr) return;
     std::lock_guard lock(mu_);
     r->sent = sent_.load();
@@ -450,7 +442,7 @@ struct Cluster {
     auto p = client->refer<Calculator>(url, reference_options(c));
     if (!p) return;
     proxy = *p;
-    ready = eventually([&] { return proxy.reference()->providers().size() == 3; }, 5s);
+    ready = wait_until([&] { return proxy.reference()->providers().size() == 3; }, 5s);
   }
 };
 
@@ -518,7 +510,7 @@ Report kill_provider(const Config& c) {
   auto killed = Clock::now();
   auto killed_at = std::chrono::duration_cast<std::chrono::milliseconds>(killed - load.started());
   cl.providers[1].child->kill_and_wait(SIGKILL);
-  bool removed = eventually([&] { return !has_port(cl.proxy, victim); }, 3s, 1ms);
+  bool removed = wait_until([&] { return !has_port(cl.proxy, victim); }, 3s, 1ms);
   double removed_ms = ms_since(killed);
   std::this_thread::sleep_for(c.duration - c.duration / 3);
   load.stop(&r);
@@ -579,7 +571,7 @@ Report restart_registry(const Config& c) {
   if (rest > 0ms) std::this_thread::sleep_for(rest);
   // A registration change after the restart still reaches the consumer.
   auto extra = start_provider(c, "registry-provider-3", registered(port));
-  bool pushed = extra.port != 0 && eventually([&] { return has_port(cl.proxy, extra.port); }, 5s);
+  bool pushed = extra.port != 0 && wait_until([&] { return has_port(cl.proxy, extra.port); }, 5s);
   std::this_thread::sleep_for(300ms);
   watching.store(false);
   watcher.join();
@@ -630,7 +622,7 @@ Report rolling_restart(const Config& c, bool direct) {
     cl.providers[i] = start_provider(c, "rolling-provider-" + std::to_string(i) + "b", args_i);
     // Discovered and taking calls again.
     bool back = cl.providers[i].port == port &&
-                eventually([&] { return answering(cl.proxy, port, before); }, 5s, 2ms);
+                wait_until([&] { return answering(cl.proxy, port, before); }, 5s, 2ms);
     discover_ms.push_back(ms_since(t1));
     all_back = all_back && back;
     std::this_thread::sleep_for(pause / 2);
@@ -665,16 +657,16 @@ Report freeze_provider(const Config& c) {
   auto stopped = Clock::now();
   auto stopped_at = std::chrono::duration_cast<std::chrono::milliseconds>(stopped - load.started());
   cl.providers[0].child->signal(SIGSTOP);
-  bool removed = eventually([&] { return !has_port(cl.proxy, victim); }, 2900ms, 2ms);
+  bool removed = wait_until([&] { return !has_port(cl.proxy, victim); }, 2900ms, 2ms);
   double removed_ms = ms_since(stopped);
   std::this_thread::sleep_until(stopped + 3000ms);
   auto attempts_frozen = attempts_to(cl.proxy, victim);
   auto resumed_at = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - load.started());
   cl.providers[0].child->signal(SIGCONT);
   auto resumed = Clock::now();
-  bool rediscovered = eventually([&] { return has_port(cl.proxy, victim); }, 5s, 2ms);
+  bool rediscovered = wait_until([&] { return has_port(cl.proxy, victim); }, 5s, 2ms);
   double rediscovered_ms = ms_since(resumed);
-  bool used_again = eventually([&] { return attempts_to(cl.proxy, victim) > attempts_frozen + 10; }, 3s, 2ms);
+  bool used_again = wait_until([&] { return attempts_to(cl.proxy, victim) > attempts_frozen + 10; }, 3s, 2ms);
   std::this_thread::sleep_for(c.duration / 4);
   load.stop(&r);
   auto frozen_window = load.window(stopped_at + 2000ms, resumed_at);
@@ -838,7 +830,7 @@ Report idle_connections(const Config& c) {
   }
   double connect_ms = ms_since(t0);
   // Accepted when the provider holds that many more descriptors.
-  bool accepted = eventually([&] { return open_fds(pid) >= fds_before + fds.size(); }, 10s, 20ms);
+  bool accepted = wait_until([&] { return open_fds(pid) >= fds_before + fds.size(); }, 10s, 20ms);
   double accept_ms = ms_since(t0);
   // Let the allocations settle.
   std::uint64_t rss_after = rss_bytes(pid);

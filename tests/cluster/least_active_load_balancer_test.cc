@@ -7,24 +7,20 @@
 #include <vector>
 
 #include "fake_invoker.h"
+#include "lb_test_util.h"
 
 namespace tern::cluster {
 namespace {
 
 using testing::FakeInvokerList;
-
-LoadBalancerOptions seeded(std::uint64_t seed) {
-  LoadBalancerOptions o;
-  o.seed = seed;
-  return o;
-}
+using testing::count_picks;
+using testing::seeded;
 
 TEST(LeastActiveLoadBalancer, NothingToABusyProvider) {
   FakeInvokerList list({100, 100, 100});
   list[1].stats().active = 10;
   lb::LeastActiveLoadBalancer balancer(seeded(9));
-  std::vector<int> counts(3);
-  for (int i = 0; i < 30'000; ++i) ++counts[static_cast<std::size_t>(list.index_of(balancer.select(list.span(), {})))];
+  std::vector<int> counts = count_picks(balancer, list, 30'000);
   std::printf("[least_active] active 0,10,0 over 30000 picks: %d %d %d\n", counts[0], counts[1], counts[2]);
   EXPECT_EQ(counts[1], 0);
   // The two idle ones share the load evenly (equal weights: uniform).
@@ -45,8 +41,7 @@ TEST(LeastActiveLoadBalancer, TiesBrokenByWeight) {
   for (int i = 0; i < 3; ++i) list[static_cast<std::size_t>(i)].stats().active = 1;
   lb::LeastActiveLoadBalancer balancer(seeded(21));
   constexpr int kPicks = 100'000;
-  std::vector<int> counts(4);
-  for (int i = 0; i < kPicks; ++i) ++counts[static_cast<std::size_t>(list.index_of(balancer.select(list.span(), {})))];
+  std::vector<int> counts = count_picks(balancer, list, kPicks);
   const double expected[] = {0.1, 0.3, 0.6};
   std::printf("[least_active] tie among weights 100,300,600 (+ a busier 500) over %d picks:", kPicks);
   for (int i = 0; i < 3; ++i) {

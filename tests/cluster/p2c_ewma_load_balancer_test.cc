@@ -9,18 +9,15 @@
 #include <vector>
 
 #include "fake_invoker.h"
+#include "lb_test_util.h"
 
 namespace tern::cluster {
 namespace {
 
 using testing::FakeInvokerList;
+using testing::count_picks;
+using testing::seeded;
 using std::chrono::microseconds;
-
-LoadBalancerOptions seeded(std::uint64_t seed) {
-  LoadBalancerOptions o;
-  o.seed = seed;
-  return o;
-}
 
 TEST(P2cEwmaLoadBalancer, MovesTrafficAwayFromASlowProvider) {
   FakeInvokerList list({100, 100, 100});
@@ -29,8 +26,7 @@ TEST(P2cEwmaLoadBalancer, MovesTrafficAwayFromASlowProvider) {
   list[2].stats().ewma_latency_us = 1'000;
   lb::P2cEwmaLoadBalancer balancer(seeded(17));
   constexpr int kPicks = 30'000;
-  std::vector<int> counts(3);
-  for (int i = 0; i < kPicks; ++i) ++counts[static_cast<std::size_t>(list.index_of(balancer.select(list.span(), {})))];
+  std::vector<int> counts = count_picks(balancer, list, kPicks);
   double slow_share = static_cast<double>(counts[1]) / kPicks;
   std::printf("[p2c_ewma] static latencies 1ms,10ms,1ms over %d picks: %.2f%% %.2f%% %.2f%%\n", kPicks,
               100.0 * counts[0] / kPicks, 100.0 * slow_share, 100.0 * counts[2] / kPicks);

@@ -7,28 +7,20 @@
 #include <vector>
 
 #include "fake_invoker.h"
+#include "lb_test_util.h"
 
 namespace tern::cluster {
 namespace {
 
 using testing::FakeInvokerList;
-
-LoadBalancerOptions seeded(std::uint64_t seed) {
-  LoadBalancerOptions o;
-  o.seed = seed;
-  return o;
-}
+using testing::count_picks;
+using testing::seeded;
 
 TEST(RandomLoadBalancer, WeightedDistributionWithinThreePercent) {
   FakeInvokerList list({1, 2, 7});
   lb::RandomLoadBalancer balancer(seeded(42));
   constexpr int kPicks = 100'000;
-  std::vector<int> counts(list.size());
-  for (int i = 0; i < kPicks; ++i) {
-    int idx = list.index_of(balancer.select(list.span(), {}));
-    ASSERT_GE(idx, 0);
-    ++counts[static_cast<std::size_t>(idx)];
-  }
+  std::vector<int> counts = count_picks(balancer, list, kPicks);
   const double expected[] = {0.1, 0.2, 0.7};
   std::printf("[random] weights 1,2,7 over %d picks:", kPicks);
   for (std::size_t i = 0; i < counts.size(); ++i) {

@@ -4,17 +4,13 @@
 #include <gtest/gtest.h>
 
 #include "fake_invoker.h"
+#include "lb_test_util.h"
 
 namespace tern::cluster {
 namespace {
 
 using testing::FakeInvokerList;
-
-LoadBalancerOptions seeded(std::uint64_t seed) {
-  LoadBalancerOptions o;
-  o.seed = seed;
-  return o;
-}
+using testing::seeded;
 
 TEST(RoundRobinLoadBalancer, ExactRotation) {
   FakeInvokerList list({100, 100, 100});

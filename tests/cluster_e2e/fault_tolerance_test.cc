@@ -8,17 +8,25 @@
 #include <atomic>
 #include <cstdio>
 #include <thread>
+#include <utility>
 
+#include "loopback.h"
 #include "subprocess.h"
 #include "test_services.h"
 #include "tern/client.h"
 #include "tern/server.h"
+#include "wait_until.h"
 
 using namespace std::chrono_literals;
 using testsvc::Calculator;
 using Clock = std::chrono::steady_clock;
 
 namespace {
+
+using testutil::direct;
+using testutil::one_io;
+using testutil::start_server;
+using testutil::wait_until;
 
 // A provider that says who it is and counts what reached it.
 struct Named : testsvc::CalculatorImpl {
@@ -52,26 +60,11 @@ struct Named : testsvc::CalculatorImpl {
   }
 };
 
-std::unique_ptr<tern::Server> start_server(std::shared_ptr<Calculator> impl, tern::ServerOptions so = {}) {
-  if (so.listen.empty() || so.listen == tern::ServerOptions{}.listen) so.listen = "127.0.0.1:0";
-  so.io_threads = 1;
-  auto s = std::make_unique<tern::Server>(so);
-  EXPECT_TRUE(s->expose<Calculator>(std::move(impl)).is_ok());
-  EXPECT_TRUE(s->start().is_ok());
-  return s;
-}
-
 std::string addr(int port) { return "127.0.0.1:" + std::to_string(port); }
-
-std::string direct(std::initializer_list<int> ports) {
-  std::string out = "direct://";
-  for (int p : ports) out += (out.size() > 9 ? "," : "") + addr(p);
-  return out;
-}
 
 // A port nothing listens on (a server bound it, then went away).
 int dead_port() {
-  auto s = start_server(std::make_shared<testsvc::CalculatorImpl>());
+  auto s = start_server();
   int port = s->port();
   s->shutdown(10ms);
   return port;
@@ -105,22 +98,6 @@ void expect_idle(const tern::Proxy<Calculator>& p) {
 
 double ms_f(Clock::duration d) { return std::chrono::duration_cast<std::chrono::microseconds>(d).count() / 1000.0; }
 
-template <typename F>
-bool eventually(F f, std::chrono::milliseconds limit = 2s) {
-  auto end = Clock::now() + limit;
-  while (!f()) {
-    if (Clock::now() > end) return false;
-    std::this_thread::sleep_for(5ms);
-  }
-  return true;
-}
-
-tern::ClientOptions one_io() {
-  tern::ClientOptions o;
-  o.io_threads = 1;
-  return o;
-}
-
 tern::ReferenceOptions rr(std::string cluster = "failover") {
   tern::ReferenceOptions o;
   o.cluster = std::move(cluster);
@@ -128,13 +105,31 @@ tern::ReferenceOptions rr(std::string cluster = "failover") {
   return o;
 }
 
+// A Named provider on a port of its own (127.0.0.1), started.
+struct Provider {
+  explicit Provider(std::string name, int sleep = -1, tern::ServerOptions so = {})
+      : impl(std::make_shared<Named>(std::move(name), sleep)), server(start_server(impl, std::move(so))) {}
+  int port() const { return server->port(); }
+
+  std::shared_ptr<Named> impl;
+  std::unique_ptr<tern::Server> server;
+};
+
 // A provider whose fixed pool admits nothing (worker_queue = 0): every request
 // is answered RESOURCE_EXHAUSTED before its handler runs.
-std::unique_ptr<tern::Server> exhausted_server(std::shared_ptr<Calculator> impl) {
+Provider exhausted_provider(std::string name) {
   tern::ServerOptions so;
   so.worker_threads = 1;
   so.worker_queue = 0;
-  return start_server(std::move(impl), so);
+  return Provider(std::move(name), -1, std::move(so));
+}
+
+// Runs `call`; its result and how long it took.
+template <typename F>
+auto timed(F&& call) {
+  auto t0 = Clock::now();
+  auto result = call();
+  return std::pair{std::move(result), Clock::now() - t0};
 }
 
 }  // namespace
@@ -158,33 +153,30 @@ TEST(ClusterOptions, UnknownStrategyAndBadNumbersAreInvalidArgument) {
 }
 
 TEST(Failover, ResourceExhaustedIsRetriedOnAnotherProvider) {
-  auto a_impl = std::make_shared<Named>("A");
-  auto b_impl = std::make_shared<Named>("B");
-  auto a = exhausted_server(a_impl);
-  auto b = start_server(b_impl);
+  auto a = exhausted_provider("A");
+  Provider b("B");
   tern::Client client(one_io());
-  auto calc = client.refer<Calculator>(direct({a->port(), b->port()}), rr()).value();
+  auto calc = client.refer<Calculator>(direct({a.port(), b.port()}), rr()).value();
   for (int i = 0; i < 10; ++i) {
     auto r = calc.call<&Calculator::add>(i, 1);
     ASSERT_TRUE(r.has_value()) << r.status();
     EXPECT_EQ(*r, i + 1);
   }
-  EXPECT_EQ(b_impl->adds.load(), 10);
-  EXPECT_EQ(a_impl->adds.load(), 0);  // rejected before the handler
-  EXPECT_GE(a->stats().rejected_overload, 1u);
-  EXPECT_EQ(stats_of(calc, a->port()).attempts, a->stats().rejected_overload);
-  EXPECT_EQ(total_attempts(calc), 10 + a->stats().rejected_overload);
+  EXPECT_EQ(b.impl->adds.load(), 10);
+  EXPECT_EQ(a.impl->adds.load(), 0);  // rejected before the handler
+  EXPECT_GE(a.server->stats().rejected_overload, 1u);
+  EXPECT_EQ(stats_of(calc, a.port()).attempts, a.server->stats().rejected_overload);
+  EXPECT_EQ(total_attempts(calc), 10 + a.server->stats().rejected_overload);
   expect_idle(calc);
 }
 
 TEST(Failover, AnAddressNothingListensOnIsRetriedElsewhere) {
   int dead = dead_port();
-  auto b_impl = std::make_shared<Named>("B");
-  auto b = start_server(b_impl);
+  Provider b("B");
   tern::Client client(one_io());
   auto o = rr();
   o.eject_after = 0;  // keep trying the dead one: this test is about the retry
-  auto calc = client.refer<Calculator>(direct({dead, b->port()}), o).value();
+  auto calc = client.refer<Calculator>(direct({dead, b.port()}), o).value();
   auto t0 = Clock::now();
   for (int i = 0; i < 6; ++i) EXPECT_EQ(calc.call<&Calculator::greet>("x").value(), "B");
   std::printf("measured: 6 failover calls, %d via the refused address first: %.2f ms total\n",
@@ -196,14 +188,12 @@ TEST(Failover, AnAddressNothingListensOnIsRetriedElsewhere) {
 }
 
 TEST(Failover, RetriesZeroMakesExactlyOneAttempt) {
-  auto a_impl = std::make_shared<Named>("A");
-  auto b_impl = std::make_shared<Named>("B");
-  auto a = exhausted_server(a_impl);
-  auto b = start_server(b_impl);
+  auto a = exhausted_provider("A");
+  Provider b("B");
   tern::Client client(one_io());
   auto o = rr();
   o.retries = 0;
-  auto calc = client.refer<Calculator>(direct({a->port(), b->port()}), o).value();
+  auto calc = client.refer<Calculator>(direct({a.port(), b.port()}), o).value();
   int ok = 0, exhausted = 0;
   for (int i = 0; i < 10; ++i) {
     auto r = calc.call<&Calculator::add>(1, 1);
@@ -216,8 +206,8 @@ TEST(Failover, RetriesZeroMakesExactlyOneAttempt) {
     }
   }
   EXPECT_EQ(total_attempts(calc), 10u);  // exactly one attempt per call
-  EXPECT_EQ(ok, b_impl->adds.load());
-  EXPECT_EQ(static_cast<std::uint64_t>(exhausted), a->stats().rejected_overload);
+  EXPECT_EQ(ok, b.impl->adds.load());
+  EXPECT_EQ(static_cast<std::uint64_t>(exhausted), a.server->stats().rejected_overload);
   EXPECT_EQ(ok, 5);  // round robin over two providers
   expect_idle(calc);
 }
@@ -228,13 +218,12 @@ static void kill_mid_call(bool idempotent) {
   testutil::Subprocess child({std::string(TERN_BINARY_DIR) + "/bin/tern_test_provider"});
   int port = child.wait_for_port();
   ASSERT_GT(port, 0);
-  auto b_impl = std::make_shared<Named>("B", /*sleep=*/0);
-  auto b = start_server(b_impl);
+  Provider b("B", /*sleep=*/0);
   tern::Client client(one_io());
   auto o = rr();
   o.timeout = 10s;
   if (idempotent) o.idempotent_methods = {"sleep_ms"};
-  auto calc = client.refer<Calculator>(direct({port, b->port()}), o).value();
+  auto calc = client.refer<Calculator>(direct({port, b.port()}), o).value();
   // Round robin alternates: after an answer from B the next call goes to the child.
   bool b_last = false;
   for (int i = 0; i < 4 && !b_last; ++i) b_last = calc.call<&Calculator::greet>("x").value() == "B";
@@ -251,12 +240,12 @@ static void kill_mid_call(bool idempotent) {
   if (idempotent) {
     ASSERT_TRUE(r.has_value()) << r.status();
     EXPECT_EQ(*r, "B");
-    EXPECT_EQ(b_impl->sleeps.load(), 1);
+    EXPECT_EQ(b.impl->sleeps.load(), 1);
   } else {
     ASSERT_FALSE(r.has_value());
     EXPECT_EQ(r.status().code(), tern::StatusCode::kUnavailable);
     EXPECT_TRUE(r.status().may_have_executed());
-    EXPECT_EQ(b_impl->sleeps.load(), 0);
+    EXPECT_EQ(b.impl->sleeps.load(), 0);
   }
   EXPECT_EQ(stats_of(calc, port).attempts, before + 1);  // never tried there twice
   expect_idle(calc);
@@ -266,15 +255,12 @@ TEST(Failover, NonIdempotentCallLostMidCallIsNotRetried) { kill_mid_call(false);
 TEST(Failover, IdempotentCallLostMidCallIsRetriedAndSucceeds) { kill_mid_call(true); }
 
 TEST(Failover, DeadlineExceededIsNotRetriedEvenWhenIdempotent) {
-  auto a_impl = std::make_shared<Named>("A", 1000);
-  auto b_impl = std::make_shared<Named>("B", 1000);
-  auto a = start_server(a_impl);
-  auto b = start_server(b_impl);
+  Provider a("A", 1000), b("B", 1000);
   tern::Client client(one_io());
   auto o = rr();
   o.timeout = 150ms;
   o.idempotent_methods = {"sleep_ms"};
-  auto calc = client.refer<Calculator>(direct({a->port(), b->port()}), o).value();
+  auto calc = client.refer<Calculator>(direct({a.port(), b.port()}), o).value();
   auto r = calc.call<&Calculator::sleep_ms>(0);
   ASSERT_FALSE(r.has_value());
   EXPECT_EQ(r.status().code(), tern::StatusCode::kDeadlineExceeded);
@@ -284,9 +270,9 @@ TEST(Failover, DeadlineExceededIsNotRetriedEvenWhenIdempotent) {
 
 TEST(Failfast, OneAttemptTheErrorAsItIs) {
   int dead = dead_port();
-  auto b = start_server(std::make_shared<Named>("B"));
+  Provider b("B");
   tern::Client client(one_io());
-  auto calc = client.refer<Calculator>(direct({dead, b->port()}), rr("failfast")).value();
+  auto calc = client.refer<Calculator>(direct({dead, b.port()}), rr("failfast")).value();
   int unavailable = 0;
   for (int i = 0; i < 4; ++i) {
     auto r = calc.call<&Calculator::greet>("x");
@@ -301,9 +287,9 @@ TEST(Failfast, OneAttemptTheErrorAsItIs) {
 }
 
 TEST(Failsafe, ErrorsBecomeAnEmptyDefaultValue) {
-  auto a = start_server(std::make_shared<Named>("A"));
+  Provider a("A");
   tern::Client client(one_io());
-  auto calc = client.refer<Calculator>(direct({a->port()}), rr("failsafe")).value();
+  auto calc = client.refer<Calculator>(direct({a.port()}), rr("failsafe")).value();
   auto failed = calc.call<&Calculator::fail>("boom");  // the handler throws
   ASSERT_TRUE(failed.has_value()) << failed.status();
   EXPECT_EQ(*failed, 0);
@@ -324,41 +310,33 @@ TEST(Failsafe, ErrorsBecomeAnEmptyDefaultValue) {
 }
 
 TEST(Forking, FirstSuccessWinsAndTheSlowCallIsCancelled) {
-  auto slow = std::make_shared<Named>("slow", 2000);
-  auto fast = std::make_shared<Named>("fast", 20);
-  auto s1 = start_server(slow);
-  auto s2 = start_server(fast);
+  Provider slow("slow", 2000), fast("fast", 20);
   tern::Client client(one_io());
-  auto calc = client.refer<Calculator>(direct({s1->port(), s2->port()}), rr("forking")).value();
-  auto t0 = Clock::now();
-  auto r = calc.call<&Calculator::sleep_ms>(0);
-  auto took = Clock::now() - t0;
+  auto calc = client.refer<Calculator>(direct({slow.port(), fast.port()}), rr("forking")).value();
+  auto [r, took] = timed([&] { return calc.call<&Calculator::sleep_ms>(0); });
   ASSERT_TRUE(r.has_value()) << r.status();
   EXPECT_EQ(*r, "fast");
   EXPECT_LT(took, 1s);
   auto t1 = Clock::now();
-  EXPECT_TRUE(eventually([&] { return slow->saw_cancel.load(); }));
+  EXPECT_TRUE(wait_until([&] { return slow.impl->saw_cancel.load(); }, 2s));
   std::printf("measured: forking call %.1f ms (fast provider sleeps 20 ms, slow 2000 ms); slow one saw the "
               "cancel %.1f ms later\n", ms_f(took), ms_f(Clock::now() - t1));
-  EXPECT_EQ(slow->sleeps.load(), 1);
-  EXPECT_EQ(fast->sleeps.load(), 1);
-  EXPECT_TRUE(eventually([&] { return slow->saw_cancel.load(); }));
+  EXPECT_EQ(slow.impl->sleeps.load(), 1);
+  EXPECT_EQ(fast.impl->sleeps.load(), 1);
+  EXPECT_TRUE(wait_until([&] { return slow.impl->saw_cancel.load(); }, 2s));
   expect_idle(calc);
 }
 
 TEST(Forking, CallerCancelCancelsEveryFork) {
-  auto s1i = std::make_shared<Named>("one", 2000);
-  auto s2i = std::make_shared<Named>("two", 2000);
-  auto s1 = start_server(s1i);
-  auto s2 = start_server(s2i);
+  Provider one("one", 2000), two("two", 2000);
   tern::Client client(one_io());
-  auto calc = client.refer<Calculator>(direct({s1->port(), s2->port()}), rr("forking")).value();
+  auto calc = client.refer<Calculator>(direct({one.port(), two.port()}), rr("forking")).value();
   auto f = calc.async_call<&Calculator::sleep_ms>(0);
-  ASSERT_TRUE(eventually([&] { return s1i->sleeps.load() == 1 && s2i->sleeps.load() == 1; }));
+  ASSERT_TRUE(wait_until([&] { return one.impl->sleeps.load() == 1 && two.impl->sleeps.load() == 1; }, 2s));
   EXPECT_TRUE(f.cancel());
   auto r = f.get();
   EXPECT_EQ(r.status().code(), tern::StatusCode::kCancelled);
-  EXPECT_TRUE(eventually([&] { return s1i->saw_cancel.load() && s2i->saw_cancel.load(); }));
+  EXPECT_TRUE(wait_until([&] { return one.impl->saw_cancel.load() && two.impl->saw_cancel.load(); }, 2s));
   expect_idle(calc);
 }
 
@@ -401,39 +379,32 @@ TEST(Broadcast, ReachesEveryProviderAndFailsIfOneFails) {
 }
 
 TEST(Hedging, BackupRequestAnswersWellBeforeTheSlowProvider) {
-  auto slow = std::make_shared<Named>("slow", 500);
-  auto fast = std::make_shared<Named>("fast", 0);
-  auto s1 = start_server(slow);
-  auto s2 = start_server(fast);
+  Provider slow("slow", 500), fast("fast", 0);
   tern::Client client(one_io());
   auto o = rr();
   o.backup_request = 50ms;
   o.idempotent_methods = {"sleep_ms"};
-  auto calc = client.refer<Calculator>(direct({s1->port(), s2->port()}), o).value();
+  auto calc = client.refer<Calculator>(direct({slow.port(), fast.port()}), o).value();
   std::string figures;
   for (int i = 0; i < 4; ++i) {
-    auto t0 = Clock::now();
-    auto r = calc.call<&Calculator::sleep_ms>(0);
-    auto took = Clock::now() - t0;
+    auto [r, took] = timed([&] { return calc.call<&Calculator::sleep_ms>(0); });
     ASSERT_TRUE(r.has_value()) << r.status();
     EXPECT_EQ(*r, "fast");
     EXPECT_LT(took, 250ms);
     figures += " " + std::to_string(ms_f(took)).substr(0, 5);
   }
   std::printf("measured: hedged call latencies (ms):%s\n", figures.c_str());
-  EXPECT_GE(slow->sleeps.load(), 1);  // round robin: some calls started on the slow one
-  EXPECT_TRUE(eventually([&] { return slow->saw_cancel.load(); }));
+  EXPECT_GE(slow.impl->sleeps.load(), 1);  // round robin: some calls started on the slow one
+  EXPECT_TRUE(wait_until([&] { return slow.impl->saw_cancel.load(); }, 2s));
   expect_idle(calc);
 
   // The same method not declared idempotent is never hedged.
   auto o2 = rr();
   o2.backup_request = 50ms;
-  auto plain = client.refer<Calculator>(direct({s1->port(), s2->port()}), o2).value();
+  auto plain = client.refer<Calculator>(direct({slow.port(), fast.port()}), o2).value();
   auto slowest = Clock::duration::zero();
   for (int i = 0; i < 2; ++i) {
-    auto t0 = Clock::now();
-    (void)plain.call<&Calculator::sleep_ms>(0).value();
-    slowest = std::max(slowest, Clock::now() - t0);
+    slowest = std::max(slowest, timed([&] { return plain.call<&Calculator::sleep_ms>(0).value(); }).second);
   }
   std::printf("measured: unhedged (not idempotent) slowest of 2 calls: %.1f ms\n", ms_f(slowest));
   EXPECT_GE(slowest, 450ms);
@@ -442,12 +413,11 @@ TEST(Hedging, BackupRequestAnswersWellBeforeTheSlowProvider) {
 
 TEST(OutlierEjection, DeadAddressIsSkippedAfterThreeFailuresAndProbedAfterTheBackoff) {
   int dead = dead_port();
-  auto b_impl = std::make_shared<Named>("B");
-  auto b = start_server(b_impl);
+  Provider b("B");
   tern::Client client(one_io());
   auto o = rr();
   o.eject_backoff = 300ms;
-  auto calc = client.refer<Calculator>(direct({dead, b->port()}), o).value();
+  auto calc = client.refer<Calculator>(direct({dead, b.port()}), o).value();
   auto attempts = [&] { return stats_of(calc, dead).attempts; };
 
   for (int i = 0; i < 20 && attempts() < 3; ++i) ASSERT_EQ(calc.call<&Calculator::add>(1, 1).value(), 2);
@@ -466,16 +436,15 @@ TEST(OutlierEjection, DeadAddressIsSkippedAfterThreeFailuresAndProbedAfterTheBac
   EXPECT_EQ(attempts(), 4u);  // the doubled backoff is not over yet
 
   // The provider comes back: the next probe succeeds and restores it.
-  auto revived_impl = std::make_shared<Named>("revived");
   tern::ServerOptions so;
   so.listen = addr(dead);
-  auto revived = start_server(revived_impl, so);
-  ASSERT_EQ(revived->port(), dead);
+  Provider revived("revived", -1, so);
+  ASSERT_EQ(revived.port(), dead);
   std::this_thread::sleep_for(300ms);
   for (int i = 0; i < 10; ++i) ASSERT_EQ(calc.call<&Calculator::add>(1, 1).value(), 2);
   auto d = stats_of(calc, dead);
   EXPECT_FALSE(d.ejected);
   EXPECT_EQ(d.consecutive_failures, 0);
-  EXPECT_GE(revived_impl->adds.load(), 4);  // back in the rotation
+  EXPECT_GE(revived.impl->adds.load(), 4);  // back in the rotation
   expect_idle(calc);
 }

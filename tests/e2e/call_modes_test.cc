@@ -7,6 +7,7 @@
 #include <random>
 #include <thread>
 
+#include "loopback.h"
 #include "test_services.h"
 #include "tern/client.h"
 #include "tern/server.h"
@@ -33,25 +34,12 @@ TERN_SERVICE(Hop, chain)
 
 namespace {
 
-std::unique_ptr<tern::Server> start_server(std::shared_ptr<Calculator> impl, tern::ServerOptions so = {}) {
-  so.listen = "127.0.0.1:0";
-  so.io_threads = 1;
-  auto s = std::make_unique<tern::Server>(so);
-  EXPECT_TRUE(s->expose<Calculator>(std::move(impl)).is_ok());
-  EXPECT_TRUE(s->start().is_ok());
-  return s;
-}
-
-std::string direct(const tern::Server& s) { return "direct://127.0.0.1:" + std::to_string(s.port()); }
-
-tern::ClientOptions one_io() {
-  tern::ClientOptions o;
-  o.io_threads = 1;
-  return o;
-}
+using testutil::direct;
+using testutil::one_io;
+using testutil::start_server;
 
 TEST(CallModes, FutureGetWaitReadyThenChain) {
-  auto server = start_server(std::make_shared<testsvc::CalculatorImpl>());
+  auto server = start_server();
   tern::Client client(one_io());
   auto calc = client.refer<Calculator>(direct(*server)).value();
   auto f = calc.async_call<&Calculator::add>(20, 22);
@@ -130,7 +118,7 @@ TEST(CallModes, CallbackRunsExactlyOnceInEveryTerminalState) {
   // Connection lost: the provider goes away mid-call.
   tern::ReferenceOptions long_ro;
   long_ro.timeout = 5s;
-  auto server2 = start_server(std::make_shared<testsvc::CalculatorImpl>());
+  auto server2 = start_server();
   auto calc2 = client->refer<Calculator>(direct(*server2), long_ro).value();
   calc2.callback<&Calculator::sleep_ms>(cb(lost), 1000);
   std::this_thread::sleep_for(100ms);
@@ -185,7 +173,7 @@ TEST(CallModes, CancelFreesPendingAndTellsTheProvider) {
 }
 
 TEST(CallModes, CoroutineCall) {
-  auto server = start_server(std::make_shared<testsvc::CalculatorImpl>());
+  auto server = start_server();
   tern::Client client(one_io());
   auto calc = client.refer<Calculator>(direct(*server)).value();
   auto task = [](tern::Proxy<Calculator> c) -> tern::Task<int> {
@@ -304,7 +292,7 @@ TEST(CallModes, FiltersAndAttachments) {
   auto filter = std::make_shared<TokenFilter>();
   tern::ServerOptions so;
   so.filters.push_back(filter);
-  auto server = start_server(std::make_shared<testsvc::CalculatorImpl>(), so);
+  auto server = start_server(so);
 
   tern::Client plain(one_io());
   auto r = plain.refer<Calculator>(direct(*server)).value().call<&Calculator::add>(1, 2);
@@ -333,7 +321,7 @@ TEST(CallModes, FiltersAndAttachments) {
 }
 
 TEST(CallModes, HundredThousandMixedCallsLeaveNothingPending) {
-  auto server = start_server(std::make_shared<testsvc::CalculatorImpl>());
+  auto server = start_server();
   tern::Client client(one_io());
   auto calc = client.refer<Calculator>(direct(*server)).value();
   std::mt19937 rng(42);

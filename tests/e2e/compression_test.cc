@@ -17,6 +17,7 @@
 #include <utility>
 #include <vector>
 
+#include "loopback.h"
 #include "test_services.h"
 #include "tern/client.h"
 #include "tern/protocol/compression.h"
@@ -119,22 +120,14 @@ std::string with_body(std::string frame, std::string_view body, std::uint8_t fla
   return frame;
 }
 
-struct CompressionFixture : ::testing::Test {
+struct CompressionFixture : testutil::LoopbackFixture {
   void SetUp() override {
     tern::ServerOptions so;
-    so.listen = "127.0.0.1:0";
-    so.io_threads = 1;
     so.limits.max_body = kMaxBody;
     so.compression_threshold = 1024;
-    server = std::make_unique<tern::Server>(so);
-    ASSERT_TRUE(server->expose<Calculator>(std::make_shared<testsvc::CalculatorImpl>()).is_ok());
-    ASSERT_TRUE(server->start().is_ok());
-    url = "direct://127.0.0.1:" + std::to_string(server->port());
-    client = std::make_unique<tern::Client>(tern::ClientOptions{.io_threads = 1});
-  }
-  void TearDown() override {
-    client.reset();
-    server->shutdown(100ms);
+    start(so, [](tern::Server& s) {
+      ASSERT_TRUE(s.expose<Calculator>(std::make_shared<testsvc::CalculatorImpl>()).is_ok());
+    });
   }
   tern::Proxy<Calculator> proxy(const std::string& compression, std::size_t threshold = 1024) {
     tern::ReferenceOptions o;
@@ -142,9 +135,6 @@ struct CompressionFixture : ::testing::Test {
     o.compression_threshold = threshold;
     return client->refer<Calculator>(url, o).value();
   }
-  std::unique_ptr<tern::Server> server;
-  std::unique_ptr<tern::Client> client;
-  std::string url;
 };
 
 TEST_F(CompressionFixture, TypedCallsRoundTripWithEachAlgorithm) {
@@ -296,7 +286,7 @@ TEST(CompressionBytes, FiltersCountCompressedWireBytes) {
   tern::Client client(co);
   tern::ReferenceOptions o;
   o.compression = "lz4";
-  auto calc = client.refer<Calculator>("direct://127.0.0.1:" + std::to_string(server.port()), o).value();
+  auto calc = client.refer<Calculator>(testutil::direct(server), o).value();
   std::string name = long_name(100000);
   EXPECT_EQ(calc.call<&Calculator::greet>(name).value(), "hello, " + name);
   // The provider's filter runs after the response left: wait for it.
@@ -385,7 +375,7 @@ TEST(CompressionWire, ConsumerCompressesRequestsFromTheThresholdOn) {
   o.compression = "zstd";
   o.compression_threshold = 1000;
   o.cluster = "failfast";
-  auto calc = client.refer<Calculator>("direct://127.0.0.1:" + std::to_string(provider.port()), o).value();
+  auto calc = client.refer<Calculator>(testutil::direct({provider.port()}), o).value();
   // MessagePack of ["<n chars>"]: 1 (array) + 3 (str 16 header) + n bytes.
   EXPECT_EQ(calc.call<&Calculator::greet>(long_name(995)).value(), "ok");   // 999 bytes: plain
   EXPECT_EQ(calc.call<&Calculator::greet>(long_name(996)).value(), "ok");   // 1000 bytes: compressed
@@ -414,7 +404,7 @@ TEST(CompressionWire, ConsumerCompressesRequestsFromTheThresholdOn) {
 TEST(CompressionWire, WithoutTheOptionNothingIsCompressedOrAnnounced) {
   RawProvider provider;
   tern::Client client(tern::ClientOptions{.io_threads = 1});
-  auto calc = client.refer<Calculator>("direct://127.0.0.1:" + std::to_string(provider.port())).value();
+  auto calc = client.refer<Calculator>(testutil::direct({provider.port()})).value();
   EXPECT_EQ(calc.call<&Calculator::greet>(long_name(100000)).value(), "ok");
   auto headers = provider.headers();
   ASSERT_EQ(headers.size(), 1u);

@@ -6,6 +6,7 @@
 #include <atomic>
 #include <thread>
 
+#include "loopback.h"
 #include "subprocess.h"
 #include "test_services.h"
 #include "tern/client.h"
@@ -17,28 +18,14 @@ using testsvc::Calculator;
 
 namespace {
 
-struct Fixture : ::testing::Test {
+struct Fixture : testutil::LoopbackFixture {
   void SetUp() override {
     impl = std::make_shared<testsvc::CalculatorImpl>();
-    tern::ServerOptions so;
-    so.listen = "127.0.0.1:0";
-    so.io_threads = 1;
-    server = std::make_unique<tern::Server>(so);
-    ASSERT_TRUE(server->expose<Calculator>(impl).is_ok());
-    ASSERT_TRUE(server->start().is_ok());
-    url = "direct://127.0.0.1:" + std::to_string(server->port());
-    client = std::make_unique<tern::Client>(tern::ClientOptions{.io_threads = 1});
-  }
-  void TearDown() override {
-    client.reset();
-    server->shutdown(100ms);
+    start({}, [&](tern::Server& s) { ASSERT_TRUE(s.expose<Calculator>(impl).is_ok()); });
   }
   tern::Proxy<Calculator> proxy(tern::ReferenceOptions o = {}) { return client->refer<Calculator>(url, o).value(); }
 
   std::shared_ptr<testsvc::CalculatorImpl> impl;
-  std::unique_ptr<tern::Server> server;
-  std::unique_ptr<tern::Client> client;
-  std::string url;
 };
 
 TEST_F(Fixture, SyncCallsReturnValues) {
@@ -217,7 +204,7 @@ TEST(Core, NoProviderIsUnavailableAtOnce) {
   auto port = a.local_endpoint().port();
   a.close();
   tern::Client client({.io_threads = 1});
-  auto calc = client.refer<Calculator>("direct://127.0.0.1:" + std::to_string(port)).value();
+  auto calc = client.refer<Calculator>(testutil::direct({port})).value();
   auto t0 = std::chrono::steady_clock::now();
   auto r = calc.call<&Calculator::add>(1, 2);
   ASSERT_FALSE(r.has_value());
@@ -233,7 +220,7 @@ TEST(Core, ProviderKilledMidCallFailsPromptlyWithUnavailable) {
   tern::Client client({.io_threads = 1});
   tern::ReferenceOptions o;
   o.timeout = 10s;
-  auto calc = client.refer<Calculator>("direct://127.0.0.1:" + std::to_string(port), o).value();
+  auto calc = client.refer<Calculator>(testutil::direct({port}), o).value();
   ASSERT_EQ(calc.call<&Calculator::add>(1, 2).value(), 3);
   std::thread killer([&] {
     std::this_thread::sleep_for(200ms);
@@ -260,7 +247,7 @@ TEST(Core, ClientDestroyedWithPendingCallsCompletesThemCancelled) {
   tern::Status got;
   {
     tern::Client client({.io_threads = 1});
-    auto ref = client.reference("testsvc::Calculator", "direct://127.0.0.1:" + std::to_string(server.port())).value();
+    auto ref = client.reference("testsvc::Calculator", testutil::direct(server)).value();
     auto calc = tern::Proxy<Calculator>(ref);
     std::string req;
     ASSERT_TRUE(calc.encode<&Calculator::sleep_ms>(false, req, 1000).is_ok());

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "loopback.h"
 #include "test_services.h"
 #include "tern/client.h"
 #include "tern/json_call.h"
@@ -129,27 +130,19 @@ TEST(TypeDescription, InterfaceUnwrapsResultAndTask) {
   EXPECT_TRUE(d["types"].contains("refl::Color"));
 }
 
-struct ReflectionFixture : ::testing::Test {
+struct ReflectionFixture : testutil::LoopbackFixture {
   void start(bool reflection = true) {
     tern::ServerOptions so;
-    so.listen = "127.0.0.1:0";
-    so.io_threads = 1;
     so.reflection = reflection;
-    server = std::make_unique<tern::Server>(so);
-    ASSERT_TRUE(server->expose<testsvc::Calculator>(std::make_shared<testsvc::CalculatorImpl>()).is_ok());
-    ASSERT_TRUE(server->expose<refl::Shapes>(std::make_shared<refl::ShapesImpl>()).is_ok());
-    ASSERT_TRUE(server->add_method("raw.Echo", "echo", [](tern::ServerCall& call) {
-                      auto b = call.start_response();
-                      b.append_body(call.body());
-                      call.respond(std::move(b));
-                    }).is_ok());
-    ASSERT_TRUE(server->start().is_ok());
-    url = "direct://127.0.0.1:" + std::to_string(server->port());
-    client = std::make_unique<tern::Client>(tern::ClientOptions{.io_threads = 1});
-  }
-  void TearDown() override {
-    client.reset();
-    if (server) server->shutdown(100ms);
+    LoopbackFixture::start(so, [](tern::Server& s) {
+      ASSERT_TRUE(s.expose<testsvc::Calculator>(std::make_shared<testsvc::CalculatorImpl>()).is_ok());
+      ASSERT_TRUE(s.expose<refl::Shapes>(std::make_shared<refl::ShapesImpl>()).is_ok());
+      ASSERT_TRUE(s.add_method("raw.Echo", "echo", [](tern::ServerCall& call) {
+                     auto b = call.start_response();
+                     b.append_body(call.body());
+                     call.respond(std::move(b));
+                   }).is_ok());
+    });
   }
   std::shared_ptr<tern::Reference> reflection(const std::string& serialization = "json") {
     tern::ReferenceOptions o;
@@ -157,9 +150,6 @@ struct ReflectionFixture : ::testing::Test {
     o.cluster = "failfast";
     return client->reference(std::string(tern::kReflectionService), url, o).value();
   }
-  std::unique_ptr<tern::Server> server;
-  std::unique_ptr<tern::Client> client;
-  std::string url;
 };
 
 TEST_F(ReflectionFixture, ListDescribesEveryExposedServiceWithTypes) {
@@ -271,7 +261,7 @@ TEST(ReflectionServer, SetDescriptionNeedsAnExposedServiceAndComesBeforeStart) {
   tern::Client client(tern::ClientOptions{.io_threads = 1});
   tern::ReferenceOptions o;
   o.serialization = "json";
-  auto ref = client.reference("tern.Reflection", "direct://127.0.0.1:" + std::to_string(server.port()), o).value();
+  auto ref = client.reference("tern.Reflection", testutil::direct(server), o).value();
   auto d = json::parse(tern::call_json(*ref, "describe", R"(["raw.Echo"])").value());
   EXPECT_EQ(d["methods"][0]["args"], json::parse(R"([{"type":"bytes"}])"));
   server.shutdown(100ms);

@@ -6,53 +6,29 @@
 #include <chrono>
 #include <thread>
 
+#include "loopback.h"
 #include "test_services.h"
 #include "tern/auth.h"
 #include "tern/client.h"
 #include "tern/server.h"
+#include "wait_until.h"
 
 using namespace std::chrono_literals;
 using testsvc::Calculator;
 
 namespace {
 
-bool wait_until(const std::function<bool()>& cond, std::chrono::milliseconds timeout = 5000ms) {
-  auto end = std::chrono::steady_clock::now() + timeout;
-  while (!cond()) {
-    if (std::chrono::steady_clock::now() > end) return false;
-    std::this_thread::sleep_for(2ms);
-  }
-  return true;
-}
-
-std::unique_ptr<tern::Server> start(tern::ServerOptions so) {
-  so.listen = "127.0.0.1:0";
-  so.io_threads = 1;
-  auto server = std::make_unique<tern::Server>(so);
-  EXPECT_TRUE(server->expose<Calculator>(std::make_shared<testsvc::CalculatorImpl>()).is_ok());
-  EXPECT_TRUE(server->start().is_ok());
-  return server;
-}
-
-std::string direct(const tern::Server& s) { return "direct://127.0.0.1:" + std::to_string(s.port()); }
-
-tern::ClientOptions one_io() {
-  tern::ClientOptions co;
-  co.io_threads = 1;
-  return co;
-}
-
-tern::ReferenceOptions failfast() {
-  tern::ReferenceOptions ro;
-  ro.cluster = "failfast";
-  return ro;
-}
+using testutil::direct;
+using testutil::failfast;
+using testutil::one_io;
+using testutil::start_server;
+using testutil::wait_until;
 
 TEST(Limits, InFlightPerConnectionIsBoundedAndTheExtraCallIsRefusedUnrun) {
   tern::ServerOptions so;
   so.worker_threads = 4;
   so.max_in_flight_per_connection = 2;
-  auto server = start(so);
+  auto server = start_server(so);
   tern::Client client(one_io());
   auto calc = client.refer<Calculator>(direct(*server), failfast()).value();
   auto slow1 = calc.async_call<&Calculator::sleep_ms>(300);
@@ -90,7 +66,7 @@ TEST(Limits, InFlightLimitIsPerConnection) {
   tern::ServerOptions so;
   so.worker_threads = 4;
   so.max_in_flight_per_connection = 1;
-  auto server = start(so);
+  auto server = start_server(so);
   tern::Client a(one_io()), b(one_io());
   auto ca = a.refer<Calculator>(direct(*server), failfast()).value();
   auto cb = b.refer<Calculator>(direct(*server), failfast()).value();
@@ -106,7 +82,7 @@ TEST(Limits, InFlightLimitIsPerConnection) {
 TEST(Limits, ConnectionsBeyondMaxConnectionsAreClosedAtAccept) {
   tern::ServerOptions so;
   so.max_connections = 1;
-  auto server = start(so);
+  auto server = start_server(so);
   auto first = std::make_unique<tern::Client>(one_io());
   auto c1 = first->refer<Calculator>(direct(*server), failfast()).value();
   ASSERT_EQ(c1.call<&Calculator::add>(1, 1).value(), 2);
@@ -197,7 +173,7 @@ TEST(TokenAuth, OpenServicesNeedNoToken) {
   const std::string svc(tern::ServiceTraits<Calculator>::name);
   so.filters.push_back(std::make_shared<tern::TokenAuthServerFilter>(std::vector<std::string>{"t"},
                                                                      std::set<std::string, std::less<>>{svc}));
-  auto server = start(so);
+  auto server = start_server(so);
   tern::Client client(one_io());
   EXPECT_EQ(client.refer<Calculator>(direct(*server)).value().call<&Calculator::add>(1, 2).value(), 3);
   server->shutdown(0ms);

@@ -7,12 +7,14 @@
 #include <set>
 #include <thread>
 
+#include "loopback.h"
 #include "rpc/thread_pool.h"
 #include "test_services.h"
 #include "tern/client.h"
 #include "tern/log.h"
 #include "tern/net/io_context_pool.h"
 #include "tern/server.h"
+#include "wait_until.h"
 
 using namespace std::chrono_literals;
 using testsvc::Calculator;
@@ -42,14 +44,10 @@ struct Recorder {
   }
 };
 
-bool wait_until(const std::function<bool()>& pred, std::chrono::milliseconds limit = 3000ms) {
-  auto end = std::chrono::steady_clock::now() + limit;
-  while (std::chrono::steady_clock::now() < end) {
-    if (pred()) return true;
-    std::this_thread::sleep_for(5ms);
-  }
-  return pred();
-}
+using testutil::direct;
+using testutil::one_io;
+using testutil::start_server;
+using testutil::wait_until;
 
 class DispatchTable : public ::testing::TestWithParam<std::string> {};
 
@@ -58,24 +56,19 @@ TEST_P(DispatchTable, ServerEventsRunWhereTheTableSays) {
   auto policy = tern::dispatch_policy(name).value();
   Recorder rec;
   tern::ServerOptions so;
-  so.listen = "127.0.0.1:0";
-  so.io_threads = 1;
   so.dispatcher = name;
   so.heartbeat_interval = 0ms;
   so.event_observer = rec.observer();
-  tern::Server server(so);
-  ASSERT_TRUE(server.expose<Calculator>(std::make_shared<testsvc::CalculatorImpl>()).is_ok());
-  ASSERT_TRUE(server.start().is_ok());
+  auto server = start_server(so);
   {
-    tern::ClientOptions co;
-    co.io_threads = 1;
+    tern::ClientOptions co = one_io();
     co.channel.heartbeat_interval = 50ms;  // the consumer pings the idle provider
     tern::Client client(co);
-    auto calc = client.refer<Calculator>("direct://127.0.0.1:" + std::to_string(server.port())).value();
+    auto calc = client.refer<Calculator>(direct(*server)).value();
     EXPECT_EQ(calc.call<&Calculator::add>(1, 2).value(), 3);
-    ASSERT_TRUE(wait_until([&] { return rec.on_io(DispatchEvent::kHeartbeat).has_value(); }));
+    ASSERT_TRUE(wait_until([&] { return rec.on_io(DispatchEvent::kHeartbeat).has_value(); }, 3s));
   }
-  ASSERT_TRUE(wait_until([&] { return rec.on_io(DispatchEvent::kDisconnect).has_value(); }));
+  ASSERT_TRUE(wait_until([&] { return rec.on_io(DispatchEvent::kDisconnect).has_value(); }, 3s));
   for (auto e : {DispatchEvent::kRequest, DispatchEvent::kConnect, DispatchEvent::kDisconnect,
                  DispatchEvent::kHeartbeat}) {
     auto io = rec.on_io(e);
@@ -84,7 +77,7 @@ TEST_P(DispatchTable, ServerEventsRunWhereTheTableSays) {
                                             (e == DispatchEvent::kConnect || e == DispatchEvent::kDisconnect));
     EXPECT_EQ(*io, !expect_pool) << name << ": " << tern::dispatch_event_name(e);
   }
-  server.shutdown(100ms);
+  server->shutdown(100ms);
 }
 
 TEST_P(DispatchTable, ConsumerEventsRunWhereTheTableSays) {
@@ -92,24 +85,19 @@ TEST_P(DispatchTable, ConsumerEventsRunWhereTheTableSays) {
   auto policy = tern::dispatch_policy(name).value();
   Recorder rec;
   tern::ServerOptions so;
-  so.listen = "127.0.0.1:0";
-  so.io_threads = 1;
   so.heartbeat_interval = 50ms;  // the provider pings the idle consumer
-  tern::Server server(so);
-  ASSERT_TRUE(server.expose<Calculator>(std::make_shared<testsvc::CalculatorImpl>()).is_ok());
-  ASSERT_TRUE(server.start().is_ok());
+  auto server = start_server(so);
   {
-    tern::ClientOptions co;
-    co.io_threads = 1;
+    tern::ClientOptions co = one_io();
     co.channel.dispatcher = name;
     co.channel.heartbeat_interval = 0ms;
     co.channel.event_observer = rec.observer();
     tern::Client client(co);
-    auto calc = client.refer<Calculator>("direct://127.0.0.1:" + std::to_string(server.port())).value();
+    auto calc = client.refer<Calculator>(direct(*server)).value();
     EXPECT_EQ(calc.call<&Calculator::add>(1, 2).value(), 3);
-    ASSERT_TRUE(wait_until([&] { return rec.on_io(DispatchEvent::kHeartbeat).has_value(); }));
-    server.shutdown(100ms);  // the consumer sees a disconnect
-    ASSERT_TRUE(wait_until([&] { return rec.on_io(DispatchEvent::kDisconnect).has_value(); }));
+    ASSERT_TRUE(wait_until([&] { return rec.on_io(DispatchEvent::kHeartbeat).has_value(); }, 3s));
+    server->shutdown(100ms);  // the consumer sees a disconnect
+    ASSERT_TRUE(wait_until([&] { return rec.on_io(DispatchEvent::kDisconnect).has_value(); }, 3s));
   }
   for (auto e : {DispatchEvent::kResponse, DispatchEvent::kConnect, DispatchEvent::kDisconnect,
                  DispatchEvent::kHeartbeat}) {
@@ -154,16 +142,16 @@ TEST(Threading, ConnectionStrategyRunsConnectEventsInOrderOnOneQueue) {
   ASSERT_TRUE(server.expose<Calculator>(std::make_shared<testsvc::CalculatorImpl>()).is_ok());
   ASSERT_TRUE(server.start().is_ok());
   for (int i = 0; i < 5; ++i) {
-    tern::ClientOptions co;
-    co.io_threads = 1;
-    tern::Client client(co);
-    auto calc = client.refer<Calculator>("direct://127.0.0.1:" + std::to_string(server.port())).value();
+    tern::Client client(one_io());
+    auto calc = client.refer<Calculator>(direct(server)).value();
     EXPECT_EQ(calc.call<&Calculator::add>(i, 1).value(), i + 1);
   }
-  ASSERT_TRUE(wait_until([&] {
-    std::lock_guard lock(mu);
-    return events.size() == 10;
-  }));
+  ASSERT_TRUE(wait_until(
+      [&] {
+        std::lock_guard lock(mu);
+        return events.size() == 10;
+      },
+      3s));
   std::lock_guard lock(mu);
   EXPECT_EQ(threads.size(), 1u);  // one ordered queue
   std::map<std::uint64_t, std::string> per_connection;
@@ -175,45 +163,33 @@ TEST(Threading, ConnectionStrategyRunsConnectEventsInOrderOnOneQueue) {
 
 TEST(Threading, BlockingHandlerOnIoThreadIsDetectedAndCounted) {
   tern::ServerOptions so;
-  so.listen = "127.0.0.1:0";
-  so.io_threads = 1;
   so.dispatcher = "direct";
-  tern::Server server(so);
-  ASSERT_TRUE(server.expose<Calculator>(std::make_shared<testsvc::CalculatorImpl>()).is_ok());
-  ASSERT_TRUE(server.start().is_ok());
+  auto server = start_server(so);
   std::vector<std::string> logs;
   std::mutex mu;
   tern::set_log_sink([&](tern::LogLevel, std::string_view m) {
     std::lock_guard lock(mu);
     logs.emplace_back(m);
   });
-  tern::ClientOptions co;
-  co.io_threads = 1;
-  tern::Client client(co);
-  auto calc = client.refer<Calculator>("direct://127.0.0.1:" + std::to_string(server.port())).value();
+  tern::Client client(one_io());
+  auto calc = client.refer<Calculator>(direct(*server)).value();
   EXPECT_EQ(calc.call<&Calculator::sleep_ms>(200).value(), "slept 200");
   EXPECT_EQ(calc.call<&Calculator::sleep_ms>(200).value(), "slept 200");
   EXPECT_EQ(calc.call<&Calculator::add>(1, 1).value(), 2);
   tern::set_log_sink(nullptr);
-  EXPECT_EQ(server.stats().blocked_io_handlers, 2u);
+  EXPECT_EQ(server->stats().blocked_io_handlers, 2u);
   int mentions = 0;
   for (auto& l : logs) mentions += l.find("sleep_ms") != std::string::npos && l.find("blocked an IO thread") != std::string::npos;
   EXPECT_EQ(mentions, 1);  // logged once per method
-  server.shutdown(100ms);
+  server->shutdown(100ms);
 }
 
 TEST(Threading, UnderAllABlockedHandlerDoesNotStallOtherConnections) {
   tern::ServerOptions so;
-  so.listen = "127.0.0.1:0";
-  so.io_threads = 1;
   so.dispatcher = "all";
-  tern::Server server(so);
-  ASSERT_TRUE(server.expose<Calculator>(std::make_shared<testsvc::CalculatorImpl>()).is_ok());
-  ASSERT_TRUE(server.start().is_ok());
-  std::string url = "direct://127.0.0.1:" + std::to_string(server.port());
-  tern::ClientOptions co;
-  co.io_threads = 1;
-  tern::Client slow_client(co), fast_client(co);
+  auto server = start_server(so);
+  std::string url = direct(*server);
+  tern::Client slow_client(one_io()), fast_client(one_io());
   auto slow = slow_client.refer<Calculator>(url).value();
   auto fast = fast_client.refer<Calculator>(url).value();
   auto blocked = slow.async_call<&Calculator::sleep_ms>(300);
@@ -225,20 +201,17 @@ TEST(Threading, UnderAllABlockedHandlerDoesNotStallOtherConnections) {
   }
   EXPECT_FALSE(blocked.ready());
   EXPECT_EQ(blocked.get().value(), "slept 300");
-  EXPECT_EQ(server.stats().blocked_io_handlers, 0u);
-  server.shutdown(100ms);
+  EXPECT_EQ(server->stats().blocked_io_handlers, 0u);
+  server->shutdown(100ms);
 }
 
 TEST(Threading, FullFixedPoolAnswersResourceExhaustedAndLaterFramesAreStillHandled) {
   tern::ServerOptions so;
-  so.listen = "127.0.0.1:0";
-  so.io_threads = 1;
   so.worker_threads = 1;
   so.worker_queue = 1;
   // `message`: requests on the pool, connection events on the IO thread, so
   // the one queue slot is not taken by the connect event.
   so.dispatcher = "message";
-  tern::Server server(so);
   struct Signalling : testsvc::CalculatorImpl {
     std::atomic<bool> started{false};
     std::string sleep_ms(int ms) override {
@@ -247,16 +220,11 @@ TEST(Threading, FullFixedPoolAnswersResourceExhaustedAndLaterFramesAreStillHandl
     }
   };
   auto impl = std::make_shared<Signalling>();
-  ASSERT_TRUE(server.expose<Calculator>(impl).is_ok());
-  ASSERT_TRUE(server.start().is_ok());
-  tern::ClientOptions co;
-  co.io_threads = 1;
-  tern::Client client(co);
-  tern::ReferenceOptions ro;
-  ro.cluster = "failfast";
-  auto calc = client.refer<Calculator>("direct://127.0.0.1:" + std::to_string(server.port()), ro).value();
+  auto server = start_server(impl, so);
+  tern::Client client(one_io());
+  auto calc = client.refer<Calculator>(direct(*server), testutil::failfast()).value();
   auto blocker = calc.async_call<&Calculator::sleep_ms>(1000);  // occupies the only thread
-  ASSERT_TRUE(wait_until([&] { return impl->started.load(); }));
+  ASSERT_TRUE(wait_until([&] { return impl->started.load(); }, 3s));
   // Pipelined: these leave in one write and arrive in one read.
   std::vector<tern::Future<int>> fs;
   for (int i = 0; i < 6; ++i) fs.push_back(calc.async_call<&Calculator::add>(i, 100));
@@ -274,10 +242,10 @@ TEST(Threading, FullFixedPoolAnswersResourceExhaustedAndLaterFramesAreStillHandl
   }
   EXPECT_EQ(ok, 1);  // the one that fit in the queue
   EXPECT_EQ(exhausted, 5);
-  EXPECT_EQ(server.stats().rejected_overload, 5u);
+  EXPECT_EQ(server->stats().rejected_overload, 5u);
   EXPECT_EQ(blocker.get().value(), "slept 1000");
   EXPECT_EQ(calc.call<&Calculator::add>(2, 2).value(), 4);  // the connection is fine
-  server.shutdown(100ms);
+  server->shutdown(100ms);
 }
 
 TEST(Threading, CachedPoolGrowsAndRetiresLimitedNeverShrinks) {
@@ -297,7 +265,7 @@ TEST(Threading, CachedPoolGrowsAndRetiresLimitedNeverShrinks) {
         while (!release.load()) std::this_thread::sleep_for(1ms);
       })) << kind;
     }
-    ASSERT_TRUE(wait_until([&] { return running.load() == 4; }));
+    ASSERT_TRUE(wait_until([&] { return running.load() == 4; }, 3s));
     EXPECT_EQ(pool->threads(), 4u);
     EXPECT_FALSE(pool->try_submit([] {})) << kind << ": full pool with no queue must refuse";
     release = true;

@@ -17,6 +17,7 @@
 #include <iterator>
 #include <thread>
 
+#include "loopback.h"
 #include "test_certs.h"
 #include "test_services.h"
 #include "tern/client.h"
@@ -24,6 +25,7 @@
 #include "tern/registry_server.h"
 #include "tern/server.h"
 #include "tern/tls.h"
+#include "wait_until.h"
 
 using namespace std::chrono_literals;
 using testsvc::Calculator;
@@ -31,6 +33,9 @@ using testsvc::Calculator;
 namespace {
 
 using testcerts::pki;
+using testutil::direct;
+using testutil::failfast;
+using testutil::wait_until;
 
 tern::TlsOptions server_tls(bool require_client_cert = false) {
   tern::TlsOptions t;
@@ -56,15 +61,10 @@ tern::TlsOptions client_tls(const std::string& server_name = "localhost", bool w
   return t;
 }
 
+// testutil::start_server with four business threads.
 std::unique_ptr<tern::Server> start_server(tern::ServerOptions so, std::shared_ptr<testsvc::CalculatorImpl> impl = nullptr) {
-  so.listen = "127.0.0.1:0";
-  so.io_threads = 1;
   so.worker_threads = 4;
-  auto s = std::make_unique<tern::Server>(so);
-  EXPECT_TRUE(s->expose<Calculator>(impl ? impl : std::make_shared<testsvc::CalculatorImpl>()).is_ok());
-  auto st = s->start();
-  EXPECT_TRUE(st.is_ok()) << st.to_string();
-  return s;
+  return impl ? testutil::start_server(std::move(impl), std::move(so)) : testutil::start_server(std::move(so));
 }
 
 tern::ServerOptions tls_server_options(bool require_client_cert = false) {
@@ -73,35 +73,16 @@ tern::ServerOptions tls_server_options(bool require_client_cert = false) {
   return so;
 }
 
-std::string direct(const tern::Server& s) { return "direct://127.0.0.1:" + std::to_string(s.port()); }
-
 tern::ClientOptions client_options(tern::TlsOptions tls) {
-  tern::ClientOptions co;
-  co.io_threads = 1;
+  tern::ClientOptions co = testutil::one_io();
   co.channel.tls = std::move(tls);
   co.channel.connect_timeout = 2000ms;
   return co;
 }
 
-tern::ReferenceOptions failfast() {
-  tern::ReferenceOptions ro;
-  ro.cluster = "failfast";
-  ro.timeout = 3000ms;
-  return ro;
-}
-
 const std::string kService(tern::ServiceTraits<Calculator>::name);
 
 bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
-
-bool wait_until(const std::function<bool()>& cond, std::chrono::milliseconds timeout = 5000ms) {
-  auto end = std::chrono::steady_clock::now() + timeout;
-  while (!cond()) {
-    if (std::chrono::steady_clock::now() > end) return false;
-    std::this_thread::sleep_for(2ms);
-  }
-  return true;
-}
 
 // A refused call: UNAVAILABLE, not executed, the message has `part`.
 void expect_refused(const tern::Status& s, const std::string& part) {
@@ -300,9 +281,7 @@ TEST(Tls, PlainClientIsRefusedAndTlsClientsKeepWorking) {
   auto tls_calc = tls_client->refer<Calculator>(direct(*server), failfast()).value();
   EXPECT_EQ(tls_calc.call<&Calculator::add>(1, 2).value(), 3);
 
-  tern::ClientOptions plain;
-  plain.io_threads = 1;
-  tern::Client plain_client(plain);
+  tern::Client plain_client(testutil::one_io());
   auto plain_calc = plain_client.refer<Calculator>(direct(*server), failfast()).value();
   for (int i = 0; i < 3; ++i) {
     auto r = plain_calc.call<&Calculator::add>(1, 2);
@@ -327,9 +306,7 @@ TEST(Tls, TlsClientToPlainServerIsRefused) {
   ASSERT_FALSE(r.has_value());
   expect_refused(r.status(), "TLS handshake with 127.0.0.1:" + std::to_string(server->port()) + " failed");
   // The plain server still serves plain clients.
-  tern::ClientOptions plain;
-  plain.io_threads = 1;
-  tern::Client plain_client(plain);
+  tern::Client plain_client(testutil::one_io());
   EXPECT_EQ(plain_client.refer<Calculator>(direct(*server), failfast()).value().call<&Calculator::add>(1, 2).value(), 3);
   server->shutdown(0ms);
 }
@@ -365,7 +342,7 @@ TEST(Tls, SilentPeerIsClosedAfterTheHandshakeTimeout) {
   auto co = client_options(client_tls());
   co.channel.connect_timeout = 300ms;
   auto client = tern::Client::create(co).value();
-  auto calc = client->refer<Calculator>("direct://127.0.0.1:" + std::to_string(port), failfast()).value();
+  auto calc = client->refer<Calculator>(direct({port}), failfast()).value();
   t0 = std::chrono::steady_clock::now();
   auto r = calc.call<&Calculator::add>(1, 2);
   waited = std::chrono::steady_clock::now() - t0;

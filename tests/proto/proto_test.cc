@@ -14,6 +14,7 @@
 #include <memory>
 #include <string>
 
+#include "loopback.h"
 #include "test_services.h"
 #include "tern/client.h"
 #include "tern/json_call.h"
@@ -85,22 +86,13 @@ ComputeRequest sample_request() {
   return r;
 }
 
-struct ProtoFixture : ::testing::Test {
+struct ProtoFixture : testutil::LoopbackFixture {
   void SetUp() override {
-    tern::ServerOptions so;
-    so.listen = "127.0.0.1:0";
-    so.io_threads = 1;
-    server = std::make_unique<tern::Server>(so);
-    ASSERT_TRUE(server->expose<Calc>(std::make_shared<CalcImpl>()).is_ok());
-    ASSERT_TRUE(server->expose<Joiner>(joiner).is_ok());
-    ASSERT_TRUE(server->expose<testsvc::Calculator>(std::make_shared<testsvc::CalculatorImpl>()).is_ok());
-    ASSERT_TRUE(server->start().is_ok());
-    url = "direct://127.0.0.1:" + std::to_string(server->port());
-    client = std::make_unique<tern::Client>(tern::ClientOptions{.io_threads = 1});
-  }
-  void TearDown() override {
-    client.reset();
-    server->shutdown(100ms);
+    start({}, [&](tern::Server& s) {
+      ASSERT_TRUE(s.expose<Calc>(std::make_shared<CalcImpl>()).is_ok());
+      ASSERT_TRUE(s.expose<Joiner>(joiner).is_ok());
+      ASSERT_TRUE(s.expose<testsvc::Calculator>(std::make_shared<testsvc::CalculatorImpl>()).is_ok());
+    });
   }
   template <typename I>
   tern::Proxy<I> stub(const std::string& serialization) {
@@ -116,9 +108,6 @@ struct ProtoFixture : ::testing::Test {
   }
 
   std::shared_ptr<JoinerImpl> joiner = std::make_shared<JoinerImpl>();
-  std::unique_ptr<tern::Server> server;
-  std::unique_ptr<tern::Client> client;
-  std::string url;
 };
 
 TEST(GeneratedContract, NamesComeFromTheProto) {

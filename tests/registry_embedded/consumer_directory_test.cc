@@ -11,17 +11,19 @@
 #include <thread>
 #include <vector>
 
+#include "loopback.h"
 #include "registry_test_util.h"
 #include "test_services.h"
 #include "tern/client.h"
 #include "tern/provider.h"
 #include "tern/registry_server.h"
+#include "wait_until.h"
 
 using namespace std::chrono_literals;
 using regtest::Clock;
-using regtest::eventually;
 using regtest::InProcessProvider;
 using testsvc::Calculator;
+using testutil::wait_until;
 
 namespace {
 
@@ -92,7 +94,7 @@ struct DirectoryTest : ::testing::Test {
   bool directory_becomes(const tern::Proxy<Calculator>& p, std::vector<std::string> expected,
                          std::chrono::milliseconds timeout = 5s) {
     expected = regtest::sorted(std::move(expected));
-    return eventually([&] { return directory(p) == expected; }, timeout);
+    return wait_until([&] { return directory(p) == expected; }, timeout);
   }
 
   std::unique_ptr<tern::RegistryServer> registry;
@@ -108,7 +110,7 @@ TEST_F(DirectoryTest, VersionAndGroupFilterTheDirectory) {
   auto& v1a = add_provider(regtest::service_options("1.0", "a"));
   auto& v2a = add_provider(regtest::service_options("2.0", "a"));
   auto& v1b = add_provider(regtest::service_options("1.0", "b"));
-  ASSERT_TRUE(eventually([&] { return registry->providers(std::string(tern::ServiceTraits<Calculator>::name)).size() == 3; }, 5s));
+  ASSERT_TRUE(wait_until([&] { return registry->providers(std::string(tern::ServiceTraits<Calculator>::name)).size() == 3; }, 5s));
 
   auto any = refer();
   auto v1 = refer(ref_options("1.0"));
@@ -138,7 +140,7 @@ TEST_F(DirectoryTest, VersionAndGroupFilterTheDirectory) {
 
 TEST_F(DirectoryTest, EmptyDirectoryFailsWithUnavailableAtOnce) {
   add_provider(regtest::service_options("1.0"));
-  ASSERT_TRUE(eventually([&] { return registry->providers(std::string(tern::ServiceTraits<Calculator>::name)).size() == 1; }, 5s));
+  ASSERT_TRUE(wait_until([&] { return registry->providers(std::string(tern::ServiceTraits<Calculator>::name)).size() == 1; }, 5s));
 
   // No provider matches version 3.0.
   auto v3 = refer(with_timeout(5000ms, "3.0"));
@@ -242,7 +244,7 @@ TEST_F(DirectoryTest, CallsKeepSucceedingOnCachedProvidersWhileTheRegistryIsDown
 
   // A new reference made while the registry is down gets nothing cached for
   // it in a fresh Client, and fails at once rather than hanging.
-  tern::Client fresh(regtest::one_io_thread());
+  tern::Client fresh(testutil::one_io());
   auto other = fresh.refer<Calculator>(registry_url, with_timeout(2000ms));
   if (other.has_value()) {
     auto t0 = Clock::now();

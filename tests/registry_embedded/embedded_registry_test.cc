@@ -22,6 +22,7 @@
 #include <thread>
 #include <vector>
 
+#include "loopback.h"
 #include "registry/embedded/registry_protocol.h"
 #include "registry_test_util.h"
 #include "subprocess.h"  // testutil::Subprocess: plain fork/exec, as an application would
@@ -30,12 +31,13 @@
 #include "tern/provider.h"
 #include "tern/registry.h"
 #include "tern/server.h"
+#include "wait_until.h"
 
 using namespace std::chrono_literals;
 using regtest::Clock;
-using regtest::eventually;
 using regtest::PushLog;
 using regtest::since;
+using testutil::wait_until;
 
 namespace {
 
@@ -240,7 +242,7 @@ TEST(EmbeddedRegistry, ServerDropsRegistrationNotRenewedForThreeBeatsOnAnOpenCon
   auto sub = watcher->subscribe("Echo", log.listener());
   ASSERT_TRUE(sub.has_value());
 
-  tern::Client raw(regtest::one_io_thread());
+  tern::Client raw(testutil::one_io());
   tern::ReferenceOptions ro;
   ro.cluster = "failfast";
   auto api = raw.refer<tern::registry::RegistryApi>("direct://127.0.0.1:" + std::to_string(server->port()), ro).value();
@@ -315,7 +317,7 @@ TEST(EmbeddedRegistry, FrozenProviderIsRemovedAfterThreeMissedBeatsAndReRegister
   auto t0 = Clock::now();
   ::kill(p.proc.pid(), SIGSTOP);
   Clock::time_point removed{};
-  ASSERT_TRUE(eventually([&] { return server->providers(kCalc).empty(); }, 4 * kHeartbeat + 2s, 2ms))
+  ASSERT_TRUE(wait_until([&] { return server->providers(kCalc).empty(); }, 4 * kHeartbeat + 2s, 2ms))
       << "frozen provider never removed";
   removed = Clock::now();
   ::kill(p.proc.pid(), SIGCONT);  // resume at once: the connection is usually still open
@@ -347,11 +349,11 @@ TEST(EmbeddedRegistry, BackendReRegistersWhenTheRegistryDroppedItsProvidersOnALi
   const std::vector<std::string> present{a};
   ASSERT_TRUE(backend->register_provider(url(a)).is_ok());
   ASSERT_EQ(server->providers("Echo"), present);
-  ASSERT_TRUE(eventually([&] { return server->providers("Echo").empty(); }, 3s)) << "first expiry";
-  ASSERT_TRUE(eventually([&] { return server->providers("Echo") == present; }, 3s)) << "first heartbeat's resync";
-  ASSERT_TRUE(eventually([&] { return server->providers("Echo").empty(); }, 3s)) << "second expiry";
+  ASSERT_TRUE(wait_until([&] { return server->providers("Echo").empty(); }, 3s)) << "first expiry";
+  ASSERT_TRUE(wait_until([&] { return server->providers("Echo") == present; }, 3s)) << "first heartbeat's resync";
+  ASSERT_TRUE(wait_until([&] { return server->providers("Echo").empty(); }, 3s)) << "second expiry";
   // From now on every heartbeat() answers 0 on the same, open connection.
-  EXPECT_TRUE(eventually([&] { return server->providers("Echo") == present; }, 2500ms))
+  EXPECT_TRUE(wait_until([&] { return server->providers("Echo") == present; }, 2500ms))
       << "BUG: backend never re-registered after heartbeat() reported 0 of its 1 registration(s)";
 }
 
@@ -387,7 +389,7 @@ TEST(EmbeddedRegistry, RestartedRegistryIsRepopulatedAndSubscribersResubscribe) 
   server = start_registry(port);
   ASSERT_EQ(server->port(), port);
   // Providers re-register (p1) or register late (p3) by themselves...
-  EXPECT_TRUE(eventually([&] { return server->providers(kCalc) == regtest::sorted({p1->url(), p3->url(300)}); }, 10s))
+  EXPECT_TRUE(wait_until([&] { return server->providers(kCalc) == regtest::sorted({p1->url(), p3->url(300)}); }, 10s))
       << "registry after restart: " << ::testing::PrintToString(server->providers(kCalc));
   // ...and the consumer re-subscribed: it sees exactly the live providers.
   EXPECT_NE(log.wait_for({p1->url(), p3->url(300)}, 10s), Clock::time_point{})
@@ -489,7 +491,7 @@ TEST(EmbeddedRegistry, ChildProcessesDoNotInheritTheListeningSocket) {
   std::string dir = "/proc/" + std::to_string(child.pid()) + "/fd";
   // The child's fd table is a copy of ours from fork(); exec keeps it unless
   // a descriptor is close-on-exec. Wait for the exec to have happened.
-  ASSERT_TRUE(eventually(
+  ASSERT_TRUE(wait_until(
       [&] {
         char exe[256] = {};
         ssize_t n = readlink(("/proc/" + std::to_string(child.pid()) + "/exe").c_str(), exe, sizeof exe - 1);

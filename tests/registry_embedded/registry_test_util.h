@@ -1,14 +1,9 @@
-// Helpers shared by the embedded-registry tests: bounded polling, a listener
-// that records every push, a provider whose calls can be counted, and a
-// command runner for the `tern` CLI. Header-only; nothing here sleeps for a
-// fixed time except between polls.
+// Helpers shared by the embedded-registry tests: a listener that records
+// every push, a provider whose calls can be counted, and child processes
+// that inherit no descriptor (the `tern` CLI, tern_test_provider).
+// Header-only; nothing here sleeps for a fixed time except between polls
+// (testutil::wait_until, wait_until.h).
 #pragma once
-
-#include <fcntl.h>
-#include <poll.h>
-#include <signal.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -21,6 +16,7 @@
 #include <thread>
 #include <vector>
 
+#include "subprocess.h"
 #include "test_services.h"
 #include "tern/client.h"
 #include "tern/provider.h"
@@ -31,17 +27,6 @@ namespace regtest {
 
 using Clock = std::chrono::steady_clock;
 using namespace std::chrono_literals;
-
-// Polls `pred` every `step` until it holds or `timeout` passes; true if it held.
-inline bool eventually(const std::function<bool()>& pred, std::chrono::milliseconds timeout,
-                       std::chrono::milliseconds step = 5ms) {
-  auto deadline = Clock::now() + timeout;
-  while (true) {
-    if (pred()) return true;
-    if (Clock::now() >= deadline) return false;
-    std::this_thread::sleep_for(step);
-  }
-}
 
 inline std::chrono::milliseconds since(Clock::time_point t) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t);
@@ -116,11 +101,6 @@ inline tern::ServiceOptions service_options(std::string version, std::string gro
   return o;
 }
 inline tern::ServiceOptions weight(int w) { return service_options({}, {}, w); }
-inline tern::ClientOptions one_io_thread() {
-  tern::ClientOptions o;
-  o.io_threads = 1;
-  return o;
-}
 
 // A Calculator that counts the add() calls it served.
 class CountingCalculator : public testsvc::CalculatorImpl {
@@ -158,150 +138,15 @@ struct InProcessProvider {
   tern::Status status;
 };
 
-// Closes every descriptor above stderr (in a forked child, before exec).
-// Needed because Tern's sockets are not close-on-exec (see
-// FdLeakTest in embedded_registry_test.cc): without this a child would keep
-// the parent's listening sockets alive.
-inline void close_inherited_fds() {
-  long max = sysconf(_SC_OPEN_MAX);
-  for (int fd = 3; fd < (max > 0 && max < 65536 ? max : 65536); ++fd) close(fd);
-}
-
-// A child process with stdin/stdout pipes that inherits no other descriptor;
-// SIGKILLed and reaped on destruction. (testutil::Subprocess without the fd leak.)
-class Child {
+// A child process with stdin/stdout pipes that inherits no other
+// descriptor; SIGKILLed and reaped on destruction.
+class Child : public testutil::Subprocess {
  public:
-  explicit Child(std::vector<std::string> argv) {
-    int in[2], out[2];
-    if (pipe(in) != 0 || pipe(out) != 0) return;
-    pid_ = fork();
-    if (pid_ == 0) {
-      dup2(in[0], 0);
-      dup2(out[1], 1);
-      close_inherited_fds();
-      std::vector<char*> args;
-      for (auto& a : argv) args.push_back(a.data());
-      args.push_back(nullptr);
-      execv(args[0], args.data());
-      _exit(127);
-    }
-    close(in[0]);
-    close(out[1]);
-    stdin_ = in[1];
-    stdout_ = out[0];
-  }
-  ~Child() {
-    kill_and_wait(SIGKILL);
-    if (stdin_ >= 0) close(stdin_);
-    if (stdout_ >= 0) close(stdout_);
-  }
-  Child(const Child&) = delete;
-  Child& operator=(const Child&) = delete;
-
-  // One line of stdout (without '\n'); "" on EOF or after `timeout`.
-  std::string read_line(std::chrono::milliseconds timeout = 10s) {
-    std::string line;
-    auto deadline = Clock::now() + timeout;
-    while (Clock::now() < deadline) {
-      pollfd p{stdout_, POLLIN, 0};
-      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
-      if (poll(&p, 1, static_cast<int>(std::max<long long>(left, 1))) <= 0) continue;
-      char c;
-      if (::read(stdout_, &c, 1) != 1) break;
-      if (c == '\n') return line;
-      line += c;
-    }
-    return line;
-  }
-  // Reads lines until "PORT n" (tern_test_provider); n or 0.
-  int wait_for_port(std::chrono::milliseconds timeout = 10s) {
-    auto deadline = Clock::now() + timeout;
-    while (Clock::now() < deadline) {
-      auto l = read_line(std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()));
-      if (l.rfind("PORT ", 0) == 0) return std::stoi(l.substr(5));
-      if (l.empty()) return 0;
-    }
-    return 0;
-  }
-  void signal(int sig) {
-    if (pid_ > 0) ::kill(pid_, sig);
-  }
-  // Sends `sig` and reaps the child; its exit code, or -1 when killed by a signal.
-  int kill_and_wait(int sig) {
-    if (pid_ <= 0) return -1;
-    ::kill(pid_, sig);
-    if (sig == SIGKILL) ::kill(pid_, SIGCONT);
-    int st = 0;
-    waitpid(pid_, &st, 0);
-    pid_ = -1;
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-  }
-  // Waits for the child to exit; its exit code, or -1 when killed by a signal.
-  int wait() {
-    if (pid_ <= 0) return -1;
-    int st = 0;
-    waitpid(pid_, &st, 0);
-    pid_ = -1;
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-  }
-  pid_t pid() const { return pid_; }
-
- private:
-  pid_t pid_ = -1;
-  int stdin_ = -1;
-  int stdout_ = -1;
+  explicit Child(std::vector<std::string> argv) : Subprocess(std::move(argv), testutil::Inherit::kNothing) {}
 };
 
-struct CommandResult {
-  int exit_code = -1;  // -1: did not exit in time (killed) or died by a signal
-  std::string out;
-  std::string err;
-};
-
-// Runs argv[0] with `argv`, collecting stdout and stderr; kills it after `timeout`.
-inline CommandResult run_command(std::vector<std::string> argv, std::chrono::milliseconds timeout = 20s) {
-  CommandResult res;
-  int out[2], err[2];
-  if (pipe(out) != 0 || pipe(err) != 0) return res;
-  pid_t pid = fork();
-  if (pid == 0) {
-    int devnull = open("/dev/null", O_RDONLY);
-    dup2(devnull, 0);
-    dup2(out[1], 1);
-    dup2(err[1], 2);
-    close_inherited_fds();
-    std::vector<char*> args;
-    for (auto& a : argv) args.push_back(a.data());
-    args.push_back(nullptr);
-    execv(args[0], args.data());
-    _exit(127);
-  }
-  close(out[1]);
-  close(err[1]);
-  auto deadline = Clock::now() + timeout;
-  bool out_open = true, err_open = true;
-  while ((out_open || err_open) && Clock::now() < deadline) {
-    pollfd p[2] = {{out_open ? out[0] : -1, POLLIN, 0}, {err_open ? err[0] : -1, POLLIN, 0}};
-    if (poll(p, 2, 50) <= 0) continue;
-    char buf[4096];
-    for (int i = 0; i < 2; ++i) {
-      if (p[i].revents == 0) continue;
-      ssize_t n = ::read(p[i].fd, buf, sizeof buf);
-      if (n > 0) {
-        (i == 0 ? res.out : res.err).append(buf, static_cast<std::size_t>(n));
-      } else {
-        (i == 0 ? out_open : err_open) = false;
-      }
-    }
-  }
-  if (out_open || err_open) ::kill(pid, SIGKILL);
-  int st = 0;
-  waitpid(pid, &st, 0);
-  close(out[0]);
-  close(err[0]);
-  res.exit_code = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-  return res;
-}
+using testutil::CommandResult;
+using testutil::run_command;
 
 inline std::string binary(const std::string& name) { return std::string(TERN_BINARY_DIR) + "/bin/" + name; }
 

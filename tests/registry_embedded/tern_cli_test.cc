@@ -11,12 +11,13 @@
 #include "test_certs.h"
 #include "test_services.h"
 #include "tern/provider.h"
+#include "wait_until.h"
 
 using namespace std::chrono_literals;
 using regtest::binary;
-using regtest::eventually;
 using regtest::InProcessProvider;
 using regtest::run_command;
+using testutil::wait_until;
 
 namespace {
 
@@ -81,7 +82,7 @@ TEST(TernCli, RegistryPrintsItsPortAndLsListsServicesAndProviders) {
   // After a graceful stop, ls shows one provider.
   p1.provider->shutdown(100ms);
   std::string out;
-  EXPECT_TRUE(eventually(
+  EXPECT_TRUE(wait_until(
       [&] {
         out = run_command({binary("tern"), "ls", "--registry", registry.url()}).out;
         return out.find(kCalc + " (1 provider(s))") != std::string::npos;
@@ -155,7 +156,7 @@ TEST(TernCli, RegistryOverMutualTls) {
   ASSERT_TRUE(provider.start().is_ok());
 
   std::string out;
-  EXPECT_TRUE(eventually(
+  EXPECT_TRUE(wait_until(
       [&] {
         out = run_command({binary("tern"), "ls", "--registry", url, "--tls-ca", k.ca, "--tls-server-name", "localhost",
                            "--tls-cert", k.client_cert, "--tls-key", k.client_key})

@@ -261,7 +261,7 @@ TEST_F(EtcdRegistryTest, EtcdRestartLosesNoChange) {
 
   // etcd goes down; the consumer is kept away until both changes are made,
   // so it must catch up purely by resuming its watch.
-  proxy.set_enabled(false);
+  proxy.set_blocked(true);
   server_->kill();
   auto b = make(fast_options(1s));
   EXPECT_EQ(b->register_provider(p2).code(), StatusCode::kUnavailable);
@@ -273,7 +273,7 @@ TEST_F(EtcdRegistryTest, EtcdRestartLosesNoChange) {
   ASSERT_TRUE(wait_until([&] { auto l = a->lookup("Restart"); return l.ok() && l->size() == 2; }, 10s))
       << "b registers p2 by itself once etcd is back";
   ASSERT_TRUE(a->unregister_provider(p1).is_ok());
-  proxy.set_enabled(true);
+  proxy.set_blocked(false);
   EXPECT_TRUE(rec.wait_for(texts({p2}), 10s));
   EXPECT_EQ(rec.history(), (std::vector<List>{texts({p1}), texts({p1, p2}), texts({p2})}))
       << "every change is seen, and no empty list is pushed while etcd is down";
@@ -296,13 +296,13 @@ TEST_F(EtcdRegistryTest, CompactedResumeRevisionTriggersAFullReRead) {
   ASSERT_TRUE(consumer->subscribe("Compact", rec.listener()).ok());
   ASSERT_TRUE(rec.wait_for(texts({p1}), 5s));
 
-  proxy.set_enabled(false);  // the consumer's watch breaks; etcd stays up
+  proxy.set_blocked(true);  // the consumer's watch breaks; etcd stays up
   ASSERT_TRUE(producer->register_provider(p2).is_ok());
   ASSERT_TRUE(producer->unregister_provider(p1).is_ok());
   ASSERT_TRUE(server_->put("/unrelated/key", "x"));
   ASSERT_GT(server_->compact(), 0);
   ASSERT_TRUE(producer->register_provider(p3).is_ok());
-  proxy.set_enabled(true);
+  proxy.set_blocked(false);
 
   EXPECT_TRUE(rec.wait_for(texts({p2, p3}), 10s));
   for (const auto& list : rec.history()) EXPECT_FALSE(list.empty());

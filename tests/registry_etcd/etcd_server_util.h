@@ -1,31 +1,23 @@
 // etcd_server_util.h - test helpers for the etcd registry suite: a real etcd
-// process on free loopback ports, and a TCP proxy that can cut one client
-// off from etcd while etcd itself stays up.
+// process on free loopback ports; the TCP proxy that can cut one client off
+// from etcd while etcd itself stays up is testutil::TcpProxy (tcp_proxy.h).
 #pragma once
 
 #include <gtest/gtest.h>
-#include <sys/types.h>
 
-#include <atomic>
-#include <chrono>
 #include <cstdint>
-#include <functional>
-#include <memory>
-#include <mutex>
 #include <string>
-#include <thread>
-#include <vector>
 
+#include "server_process.h"
+#include "tcp_proxy.h"
 #include "tern/url.h"
+#include "wait_until.h"
 
 namespace tern::testing {
 
-// A loopback TCP port that was free a moment ago (binds port 0, reads it
-// back, closes).
-std::uint16_t free_port();
-
-// Polls `done` every 10 ms until it is true or `timeout` passes.
-bool wait_until(const std::function<bool()>& done, std::chrono::milliseconds timeout);
+using testutil::free_port;
+using testutil::TcpProxy;
+using testutil::wait_until;
 
 // One single-member etcd cluster with its own temp data dir and ports. The
 // ports and data dir stay the same across stop()/start(), so a restart is
@@ -55,37 +47,11 @@ class EtcdServer {
   bool put(const std::string& key, const std::string& value) const;
 
  private:
-  std::string dir_;
+  // Declared before process_: the process is killed before its directory goes.
+  testutil::TempDir dir_;
   std::uint16_t client_port_ = 0;
   std::uint16_t peer_port_ = 0;
-  pid_t pid_ = -1;
-};
-
-// Forwards connections from its own loopback port to `target_port`. When
-// disabled it drops every open connection and refuses new ones (accepts and
-// closes them), so its clients see etcd as unreachable.
-class TcpProxy {
- public:
-  explicit TcpProxy(std::uint16_t target_port);
-  ~TcpProxy();
-  TcpProxy(const TcpProxy&) = delete;
-  TcpProxy& operator=(const TcpProxy&) = delete;
-
-  std::uint16_t port() const { return port_; }
-  void set_enabled(bool enabled) { enabled_.store(enabled); }
-
- private:
-  void accept_loop();
-  void pipe_loop(int client_fd);
-
-  std::uint16_t target_port_;
-  std::uint16_t port_ = 0;
-  int listen_fd_ = -1;
-  std::atomic<bool> enabled_{true};
-  std::atomic<bool> stop_{false};
-  std::mutex mu_;
-  std::vector<std::thread> threads_;
-  std::thread accept_thread_;
+  testutil::ServerProcess process_;
 };
 
 }  // namespace tern::testing

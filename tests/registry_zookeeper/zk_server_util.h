@@ -1,31 +1,29 @@
 // zk_server_util.h - test helpers for the ZooKeeper registry suite: a real
-// standalone ZooKeeper server run as a child process, a TCP proxy that can
-// cut a client off (to make a session expire deterministically), and a raw
-// ZooKeeper C client to look at and tamper with nodes behind the registry's back.
+// standalone ZooKeeper server run as a child process, and a raw ZooKeeper C
+// client to look at and tamper with nodes behind the registry's back. The TCP
+// proxy that cuts a client off (to make a session expire deterministically)
+// is testutil::TcpProxy (tcp_proxy.h).
 //
 // Nothing here skips: a missing java or zookeeper.jar makes start() fail, and
 // the suite fails with it.
 #pragma once
 
-#include <sys/types.h>
-
 #include <atomic>
-#include <chrono>
 #include <cstdint>
-#include <functional>
 #include <string>
-#include <thread>
 #include <vector>
+
+#include "server_process.h"
+#include "tcp_proxy.h"
+#include "wait_until.h"
 
 struct _zhandle;
 
 namespace tern::testing {
 
-// Polls `condition` every 5 ms until it holds or `timeout` passes.
-bool wait_until(const std::function<bool()>& condition, std::chrono::milliseconds timeout);
-
-// A free TCP port on 127.0.0.1 (bind port 0, read it back, close).
-std::uint16_t free_port();
+using testutil::free_port;
+using testutil::TcpProxy;
+using testutil::wait_until;
 
 // One standalone ZooKeeper (org.apache.zookeeper.server.ZooKeeperServerMain
 // from /usr/share/java/zookeeper.jar) on 127.0.0.1:<free port>, with a fresh
@@ -45,7 +43,7 @@ class ZkServer {
   // SIGKILL and reap; the data directory stays, so start() brings the same
   // data back on the same port.
   void stop();
-  bool running() const { return pid_ > 0; }
+  bool running() const { return process_.running(); }
 
   std::uint16_t port() const { return port_; }
   std::string host_port() const { return "127.0.0.1:" + std::to_string(port_); }
@@ -55,34 +53,10 @@ class ZkServer {
  private:
   bool serving() const;
 
-  std::string dir_;
+  // Declared before process_: the server is killed before its directory goes.
+  testutil::TempDir dir_;
   std::uint16_t port_ = 0;
-  pid_t pid_ = -1;
-};
-
-// Forwards 127.0.0.1:port() to 127.0.0.1:<target>. While blocked, every
-// connection is closed and new ones are closed at once, as if the network
-// between a client and the server were down.
-class TcpProxy {
- public:
-  explicit TcpProxy(std::uint16_t target_port);
-  ~TcpProxy();
-  TcpProxy(const TcpProxy&) = delete;
-  TcpProxy& operator=(const TcpProxy&) = delete;
-
-  std::uint16_t port() const { return port_; }
-  std::string host_port() const { return "127.0.0.1:" + std::to_string(port_); }
-  void set_blocked(bool blocked) { blocked_.store(blocked); }
-
- private:
-  void loop();
-
-  std::uint16_t target_;
-  std::uint16_t port_ = 0;
-  int listen_fd_ = -1;
-  std::atomic<bool> blocked_{false};
-  std::atomic<bool> stop_{false};
-  std::thread thread_;
+  testutil::ServerProcess process_;
 };
 
 // A plain ZooKeeper C client session (its own session, independent of any
