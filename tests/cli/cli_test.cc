@@ -268,7 +268,7 @@ TEST_F(CliTest, BenchDurationAndErrors) {
 TEST_F(CliTest, ExistingCommandsStillWork) {
   auto r = tern("ls --registry " + reg_url_);
   EXPECT_EQ(r.exit_code, 0) << r.err;
-  EXPECT_NE(r.out.find(svc_ + " (1 provider(s))"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find(svc_ + " (1 provider)"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("admin="), std::string::npos) << r.out;
   r = tern("--help");
   EXPECT_EQ(r.exit_code, 0);
@@ -288,10 +288,10 @@ TEST_F(CliTest, ConfigFileNamesTheRegistry) {
   write("registry: " + reg_url_ + "\n");
   auto r = tern("--config " + path + " ls");
   EXPECT_EQ(r.exit_code, 0) << r.err;
-  EXPECT_NE(r.out.find(svc_ + " (1 provider(s))"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find(svc_ + " (1 provider)"), std::string::npos) << r.out;
   r = tern("ls --config " + path);  // after the subcommand too
   EXPECT_EQ(r.exit_code, 0) << r.err;
-  EXPECT_NE(r.out.find(svc_ + " (1 provider(s))"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find(svc_ + " (1 provider)"), std::string::npos) << r.out;
   r = tern("--config " + path + " call " + svc_ + ".add " + q("[40,2]"));
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(r.out, "42\n");
@@ -303,7 +303,7 @@ TEST_F(CliTest, ConfigFileNamesTheRegistry) {
   EXPECT_EQ(r.out, "3\n");
   r = tern("--config " + path + " ls --registry " + reg_url_);
   EXPECT_EQ(r.exit_code, 0) << r.err;
-  EXPECT_NE(r.out.find(svc_ + " (1 provider(s))"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find(svc_ + " (1 provider)"), std::string::npos) << r.out;
 
   write("registry: " + reg_url_ + "\nreferences:\n  " + svc_ + ":\n    timeout: soon\n");
   r = tern("--config " + path + " ls");

@@ -59,13 +59,13 @@ TEST(TernCli, RegistryPrintsItsPortAndLsListsServicesAndProviders) {
     std::string line = registry.proc.read_line(5s);
     if (line.empty()) break;
     seen += line + "\n";
-    both = line.find(kCalc + ": 2 provider(s)") != std::string::npos;
+    both = line.find(kCalc + ": 2 providers") != std::string::npos;
   }
   EXPECT_TRUE(both) << "registry output:\n" << seen;
 
   auto ls = run_command({binary("tern"), "ls", "--registry", registry.url()});
   EXPECT_EQ(ls.exit_code, 0) << ls.err;
-  EXPECT_NE(ls.out.find(kCalc + " (2 provider(s))\n"), std::string::npos) << ls.out;
+  EXPECT_NE(ls.out.find(kCalc + " (2 providers)\n"), std::string::npos) << ls.out;
   EXPECT_NE(ls.out.find("  " + p1.url() + "\n"), std::string::npos) << ls.out;
   EXPECT_NE(ls.out.find("  " + p2.url() + "\n"), std::string::npos) << ls.out;
   EXPECT_NE(ls.out.find("weight=250"), std::string::npos) << ls.out;
@@ -73,10 +73,10 @@ TEST(TernCli, RegistryPrintsItsPortAndLsListsServicesAndProviders) {
   // One service by name; an unknown one lists zero providers.
   auto one = run_command({binary("tern"), "ls", "--registry", registry.url(), kCalc});
   EXPECT_EQ(one.exit_code, 0) << one.err;
-  EXPECT_NE(one.out.find(kCalc + " (2 provider(s))"), std::string::npos) << one.out;
+  EXPECT_NE(one.out.find(kCalc + " (2 providers)"), std::string::npos) << one.out;
   auto none = run_command({binary("tern"), "ls", "--registry", registry.url(), "Nobody"});
   EXPECT_EQ(none.exit_code, 0) << none.err;
-  EXPECT_EQ(none.out, "Nobody (0 provider(s))\n");
+  EXPECT_EQ(none.out, "Nobody (0 providers)\n");
 
   // After a graceful stop, ls shows one provider.
   p1.provider->shutdown(100ms);
@@ -84,7 +84,7 @@ TEST(TernCli, RegistryPrintsItsPortAndLsListsServicesAndProviders) {
   EXPECT_TRUE(eventually(
       [&] {
         out = run_command({binary("tern"), "ls", "--registry", registry.url()}).out;
-        return out.find(kCalc + " (1 provider(s))") != std::string::npos;
+        return out.find(kCalc + " (1 provider)") != std::string::npos;
       },
       5s, 50ms))
       << out;
@@ -160,7 +160,7 @@ TEST(TernCli, RegistryOverMutualTls) {
         out = run_command({binary("tern"), "ls", "--registry", url, "--tls-ca", k.ca, "--tls-server-name", "localhost",
                            "--tls-cert", k.client_cert, "--tls-key", k.client_key})
                   .out;
-        return out.find(kCalc + " (1 provider(s))") != std::string::npos;
+        return out.find(kCalc + " (1 provider)") != std::string::npos;
       },
       5s, 50ms))
       << out;

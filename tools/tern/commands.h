@@ -22,6 +22,9 @@ void install_stop_signals();
 // Prints the status to stderr and returns its exit code (never 0).
 int fail(const Status& s);
 
+// "1 provider", "2 providers", "0 providers".
+std::string providers_text(std::size_t n);
+
 // Where to find a service: a registry URL, or one provider address.
 struct Target {
   std::string registry = "tern://127.0.0.1:9090";

@@ -40,6 +40,10 @@ void install_stop_signals() {
   std::signal(SIGTERM, on_signal);
 }
 
+std::string providers_text(std::size_t n) {
+  return std::to_string(n) + (n == 1 ? " provider" : " providers");
+}
+
 int fail(const Status& s) {
   std::cerr << "error: " << s.to_string() << "\n";
   int code = static_cast<int>(s.code());
@@ -52,7 +56,7 @@ int run_registry(const std::string& listen, int heartbeat_ms, const tern::TlsOpt
   o.tls = tls;
   o.heartbeat_interval = std::chrono::milliseconds(heartbeat_ms);
   o.on_change = [](const std::string& service, const std::vector<std::string>& providers) {
-    std::cout << "[registry] " << service << ": " << providers.size() << " provider(s)\n";
+    std::cout << "[registry] " << service << ": " << providers_text(providers.size()) << "\n";
     for (auto& p : providers) std::cout << "[registry]   " << p << "\n";
     std::cout.flush();
   };
@@ -84,7 +88,7 @@ int run_ls(const std::string& registry_url, const std::string& service, const te
   for (auto& s : services) {
     auto providers = (*reg)->lookup(s);
     if (!providers) return fail(providers.status());
-    std::cout << s << " (" << providers->size() << " provider(s))\n";
+    std::cout << s << " (" << providers_text(providers->size()) << ")\n";
     for (auto& p : *providers) std::cout << "  " << p.to_string() << "\n";
   }
   return 0;
@@ -96,7 +100,7 @@ int run_watch(const std::string& registry_url, const std::string& service, const
   auto reg = tern::create_registry_any(*url, ro);
   if (!reg) return fail(reg.status());
   auto sub = (*reg)->subscribe(service, [](const std::string& s, const std::vector<tern::Url>& providers) {
-    std::cout << "push: " << s << " has " << providers.size() << " provider(s)\n";
+    std::cout << "push: " << s << " has " << providers_text(providers.size()) << "\n";
     for (auto& p : providers) std::cout << "  " << p.to_string() << "\n";
     std::cout.flush();
   });
