@@ -43,10 +43,11 @@ TEST(TernCli, RegistryPrintsItsPortAndLsListsServicesAndProviders) {
   RegistryProcess registry;
   ASSERT_GT(registry.port, 0) << "output: " << registry.first_lines;
 
-  // Empty registry: nothing listed, success.
+  // Empty registry: one line that says so, success.
   auto empty = run_command({binary("tern"), "ls", "--registry", registry.url()});
   EXPECT_EQ(empty.exit_code, 0) << empty.err;
-  EXPECT_EQ(empty.out, "");
+  EXPECT_EQ(empty.out, "no services registered at " + registry.url() + "\n");
+  EXPECT_EQ(empty.err, "");
 
   InProcessProvider p1(registry.url(), regtest::weight(100));
   InProcessProvider p2(registry.url(), regtest::weight(250));

@@ -84,6 +84,10 @@ int run_ls(const std::string& registry_url, const std::string& service, const te
     auto list = (*reg)->list_services();
     if (!list) return fail(list.status());
     services = *list;
+    if (services.empty()) {
+      std::cout << "no services registered at " << registry_url << "\n";
+      return 0;
+    }
   }
   for (auto& s : services) {
     auto providers = (*reg)->lookup(s);
