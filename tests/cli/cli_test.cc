@@ -2,8 +2,13 @@
 // output and exit codes (the exit code is the status code number on error).
 #include <gtest/gtest.h>
 
+#include <fcntl.h>
+#include <poll.h>
+#include <stdlib.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
 #include <fstream>
 #include <thread>
@@ -47,7 +52,69 @@ Run tern(const std::string& args) {
   return r;
 }
 
+// Runs `tern <argv>` with stderr on a pseudo-terminal (as a person at a
+// shell sees it) and stdout on a pipe. Run::err is what the terminal got.
+Run tern_on_a_terminal(const std::vector<std::string>& argv) {
+  Run r;
+  int master = ::posix_openpt(O_RDWR | O_NOCTTY);
+  if (master < 0 || ::grantpt(master) != 0 || ::unlockpt(master) != 0) return r;
+  // This process keeps the terminal's other end open too, so reading the
+  // master never fails before the child has opened it.
+  int slave = ::open(::ptsname(master), O_RDWR | O_NOCTTY);
+  int out[2];
+  if (slave < 0 || ::pipe(out) != 0) return r;
+  std::vector<std::string> args{std::string(TERN_BINARY_DIR) + "/bin/tern"};
+  args.insert(args.end(), argv.begin(), argv.end());
+  std::vector<char*> cargs;
+  for (auto& a : args) cargs.push_back(a.data());
+  cargs.push_back(nullptr);
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    int null = ::open("/dev/null", O_RDONLY);
+    if (null < 0) _exit(126);
+    ::dup2(null, 0);
+    ::dup2(out[1], 1);
+    ::dup2(slave, 2);
+    ::execv(cargs[0], cargs.data());
+    _exit(127);
+  }
+  ::close(out[1]);
+  ::fcntl(master, F_SETFL, ::fcntl(master, F_GETFL) | O_NONBLOCK);
+  char buf[4096];
+  auto drain_terminal = [&] {
+    for (ssize_t got; (got = ::read(master, buf, sizeof buf)) > 0;) r.err.append(buf, static_cast<std::size_t>(got));
+  };
+  // Until the child closes stdout (it exits), or 60 s.
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (std::chrono::steady_clock::now() < deadline) {
+    pollfd fds[2] = {{out[0], POLLIN, 0}, {master, POLLIN, 0}};
+    if (::poll(fds, 2, 100) < 0 && errno != EINTR) break;
+    if (fds[1].revents & POLLIN) drain_terminal();
+    if (fds[0].revents != 0) {
+      ssize_t got = ::read(out[0], buf, sizeof buf);
+      if (got > 0) r.out.append(buf, static_cast<std::size_t>(got));
+      if (got == 0) break;
+    }
+  }
+  if (std::chrono::steady_clock::now() >= deadline) ::kill(pid, SIGKILL);
+  int st = 0;
+  ::waitpid(pid, &st, 0);
+  r.exit_code = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+  drain_terminal();
+  ::close(out[0]);
+  ::close(slave);
+  ::close(master);
+  return r;
+}
+
 std::string q(const std::string& s) { return "'" + s + "'"; }
+
+// Any trace of bench's progress bar ("\r[#####.....]  50%  100 calls ..."):
+// a carriage return, the bar's brackets, a percentage.
+bool has_progress_bar(const std::string& text) {
+  return text.find('\r') != std::string::npos || text.find("[#") != std::string::npos ||
+         text.find("[.") != std::string::npos || text.find("%  ") != std::string::npos;
+}
 
 class CliTest : public ::testing::Test {
  protected:
@@ -252,7 +319,26 @@ TEST_F(CliTest, BenchPrintsAPercentileTable) {
     prev = v;
   }
   EXPECT_GT(prev, 0);
-  EXPECT_NE(r.err.find("[##############################] 100%"), std::string::npos) << r.err;  // progress bar
+  // stderr is a file here, not a terminal: no progress bar, nothing at all.
+  EXPECT_FALSE(has_progress_bar(r.err)) << r.err;
+  EXPECT_EQ(r.err, "");
+}
+
+TEST_F(CliTest, BenchDrawsItsProgressBarOnlyOnATerminal) {
+  auto r = tern_on_a_terminal({"bench", svc_ + ".add", "[1,2]", "-n", "200", "-c", "2", "--addr", addr_});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find(svc_ + ".add: 200 calls in "), std::string::npos) << r.out;
+  EXPECT_NE(r.err.find("\r[##############################] 100%  200 calls  "), std::string::npos) << r.err;
+  EXPECT_FALSE(has_progress_bar(r.out)) << "the bar goes to stderr only: " << r.out;
+  // --no-progress: not even on a terminal.
+  r = tern_on_a_terminal({"bench", svc_ + ".add", "[1,2]", "-n", "50", "--no-progress", "--addr", addr_});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find(svc_ + ".add: 50 calls in "), std::string::npos) << r.out;
+  EXPECT_FALSE(has_progress_bar(r.err)) << r.err;
+  // Errors still reach a non-terminal stderr.
+  auto e = tern("bench " + svc_ + ".fail " + q("[\"x\"]") + " -n 10 --addr " + addr_);
+  EXPECT_EQ(e.exit_code, 13) << e.err;
+  EXPECT_EQ(e.err, "error: INTERNAL: x\n");
 }
 
 TEST_F(CliTest, BenchDurationAndErrors) {

@@ -48,7 +48,7 @@ struct BenchOptions {
   std::size_t concurrency = 1;
   std::size_t count = 0;                 // calls in total (0: use duration)
   std::chrono::milliseconds duration{0};  // run time (0: use count)
-  bool progress = true;                  // progress bar on stderr
+  bool progress = true;                  // progress bar on stderr (main: off unless stderr is a terminal)
 };
 // tern bench <service>.<method> '<json>': load with a progress bar, then a
 // latency percentile table.

@@ -16,6 +16,8 @@
 // address with its heartbeat_interval unless --listen/--heartbeat-interval.
 #include <CLI/CLI.hpp>
 
+#include <unistd.h>
+
 #include <csignal>
 #include <iostream>
 #include <thread>
@@ -222,7 +224,7 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1, 1024));
   auto* n_opt = bench->add_option("-n,--count", bench_options.count, "number of calls (default 1000)");
   bench->add_option("-d,--duration", duration_text, "run time instead of a count: 10s, 500ms, 2m")->excludes(n_opt);
-  bench->add_flag("--no-progress", no_progress, "no progress bar");
+  bench->add_flag("--no-progress", no_progress, "no progress bar (there is none when stderr is not a terminal)");
   add_target_options(bench, target, timeout_ms);
 
   CLI11_PARSE(app, argc, argv);
@@ -268,7 +270,8 @@ int main(int argc, char** argv) {
       return fail(tern::Status(tern::StatusCode::kInvalidArgument, "bad duration '" + duration_text + "'"));
     }
     if (bench_options.count == 0 && bench_options.duration.count() == 0) bench_options.count = 1000;
-    bench_options.progress = !no_progress;
+    // A progress bar redraws one line with '\r': only for a person watching.
+    bench_options.progress = !no_progress && ::isatty(STDERR_FILENO) == 1;
     return run_bench(qualified, json_args, target, bench_options);
   }
   return 1;
