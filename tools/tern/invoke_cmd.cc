@@ -1,6 +1,6 @@
 // `tern describe`, `tern call` and `tern bench`: generic JSON invocation
 // (tern/json_call.h) against a service found through a registry or at one
-// provider address.
+// provider address, optionally over TLS (Target::tls, registry_options.tls).
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
@@ -58,7 +58,12 @@ Status open(const std::string& service, const Target& t, std::size_t io_threads,
   }
   ClientOptions co;
   co.io_threads = io_threads;
-  out->client = std::make_unique<Client>(co);
+  co.channel.tls = t.tls;
+  co.registry = t.registry_options;
+  // A TLS file that does not load is INVALID_ARGUMENT here, naming the file.
+  auto client = Client::create(co);
+  if (!client) return client.status();
+  out->client = std::move(*client);
   out->url = target_url(t);
   ReferenceOptions ro;
   ro.timeout = t.timeout;
@@ -246,17 +251,27 @@ int run_describe(const std::string& service, const Target& target) {
     return 0;
   }
   auto providers = session.ref->providers();
-  std::cout << "service " << service << " (" << providers.size() << " provider" << (providers.size() == 1 ? "" : "s")
-            << ")\n";
-  // Ask the providers' reflection service, the first that answers.
+  // Ask the providers' reflection service, the first that answers. The
+  // method names of the provider URLs stand in only for providers without
+  // reflection; any other refusal (a failed TLS handshake, UNAUTHENTICATED,
+  // ...) of every provider is the command's error.
   std::optional<nlohmann::json> description;
+  bool reflection_absent = false;
+  Status first_error;
   for (auto& p : providers) {
     auto d = fetch_description(*session.client, p.address(), service, target.timeout);
     if (d) {
       description = std::move(*d);
       break;
     }
+    if (reflection_missing(d.status())) {
+      reflection_absent = true;
+    } else if (first_error.is_ok()) {
+      first_error = d.status();
+    }
   }
+  if (!description && !reflection_absent && !first_error.is_ok()) return fail(first_error);
+  std::cout << "service " << service << " (" << providers_text(providers.size()) << ")\n";
   if (description) {
     print_description(*description);
   } else {
