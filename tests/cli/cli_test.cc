@@ -1,6 +1,6 @@
 // The `tern` binary's describe, call and bench against in-process providers:
 // output and exit codes (the exit code is the status code number on error),
-// over TLS too.
+// over TLS and with token authentication too.
 #include <gtest/gtest.h>
 
 #include <fcntl.h>
@@ -17,6 +17,7 @@
 #include <nlohmann/json.hpp>
 
 #include "subprocess.h"
+#include "tern/auth.h"
 #include "tern/monitor/admin_server.h"
 #include "tern/monitor/http.h"
 #include "tern/provider.h"
@@ -35,12 +36,12 @@ struct Run {
 };
 
 // Runs `tern <args>` (args are shell-quoted by the caller), capturing stdout
-// and stderr (a file: not a terminal).
-Run tern(const std::string& args) {
+// and stderr (a file: not a terminal). `env`: "NAME=value " assignments.
+Run tern(const std::string& args, const std::string& env = "") {
   static int n = 0;
   std::string err_file = std::string(TERN_BINARY_DIR) + "/cli_test_stderr_" + std::to_string(::getpid()) + "_" +
                          std::to_string(n++) + ".txt";
-  std::string cmd = std::string("timeout 60 ") + TERN_BINARY_DIR "/bin/tern " + args + " 2>" + err_file;
+  std::string cmd = env + "timeout 60 " + TERN_BINARY_DIR "/bin/tern " + args + " 2>" + err_file;
   Run r;
   FILE* f = popen(cmd.c_str(), "r");
   if (!f) return r;
@@ -416,6 +417,94 @@ TEST_F(CliTest, ConfigFileNamesTheRegistry) {
   std::remove(path.c_str());
   r = tern("--config " + path + " ls");
   EXPECT_EQ(r.exit_code, 5) << r.err;  // NOT_FOUND
+}
+
+// ---- token authentication ------------------------------------------------
+
+// A provider behind TokenAuthServerFilter ("s3cret"; tern.Reflection is
+// guarded too), serving the Calculator as "secure.Calculator" in the suite's registry.
+class CliTokenTest : public CliTest {
+ protected:
+  void SetUp() override {
+    tern::ProviderOptions po;
+    po.server.listen = "127.0.0.1:0";
+    po.server.io_threads = 1;
+    po.server.filters.push_back(std::make_shared<tern::TokenAuthServerFilter>(std::vector<std::string>{"s3cret"}));
+    po.registry = reg_url_;
+    po.registry_options.heartbeat_interval = milliseconds(500);
+    secure_ = std::make_unique<tern::Provider>(po);
+    tern::ServiceOptions so;
+    so.name = "secure.Calculator";
+    ASSERT_TRUE(secure_->expose<testsvc::Calculator>(std::make_shared<testsvc::CalculatorImpl>(), so).is_ok());
+    ASSERT_TRUE(secure_->start().is_ok());
+    secure_addr_ = "127.0.0.1:" + std::to_string(secure_->port());
+    ASSERT_TRUE(wait_registered(*registry_, "secure.Calculator"));
+  }
+  void TearDown() override { secure_->shutdown(milliseconds(0)); }
+
+  std::unique_ptr<tern::Provider> secure_;
+  std::string secure_addr_;
+};
+
+TEST_F(CliTokenTest, CallSendsTheToken) {
+  auto r = tern("call secure.Calculator.add " + q("[40,2]") + " --registry " + reg_url_ + " --token s3cret");
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "42\n");
+  r = tern("call secure.Calculator.add " + q("[1,2]") + " --addr " + secure_addr_ + " --token s3cret");
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "3\n");
+  // From the environment (kept out of the process list).
+  r = tern("call secure.Calculator.add " + q("[2,2]") + " --addr " + secure_addr_, "TERN_TOKEN=s3cret ");
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "4\n");
+}
+
+TEST_F(CliTokenTest, CallWithoutOrWithAWrongTokenIsUnauthenticated) {
+  auto r = tern("call secure.Calculator.add " + q("[1,2]") + " --registry " + reg_url_);
+  EXPECT_EQ(r.exit_code, 16) << r.err;  // UNAUTHENTICATED
+  EXPECT_EQ(r.out, "");
+  EXPECT_NE(r.err.find("error: UNAUTHENTICATED: missing token"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("--token"), std::string::npos) << "a hint: " << r.err;
+  r = tern("call secure.Calculator.add " + q("[1,2]") + " --addr " + secure_addr_ + " --token s3cre");
+  EXPECT_EQ(r.exit_code, 16) << r.err;
+  EXPECT_NE(r.err.find("error: UNAUTHENTICATED: invalid token"), std::string::npos) << r.err;
+  // The other provider needs no token: a token it does not check is harmless.
+  r = tern("call " + svc_ + ".add " + q("[1,2]") + " --addr " + addr_ + " --token s3cret");
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "3\n");
+}
+
+TEST_F(CliTokenTest, DescribeWithTheTokenPrintsTheTypedDescription) {
+  auto r = tern("describe secure.Calculator --registry " + reg_url_ + " --token s3cret");
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "service secure.Calculator (1 provider)\n" + kCalculatorMethods + "providers:\n  " + secure_addr_ +
+                       "  weight=100\n");
+  r = tern("describe secure.Calculator --addr " + secure_addr_ + " --token s3cret");
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "service secure.Calculator at " + secure_addr_ + "\n" + kCalculatorMethods);
+}
+
+TEST_F(CliTokenTest, DescribeWithoutTheTokenIsUnauthenticated) {
+  // Not the untyped fallback of providers without reflection: the refusal.
+  auto r = tern("describe secure.Calculator --registry " + reg_url_);
+  EXPECT_EQ(r.exit_code, 16) << r.out << r.err;  // UNAUTHENTICATED
+  EXPECT_EQ(r.out, "");
+  EXPECT_NE(r.err.find("error: UNAUTHENTICATED: missing token"), std::string::npos) << r.err;
+  r = tern("describe secure.Calculator --addr " + secure_addr_);
+  EXPECT_EQ(r.exit_code, 16) << r.out << r.err;
+  EXPECT_NE(r.err.find("error: UNAUTHENTICATED: missing token"), std::string::npos) << r.err;
+  r = tern("describe secure.Calculator --addr " + secure_addr_ + " --token nope");
+  EXPECT_EQ(r.exit_code, 16) << r.out << r.err;
+  EXPECT_NE(r.err.find("error: UNAUTHENTICATED: invalid token"), std::string::npos) << r.err;
+}
+
+TEST_F(CliTokenTest, BenchSendsTheToken) {
+  auto r = tern("bench secure.Calculator.add " + q("[1,2]") + " -n 100 -c 2 --registry " + reg_url_ + " --token s3cret");
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("  ok          100\n  errors      0\n"), std::string::npos) << r.out;
+  r = tern("bench secure.Calculator.add " + q("[1,2]") + " -n 100 --addr " + secure_addr_);
+  EXPECT_EQ(r.exit_code, 16) << r.err;
+  EXPECT_NE(r.err.find("error: UNAUTHENTICATED: missing token"), std::string::npos) << r.err;
 }
 
 // ---- TLS ----------------------------------------------------------------

@@ -33,6 +33,7 @@ struct Target {
   std::chrono::milliseconds timeout{3000};
   tern::TlsOptions tls;                    // to the providers (--tls-*)
   tern::RegistryOptions registry_options;  // to the registry (--registry-tls-*)
+  std::string token;                       // TokenAuthClientFilter's token (--token); empty = none
 };
 
 int run_registry(const std::string& listen, int heartbeat_ms, const tern::TlsOptions& tls);

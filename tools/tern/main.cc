@@ -5,9 +5,9 @@
 //   tern ls --registry URL [service] [--tls-ca PEM [--tls-server-name NAME] [--tls-cert PEM --tls-key PEM]]
 //   tern watch <service> --registry URL [the same --tls-* options as ls]
 //   tern monitor --registry URL --listen host:port [the same --tls-* options as ls]
-//   tern describe <service> (--registry URL | --addr host:port)
-//   tern call <service>.<method> '<json args>' (--registry URL | --addr host:port)
-//   tern bench <service>.<method> '<json args>' -c N (-n COUNT | -d DURATION)
+//   tern describe <service> (--registry URL | --addr host:port) [--token T]
+//   tern call <service>.<method> '<json args>' (--registry URL | --addr host:port) [--token T]
+//   tern bench <service>.<method> '<json args>' -c N (-n COUNT | -d DURATION) [--token T]
 // describe, call and bench: --tls-ca/--tls-server-name/--tls-cert/--tls-key
 // for TLS to the providers, --registry-tls-* the same for the registry.
 // docs/monitoring.md shows each with real output.
@@ -159,7 +159,7 @@ void enable_if_configured(tern::TlsOptions& tls) {
 
 // The options of a subcommand that calls a service (describe, call, bench):
 // --registry / --addr / --timeout, TLS to the providers (--tls-*) and to the
-// registry (--registry-tls-*). Returns the --tls-* options.
+// registry (--registry-tls-*), and --token. Returns the --tls-* options.
 std::vector<CLI::Option*> add_target_options(CLI::App* cmd, tern::cli::Target& target, int& timeout_ms) {
   auto* reg = cmd->add_option("--registry", target.registry, "registry URL")->capture_default_str();
   auto* addr = cmd->add_option("--addr", target.addr, "a provider's host:port (no registry)")->excludes(reg);
@@ -168,6 +168,10 @@ std::vector<CLI::Option*> add_target_options(CLI::App* cmd, tern::cli::Target& t
   for (auto* o : add_tls_client_options(cmd, target.registry_options.tls, "registry-", Peer::kRegistry)) {
     o->excludes(addr);
   }
+  cmd->add_option("--token", target.token,
+                  "token for providers with token authentication (the 'token' attachment; "
+                  "TERN_TOKEN in the environment keeps it out of the process list)")
+      ->envname("TERN_TOKEN");
   return provider_tls;
 }
 
