@@ -49,7 +49,8 @@ int main(int argc, char** argv) {
   auto sub = (*reg)->subscribe("Calculator", [](const std::string& service, const std::vector<tern::Url>& providers) {
     std::ostringstream os;
     for (auto& p : providers) os << " " << p.address() << "(weight " << p.param("weight", "100") << ")";
-    say("registry push: ", service, " has ", providers.size(), " provider(s):", os.str());
+    say("registry push: ", service, " has ", providers.size(), providers.size() == 1 ? " provider:" : " providers:",
+        os.str());
   });
   (void)sub;
 

@@ -18,6 +18,11 @@
 // string"), UNIMPLEMENTED for an unknown method. The body is sent as given:
 // the caller need not validate it.
 //
+// The client's filters (ClientOptions::filters) run as for a typed call, so
+// e.g. a TokenAuthClientFilter adds its token; a filter's refusal is
+// returned without sending anything. Attachments propagated from a request
+// being served on this thread are carried as well.
+//
 // Blocks the calling thread until the call completes (at most `timeout`;
 // 0 = the reference's timeout); never call it on a client IO thread.
 // Thread safety: as Reference (any thread).
@@ -37,7 +42,8 @@ namespace tern {
 
 inline Result<std::string> call_json(Reference& ref, std::string_view method, std::string_view json_args,
                                      std::chrono::milliseconds timeout = std::chrono::milliseconds(0)) {
-  protocol::FrameBuilder b = ref.new_request(method, /*oneway=*/false);
+  protocol::FrameBuilder b(protocol::FrameType::kRequest, 0);
+  if (Status s = ref.new_request(method, /*oneway=*/false, /*options=*/nullptr, &b); !s.is_ok()) return s;
   b.header().serialization = serialization::JsonCodec::kId;
   b.append_body(json_args);
   struct State {

@@ -106,6 +106,7 @@ Status MonitorCenter::start() {
   if (!url) return url.status();
   RegistryOptions ro;
   ro.request_timeout = std::chrono::milliseconds(1000);
+  ro.tls = impl_->options.registry_tls;
   auto reg = create_registry_any(*url, ro);
   if (!reg) return reg.status();
   impl_->registry = *reg;

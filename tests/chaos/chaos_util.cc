@@ -564,8 +564,8 @@ Report restart_registry(const Config& c) {
   auto restarted = Clock::now();
   cl.registry = start_registry(c, port, kRegistryHeartbeat);
   bool back = cl.registry.port == port;
-  // The providers re-register: the registry prints "Calculator: 3 provider(s)".
-  bool repopulated = back && cl.registry.child->wait_line(": 3 provider(s)", 5s).has_value();
+  // The providers re-register: the registry prints "Calculator: 3 providers".
+  bool repopulated = back && cl.registry.child->wait_line(": 3 providers", 5s).has_value();
   double repopulated_ms = ms_since(restarted);
   auto rest = c.duration - c.duration / 3 - kDown;
   if (rest > 0ms) std::this_thread::sleep_for(rest);

@@ -1,18 +1,28 @@
 // The `tern` binary's describe, call and bench against in-process providers:
-// output and exit codes (the exit code is the status code number on error).
+// output and exit codes (the exit code is the status code number on error),
+// over TLS and with token authentication too.
 #include <gtest/gtest.h>
 
+#include <fcntl.h>
+#include <poll.h>
+#include <stdlib.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
 #include <fstream>
 #include <thread>
 
 #include <nlohmann/json.hpp>
 
+#include "subprocess.h"
+#include "tern/auth.h"
 #include "tern/monitor/admin_server.h"
+#include "tern/monitor/http.h"
 #include "tern/provider.h"
 #include "tern/registry_server.h"
+#include "test_certs.h"
 #include "test_services.h"
 
 namespace {
@@ -25,12 +35,13 @@ struct Run {
   std::string err;  // stderr
 };
 
-// Runs `tern <args>` (args are shell-quoted by the caller), capturing stdout and stderr.
-Run tern(const std::string& args) {
+// Runs `tern <args>` (args are shell-quoted by the caller), capturing stdout
+// and stderr (a file: not a terminal). `env`: "NAME=value " assignments.
+Run tern(const std::string& args, const std::string& env = "") {
   static int n = 0;
   std::string err_file = std::string(TERN_BINARY_DIR) + "/cli_test_stderr_" + std::to_string(::getpid()) + "_" +
                          std::to_string(n++) + ".txt";
-  std::string cmd = std::string("timeout 60 ") + TERN_BINARY_DIR "/bin/tern " + args + " 2>" + err_file;
+  std::string cmd = env + "timeout 60 " + TERN_BINARY_DIR "/bin/tern " + args + " 2>" + err_file;
   Run r;
   FILE* f = popen(cmd.c_str(), "r");
   if (!f) return r;
@@ -47,7 +58,97 @@ Run tern(const std::string& args) {
   return r;
 }
 
+// Runs `tern <argv>` with stderr on a pseudo-terminal (as a person at a
+// shell sees it) and stdout on a pipe. Run::err is what the terminal got.
+Run tern_on_a_terminal(const std::vector<std::string>& argv) {
+  Run r;
+  int master = ::posix_openpt(O_RDWR | O_NOCTTY);
+  if (master < 0 || ::grantpt(master) != 0 || ::unlockpt(master) != 0) return r;
+  // This process keeps the terminal's other end open too, so reading the
+  // master never fails before the child has opened it.
+  int slave = ::open(::ptsname(master), O_RDWR | O_NOCTTY);
+  int out[2];
+  if (slave < 0 || ::pipe(out) != 0) return r;
+  std::vector<std::string> args{std::string(TERN_BINARY_DIR) + "/bin/tern"};
+  args.insert(args.end(), argv.begin(), argv.end());
+  std::vector<char*> cargs;
+  for (auto& a : args) cargs.push_back(a.data());
+  cargs.push_back(nullptr);
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    int null = ::open("/dev/null", O_RDONLY);
+    if (null < 0) _exit(126);
+    ::dup2(null, 0);
+    ::dup2(out[1], 1);
+    ::dup2(slave, 2);
+    ::execv(cargs[0], cargs.data());
+    _exit(127);
+  }
+  ::close(out[1]);
+  ::fcntl(master, F_SETFL, ::fcntl(master, F_GETFL) | O_NONBLOCK);
+  char buf[4096];
+  auto drain_terminal = [&] {
+    for (ssize_t got; (got = ::read(master, buf, sizeof buf)) > 0;) r.err.append(buf, static_cast<std::size_t>(got));
+  };
+  // Until the child closes stdout (it exits), or 60 s.
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (std::chrono::steady_clock::now() < deadline) {
+    pollfd fds[2] = {{out[0], POLLIN, 0}, {master, POLLIN, 0}};
+    if (::poll(fds, 2, 100) < 0 && errno != EINTR) break;
+    if (fds[1].revents & POLLIN) drain_terminal();
+    if (fds[0].revents != 0) {
+      ssize_t got = ::read(out[0], buf, sizeof buf);
+      if (got > 0) r.out.append(buf, static_cast<std::size_t>(got));
+      if (got == 0) break;
+    }
+  }
+  if (std::chrono::steady_clock::now() >= deadline) ::kill(pid, SIGKILL);
+  int st = 0;
+  ::waitpid(pid, &st, 0);
+  r.exit_code = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+  drain_terminal();
+  ::close(out[0]);
+  ::close(slave);
+  ::close(master);
+  return r;
+}
+
 std::string q(const std::string& s) { return "'" + s + "'"; }
+
+// describe's methods and types of testsvc::Calculator (from tern.Reflection).
+const std::string kCalculatorMethods =
+    "methods (8):\n"
+    "  add(int32, int32) -> int32\n"
+    "  greet(string) -> string\n"
+    "  midpoint(testsvc::Point, testsvc::Point) -> testsvc::Point\n"
+    "  fail(string) -> int32\n"
+    "  sleep_ms(int32) -> string\n"
+    "  count(int32) -> void\n"
+    "  total() -> int64\n"
+    "  histogram(array<string>) -> map<string, int32>\n"
+    "types:\n"
+    "  struct testsvc::Point {\n"
+    "    x: double\n"
+    "    y: double\n"
+    "    label: string\n"
+    "    tags: array<int32>\n"
+    "    z: optional<int32>\n"
+    "  }\n";
+
+// Waits until `registry` lists a provider of `service`.
+bool wait_registered(tern::RegistryServer& registry, const std::string& service) {
+  for (int i = 0; i < 250 && registry.providers(service).empty(); ++i) {
+    std::this_thread::sleep_for(milliseconds(20));
+  }
+  return !registry.providers(service).empty();
+}
+
+// Any trace of bench's progress bar ("\r[#####.....]  50%  100 calls ..."):
+// a carriage return, the bar's brackets, a percentage.
+bool has_progress_bar(const std::string& text) {
+  return text.find('\r') != std::string::npos || text.find("[#") != std::string::npos ||
+         text.find("[.") != std::string::npos || text.find("%  ") != std::string::npos;
+}
 
 class CliTest : public ::testing::Test {
  protected:
@@ -150,24 +251,7 @@ TEST_F(CliTest, UnreachableIsUnavailable) {
 
 TEST_F(CliTest, DescribeListsMethodsWithTheirTypesAndProviders) {
   // The types come from the provider's tern.Reflection service.
-  const std::string methods =
-      "methods (8):\n"
-      "  add(int32, int32) -> int32\n"
-      "  greet(string) -> string\n"
-      "  midpoint(testsvc::Point, testsvc::Point) -> testsvc::Point\n"
-      "  fail(string) -> int32\n"
-      "  sleep_ms(int32) -> string\n"
-      "  count(int32) -> void\n"
-      "  total() -> int64\n"
-      "  histogram(array<string>) -> map<string, int32>\n"
-      "types:\n"
-      "  struct testsvc::Point {\n"
-      "    x: double\n"
-      "    y: double\n"
-      "    label: string\n"
-      "    tags: array<int32>\n"
-      "    z: optional<int32>\n"
-      "  }\n";
+  const std::string& methods = kCalculatorMethods;
   auto r = tern("describe " + svc_ + " --registry " + reg_url_);
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(r.out, "service " + svc_ + " (1 provider)\n" + methods + "providers:\n  " + addr_ +
@@ -252,7 +336,26 @@ TEST_F(CliTest, BenchPrintsAPercentileTable) {
     prev = v;
   }
   EXPECT_GT(prev, 0);
-  EXPECT_NE(r.err.find("[##############################] 100%"), std::string::npos) << r.err;  // progress bar
+  // stderr is a file here, not a terminal: no progress bar, nothing at all.
+  EXPECT_FALSE(has_progress_bar(r.err)) << r.err;
+  EXPECT_EQ(r.err, "");
+}
+
+TEST_F(CliTest, BenchDrawsItsProgressBarOnlyOnATerminal) {
+  auto r = tern_on_a_terminal({"bench", svc_ + ".add", "[1,2]", "-n", "200", "-c", "2", "--addr", addr_});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find(svc_ + ".add: 200 calls in "), std::string::npos) << r.out;
+  EXPECT_NE(r.err.find("\r[##############################] 100%  200 calls  "), std::string::npos) << r.err;
+  EXPECT_FALSE(has_progress_bar(r.out)) << "the bar goes to stderr only: " << r.out;
+  // --no-progress: not even on a terminal.
+  r = tern_on_a_terminal({"bench", svc_ + ".add", "[1,2]", "-n", "50", "--no-progress", "--addr", addr_});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find(svc_ + ".add: 50 calls in "), std::string::npos) << r.out;
+  EXPECT_FALSE(has_progress_bar(r.err)) << r.err;
+  // Errors still reach a non-terminal stderr.
+  auto e = tern("bench " + svc_ + ".fail " + q("[\"x\"]") + " -n 10 --addr " + addr_);
+  EXPECT_EQ(e.exit_code, 13) << e.err;
+  EXPECT_EQ(e.err, "error: INTERNAL: x\n");
 }
 
 TEST_F(CliTest, BenchDurationAndErrors) {
@@ -268,7 +371,7 @@ TEST_F(CliTest, BenchDurationAndErrors) {
 TEST_F(CliTest, ExistingCommandsStillWork) {
   auto r = tern("ls --registry " + reg_url_);
   EXPECT_EQ(r.exit_code, 0) << r.err;
-  EXPECT_NE(r.out.find(svc_ + " (1 provider(s))"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find(svc_ + " (1 provider)"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("admin="), std::string::npos) << r.out;
   r = tern("--help");
   EXPECT_EQ(r.exit_code, 0);
@@ -288,10 +391,10 @@ TEST_F(CliTest, ConfigFileNamesTheRegistry) {
   write("registry: " + reg_url_ + "\n");
   auto r = tern("--config " + path + " ls");
   EXPECT_EQ(r.exit_code, 0) << r.err;
-  EXPECT_NE(r.out.find(svc_ + " (1 provider(s))"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find(svc_ + " (1 provider)"), std::string::npos) << r.out;
   r = tern("ls --config " + path);  // after the subcommand too
   EXPECT_EQ(r.exit_code, 0) << r.err;
-  EXPECT_NE(r.out.find(svc_ + " (1 provider(s))"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find(svc_ + " (1 provider)"), std::string::npos) << r.out;
   r = tern("--config " + path + " call " + svc_ + ".add " + q("[40,2]"));
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(r.out, "42\n");
@@ -303,7 +406,7 @@ TEST_F(CliTest, ConfigFileNamesTheRegistry) {
   EXPECT_EQ(r.out, "3\n");
   r = tern("--config " + path + " ls --registry " + reg_url_);
   EXPECT_EQ(r.exit_code, 0) << r.err;
-  EXPECT_NE(r.out.find(svc_ + " (1 provider(s))"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find(svc_ + " (1 provider)"), std::string::npos) << r.out;
 
   write("registry: " + reg_url_ + "\nreferences:\n  " + svc_ + ":\n    timeout: soon\n");
   r = tern("--config " + path + " ls");
@@ -314,6 +417,261 @@ TEST_F(CliTest, ConfigFileNamesTheRegistry) {
   std::remove(path.c_str());
   r = tern("--config " + path + " ls");
   EXPECT_EQ(r.exit_code, 5) << r.err;  // NOT_FOUND
+}
+
+// ---- token authentication ------------------------------------------------
+
+// A provider behind TokenAuthServerFilter ("s3cret"; tern.Reflection is
+// guarded too), serving the Calculator as "secure.Calculator" in the suite's registry.
+class CliTokenTest : public CliTest {
+ protected:
+  void SetUp() override {
+    tern::ProviderOptions po;
+    po.server.listen = "127.0.0.1:0";
+    po.server.io_threads = 1;
+    po.server.filters.push_back(std::make_shared<tern::TokenAuthServerFilter>(std::vector<std::string>{"s3cret"}));
+    po.registry = reg_url_;
+    po.registry_options.heartbeat_interval = milliseconds(500);
+    secure_ = std::make_unique<tern::Provider>(po);
+    tern::ServiceOptions so;
+    so.name = "secure.Calculator";
+    ASSERT_TRUE(secure_->expose<testsvc::Calculator>(std::make_shared<testsvc::CalculatorImpl>(), so).is_ok());
+    ASSERT_TRUE(secure_->start().is_ok());
+    secure_addr_ = "127.0.0.1:" + std::to_string(secure_->port());
+    ASSERT_TRUE(wait_registered(*registry_, "secure.Calculator"));
+  }
+  void TearDown() override { secure_->shutdown(milliseconds(0)); }
+
+  std::unique_ptr<tern::Provider> secure_;
+  std::string secure_addr_;
+};
+
+TEST_F(CliTokenTest, CallSendsTheToken) {
+  auto r = tern("call secure.Calculator.add " + q("[40,2]") + " --registry " + reg_url_ + " --token s3cret");
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "42\n");
+  r = tern("call secure.Calculator.add " + q("[1,2]") + " --addr " + secure_addr_ + " --token s3cret");
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "3\n");
+  // From the environment (kept out of the process list).
+  r = tern("call secure.Calculator.add " + q("[2,2]") + " --addr " + secure_addr_, "TERN_TOKEN=s3cret ");
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "4\n");
+}
+
+TEST_F(CliTokenTest, CallWithoutOrWithAWrongTokenIsUnauthenticated) {
+  auto r = tern("call secure.Calculator.add " + q("[1,2]") + " --registry " + reg_url_);
+  EXPECT_EQ(r.exit_code, 16) << r.err;  // UNAUTHENTICATED
+  EXPECT_EQ(r.out, "");
+  EXPECT_NE(r.err.find("error: UNAUTHENTICATED: missing token"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("--token"), std::string::npos) << "a hint: " << r.err;
+  r = tern("call secure.Calculator.add " + q("[1,2]") + " --addr " + secure_addr_ + " --token s3cre");
+  EXPECT_EQ(r.exit_code, 16) << r.err;
+  EXPECT_NE(r.err.find("error: UNAUTHENTICATED: invalid token"), std::string::npos) << r.err;
+  // The other provider needs no token: a token it does not check is harmless.
+  r = tern("call " + svc_ + ".add " + q("[1,2]") + " --addr " + addr_ + " --token s3cret");
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "3\n");
+}
+
+TEST_F(CliTokenTest, DescribeWithTheTokenPrintsTheTypedDescription) {
+  auto r = tern("describe secure.Calculator --registry " + reg_url_ + " --token s3cret");
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "service secure.Calculator (1 provider)\n" + kCalculatorMethods + "providers:\n  " + secure_addr_ +
+                       "  weight=100\n");
+  r = tern("describe secure.Calculator --addr " + secure_addr_ + " --token s3cret");
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "service secure.Calculator at " + secure_addr_ + "\n" + kCalculatorMethods);
+}
+
+TEST_F(CliTokenTest, DescribeWithoutTheTokenIsUnauthenticated) {
+  // Not the untyped fallback of providers without reflection: the refusal.
+  auto r = tern("describe secure.Calculator --registry " + reg_url_);
+  EXPECT_EQ(r.exit_code, 16) << r.out << r.err;  // UNAUTHENTICATED
+  EXPECT_EQ(r.out, "");
+  EXPECT_NE(r.err.find("error: UNAUTHENTICATED: missing token"), std::string::npos) << r.err;
+  r = tern("describe secure.Calculator --addr " + secure_addr_);
+  EXPECT_EQ(r.exit_code, 16) << r.out << r.err;
+  EXPECT_NE(r.err.find("error: UNAUTHENTICATED: missing token"), std::string::npos) << r.err;
+  r = tern("describe secure.Calculator --addr " + secure_addr_ + " --token nope");
+  EXPECT_EQ(r.exit_code, 16) << r.out << r.err;
+  EXPECT_NE(r.err.find("error: UNAUTHENTICATED: invalid token"), std::string::npos) << r.err;
+}
+
+TEST_F(CliTokenTest, BenchSendsTheToken) {
+  auto r = tern("bench secure.Calculator.add " + q("[1,2]") + " -n 100 -c 2 --registry " + reg_url_ + " --token s3cret");
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("  ok          100\n  errors      0\n"), std::string::npos) << r.out;
+  r = tern("bench secure.Calculator.add " + q("[1,2]") + " -n 100 --addr " + secure_addr_);
+  EXPECT_EQ(r.exit_code, 16) << r.err;
+  EXPECT_NE(r.err.find("error: UNAUTHENTICATED: missing token"), std::string::npos) << r.err;
+}
+
+// ---- TLS ----------------------------------------------------------------
+
+// A registry with TLS and a provider with mutual TLS (client certificates
+// required), registered in it over TLS; certificates from test_certs.h.
+class CliTlsTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    const auto& k = testcerts::pki();
+    tern::RegistryServerOptions ro;
+    ro.listen = "127.0.0.1:0";
+    ro.heartbeat_interval = milliseconds(500);
+    ro.tls.enabled = true;
+    ro.tls.cert_file = k.server_cert;
+    ro.tls.key_file = k.server_key;
+    registry_ = new tern::RegistryServer(ro);
+    ASSERT_TRUE(registry_->start().is_ok());
+    reg_url_ = "tern://127.0.0.1:" + std::to_string(registry_->port());
+    tern::ProviderOptions po;
+    po.server.listen = "127.0.0.1:0";
+    po.server.io_threads = 1;
+    po.server.tls.enabled = true;
+    po.server.tls.cert_file = k.server_cert;
+    po.server.tls.key_file = k.server_key;
+    po.server.tls.ca_file = k.ca;
+    po.server.tls.require_client_cert = true;
+    po.registry = reg_url_;
+    po.registry_options.heartbeat_interval = milliseconds(500);
+    po.registry_options.tls.enabled = true;
+    po.registry_options.tls.ca_file = k.ca;
+    po.registry_options.tls.server_name = "localhost";
+    provider_ = new tern::Provider(po);
+    ASSERT_TRUE(provider_->expose<testsvc::Calculator>(std::make_shared<testsvc::CalculatorImpl>()).is_ok());
+    ASSERT_TRUE(provider_->start().is_ok());
+    addr_ = "127.0.0.1:" + std::to_string(provider_->port());
+    svc_ = std::string(tern::ServiceTraits<testsvc::Calculator>::name);
+    ASSERT_TRUE(wait_registered(*registry_, svc_));
+  }
+  static void TearDownTestSuite() {
+    provider_->shutdown(milliseconds(0));
+    delete provider_;
+    registry_->shutdown();
+    delete registry_;
+  }
+
+  // TLS to the provider: its CA, its name, and the client certificate.
+  static std::string provider_tls() {
+    const auto& k = testcerts::pki();
+    return " --tls-ca " + k.ca + " --tls-server-name localhost --tls-cert " + k.client_cert + " --tls-key " +
+           k.client_key;
+  }
+  static std::string registry_tls() { return " --registry-tls-ca " + testcerts::pki().ca; }
+
+  static inline tern::RegistryServer* registry_ = nullptr;
+  static inline tern::Provider* provider_ = nullptr;
+  static inline std::string reg_url_, addr_, svc_;
+};
+
+TEST_F(CliTlsTest, CallOverTls) {
+  auto r = tern("call " + svc_ + ".add " + q("[40,2]") + " --addr " + addr_ + provider_tls());
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "42\n");
+  // Through the TLS registry: --registry-tls-* for it, --tls-* for the provider.
+  r = tern("call " + svc_ + ".greet " + q("[\"tls\"]") + " --registry " + reg_url_ + registry_tls() + provider_tls());
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "\"hello, tls\"\n");
+}
+
+TEST_F(CliTlsTest, DescribeOverTls) {
+  auto r = tern("describe " + svc_ + " --registry " + reg_url_ + registry_tls() + provider_tls());
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "service " + svc_ + " (1 provider)\n" + kCalculatorMethods + "providers:\n  " + addr_ +
+                       "  weight=100\n");
+  r = tern("describe " + svc_ + " --addr " + addr_ + provider_tls());
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "service " + svc_ + " at " + addr_ + "\n" + kCalculatorMethods);
+}
+
+TEST_F(CliTlsTest, BenchOverTls) {
+  auto r = tern("bench " + svc_ + ".add " + q("[1,2]") + " -n 100 -c 2 --registry " + reg_url_ + registry_tls() +
+                provider_tls());
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("  ok          100\n  errors      0\n"), std::string::npos) << r.out;
+}
+
+TEST_F(CliTlsTest, TlsMistakesFailWithTheirStatus) {
+  const auto& k = testcerts::pki();
+  // No TLS to a TLS provider, or no client certificate: the handshake fails.
+  auto r = tern("call " + svc_ + ".add " + q("[1,2]") + " --addr " + addr_ + " --timeout 2000");
+  EXPECT_EQ(r.exit_code, 14) << r.err;  // UNAVAILABLE
+  EXPECT_EQ(r.out, "");
+  r = tern("call " + svc_ + ".add " + q("[1,2]") + " --addr " + addr_ + " --tls-ca " + k.ca + " --timeout 2000");
+  EXPECT_EQ(r.exit_code, 14) << r.err;
+  EXPECT_NE(r.err.find("TLS handshake"), std::string::npos) << r.err;
+  r = tern("describe " + svc_ + " --addr " + addr_ + " --tls-ca " + k.ca + " --timeout 2000");
+  EXPECT_EQ(r.exit_code, 14) << r.err;
+  EXPECT_EQ(r.out, "");
+  // A name the certificate does not carry.
+  r = tern("call " + svc_ + ".add " + q("[1,2]") + " --addr " + addr_ + " --tls-ca " + k.ca +
+           " --tls-server-name calc.example --tls-cert " + k.client_cert + " --tls-key " + k.client_key);
+  EXPECT_EQ(r.exit_code, 14) << r.err;
+  EXPECT_NE(r.err.find("hostname mismatch"), std::string::npos) << r.err;
+  // The registry needs TLS too: --tls-* alone is for the providers.
+  r = tern("call " + svc_ + ".add " + q("[1,2]") + " --registry " + reg_url_ + provider_tls() + " --timeout 2000");
+  EXPECT_EQ(r.exit_code, 14) << r.err;
+  EXPECT_EQ(r.out, "");
+  // A file that is not PEM: INVALID_ARGUMENT naming it, before any connection.
+  r = tern("call " + svc_ + ".add " + q("[1,2]") + " --addr " + addr_ + " --tls-ca " + k.garbage);
+  EXPECT_EQ(r.exit_code, 3) << r.err;
+  EXPECT_NE(r.err.find(k.garbage), std::string::npos) << r.err;
+  // Usage errors: a certificate without its key; registry TLS without a registry.
+  r = tern("call " + svc_ + ".add " + q("[1,2]") + " --addr " + addr_ + " --tls-cert " + k.client_cert);
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_EQ(r.out, "");
+  r = tern("call " + svc_ + ".add " + q("[1,2]") + " --addr " + addr_ + registry_tls());
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_EQ(r.out, "");
+}
+
+// `tern --config FILE`: the file's client tls_* keys are the TLS to the providers.
+TEST_F(CliTlsTest, ConfigFileClientTls) {
+  const auto& k = testcerts::pki();
+  std::string path = std::string(TERN_BINARY_DIR) + "/cli_test_tls_config_" + std::to_string(::getpid()) + ".yaml";
+  {
+    std::ofstream out(path);
+    out << "client:\n  tls_enabled: true\n  tls_ca_file: " << k.ca << "\n  tls_server_name: localhost\n"
+        << "  tls_cert_file: " << k.client_cert << "\n  tls_key_file: " << k.client_key << "\n"
+        << "references:\n  " << svc_ << ":\n    registry: direct://" << addr_ << "\n";
+  }
+  auto r = tern("--config " + path + " call " + svc_ + ".add " + q("[5,6]"));
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "11\n");
+  // --tls-* on the command line replace the file's.
+  r = tern("--config " + path + " call " + svc_ + ".add " + q("[5,6]") + " --tls-ca " + k.other_ca +
+           " --timeout 2000");
+  EXPECT_EQ(r.exit_code, 14) << r.err;
+  EXPECT_NE(r.err.find("certificate verify failed"), std::string::npos) << r.err;
+  std::remove(path.c_str());
+}
+
+TEST_F(CliTlsTest, LsAndMonitorTalkTlsToTheRegistry) {
+  auto r = tern("ls --registry " + reg_url_ + " --tls-ca " + testcerts::pki().ca + " --tls-server-name localhost");
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find(svc_ + " (1 provider)\n"), std::string::npos) << r.out;
+
+  testutil::Subprocess monitor({TERN_BINARY_DIR "/bin/tern", "monitor", "--registry", reg_url_, "--tls-ca",
+                                testcerts::pki().ca, "--listen", "127.0.0.1:0", "--interval", "200"});
+  std::string first = monitor.read_line();
+  EXPECT_NE(first.find("[monitor] registry " + reg_url_ + " (TLS), scraping every 200 ms"), std::string::npos)
+      << first;
+  std::string line = monitor.read_line();
+  auto at = line.find("dashboard at http://");
+  ASSERT_NE(at, std::string::npos) << line;
+  auto hp = tern::parse_host_port(line.substr(at + 20, line.size() - at - 21));
+  ASSERT_TRUE(hp) << line;
+  nlohmann::json state;
+  bool listed = false;
+  for (int i = 0; i < 50 && !listed; ++i) {
+    std::this_thread::sleep_for(milliseconds(100));
+    auto got = tern::monitor::http_get(*hp, "/api/state", milliseconds(1000));
+    if (!got || got->status != 200) continue;
+    state = nlohmann::json::parse(got->body);
+    for (auto& service : state["services"]) listed = listed || service["name"] == svc_;
+  }
+  EXPECT_TRUE(listed) << state.dump(2);
+  EXPECT_EQ(state["registry_error"], "") << state.dump(2);
 }
 
 }  // namespace

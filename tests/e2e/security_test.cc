@@ -10,6 +10,7 @@
 #include "test_services.h"
 #include "tern/auth.h"
 #include "tern/client.h"
+#include "tern/json_call.h"
 #include "tern/server.h"
 #include "wait_until.h"
 
@@ -176,6 +177,43 @@ TEST(TokenAuth, OpenServicesNeedNoToken) {
   auto server = start_server(so);
   tern::Client client(one_io());
   EXPECT_EQ(client.refer<Calculator>(direct(*server)).value().call<&Calculator::add>(1, 2).value(), 3);
+  server->shutdown(0ms);
+}
+
+// Generic JSON calls (tern::call_json, what `tern call` uses) run the client
+// filters too: the token filter's attachment goes with them.
+TEST(TokenAuth, CallJsonSendsTheClientFiltersToken) {
+  tern::ServerOptions so;
+  so.filters.push_back(std::make_shared<tern::TokenAuthServerFilter>(std::vector<std::string>{"t0k"}));
+  auto server = start(so);
+  const std::string svc(tern::ServiceTraits<Calculator>::name);
+  tern::ReferenceOptions ro;
+  ro.serialization = "json";
+
+  tern::Client none(one_io());
+  auto r = tern::call_json(*none.reference(svc, direct(*server), ro).value(), "add", "[1,2]");
+  EXPECT_EQ(r.status().code(), tern::StatusCode::kUnauthenticated);
+  EXPECT_EQ(r.status().message(), "missing token");
+
+  auto with_token = one_io();
+  with_token.filters.push_back(std::make_shared<tern::TokenAuthClientFilter>("t0k"));
+  tern::Client good(with_token);
+  r = tern::call_json(*good.reference(svc, direct(*server), ro).value(), "add", "[20,22]");
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(*r, "42");
+
+  // A filter that refuses: its status, nothing sent.
+  struct Refuse : tern::ClientFilter {
+    tern::Status on_request(tern::ClientInvocation&) override {
+      return tern::Status(tern::StatusCode::kPermissionDenied, "not from here");
+    }
+  };
+  auto refusing = one_io();
+  refusing.filters.push_back(std::make_shared<Refuse>());
+  tern::Client refused(refusing);
+  r = tern::call_json(*refused.reference(svc, direct(*server), ro).value(), "add", "[1,2]");
+  EXPECT_EQ(r.status().code(), tern::StatusCode::kPermissionDenied);
+  EXPECT_EQ(r.status().message(), "not from here");
   server->shutdown(0ms);
 }
 

@@ -44,10 +44,11 @@ TEST(TernCli, RegistryPrintsItsPortAndLsListsServicesAndProviders) {
   RegistryProcess registry;
   ASSERT_GT(registry.port, 0) << "output: " << registry.first_lines;
 
-  // Empty registry: nothing listed, success.
+  // Empty registry: one line that says so, success.
   auto empty = run_command({binary("tern"), "ls", "--registry", registry.url()});
   EXPECT_EQ(empty.exit_code, 0) << empty.err;
-  EXPECT_EQ(empty.out, "");
+  EXPECT_EQ(empty.out, "no services registered at " + registry.url() + "\n");
+  EXPECT_EQ(empty.err, "");
 
   InProcessProvider p1(registry.url(), regtest::weight(100));
   InProcessProvider p2(registry.url(), regtest::weight(250));
@@ -60,13 +61,13 @@ TEST(TernCli, RegistryPrintsItsPortAndLsListsServicesAndProviders) {
     std::string line = registry.proc.read_line(5s);
     if (line.empty()) break;
     seen += line + "\n";
-    both = line.find(kCalc + ": 2 provider(s)") != std::string::npos;
+    both = line.find(kCalc + ": 2 providers") != std::string::npos;
   }
   EXPECT_TRUE(both) << "registry output:\n" << seen;
 
   auto ls = run_command({binary("tern"), "ls", "--registry", registry.url()});
   EXPECT_EQ(ls.exit_code, 0) << ls.err;
-  EXPECT_NE(ls.out.find(kCalc + " (2 provider(s))\n"), std::string::npos) << ls.out;
+  EXPECT_NE(ls.out.find(kCalc + " (2 providers)\n"), std::string::npos) << ls.out;
   EXPECT_NE(ls.out.find("  " + p1.url() + "\n"), std::string::npos) << ls.out;
   EXPECT_NE(ls.out.find("  " + p2.url() + "\n"), std::string::npos) << ls.out;
   EXPECT_NE(ls.out.find("weight=250"), std::string::npos) << ls.out;
@@ -74,10 +75,10 @@ TEST(TernCli, RegistryPrintsItsPortAndLsListsServicesAndProviders) {
   // One service by name; an unknown one lists zero providers.
   auto one = run_command({binary("tern"), "ls", "--registry", registry.url(), kCalc});
   EXPECT_EQ(one.exit_code, 0) << one.err;
-  EXPECT_NE(one.out.find(kCalc + " (2 provider(s))"), std::string::npos) << one.out;
+  EXPECT_NE(one.out.find(kCalc + " (2 providers)"), std::string::npos) << one.out;
   auto none = run_command({binary("tern"), "ls", "--registry", registry.url(), "Nobody"});
   EXPECT_EQ(none.exit_code, 0) << none.err;
-  EXPECT_EQ(none.out, "Nobody (0 provider(s))\n");
+  EXPECT_EQ(none.out, "Nobody (0 providers)\n");
 
   // After a graceful stop, ls shows one provider.
   p1.provider->shutdown(100ms);
@@ -85,7 +86,7 @@ TEST(TernCli, RegistryPrintsItsPortAndLsListsServicesAndProviders) {
   EXPECT_TRUE(wait_until(
       [&] {
         out = run_command({binary("tern"), "ls", "--registry", registry.url()}).out;
-        return out.find(kCalc + " (1 provider(s))") != std::string::npos;
+        return out.find(kCalc + " (1 provider)") != std::string::npos;
       },
       5s, 50ms))
       << out;
@@ -161,7 +162,7 @@ TEST(TernCli, RegistryOverMutualTls) {
         out = run_command({binary("tern"), "ls", "--registry", url, "--tls-ca", k.ca, "--tls-server-name", "localhost",
                            "--tls-cert", k.client_cert, "--tls-key", k.client_key})
                   .out;
-        return out.find(kCalc + " (1 provider(s))") != std::string::npos;
+        return out.find(kCalc + " (1 provider)") != std::string::npos;
       },
       5s, 50ms))
       << out;

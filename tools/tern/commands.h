@@ -22,19 +22,28 @@ void install_stop_signals();
 // Prints the status to stderr and returns its exit code (never 0).
 int fail(const Status& s);
 
-// Where to find a service: a registry URL, or one provider address.
+// "1 provider", "2 providers", "0 providers".
+std::string providers_text(std::size_t n);
+
+// Where to find a service: a registry URL, or one provider address; and how
+// to talk to it.
 struct Target {
   std::string registry = "tern://127.0.0.1:9090";
   std::string addr;  // "host:port": direct://host:port, no registry
   std::chrono::milliseconds timeout{3000};
+  tern::TlsOptions tls;                    // to the providers (--tls-*)
+  tern::RegistryOptions registry_options;  // to the registry (--registry-tls-*)
+  std::string token;                       // TokenAuthClientFilter's token (--token); empty = none
 };
 
 int run_registry(const std::string& listen, int heartbeat_ms, const tern::TlsOptions& tls);
 int run_ls(const std::string& registry_url, const std::string& service, const tern::RegistryOptions& options);
 int run_watch(const std::string& registry_url, const std::string& service, const tern::RegistryOptions& options);
 
-// tern monitor: dashboard at http://listen/ for the providers in `registry_url`.
-int run_monitor(const std::string& registry_url, const std::string& listen, int interval_ms);
+// tern monitor: dashboard at http://listen/ for the providers in `registry_url`
+// (`registry_tls`: TLS to an embedded registry).
+int run_monitor(const std::string& registry_url, const std::string& listen, int interval_ms,
+                const tern::TlsOptions& registry_tls);
 
 // tern describe <service>: methods and providers.
 int run_describe(const std::string& service, const Target& target);
@@ -45,7 +54,7 @@ struct BenchOptions {
   std::size_t concurrency = 1;
   std::size_t count = 0;                 // calls in total (0: use duration)
   std::chrono::milliseconds duration{0};  // run time (0: use count)
-  bool progress = true;                  // progress bar on stderr
+  bool progress = true;                  // progress bar on stderr (main: off unless stderr is a terminal)
 };
 // tern bench <service>.<method> '<json>': load with a progress bar, then a
 // latency percentile table.

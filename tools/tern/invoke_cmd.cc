@@ -1,6 +1,8 @@
 // `tern describe`, `tern call` and `tern bench`: generic JSON invocation
 // (tern/json_call.h) against a service found through a registry or at one
-// provider address.
+// provider address, optionally over TLS (Target::tls, registry_options.tls)
+// and with a token (TokenAuthClientFilter, so every request, reflection
+// included, carries it).
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
@@ -15,6 +17,7 @@
 #include <vector>
 
 #include "commands.h"
+#include "tern/auth.h"
 #include "tern/client.h"
 #include "tern/json_call.h"
 #include "tern/monitor/admin_server.h"
@@ -33,6 +36,14 @@ struct Session {
 };
 
 std::string target_url(const Target& t) { return t.addr.empty() ? t.registry : "direct://" + t.addr; }
+
+// `s`, with a hint when the provider wants a token the command did not send.
+Status with_hint(const Status& s, const Target& t) {
+  if (s.code() != StatusCode::kUnauthenticated) return s;
+  const char* hint = t.token.empty() ? " (the provider wants a token: pass it with --token or TERN_TOKEN)"
+                                     : " (check --token)";
+  return Status(s.code(), s.message() + hint);
+}
 
 // Why a registry has no provider for `service`: the registry is unreachable
 // (UNAVAILABLE), the service is unknown (UNIMPLEMENTED), or it has none now.
@@ -58,7 +69,13 @@ Status open(const std::string& service, const Target& t, std::size_t io_threads,
   }
   ClientOptions co;
   co.io_threads = io_threads;
-  out->client = std::make_unique<Client>(co);
+  co.channel.tls = t.tls;
+  co.registry = t.registry_options;
+  if (!t.token.empty()) co.filters.push_back(std::make_shared<TokenAuthClientFilter>(t.token));
+  // A TLS file that does not load is INVALID_ARGUMENT here, naming the file.
+  auto client = Client::create(co);
+  if (!client) return client.status();
+  out->client = std::move(*client);
   out->url = target_url(t);
   ReferenceOptions ro;
   ro.timeout = t.timeout;
@@ -233,30 +250,40 @@ int run_describe(const std::string& service, const Target& target) {
       print_description(*d);
       return 0;
     }
-    if (!reflection_missing(d.status())) return fail(d.status());
+    if (!reflection_missing(d.status())) return fail(with_hint(d.status(), target));
     // Fallback (older provider, or reflection disabled). No registry: the
     // provider URL (and its method list) is not known here. Probe the
     // service: an unknown method proves it exists, an unknown service does not.
     auto r = call_json(*session.ref, "$describe", "[]", target.timeout);
     if (!r && r.status().message().rfind("unknown service", 0) == 0) return fail(r.status());
-    if (!r && r.status().code() != StatusCode::kUnimplemented) return fail(r.status());
+    if (!r && r.status().code() != StatusCode::kUnimplemented) return fail(with_hint(r.status(), target));
     std::cout << "service " << service << " at " << target.addr << "\n"
               << "methods: not published by this provider (no " << kReflectionService
               << " service) nor without a registry (the provider URL's `methods` parameter); use --registry\n";
     return 0;
   }
   auto providers = session.ref->providers();
-  std::cout << "service " << service << " (" << providers.size() << " provider" << (providers.size() == 1 ? "" : "s")
-            << ")\n";
-  // Ask the providers' reflection service, the first that answers.
+  // Ask the providers' reflection service, the first that answers. The
+  // method names of the provider URLs stand in only for providers without
+  // reflection; any other refusal (UNAUTHENTICATED without --token, a failed
+  // TLS handshake, ...) of every provider is the command's error.
   std::optional<nlohmann::json> description;
+  bool reflection_absent = false;
+  Status first_error;
   for (auto& p : providers) {
     auto d = fetch_description(*session.client, p.address(), service, target.timeout);
     if (d) {
       description = std::move(*d);
       break;
     }
+    if (reflection_missing(d.status())) {
+      reflection_absent = true;
+    } else if (first_error.is_ok()) {
+      first_error = d.status();
+    }
   }
+  if (!description && !reflection_absent && !first_error.is_ok()) return fail(with_hint(first_error, target));
+  std::cout << "service " << service << " (" << providers_text(providers.size()) << ")\n";
   if (description) {
     print_description(*description);
   } else {
@@ -280,7 +307,7 @@ int run_call(const std::string& qualified, const std::string& json_args, const T
   Session session;
   if (Status s = open(service, target, 1, &session); !s.is_ok()) return fail(s);
   auto r = call_json(*session.ref, method, json_args, target.timeout);
-  if (!r) return fail(r.status());
+  if (!r) return fail(with_hint(r.status(), target));
   std::cout << *r << std::endl;
   return 0;
 }
@@ -293,7 +320,9 @@ int run_bench(const std::string& qualified, const std::string& json_args, const 
   Session session;
   if (Status s = open(service, target, 1, &session); !s.is_ok()) return fail(s);
   // One call first: a wrong method or arguments fail here, with their status.
-  if (auto r = call_json(*session.ref, method, json_args, target.timeout); !r) return fail(r.status());
+  if (auto r = call_json(*session.ref, method, json_args, target.timeout); !r) {
+    return fail(with_hint(r.status(), target));
+  }
 
   install_stop_signals();
   std::atomic<std::size_t> issued{0}, completed{0}, errors{0};
@@ -316,17 +345,22 @@ int run_bench(const std::string& qualified, const std::string& json_args, const 
       } else if (Clock::now() >= end) {
         break;
       }
-      protocol::FrameBuilder b = ref.new_request(method, /*oneway=*/false);
-      b.header().serialization = serialization::JsonCodec::kId;
-      b.append_body(json_args);
       auto w = std::make_shared<Wait>();
       auto t0 = Clock::now();
-      ref.invoke(method, b.finish(), target.timeout, [w](CallResult&& r) {
-        w->status = std::move(r.status);
-        w->done.store(1, std::memory_order_release);
-        w->done.notify_one();
-      });
-      w->done.wait(0, std::memory_order_acquire);
+      // With the client's filters (the --token attachment), as call_json.
+      protocol::FrameBuilder b(protocol::FrameType::kRequest, 0);
+      if (Status s = ref.new_request(method, /*oneway=*/false, /*options=*/nullptr, &b); !s.is_ok()) {
+        w->status = std::move(s);
+      } else {
+        b.header().serialization = serialization::JsonCodec::kId;
+        b.append_body(json_args);
+        ref.invoke(method, b.finish(), target.timeout, [w](CallResult&& r) {
+          w->status = std::move(r.status);
+          w->done.store(1, std::memory_order_release);
+          w->done.notify_one();
+        });
+        w->done.wait(0, std::memory_order_acquire);
+      }
       auto dt = std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - t0).count();
       if (w->status.is_ok()) {
         mine.push_back(dt);
@@ -395,7 +429,7 @@ int run_bench(const std::string& qualified, const std::string& json_args, const 
   if (errors.load() > 0) {
     for (auto& [code, n] : errors_by_code) std::printf("errors %s: %zu\n", std::string(status_code_name(code)).c_str(), n);
     std::fflush(stdout);
-    return fail(first_error);
+    return fail(with_hint(first_error, target));
   }
   return 0;
 }

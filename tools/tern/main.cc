@@ -4,10 +4,12 @@
 //                 [--tls-cert PEM --tls-key PEM [--tls-ca PEM [--tls-client-auth]]]
 //   tern ls --registry URL [service] [--tls-ca PEM [--tls-server-name NAME] [--tls-cert PEM --tls-key PEM]]
 //   tern watch <service> --registry URL [the same --tls-* options as ls]
-//   tern monitor --registry URL --listen host:port
-//   tern describe <service> (--registry URL | --addr host:port)
-//   tern call <service>.<method> '<json args>' (--registry URL | --addr host:port)
-//   tern bench <service>.<method> '<json args>' -c N (-n COUNT | -d DURATION)
+//   tern monitor --registry URL --listen host:port [the same --tls-* options as ls]
+//   tern describe <service> (--registry URL | --addr host:port) [--token T]
+//   tern call <service>.<method> '<json args>' (--registry URL | --addr host:port) [--token T]
+//   tern bench <service>.<method> '<json args>' -c N (-n COUNT | -d DURATION) [--token T]
+// describe, call and bench: --tls-ca/--tls-server-name/--tls-cert/--tls-key
+// for TLS to the providers, --registry-tls-* the same for the registry.
 // docs/monitoring.md shows each with real output.
 // `tern --config tern.yaml <command>` takes the registry from a configuration
 // file (tern/config.h, docs/configuration.md) unless --registry is given: for
@@ -16,7 +18,10 @@
 // address with its heartbeat_interval unless --listen/--heartbeat-interval.
 #include <CLI/CLI.hpp>
 
+#include <unistd.h>
+
 #include <csignal>
+#include <initializer_list>
 #include <iostream>
 #include <thread>
 
@@ -40,6 +45,10 @@ void install_stop_signals() {
   std::signal(SIGTERM, on_signal);
 }
 
+std::string providers_text(std::size_t n) {
+  return std::to_string(n) + (n == 1 ? " provider" : " providers");
+}
+
 int fail(const Status& s) {
   std::cerr << "error: " << s.to_string() << "\n";
   int code = static_cast<int>(s.code());
@@ -52,7 +61,7 @@ int run_registry(const std::string& listen, int heartbeat_ms, const tern::TlsOpt
   o.tls = tls;
   o.heartbeat_interval = std::chrono::milliseconds(heartbeat_ms);
   o.on_change = [](const std::string& service, const std::vector<std::string>& providers) {
-    std::cout << "[registry] " << service << ": " << providers.size() << " provider(s)\n";
+    std::cout << "[registry] " << service << ": " << providers_text(providers.size()) << "\n";
     for (auto& p : providers) std::cout << "[registry]   " << p << "\n";
     std::cout.flush();
   };
@@ -80,11 +89,15 @@ int run_ls(const std::string& registry_url, const std::string& service, const te
     auto list = (*reg)->list_services();
     if (!list) return fail(list.status());
     services = *list;
+    if (services.empty()) {
+      std::cout << "no services registered at " << registry_url << "\n";
+      return 0;
+    }
   }
   for (auto& s : services) {
     auto providers = (*reg)->lookup(s);
     if (!providers) return fail(providers.status());
-    std::cout << s << " (" << providers->size() << " provider(s))\n";
+    std::cout << s << " (" << providers_text(providers->size()) << ")\n";
     for (auto& p : *providers) std::cout << "  " << p.to_string() << "\n";
   }
   return 0;
@@ -96,7 +109,7 @@ int run_watch(const std::string& registry_url, const std::string& service, const
   auto reg = tern::create_registry_any(*url, ro);
   if (!reg) return fail(reg.status());
   auto sub = (*reg)->subscribe(service, [](const std::string& s, const std::vector<tern::Url>& providers) {
-    std::cout << "push: " << s << " has " << providers.size() << " provider(s)\n";
+    std::cout << "push: " << s << " has " << providers_text(providers.size()) << "\n";
     for (auto& p : providers) std::cout << "  " << p.to_string() << "\n";
     std::cout.flush();
   });
@@ -111,11 +124,55 @@ int run_watch(const std::string& registry_url, const std::string& service, const
 
 namespace {
 
-// --registry / --addr / --timeout on a subcommand that calls a service.
-void add_target_options(CLI::App* cmd, tern::cli::Target& target, int& timeout_ms) {
+// --<prefix>tls-ca, --<prefix>tls-server-name, --<prefix>tls-cert and
+// --<prefix>tls-key: consumer-side TLS to the registry or to the providers.
+enum class Peer { kRegistry, kProviders };
+std::vector<CLI::Option*> add_tls_client_options(CLI::App* cmd, tern::TlsOptions& tls, const std::string& prefix,
+                                                 Peer peer) {
+  const std::string to = peer == Peer::kRegistry ? "TLS to the registry: " : "TLS to the providers: ";
+  const std::string certificates = peer == Peer::kRegistry ? "its certificate" : "their certificates";
+  auto* ca = cmd->add_option("--" + prefix + "tls-ca", tls.ca_file,
+                             to + "PEM CA file that signs " + certificates + " (turns TLS on)");
+  auto* name = cmd->add_option("--" + prefix + "tls-server-name", tls.server_name,
+                               to + "name (or IP) " + certificates + " must carry (turns TLS on)");
+  auto* cert = cmd->add_option("--" + prefix + "tls-cert", tls.cert_file,
+                               to + "client certificate, for mutual TLS (turns TLS on)");
+  auto* key = cmd->add_option("--" + prefix + "tls-key", tls.key_file, to + "private key of --" + prefix + "tls-cert");
+  cert->needs(key);
+  key->needs(cert);
+  return {ca, name, cert, key};
+}
+
+// Any of these options given on the command line.
+bool any_given(const std::vector<CLI::Option*>& options) {
+  for (auto* o : options) {
+    if (o->count() > 0) return true;
+  }
+  return false;
+}
+
+// Consumer-side TLS is on once a CA file, a server name or a client
+// certificate is given.
+void enable_if_configured(tern::TlsOptions& tls) {
+  tls.enabled = !tls.ca_file.empty() || !tls.cert_file.empty() || !tls.server_name.empty();
+}
+
+// The options of a subcommand that calls a service (describe, call, bench):
+// --registry / --addr / --timeout, TLS to the providers (--tls-*) and to the
+// registry (--registry-tls-*), and --token. Returns the --tls-* options.
+std::vector<CLI::Option*> add_target_options(CLI::App* cmd, tern::cli::Target& target, int& timeout_ms) {
   auto* reg = cmd->add_option("--registry", target.registry, "registry URL")->capture_default_str();
-  cmd->add_option("--addr", target.addr, "a provider's host:port (no registry)")->excludes(reg);
+  auto* addr = cmd->add_option("--addr", target.addr, "a provider's host:port (no registry)")->excludes(reg);
   cmd->add_option("--timeout", timeout_ms, "call timeout in ms")->capture_default_str();
+  auto provider_tls = add_tls_client_options(cmd, target.tls, "", Peer::kProviders);
+  for (auto* o : add_tls_client_options(cmd, target.registry_options.tls, "registry-", Peer::kRegistry)) {
+    o->excludes(addr);
+  }
+  cmd->add_option("--token", target.token,
+                  "token for providers with token authentication (the 'token' attachment; "
+                  "TERN_TOKEN in the environment keeps it out of the process list)")
+      ->envname("TERN_TOKEN");
+  return provider_tls;
 }
 
 // "10s", "500ms", "2m", or plain seconds ("3").
@@ -174,15 +231,6 @@ int main(int argc, char** argv) {
   auto* watch = app.add_subcommand("watch", "print registry pushes for a service as they happen");
   watch->add_option("--registry", registry_url, "registry URL")->capture_default_str();
   watch->add_option("service", service, "service to watch")->required();
-  // TLS to a `tern registry --tls-*` (ls, watch).
-  tern::RegistryOptions registry_options;
-  for (auto* cmd : {ls, watch}) {
-    cmd->add_option("--tls-ca", registry_options.tls.ca_file, "TLS: PEM CA file that signs the registry's certificate");
-    cmd->add_option("--tls-server-name", registry_options.tls.server_name,
-                    "TLS: name (or IP) the registry's certificate must carry");
-    cmd->add_option("--tls-cert", registry_options.tls.cert_file, "TLS: client certificate (mutual TLS)");
-    cmd->add_option("--tls-key", registry_options.tls.key_file, "TLS: private key of --tls-cert");
-  }
 
   std::string monitor_listen = "127.0.0.1:8080";
   int interval_ms = 1000;
@@ -192,17 +240,21 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   monitor->add_option("--interval", interval_ms, "scrape interval in ms")->capture_default_str();
 
+  // TLS to a `tern registry --tls-*` (ls, watch, monitor).
+  tern::RegistryOptions registry_options;
+  for (auto* cmd : {ls, watch, monitor}) add_tls_client_options(cmd, registry_options.tls, "", Peer::kRegistry);
+
   Target target;
   int timeout_ms = 3000;
   auto* describe = app.add_subcommand("describe", "list a service's methods with argument and result types, and its providers");
   describe->add_option("service", service, "service name")->required();
-  add_target_options(describe, target, timeout_ms);
+  auto describe_tls = add_target_options(describe, target, timeout_ms);
 
   std::string qualified, json_args;
   auto* call = app.add_subcommand("call", "call a method with JSON arguments and print the JSON result");
   call->add_option("method", qualified, "<service>.<method>")->required();
   call->add_option("args", json_args, "JSON array of the arguments, e.g. '[1,2]'")->required();
-  add_target_options(call, target, timeout_ms);
+  auto call_tls = add_target_options(call, target, timeout_ms);
 
   BenchOptions bench_options;
   std::string duration_text;
@@ -214,8 +266,8 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1, 1024));
   auto* n_opt = bench->add_option("-n,--count", bench_options.count, "number of calls (default 1000)");
   bench->add_option("-d,--duration", duration_text, "run time instead of a count: 10s, 500ms, 2m")->excludes(n_opt);
-  bench->add_flag("--no-progress", no_progress, "no progress bar");
-  add_target_options(bench, target, timeout_ms);
+  bench->add_flag("--no-progress", no_progress, "no progress bar (there is none when stderr is not a terminal)");
+  auto bench_tls = add_target_options(bench, target, timeout_ms);
 
   CLI11_PARSE(app, argc, argv);
   target.timeout = std::chrono::milliseconds(timeout_ms);
@@ -228,7 +280,11 @@ int main(int argc, char** argv) {
       if (cmd->parsed() && !given(cmd, "--registry") && !config->registry().empty()) registry_url = config->registry();
     }
     for (CLI::App* cmd : {describe, call, bench}) {
-      if (!cmd->parsed() || given(cmd, "--registry")) continue;
+      if (!cmd->parsed()) continue;
+      // TLS to the providers: the file's client tls_* keys, unless --tls-* are given.
+      auto& tls_options = cmd == describe ? describe_tls : cmd == call ? call_tls : bench_tls;
+      if (!any_given(tls_options)) target.tls = config->client_options().channel.tls;
+      if (given(cmd, "--registry")) continue;
       std::string svc = service;
       if (cmd != describe) svc = qualified.substr(0, qualified.rfind('.'));
       std::string reg = config->reference(svc).registry;
@@ -247,12 +303,15 @@ int main(int argc, char** argv) {
   // One-shot commands print results, not the client's reconnect chatter.
   if (describe->parsed() || call->parsed() || bench->parsed()) tern::set_log_level(tern::LogLevel::kWarn);
   server_tls.enabled = !server_tls.cert_file.empty();
-  registry_options.tls.enabled = !registry_options.tls.ca_file.empty() || !registry_options.tls.cert_file.empty() ||
-                                 !registry_options.tls.server_name.empty();
+  enable_if_configured(registry_options.tls);
+  enable_if_configured(target.registry_options.tls);
+  // --tls-* on the command line turn TLS to the providers on; without them a
+  // --config file's client tls_* keys (copied above) decide.
+  if (any_given(describe_tls) || any_given(call_tls) || any_given(bench_tls)) enable_if_configured(target.tls);
   if (registry->parsed()) return run_registry(listen, heartbeat_ms, server_tls);
   if (ls->parsed()) return run_ls(registry_url, service, registry_options);
   if (watch->parsed()) return run_watch(registry_url, service, registry_options);
-  if (monitor->parsed()) return run_monitor(registry_url, monitor_listen, interval_ms);
+  if (monitor->parsed()) return run_monitor(registry_url, monitor_listen, interval_ms, registry_options.tls);
   if (describe->parsed()) return run_describe(service, target);
   if (call->parsed()) return run_call(qualified, json_args, target);
   if (bench->parsed()) {
@@ -260,7 +319,8 @@ int main(int argc, char** argv) {
       return fail(tern::Status(tern::StatusCode::kInvalidArgument, "bad duration '" + duration_text + "'"));
     }
     if (bench_options.count == 0 && bench_options.duration.count() == 0) bench_options.count = 1000;
-    bench_options.progress = !no_progress;
+    // A progress bar redraws one line with '\r': only for a person watching.
+    bench_options.progress = !no_progress && ::isatty(STDERR_FILENO) == 1;
     return run_bench(qualified, json_args, target, bench_options);
   }
   return 1;

@@ -33,9 +33,11 @@ monitor::HttpHandler asset(std::string_view body, const char* type) {
 }
 }  // namespace
 
-int run_monitor(const std::string& registry_url, const std::string& listen, int interval_ms) {
+int run_monitor(const std::string& registry_url, const std::string& listen, int interval_ms,
+                const tern::TlsOptions& registry_tls) {
   monitor::MonitorOptions mo;
   mo.registry = registry_url;
+  mo.registry_tls = registry_tls;
   mo.interval = std::chrono::milliseconds(std::max(interval_ms, 100));
   monitor::MonitorCenter center(mo);
   if (Status s = center.start(); !s.is_ok()) return fail(s);
@@ -55,7 +57,8 @@ int run_monitor(const std::string& registry_url, const std::string& listen, int 
   });
   http.route("/health", [](const monitor::HttpRequest&) { return monitor::HttpResponse{200, "text/plain", "ok\n", {}}; });
   if (Status s = http.start(); !s.is_ok()) return fail(s);
-  std::cout << "[monitor] registry " << registry_url << ", scraping every " << mo.interval.count() << " ms\n"
+  std::cout << "[monitor] registry " << registry_url << (registry_tls.enabled ? " (TLS)" : "") << ", scraping every "
+            << mo.interval.count() << " ms\n"
             << "[monitor] dashboard at http://" << http.address().to_string() << "/" << std::endl;
   install_stop_signals();
   while (!g_stop) std::this_thread::sleep_for(std::chrono::milliseconds(100));

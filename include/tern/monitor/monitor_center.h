@@ -26,12 +26,16 @@
 #include <string>
 
 #include "tern/result.h"
+#include "tern/tls.h"
 
 namespace tern::monitor {
 
 struct MonitorOptions {
   // Registry address (tern://, zookeeper://, etcd://). Required.
   std::string registry;
+  // TLS to an embedded (tern://) registry (RegistryOptions::tls,
+  // tern/tls.h). Default off.
+  TlsOptions registry_tls{};
   // Time between ticks. Default 1 s.
   std::chrono::milliseconds interval{1000};
   // Bound of one /status scrape. Default 800 ms.

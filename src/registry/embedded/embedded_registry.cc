@@ -265,8 +265,9 @@ class EmbeddedRegistry final : public Registry, public std::enable_shared_from_t
       update(service, *r);
     }
     if (!regs.empty() || !dispatcher_.subscribed_services().empty()) {
-      TERN_LOG(kInfo, "registry {}: re-registered {} provider(s), re-subscribed {} service(s)", address_.address(),
-               regs.size(), dispatcher_.subscribed_services().size());
+      const std::size_t services = dispatcher_.subscribed_services().size();
+      TERN_LOG(kInfo, "registry {}: re-registered {} provider{}, re-subscribed {} service{}", address_.address(),
+               regs.size(), regs.size() == 1 ? "" : "s", services, services == 1 ? "" : "s");
     }
     return true;
   }
