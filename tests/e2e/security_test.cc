@@ -185,7 +185,7 @@ TEST(TokenAuth, OpenServicesNeedNoToken) {
 TEST(TokenAuth, CallJsonSendsTheClientFiltersToken) {
   tern::ServerOptions so;
   so.filters.push_back(std::make_shared<tern::TokenAuthServerFilter>(std::vector<std::string>{"t0k"}));
-  auto server = start(so);
+  auto server = start_server(so);
   const std::string svc(tern::ServiceTraits<Calculator>::name);
   tern::ReferenceOptions ro;
   ro.serialization = "json";
