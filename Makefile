@@ -43,9 +43,9 @@ fuzz: deps
 	@cmake --build --preset fuzz -j $(JOBS)
 	@FUZZ_SECONDS=$(FUZZ_SECONDS) scripts/fuzz.sh
 
-# Everything issue "reliability" wants CI to run: the suite, then under
-# ASan+UBSan and TSan, then each fuzzer for FUZZ_SECONDS. (.ci/run runs
-# `make test` only for now: see docs/reliability.md, "In CI".)
+# What CI runs (.ci/run runs these stages one by one and times each): the
+# suite, then under ASan+UBSan and TSan, then each fuzzer for FUZZ_SECONDS
+# (docs/reliability.md, "In CI").
 ci-full: test asan tsan fuzz
 
 bench: build
