@@ -33,8 +33,8 @@ echo "== stopping provider-1 gracefully (SIGTERM)"
 kill -TERM "$PROVIDER_1"
 sleep 1.5
 echo "== killing provider-3 (SIGKILL)"
+disown "$PROVIDER_3" 2>/dev/null || true   # bash reports no "Killed" notice for a disowned job
 kill -KILL "$PROVIDER_3"
-{ wait "$PROVIDER_3"; } 2>/dev/null || true   # reap it here, without bash's "Killed" job notice
 status=0
 wait "$CONSUMER" || status=$?
 kill -TERM "$PROVIDER_2" 2>/dev/null || true
