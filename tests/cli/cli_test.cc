@@ -150,13 +150,20 @@ bool has_progress_bar(const std::string& text) {
          text.find("[.") != std::string::npos || text.find("%  ") != std::string::npos;
 }
 
+// The options of the suites' embedded registry: a free loopback port, 500 ms
+// heartbeats, and `tls` (default: plain TCP).
+tern::RegistryServerOptions registry_options(tern::TlsOptions tls = {}) {
+  tern::RegistryServerOptions ro;
+  ro.listen = "127.0.0.1:0";
+  ro.heartbeat_interval = milliseconds(500);
+  ro.tls = std::move(tls);
+  return ro;
+}
+
 class CliTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    tern::RegistryServerOptions ro;
-    ro.listen = "127.0.0.1:0";
-    ro.heartbeat_interval = milliseconds(500);
-    registry_ = new tern::RegistryServer(ro);
+    registry_ = new tern::RegistryServer(registry_options());
     ASSERT_TRUE(registry_->start().is_ok());
     reg_url_ = "tern://127.0.0.1:" + std::to_string(registry_->port());
     tern::ProviderOptions po;
@@ -515,13 +522,11 @@ class CliTlsTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     const auto& k = testcerts::pki();
-    tern::RegistryServerOptions ro;
-    ro.listen = "127.0.0.1:0";
-    ro.heartbeat_interval = milliseconds(500);
-    ro.tls.enabled = true;
-    ro.tls.cert_file = k.server_cert;
-    ro.tls.key_file = k.server_key;
-    registry_ = new tern::RegistryServer(ro);
+    tern::TlsOptions tls;
+    tls.enabled = true;
+    tls.cert_file = k.server_cert;
+    tls.key_file = k.server_key;
+    registry_ = new tern::RegistryServer(registry_options(tls));
     ASSERT_TRUE(registry_->start().is_ok());
     reg_url_ = "tern://127.0.0.1:" + std::to_string(registry_->port());
     tern::ProviderOptions po;
