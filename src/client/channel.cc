@@ -77,10 +77,7 @@ class ChannelSession : public Session {
           pending_.erase(it);
         }
       }
-      if (unsent) {
-        unsent(CallResult{Status(StatusCode::kUnavailable, "connection closed before the request was sent", false),
-                          {}});
-      }
+      if (unsent) unsent(CallResult{Status(StatusCode::kUnavailable, unsent_reason(), false), {}});
       close_if_drained();
     }
   }
@@ -103,6 +100,14 @@ class ChannelSession : public Session {
   bool closed() {
     std::lock_guard lock(mu_);
     return closed_;
+  }
+
+  // Why a frame could not be queued: the connection's close reason (a failed
+  // TLS handshake or connect names itself), else a generic text.
+  std::string unsent_reason() {
+    Status why = connection() ? connection()->close_reason() : Status();
+    if (why.is_ok() || why.message().empty()) return "connection closed before the request was sent";
+    return why.message();
   }
 
   // Cancels pending call `id`: frees its entry, tells the provider, completes
@@ -423,7 +428,9 @@ Status Channel::send_oneway(std::string request) {
   auto s = session();
   if (!s) return Status(StatusCode::kCancelled, "consumer shut down");
   if (!s->send_frame(std::move(request))) {
-    return Status(StatusCode::kUnavailable, "connection to " + endpoint_.to_string() + " is closed");
+    Status why = s->connection() ? s->connection()->close_reason() : Status();
+    return Status(StatusCode::kUnavailable, "connection to " + endpoint_.to_string() + " is closed" +
+                                                (why.message().empty() ? "" : ": " + why.message()));
   }
   return Status();
 }

@@ -494,7 +494,20 @@ void Connection::tls_fail(int ssl_error) {
   close_in_loop(Status(StatusCode::kUnavailable, std::move(msg)));
 }
 
+Status Connection::close_reason() const {
+  std::lock_guard lock(reason_mu_);
+  return close_reason_;
+}
+
+void Connection::note_close_reason(const Status& reason) {
+  if (reason.is_ok()) return;
+  std::lock_guard lock(reason_mu_);
+  if (close_reason_.is_ok()) close_reason_ = reason;
+}
+
 void Connection::close(Status reason) {
+  if (closed_.load(std::memory_order_acquire)) return;
+  note_close_reason(reason);  // before send() can see close_requested_
   if (closed_.load(std::memory_order_acquire) || close_requested_.exchange(true, std::memory_order_acq_rel)) return;
   asio::post(loop_, [self = shared_from_this(), reason = std::move(reason)]() mutable {
     self->close_in_loop(std::move(reason));
@@ -502,6 +515,7 @@ void Connection::close(Status reason) {
 }
 
 void Connection::close_in_loop(Status reason) {
+  note_close_reason(reason);  // before send() can see closed_
   closed_.store(true, std::memory_order_release);
   if (close_reported_) return;
   close_reported_ = true;

@@ -107,6 +107,12 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void close(Status reason = Status());
 
   bool is_open() const noexcept { return !closed_.load(std::memory_order_acquire); }
+  // Why the connection is closed or closing: the first non-OK reason given to
+  // close() or found by the IO thread (connect, TLS handshake, read or write
+  // failure). OK while open, or when it was closed without a reason. Set
+  // before send() starts refusing, so a caller whose send() failed can name
+  // the cause. Thread-safe.
+  Status close_reason() const;
   bool connected() const noexcept { return connected_.load(std::memory_order_acquire); }
   // True when the connection speaks TLS (fixed at creation).
   bool tls() const noexcept { return tls_ != nullptr; }
@@ -128,6 +134,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void do_read();
   void flush();
   void close_in_loop(Status reason);
+  void note_close_reason(const Status& reason);
   void on_open();
   // TLS (IO thread only).
   struct Tls;
@@ -151,6 +158,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool tcp_connected_ = false;            // loop thread only
   std::unique_ptr<Tls> tls_;              // set at creation; its state is loop-thread only
   bool close_reported_ = false;
+  mutable std::mutex reason_mu_;
+  Status close_reason_;                   // guarded by reason_mu_; first non-OK reason
   std::atomic<std::int64_t> last_read_{0};
 
   std::mutex write_mu_;
