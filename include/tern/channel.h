@@ -60,6 +60,16 @@ struct ChannelOptions {
   std::chrono::milliseconds connect_timeout{3000};
   // Idle time before a heartbeat ping; 3 unanswered pings close the connection. Default 10 s.
   std::chrono::milliseconds heartbeat_interval{10000};
+  // After a connection fails (connect refused or timed out, reset, failed
+  // TLS handshake, heartbeat timeout; not a provider's goaway nor our own
+  // shutdown) the channel reports itself unavailable (Channel::available())
+  // for this long, so load balancers pick other providers instead of
+  // re-dialling one that just broke: a provider killed mid-traffic can still
+  // accept connections for a moment while it dies, and each such call would
+  // fail again. As gRPC's reconnect backoff and brpc's exclusion of a broken
+  // server. A successful connect ends it; a call made anyway (every provider
+  // unavailable) dials at once. Default 1 s; 0 disables.
+  std::chrono::milliseconds reconnect_backoff{1000};
   // Frame limits for responses.
   protocol::Limits limits{};
   // Dispatch strategy for the consumer's events (tern/dispatcher.h): with
@@ -125,6 +135,10 @@ class Channel : public std::enable_shared_from_this<Channel> {
   const Status& status() const noexcept { return status_; }
   // True when a connection is established right now (with TLS: handshake done).
   bool connected() const;
+  // False for options.reconnect_backoff after a connection failed (see
+  // ChannelOptions::reconnect_backoff) unless a connection succeeded since;
+  // true otherwise, also before the first connect. Lock-free; thread-safe.
+  bool available() const noexcept;
 
   struct Stats {
     std::uint64_t late_responses = 0;  // responses for no pending call
@@ -155,6 +169,8 @@ class Channel : public std::enable_shared_from_this<Channel> {
   std::atomic<std::uint64_t> late_{0};
   std::atomic<std::uint64_t> timeouts_{0};
   std::atomic<std::uint64_t> connects_{0};
+  // steady_clock ticks until which the channel is unavailable; 0 = available.
+  std::atomic<std::int64_t> down_until_{0};
 };
 
 // Channels by endpoint, over a pool of IO threads: one multiplexed connection

@@ -66,7 +66,7 @@ using ConfigParams = std::map<std::string, std::string>;
 //   ServiceOptions    name version group weight dispatcher parameters.<name>
 //   RegistryOptions   heartbeat_interval initial_backoff max_backoff request_timeout
 //                     cache_file
-//   ChannelOptions    connect_timeout heartbeat_interval dispatcher
+//   ChannelOptions    connect_timeout heartbeat_interval reconnect_backoff dispatcher
 //                     callback_threads max_body max_meta
 //   ClientOptions     io_threads, and the ChannelOptions keys (its `channel`)
 Status apply_param(ReferenceOptions& options, std::string_view key, std::string_view value);

@@ -209,6 +209,7 @@ class ChannelSession : public Session {
 
   void on_session_connected() override {
     if (auto ch = channel_.lock()) {
+      ch->down_until_.store(0, std::memory_order_release);
       ch->connects_.fetch_add(1, std::memory_order_relaxed);
       ch->run_event(DispatchEvent::kConnect, [ch] { ch->observe(DispatchEvent::kConnect); });
     }
@@ -225,6 +226,16 @@ class ChannelSession : public Session {
   }
 
   void on_session_closed(const Status& reason, bool was_connected) override {
+    // A failure (not a goaway, not our shutdown) makes the channel
+    // unavailable for a while, before the failed calls complete: a caller
+    // that picks again at once goes elsewhere.
+    bool failure = !reason.is_ok() && reason.code() != StatusCode::kCancelled && !goaway_.load();
+    if (failure) {
+      if (auto ch = channel_.lock(); ch && ch->options_.reconnect_backoff.count() > 0) {
+        auto until = Clock::now() + ch->options_.reconnect_backoff;
+        ch->down_until_.store(std::max<std::int64_t>(1, until.time_since_epoch().count()), std::memory_order_release);
+      }
+    }
     std::unordered_map<std::uint64_t, Pending> failed;
     {
       std::lock_guard lock(mu_);
@@ -449,6 +460,12 @@ void Channel::shutdown(Status reason) {
     s = std::move(session_);
   }
   if (s) s->close(std::move(reason));
+}
+
+bool Channel::available() const noexcept {
+  std::int64_t until = down_until_.load(std::memory_order_acquire);
+  if (until == 0) return true;
+  return rpc::Clock::now().time_since_epoch().count() >= until;  // a connect clears it earlier
 }
 
 bool Channel::connected() const {

@@ -350,6 +350,8 @@ const std::vector<Field<CO>>& channel_fields() {
        [](const CO& o) { return o.dispatcher; }},
       {"heartbeat_interval", [](CO& o, std::string_view v) { return set_duration(o.heartbeat_interval, v, 0); },
        [](const CO& o) { return ms(o.heartbeat_interval); }},
+      {"reconnect_backoff", [](CO& o, std::string_view v) { return set_duration(o.reconnect_backoff, v, 0); },
+       [](const CO& o) { return ms(o.reconnect_backoff); }},
       {"max_body",
        [](CO& o, std::string_view v) {
          return set_int<std::uint32_t>(o.limits.max_body, v, 1, std::numeric_limits<std::uint32_t>::max());

@@ -39,7 +39,9 @@ class EndpointInvoker final : public cluster::Invoker {
   int weight() const override { return weight_; }
   std::chrono::steady_clock::time_point discovered_at() const override { return discovered_; }
   cluster::InvokerStats& stats() override { return stats_; }
-  // False while ejected as an outlier (see tern/cluster/outlier_ejector.h).
+  // False while ejected as an outlier (see tern/cluster/outlier_ejector.h)
+  // or while its channel is unavailable after a connection failure
+  // (ChannelOptions::reconnect_backoff).
   bool available() const override;
   const std::shared_ptr<Channel>& channel() const noexcept { return channel_; }
   cluster::OutlierEjector& ejector() noexcept { return ejector_; }

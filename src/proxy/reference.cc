@@ -71,7 +71,9 @@ EndpointInvoker::EndpointInvoker(Url url, std::shared_ptr<Channel> channel, clus
   weight_ = static_cast<int>(std::max<std::int64_t>(0, url_.int_param("weight", 100)));
 }
 
-bool EndpointInvoker::available() const { return !ejector_.ejected() || ejector_.available(Clock::now()); }
+bool EndpointInvoker::available() const {
+  return (!ejector_.ejected() || ejector_.available(Clock::now())) && channel_->available();
+}
 
 Status ReferenceCore::validate(const ReferenceOptions& o) {
   auto mode = cluster::parse_fault_tolerance(o.cluster);

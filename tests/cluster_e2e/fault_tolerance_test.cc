@@ -12,6 +12,7 @@
 
 #include "loopback.h"
 #include "subprocess.h"
+#include "tcp_proxy.h"
 #include "test_services.h"
 #include "tern/client.h"
 #include "tern/server.h"
@@ -96,6 +97,14 @@ void expect_idle(const tern::Proxy<Calculator>& p) {
   for (auto& s : p.reference()->provider_stats()) EXPECT_EQ(s.active, 0) << s.url.address();
 }
 
+// A consumer whose channels re-dial a failed provider at once
+// (reconnect_backoff 0), for tests of the retry and ejection paths alone.
+tern::ClientOptions no_reconnect_backoff() {
+  auto co = one_io();
+  co.channel.reconnect_backoff = 0ms;
+  return co;
+}
+
 double ms_f(Clock::duration d) { return std::chrono::duration_cast<std::chrono::microseconds>(d).count() / 1000.0; }
 
 tern::ReferenceOptions rr(std::string cluster = "failover") {
@@ -173,7 +182,7 @@ TEST(Failover, ResourceExhaustedIsRetriedOnAnotherProvider) {
 TEST(Failover, AnAddressNothingListensOnIsRetriedElsewhere) {
   int dead = dead_port();
   Provider b("B");
-  tern::Client client(one_io());
+  tern::Client client(no_reconnect_backoff());
   auto o = rr();
   o.eject_after = 0;  // keep trying the dead one: this test is about the retry
   auto calc = client.refer<Calculator>(direct({dead, b.port()}), o).value();
@@ -414,7 +423,7 @@ TEST(Hedging, BackupRequestAnswersWellBeforeTheSlowProvider) {
 TEST(OutlierEjection, DeadAddressIsSkippedAfterThreeFailuresAndProbedAfterTheBackoff) {
   int dead = dead_port();
   Provider b("B");
-  tern::Client client(one_io());
+  tern::Client client(no_reconnect_backoff());  // the ejector alone decides
   auto o = rr();
   o.eject_backoff = 300ms;
   auto calc = client.refer<Calculator>(direct({dead, b.port()}), o).value();
@@ -447,4 +456,76 @@ TEST(OutlierEjection, DeadAddressIsSkippedAfterThreeFailuresAndProbedAfterTheBac
   EXPECT_EQ(d.consecutive_failures, 0);
   EXPECT_GE(revived.impl->adds.load(), 4);  // back in the rotation
   expect_idle(calc);
+}
+
+// A provider whose connection broke is skipped for the channel's
+// reconnect_backoff, even while it still accepts connections (a killed
+// process does, for a moment, as it dies; here a proxy that accepts and
+// closes): the calls after the lost one go to the other provider instead of
+// failing there again.
+TEST(ReconnectBackoff, AProviderWhoseConnectionBrokeIsSkippedThenTriedAgain) {
+  Provider a("A");
+  Provider b("B");
+  testutil::TcpProxy proxy(static_cast<std::uint16_t>(a.port()));
+  auto co = one_io();
+  co.channel.reconnect_backoff = 500ms;
+  tern::Client client(co);
+  auto o = rr();
+  o.eject_after = 0;  // the channel's backoff alone
+  o.timeout = 5s;
+  int via_proxy = proxy.port();
+  auto calc = client.refer<Calculator>(direct({via_proxy, b.port()}), o).value();
+  // Round robin alternates: after an answer from B the next call goes to A.
+  bool b_last = false;
+  for (int i = 0; i < 4 && !b_last; ++i) b_last = calc.call<&Calculator::greet>("x").value() == "B";
+  ASSERT_TRUE(b_last);
+  auto f = calc.async_call<&Calculator::sleep_ms>(1000);
+  ASSERT_TRUE(wait_until([&] { return a.impl->sleeps.load() == 1; }, 2s));
+  proxy.set_blocked(true);  // cuts the connection; new ones are accepted, then closed
+  auto lost = f.get();
+  ASSERT_FALSE(lost.has_value());
+  EXPECT_EQ(lost.status().code(), tern::StatusCode::kUnavailable);
+  EXPECT_TRUE(lost.status().may_have_executed());
+  auto attempts_a = stats_of(calc, via_proxy).attempts;
+
+  // At once: every call goes to B (without the backoff every other one would
+  // be sent into the accepting-then-closing port and fail, not retriable).
+  for (int i = 0; i < 10; ++i) {
+    auto r = calc.call<&Calculator::greet>("x");
+    ASSERT_TRUE(r.has_value()) << r.status();
+    EXPECT_EQ(*r, "B");
+  }
+  EXPECT_EQ(stats_of(calc, via_proxy).attempts, attempts_a);  // not tried during the backoff
+
+  // Back: after the backoff a call dials it again and A is in the rotation.
+  proxy.set_blocked(false);
+  std::this_thread::sleep_for(600ms);
+  int from_a = 0;
+  for (int i = 0; i < 6; ++i) {
+    auto r = calc.call<&Calculator::greet>("x");
+    ASSERT_TRUE(r.has_value()) << r.status();
+    from_a += *r == "A";
+  }
+  EXPECT_EQ(from_a, 3);
+  EXPECT_GT(stats_of(calc, via_proxy).attempts, attempts_a);
+  expect_idle(calc);
+}
+
+// reconnect_backoff = 0: the broken provider stays in the rotation (the
+// calls sent into the closing port fail or fail over, by their own status).
+TEST(ReconnectBackoff, ZeroKeepsTheProviderInTheRotation) {
+  int dead = dead_port();
+  Provider b("B");
+  tern::Client with_backoff(one_io());  // default 1 s
+  tern::Client without(no_reconnect_backoff());
+  auto o = rr();
+  o.eject_after = 0;
+  auto calc1 = with_backoff.refer<Calculator>(direct({dead, b.port()}), o).value();
+  auto calc0 = without.refer<Calculator>(direct({dead, b.port()}), o).value();
+  for (int i = 0; i < 8; ++i) {
+    EXPECT_EQ(calc1.call<&Calculator::greet>("x").value(), "B");  // refused connects fail over
+    EXPECT_EQ(calc0.call<&Calculator::greet>("x").value(), "B");
+  }
+  EXPECT_EQ(stats_of(calc1, dead).attempts, 1u);  // once, then skipped for 1 s
+  EXPECT_GE(stats_of(calc0, dead).attempts, 4u);  // every other call tries it first
 }

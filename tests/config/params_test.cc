@@ -214,8 +214,8 @@ TEST(Params, RoundTripEveryKey) {
   EXPECT_EQ(tern::param_keys<tern::ServerOptions>().size(), 24u);
   EXPECT_EQ(tern::param_keys<tern::ServiceOptions>().size(), 6u);
   EXPECT_EQ(tern::param_keys<tern::RegistryOptions>().size(), 5u);
-  EXPECT_EQ(tern::param_keys<tern::ChannelOptions>().size(), 12u);
-  EXPECT_EQ(tern::param_keys<tern::ClientOptions>().size(), 13u);
+  EXPECT_EQ(tern::param_keys<tern::ChannelOptions>().size(), 13u);
+  EXPECT_EQ(tern::param_keys<tern::ClientOptions>().size(), 14u);
   EXPECT_INVALID(tern::param_value(tern::ReferenceOptions{}, "nope"), "unknown reference parameter \"nope\"");
 }
 
