@@ -6,6 +6,7 @@
 // SIGTERM or SIGINT: graceful stop (unregister, drain in-flight calls, close).
 #include <csignal>
 #include <cstring>
+#include <charconv>
 #include <iostream>
 #include <stdexcept>
 #include <string>
@@ -50,13 +51,33 @@ int main(int argc, char** argv) {
   int weight = 100;
   int heartbeat_ms = 1000;
   std::string admin_listen = "127.0.0.1:0";
-  for (int i = 1; i + 1 < argc; i += 2) {
+  auto usage = [&](const std::string& why) {
+    if (!why.empty()) std::cerr << "quickstart_provider: " << why << "\n";
+    std::cerr << "usage: quickstart_provider [--registry URL] [--name NAME] [--weight 0-1000000]\n"
+                 "                           [--heartbeat-ms MS] [--admin host:port|off]\n";
+    return why.empty() ? 0 : 2;
+  };
+  // A whole decimal number in [lo, hi], or false.
+  auto number = [](const std::string& text, int lo, int hi, int* out) {
+    int v = 0;
+    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+    if (ec != std::errc() || end != text.data() + text.size() || v < lo || v > hi) return false;
+    *out = v;
+    return true;
+  };
+  for (int i = 1; i < argc; i += 2) {
     std::string k = argv[i];
-    if (k == "--registry") registry = argv[i + 1];
-    else if (k == "--name") name = argv[i + 1];
-    else if (k == "--weight") weight = std::atoi(argv[i + 1]);
-    else if (k == "--heartbeat-ms") heartbeat_ms = std::atoi(argv[i + 1]);
-    else if (k == "--admin") admin_listen = argv[i + 1];
+    if (k == "--help" || k == "-h") return usage("");
+    if (i + 1 >= argc) return usage(k + " needs a value");
+    std::string v = argv[i + 1];
+    if (k == "--registry") registry = v;
+    else if (k == "--name") name = v;
+    else if (k == "--weight") {
+      if (!number(v, 0, 1000000, &weight)) return usage("--weight: '" + v + "' is not a number in 0-1000000");
+    } else if (k == "--heartbeat-ms") {
+      if (!number(v, 1, 86400000, &heartbeat_ms)) return usage("--heartbeat-ms: '" + v + "' is not a number in 1-86400000");
+    } else if (k == "--admin") admin_listen = v;
+    else return usage("unknown option " + k);
   }
 
   tern::ProviderOptions options;

@@ -375,6 +375,34 @@ TEST_F(CliTest, BenchDurationAndErrors) {
   EXPECT_NE(r.err.find("error: INTERNAL: x"), std::string::npos) << r.err;
 }
 
+// Numbers out of range are usage errors (exit above 100, the option named),
+// never wrapped, clamped or replaced by a default.
+TEST_F(CliTest, OutOfRangeNumbersAreUsageErrors) {
+  struct Case {
+    std::string args;
+    std::string message;
+  };
+  std::vector<Case> cases = {
+      {"bench " + svc_ + ".add " + q("[1,2]") + " -n -5 --addr " + addr_, "--count: Value -5 not in range 1 to"},
+      {"bench " + svc_ + ".add " + q("[1,2]") + " -n 0 --addr " + addr_, "--count: Value 0 not in range 1 to"},
+      {"call " + svc_ + ".add " + q("[1,2]") + " --timeout 0 --addr " + addr_, "--timeout: Value 0 not in range 1 to"},
+      {"registry --heartbeat-interval -5", "--heartbeat-interval: Value -5 not in range 1 to"},
+      {"monitor --interval 0", "--interval: Value 0 not in range 100 to"},
+  };
+  for (auto& c : cases) {
+    auto r = tern(c.args);
+    EXPECT_GT(r.exit_code, 100) << c.args << "\n" << r.err;
+    EXPECT_NE(r.err.find(c.message), std::string::npos) << c.args << "\n" << r.err;
+    EXPECT_EQ(r.out, "") << c.args;
+  }
+  // A run time that is not a positive finite number of at least 1 ms.
+  for (std::string d : {"inf", "nan", "0.1ms", "-2s", "0"}) {
+    auto r = tern("bench " + svc_ + ".add " + q("[1,2]") + " -d " + d + " --no-progress --addr " + addr_);
+    EXPECT_EQ(r.exit_code, 3) << d << "\n" << r.err;  // INVALID_ARGUMENT
+    EXPECT_NE(r.err.find("bad duration '" + d + "'"), std::string::npos) << r.err;
+  }
+}
+
 TEST_F(CliTest, ExistingCommandsStillWork) {
   auto r = tern("ls --registry " + reg_url_);
   EXPECT_EQ(r.exit_code, 0) << r.err;

@@ -20,6 +20,7 @@
 
 #include <unistd.h>
 
+#include <cmath>
 #include <csignal>
 #include <initializer_list>
 #include <iostream>
@@ -160,10 +161,14 @@ void enable_if_configured(tern::TlsOptions& tls) {
 // The options of a subcommand that calls a service (describe, call, bench):
 // --registry / --addr / --timeout, TLS to the providers (--tls-*) and to the
 // registry (--registry-tls-*), and --token. Returns the --tls-* options.
+constexpr int kDayMs = 86400000;
+
 std::vector<CLI::Option*> add_target_options(CLI::App* cmd, tern::cli::Target& target, int& timeout_ms) {
   auto* reg = cmd->add_option("--registry", target.registry, "registry URL")->capture_default_str();
   auto* addr = cmd->add_option("--addr", target.addr, "a provider's host:port (no registry)")->excludes(reg);
-  cmd->add_option("--timeout", timeout_ms, "call timeout in ms")->capture_default_str();
+  cmd->add_option("--timeout", timeout_ms, "call timeout in ms (1 ms to 1 day)")
+      ->capture_default_str()
+      ->check(CLI::Range(1, kDayMs));
   auto provider_tls = add_tls_client_options(cmd, target.tls, "", Peer::kProviders);
   for (auto* o : add_tls_client_options(cmd, target.registry_options.tls, "registry-", Peer::kRegistry)) {
     o->excludes(addr);
@@ -176,6 +181,8 @@ std::vector<CLI::Option*> add_target_options(CLI::App* cmd, tern::cli::Target& t
 }
 
 // "10s", "500ms", "2m", or plain seconds ("3").
+// Run time of `tern bench -d`: a positive finite number with unit s (default),
+// ms, m or min, at least 1 ms.
 bool parse_duration(const std::string& text, std::chrono::milliseconds* out) {
   std::size_t pos = 0;
   double v = 0;
@@ -190,7 +197,7 @@ bool parse_duration(const std::string& text, std::chrono::milliseconds* out) {
   else if (unit == "ms") ms = v;
   else if (unit == "m" || unit == "min") ms = v * 60000;
   else return false;
-  if (ms <= 0) return false;
+  if (!std::isfinite(ms) || ms < 1 || ms > 1e12) return false;
   *out = std::chrono::milliseconds(static_cast<std::int64_t>(ms));
   return true;
 }
@@ -210,7 +217,8 @@ int main(int argc, char** argv) {
   auto* registry = app.add_subcommand("registry", "run the embedded registry center");
   registry->add_option("--listen", listen, "address to listen on (host:port)")->capture_default_str();
   registry->add_option("--heartbeat-interval", heartbeat_ms, "provider heartbeat interval in ms (3 missed = removed)")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(CLI::Range(1, kDayMs));
   tern::TlsOptions server_tls;
   auto* tls_cert = registry->add_option("--tls-cert", server_tls.cert_file, "TLS: PEM certificate chain (turns TLS on)");
   auto* tls_key = registry->add_option("--tls-key", server_tls.key_file, "TLS: PEM private key of --tls-cert");
@@ -238,7 +246,9 @@ int main(int argc, char** argv) {
   monitor->add_option("--registry", registry_url, "registry URL")->capture_default_str();
   monitor->add_option("--listen", monitor_listen, "dashboard address (host:port; port 0 picks one)")
       ->capture_default_str();
-  monitor->add_option("--interval", interval_ms, "scrape interval in ms")->capture_default_str();
+  monitor->add_option("--interval", interval_ms, "scrape interval in ms (at least 100)")
+      ->capture_default_str()
+      ->check(CLI::Range(100, kDayMs));
 
   // TLS to a `tern registry --tls-*` (ls, watch, monitor).
   tern::RegistryOptions registry_options;
@@ -264,7 +274,9 @@ int main(int argc, char** argv) {
   bench->add_option("args", json_args, "JSON array of the arguments")->required();
   bench->add_option("-c,--concurrency", bench_options.concurrency, "calls in flight")->capture_default_str()
       ->check(CLI::Range(1, 1024));
-  auto* n_opt = bench->add_option("-n,--count", bench_options.count, "number of calls (default 1000)");
+  // Checked as a number first: an unsigned option would take "-5" as 2^64 - 5.
+  auto* n_opt = bench->add_option("-n,--count", bench_options.count, "number of calls (default 1000)")
+                    ->check(CLI::Range(std::int64_t{1}, std::int64_t{1000000000000}));
   bench->add_option("-d,--duration", duration_text, "run time instead of a count: 10s, 500ms, 2m")->excludes(n_opt);
   bench->add_flag("--no-progress", no_progress, "no progress bar (there is none when stderr is not a terminal)");
   auto bench_tls = add_target_options(bench, target, timeout_ms);
@@ -316,7 +328,8 @@ int main(int argc, char** argv) {
   if (call->parsed()) return run_call(qualified, json_args, target);
   if (bench->parsed()) {
     if (!duration_text.empty() && !parse_duration(duration_text, &bench_options.duration)) {
-      return fail(tern::Status(tern::StatusCode::kInvalidArgument, "bad duration '" + duration_text + "'"));
+      return fail(tern::Status(tern::StatusCode::kInvalidArgument,
+                               "bad duration '" + duration_text + "' (a number of s, ms or m, at least 1 ms)"));
     }
     if (bench_options.count == 0 && bench_options.duration.count() == 0) bench_options.count = 1000;
     // A progress bar redraws one line with '\r': only for a person watching.

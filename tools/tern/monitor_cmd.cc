@@ -38,7 +38,7 @@ int run_monitor(const std::string& registry_url, const std::string& listen, int 
   monitor::MonitorOptions mo;
   mo.registry = registry_url;
   mo.registry_tls = registry_tls;
-  mo.interval = std::chrono::milliseconds(std::max(interval_ms, 100));
+  mo.interval = std::chrono::milliseconds(interval_ms);  // at least 100 (checked by the parser)
   monitor::MonitorCenter center(mo);
   if (Status s = center.start(); !s.is_ok()) return fail(s);
 
