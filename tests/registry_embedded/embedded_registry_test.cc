@@ -164,6 +164,29 @@ TEST(EmbeddedRegistry, InvalidProviderUrlIsRejected) {
   EXPECT_EQ(reg->register_provider(url("tern:///Echo")).code(), tern::StatusCode::kInvalidArgument);
 }
 
+// A provider's port given as the registry: every request is refused as not
+// a registry (UNIMPLEMENTED, naming the address), not as "unreachable".
+TEST(EmbeddedRegistry, AProviderPortIsNotARegistry) {
+  auto provider = testutil::start_server();
+  std::string address = "127.0.0.1:" + std::to_string(provider->port());
+  tern::RegistryOptions o;
+  o.request_timeout = 2000ms;
+  auto reg = tern::create_registry_any(url("tern://" + address), o).value();
+  std::string expected = address + " is not a Tern registry (it answered: unknown service 'tern.Registry'";
+  auto list = reg->list_services();
+  ASSERT_FALSE(list.has_value());
+  EXPECT_EQ(list.status().code(), tern::StatusCode::kUnimplemented);
+  EXPECT_EQ(list.status().message().rfind(expected, 0), 0u) << list.status();
+  auto providers = reg->lookup("Calculator");
+  ASSERT_FALSE(providers.has_value());
+  EXPECT_EQ(providers.status().code(), tern::StatusCode::kUnimplemented);
+  EXPECT_EQ(providers.status().message().rfind(expected, 0), 0u) << providers.status();
+  auto registered = reg->register_provider(url("tern://127.0.0.1:20001/Calculator"));
+  EXPECT_EQ(registered.code(), tern::StatusCode::kUnimplemented);
+  EXPECT_EQ(registered.message().rfind(expected, 0), 0u) << registered;
+  provider->shutdown(0ms);
+}
+
 TEST(EmbeddedRegistry, UnsubscribedListenerGetsNoMorePushes) {
   auto server = start_registry();
   auto providers = connect(*server);

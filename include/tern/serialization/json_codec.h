@@ -365,7 +365,8 @@ struct JsonCodec {
     }
     if (!doc.is_array()) {
       return Status(StatusCode::kInvalidArgument,
-                    std::string("arguments are not a JSON array (got ") + json_detail::type_name(doc) + ")");
+                    std::string("arguments are not a JSON array (got ") + json_detail::type_name(doc) +
+                        "): write them in [ ], e.g. [1, \"two\"]");
     }
     if (doc.size() != sizeof...(Args)) {
       return Status(StatusCode::kInvalidArgument, "expected " + std::to_string(sizeof...(Args)) +

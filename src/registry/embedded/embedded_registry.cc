@@ -60,6 +60,17 @@ class EmbeddedRegistry final : public Registry, public std::enable_shared_from_t
     client_.reset();
   }
 
+  // Why a request to the registry failed: UNAVAILABLE "registry unreachable:
+  // ...", or UNIMPLEMENTED when the address answered as a Tern provider
+  // without the registry service (a provider's port given as the registry).
+  Status request_error(const Status& s) const {
+    if (s.code() == StatusCode::kUnimplemented) {
+      return Status(StatusCode::kUnimplemented,
+                    address_.address() + " is not a Tern registry (it answered: " + s.message() + ")");
+    }
+    return Status(StatusCode::kUnavailable, "registry unreachable: " + s.message());
+  }
+
   Status register_provider(const Url& provider) override {
     if (provider.path().empty() || provider.hosts().empty()) {
       return Status(StatusCode::kInvalidArgument, "provider URL needs a host and a service path");
@@ -69,7 +80,7 @@ class EmbeddedRegistry final : public Registry, public std::enable_shared_from_t
       registered_.insert(provider.to_string());
     }
     auto r = api_.call<&Api::register_provider>(provider.to_string());
-    if (!r) return Status(StatusCode::kUnavailable, "registry unreachable: " + r.status().message());
+    if (!r) return request_error(r.status());
     return Status();
   }
 
@@ -79,7 +90,7 @@ class EmbeddedRegistry final : public Registry, public std::enable_shared_from_t
       registered_.erase(provider.to_string());
     }
     auto r = api_.call<&Api::unregister_provider>(provider.to_string());
-    if (!r) return Status(StatusCode::kUnavailable, "registry unreachable: " + r.status().message());
+    if (!r) return request_error(r.status());
     return Status();
   }
 
@@ -117,14 +128,14 @@ class EmbeddedRegistry final : public Registry, public std::enable_shared_from_t
       std::lock_guard lock(mu_);
       auto it = known_.find(service);
       if (it != known_.end() && it->second.list) return *it->second.list;
-      return Status(StatusCode::kUnavailable, "registry unreachable: " + r.status().message());
+      return request_error(r.status());
     }
     return to_urls(r->urls);
   }
 
   Result<std::vector<std::string>> list_services() override {
     auto r = api_.call<&Api::list_services>();
-    if (!r) return r.status();
+    if (!r) return request_error(r.status());
     return *r;
   }
 
