@@ -254,6 +254,15 @@ TEST_F(CliTest, UnreachableIsUnavailable) {
   auto r = tern("call " + svc_ + ".add " + q("[1,2]") + " --addr 127.0.0.1:1 --timeout 1000");
   EXPECT_EQ(r.exit_code, 14) << r.err;  // UNAVAILABLE
   EXPECT_NE(r.err.find("error: UNAVAILABLE"), std::string::npos) << r.err;
+  // An unreachable registry fails at once: a 2-minute --timeout is never
+  // waited out (tern() kills the command after 60 s, exit 124).
+  for (std::string cmd : {"call " + svc_ + ".add " + q("[1,2]"), "describe " + svc_}) {
+    r = tern(cmd + " --registry tern://127.0.0.1:1 --timeout 120000");
+    EXPECT_EQ(r.exit_code, 14) << cmd << "\n" << r.err;
+    EXPECT_NE(r.err.find("error: UNAVAILABLE: registry tern://127.0.0.1:1 unreachable: cannot connect to 127.0.0.1:1"),
+              std::string::npos)
+        << r.err;
+  }
 }
 
 TEST_F(CliTest, DescribeListsMethodsWithTheirTypesAndProviders) {

@@ -85,6 +85,17 @@ Status open(const std::string& service, const Target& t, std::size_t io_threads,
   auto ref = out->client->reference(service, out->url, ro);
   if (!ref) return ref.status();
   out->ref = *ref;
+  if (t.addr.empty()) {
+    // A registry that cannot be reached fails now, not after the timeout.
+    if (auto reg = out->client->registry(out->url); reg) {
+      auto listed = (*reg)->lookup(service);
+      if (!listed && listed.status().code() == StatusCode::kUnavailable) {
+        std::string why = listed.status().message();
+        if (why.rfind("registry unreachable: ", 0) == 0) why.erase(0, 22);
+        return Status(StatusCode::kUnavailable, "registry " + out->url + " unreachable: " + why);
+      }
+    }
+  }
   if (!out->ref->wait_for_providers(t.timeout)) {
     if (!t.addr.empty()) return Status(StatusCode::kUnavailable, "no provider at " + t.addr);
     return explain_no_provider(*out->client, out->url, service);
