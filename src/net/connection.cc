@@ -506,8 +506,7 @@ void Connection::note_close_reason(const Status& reason) {
 }
 
 void Connection::close(Status reason) {
-  if (closed_.load(std::memory_order_acquire)) return;
-  note_close_reason(reason);  // before send() can see close_requested_
+  note_close_reason(reason);  // before send() can see close_requested_ (the first reason wins)
   if (closed_.load(std::memory_order_acquire) || close_requested_.exchange(true, std::memory_order_acq_rel)) return;
   asio::post(loop_, [self = shared_from_this(), reason = std::move(reason)]() mutable {
     self->close_in_loop(std::move(reason));

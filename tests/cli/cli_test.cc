@@ -265,6 +265,17 @@ TEST_F(CliTest, UnreachableIsUnavailable) {
   }
 }
 
+// A provider's address given as the registry: UNIMPLEMENTED at once, saying
+// it is not a registry (a 2-minute --timeout is never waited out).
+TEST_F(CliTest, AProviderAddressIsNotARegistry) {
+  auto r = tern("call " + svc_ + ".add " + q("[1,2]") + " --registry tern://" + addr_ + " --timeout 120000");
+  EXPECT_EQ(r.exit_code, 12) << r.err;  // UNIMPLEMENTED
+  EXPECT_NE(r.err.find("error: UNIMPLEMENTED: " + addr_ + " is not a Tern registry (it answered: unknown service "
+                       "'tern.Registry'"),
+            std::string::npos)
+      << r.err;
+}
+
 TEST_F(CliTest, DescribeListsMethodsWithTheirTypesAndProviders) {
   // The types come from the provider's tern.Reflection service.
   const std::string& methods = kCalculatorMethods;

@@ -45,13 +45,24 @@ Status with_hint(const Status& s, const Target& t) {
   return Status(s.code(), s.message() + hint);
 }
 
+// A failed registry request as the CLI reports it: UNAVAILABLE names the
+// registry URL (without repeating the client's own "registry unreachable: "),
+// any other status (UNIMPLEMENTED: not a Tern registry) stays as it is.
+Status registry_failure(const std::string& url, const Status& s) {
+  if (s.code() != StatusCode::kUnavailable) return s;
+  constexpr std::string_view kPrefix = "registry unreachable: ";
+  std::string why = s.message();
+  if (why.rfind(kPrefix, 0) == 0) why.erase(0, kPrefix.size());
+  return Status(StatusCode::kUnavailable, "registry " + url + " unreachable: " + why);
+}
+
 // Why a registry has no provider for `service`: the registry is unreachable
 // (UNAVAILABLE), the service is unknown (UNIMPLEMENTED), or it has none now.
 Status explain_no_provider(Client& client, const std::string& url, const std::string& service) {
   auto reg = client.registry(url);
   if (!reg) return reg.status();
   auto names = (*reg)->list_services();
-  if (!names) return Status(StatusCode::kUnavailable, "registry " + url + " unreachable: " + names.status().message());
+  if (!names) return registry_failure(url, names.status());
   if (std::find(names->begin(), names->end(), service) == names->end()) {
     std::string known;
     for (auto& n : *names) known += (known.empty() ? "" : ", ") + n;
@@ -86,13 +97,13 @@ Status open(const std::string& service, const Target& t, std::size_t io_threads,
   if (!ref) return ref.status();
   out->ref = *ref;
   if (t.addr.empty()) {
-    // A registry that cannot be reached fails now, not after the timeout.
+    // A registry that cannot be reached, or is not a registry, fails now,
+    // not after the timeout.
     if (auto reg = out->client->registry(out->url); reg) {
       auto listed = (*reg)->lookup(service);
-      if (!listed && listed.status().code() == StatusCode::kUnavailable) {
-        std::string why = listed.status().message();
-        if (why.rfind("registry unreachable: ", 0) == 0) why.erase(0, 22);
-        return Status(StatusCode::kUnavailable, "registry " + out->url + " unreachable: " + why);
+      StatusCode code = listed ? StatusCode::kOk : listed.status().code();
+      if (code == StatusCode::kUnavailable || code == StatusCode::kUnimplemented) {
+        return registry_failure(out->url, listed.status());
       }
     }
   }
