@@ -49,8 +49,10 @@ std::string_view guess_peer(const char* raw) {
 }  // namespace
 
 std::string_view frame_type_name(FrameType t) noexcept {
-  static constexpr std::array<std::string_view, 9> kNames = {"?",    "request", "response", "oneway", "ping",
-                                                             "pong", "push",    "cancel",   "goaway"};
+  static constexpr std::array<std::string_view, 15> kNames = {
+      "?",           "request",       "response",          "oneway",        "ping",
+      "pong",        "push",          "cancel",            "goaway",        "stream_open",
+      "stream_message", "stream_half_close", "stream_cancel", "stream_window", "stream_finish"};
   auto i = static_cast<std::size_t>(t);
   return i < kNames.size() ? kNames[i] : "?";
 }

@@ -211,7 +211,11 @@ Result<StreamId> StreamSession::open(OpenInfo info) {
   (void)inserted;
   it->second.state = on_send(role_, State::kIdle, Event::kOpen).next;
   ++open_;
-  sink_.send_open(id, info);
+  if (Status sent = sink_.send_open(id, info); !sent.is_ok()) {
+    streams_.erase(id);  // the peer never saw it; the id stays used
+    --open_;
+    return sent;
+  }
   return id;
 }
 

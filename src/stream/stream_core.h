@@ -87,7 +87,9 @@ Status validate(const StreamOptions& options);
 class Sink {
  public:
   virtual ~Sink() = default;
-  virtual void send_open(StreamId id, const OpenInfo& info) = 0;
+  // Non-OK when the codec cannot put this open on the wire (its metadata does
+  // not fit a frame): open() then fails with that status and sends nothing.
+  virtual Status send_open(StreamId id, const OpenInfo& info) = 0;
   virtual void send_message(StreamId id, const std::string& bytes) = 0;
   virtual void send_half_close(StreamId id) = 0;
   // Resets the stream on the peer (RST_STREAM); `status` says why.
@@ -134,7 +136,8 @@ class StreamSession {
 
   // ---- the application's actions ----------------------------------------
   // Client only: opens a stream with the next id. RESOURCE_EXHAUSTED at the
-  // concurrent-stream limit; FAILED_PRECONDITION on a server or a dead session.
+  // concurrent-stream limit; FAILED_PRECONDITION on a server, UNAVAILABLE on
+  // a dead session; the codec's status when it cannot send the open.
   Result<StreamId> open(OpenInfo info);
 
   // Sends one message now if the stream has credit, else holds it until

@@ -48,8 +48,9 @@ StreamOptions options() {
 struct Side : Sink, Listener {
   explicit Side(Role role) : session(role, options(), *this, *this) {}
 
-  void send_open(StreamId id, const OpenInfo& info) override {
+  Status send_open(StreamId id, const OpenInfo& info) override {
     forward([id, info](StreamSession& p) { p.on_open(id, info); });
+    return Status();
   }
   void send_message(StreamId id, const std::string& bytes) override {
     FUZZ_CHECK(bytes.size() <= kMaxMessage, "sent a message over the limit");

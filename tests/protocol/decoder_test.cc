@@ -182,9 +182,11 @@ TEST(FrameDecoder, EverySingleSplitPositionSmallFrames) {
 
 // The stream holding the 1 MiB frame, cut once at each position. Every cut is
 // taken in the small frames, the 1 MiB frame's header and metadata and the
-// first and last 16 KiB of its body; inside the body every 257th position.
-// Each run copies the whole body, so all ~1.05 million cuts take about a
-// minute of CPU: set TERN_PROTOCOL_EXHAUSTIVE=1 to run literally every cut.
+// first and last 2 KiB of its body; inside the body every 1021st position
+// (a prime, so the cuts fall at every offset within a read). Each run copies
+// the whole body, so the ~5,000 cuts cost seconds under ASan (at 16 KiB and
+// every 257th the test timed out in CI's ASan stage), and all ~1.05 million
+// cuts a minute of CPU: set TERN_PROTOCOL_EXHAUSTIVE=1 to run every cut.
 TEST(FrameDecoder, EverySingleSplitPositionWithOneMiBBody) {
   Stream s = make_stream(1 << 20);
   const bool exhaustive = std::getenv("TERN_PROTOCOL_EXHAUSTIVE") != nullptr;
@@ -197,11 +199,11 @@ TEST(FrameDecoder, EverySingleSplitPositionWithOneMiBBody) {
   }
   const std::size_t body_end = body_begin + (1u << 20);
   ASSERT_EQ(s.bytes.substr(body_begin, 16), pattern(16, 7));
-  constexpr std::size_t kEdge = 16 << 10;
+  constexpr std::size_t kEdge = 2 << 10;
   std::size_t failures = 0, cuts = 0;
   for (std::size_t cut = 0; cut <= s.bytes.size(); ++cut) {
     bool interior = cut > body_begin + kEdge && cut + kEdge < body_end;
-    if (interior && !exhaustive && (cut - body_begin) % 257 != 0) continue;
+    if (interior && !exhaustive && (cut - body_begin) % 1021 != 0) continue;
     ++cuts;
     auto r = decodes_same(s, {cut});
     if (!r) {
@@ -397,7 +399,7 @@ TEST(FrameDecoderErrors, UnknownVersion) {
 }
 
 TEST(FrameDecoderErrors, UnknownFrameType) {
-  for (int t : {0, 9, 255}) {
+  for (int t : {0, 15, 255}) {
     std::string h = header(static_cast<FrameType>(t), 0, 0, 0);
     Rejection r = expect_rejected_at_header(h);
     EXPECT_EQ(r.code, StatusCode::kInvalidArgument);
@@ -490,7 +492,7 @@ TEST(FrameDecoderErrors, ChecksRunInSpecOrder) {
   EXPECT_NE(expect_rejected_at_header(h, limits).message.find("unknown request flags"), std::string::npos);
   h = header(FrameType::kRequest, 0, 21, 21);
   EXPECT_NE(expect_rejected_at_header(h, limits).message.find("metadata of 21"), std::string::npos);
-  h = header(static_cast<FrameType>(9), 0x80, 21, 21);
+  h = header(static_cast<FrameType>(15), 0x80, 21, 21);
   EXPECT_NE(expect_rejected_at_header(h, limits).message.find("unknown frame type"), std::string::npos);
   h[2] = 7;
   EXPECT_NE(expect_rejected_at_header(h, limits).message.find("unsupported version 7"), std::string::npos);

@@ -118,6 +118,12 @@ TEST(FrameHeader, EveryFrameTypeRoundTripsAndHasItsNumberAndName) {
       {FrameType::kRequest, "request"}, {FrameType::kResponse, "response"}, {FrameType::kOneway, "oneway"},
       {FrameType::kPing, "ping"},       {FrameType::kPong, "pong"},         {FrameType::kPush, "push"},
       {FrameType::kCancel, "cancel"},   {FrameType::kGoaway, "goaway"},
+      {FrameType::kStreamOpen, "stream_open"},
+      {FrameType::kStreamMessage, "stream_message"},
+      {FrameType::kStreamHalfClose, "stream_half_close"},
+      {FrameType::kStreamCancel, "stream_cancel"},
+      {FrameType::kStreamWindow, "stream_window"},
+      {FrameType::kStreamFinish, "stream_finish"},
   };
   int number = 1;
   for (auto [type, name] : kTypes) {
@@ -130,9 +136,9 @@ TEST(FrameHeader, EveryFrameTypeRoundTripsAndHasItsNumberAndName) {
     EXPECT_EQ(static_cast<unsigned char>(raw[3]), static_cast<unsigned char>(type));
     EXPECT_EQ(decode_header_unchecked(raw).type, type);
   }
-  EXPECT_EQ(kMaxFrameType, 8);
+  EXPECT_EQ(kMaxFrameType, 14);
   EXPECT_EQ(frame_type_name(static_cast<FrameType>(0)), "?");
-  EXPECT_EQ(frame_type_name(static_cast<FrameType>(9)), "?");
+  EXPECT_EQ(frame_type_name(static_cast<FrameType>(15)), "?");
   EXPECT_EQ(frame_type_name(static_cast<FrameType>(255)), "?");
 }
 

@@ -22,9 +22,10 @@ struct Endpoint : Sink, Listener {
   Endpoint(Role role, StreamOptions options) : session(role, options, *this, *this) {}
 
   // Sink
-  void send_open(StreamId id, const OpenInfo& info) override {
+  Status send_open(StreamId id, const OpenInfo& info) override {
     sent.push_back("open " + std::to_string(id) + " " + info.service + "." + info.method);
     forward([id, info](StreamSession& p) { p.on_open(id, info); });
+    return Status();
   }
   void send_message(StreamId id, const std::string& bytes) override {
     sent.push_back("message " + std::to_string(id) + " " + bytes);

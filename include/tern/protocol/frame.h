@@ -42,8 +42,20 @@ enum class FrameType : std::uint8_t {
   kPush = 6,      // server-initiated message (registry notifications)
   kCancel = 7,    // consumer gave up on request id; provider may stop work
   kGoaway = 8,    // sender is shutting down: send no new requests here
+  // Stream frames (docs/protocol.md §12.4): the request id is the stream id.
+  kStreamOpen = 9,        // consumer opens a stream: metadata names the method
+  kStreamMessage = 10,    // one message of a stream, either direction
+  kStreamHalfClose = 11,  // consumer sends no more messages
+  kStreamCancel = 12,     // either side abandons the stream; byte 5 = status
+  kStreamWindow = 13,     // flow-control credit: u32 messages, u32 bytes
+  kStreamFinish = 14,     // provider's final status (byte 5), trailers as metadata
 };
-inline constexpr std::uint8_t kMaxFrameType = 8;
+inline constexpr std::uint8_t kMaxFrameType = 14;
+
+// True for the stream frame types 9..14.
+constexpr bool is_stream_frame(FrameType t) noexcept {
+  return t >= FrameType::kStreamOpen && t <= FrameType::kStreamFinish;
+}
 
 // "request", "response", ... for logs.
 std::string_view frame_type_name(FrameType t) noexcept;
