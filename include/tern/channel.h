@@ -36,6 +36,7 @@
 #include "tern/protocol/decoder.h"
 #include "tern/protocol/frame.h"
 #include "tern/status.h"
+#include "tern/stream.h"
 #include "tern/tls.h"
 #include "tern/url.h"
 
@@ -122,6 +123,14 @@ class Channel : public std::enable_shared_from_this<Channel> {
   // UNAVAILABLE when the channel is shut down or its connection is known
   // broken and cannot be re-dialled; otherwise OK once queued.
   Status send_oneway(std::string request);
+
+  // Opens a stream (tern/stream.h) on this channel's connection, connecting
+  // on demand: service/method name it, `serialization` is the messages' id,
+  // `timeout` the whole stream's deadline (0 = none), `metadata` the
+  // attachments. Never fails here: a connection that cannot be made, a shut
+  // down channel or the stream limit shows as the stream's final status.
+  std::shared_ptr<RawStream> open_stream(std::string service, std::string method, std::uint8_t serialization,
+                                         std::chrono::milliseconds timeout, StreamMetadata metadata);
 
   // Receives push frames (server-initiated, e.g. registry notifications) on
   // the IO thread. Replaces an earlier handler.

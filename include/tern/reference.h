@@ -39,6 +39,7 @@
 #include "tern/protocol/frame.h"
 #include "tern/registry.h"
 #include "tern/result.h"
+#include "tern/stream.h"
 
 namespace tern {
 
@@ -178,6 +179,8 @@ class Reference : public std::enable_shared_from_this<Reference> {
 
  private:
   friend class Client;
+  friend Result<std::shared_ptr<RawStream>> open_stream(Reference& ref, std::string_view method,
+                                                        const CallOptions* options);
   // `core` is fully configured and validated (ReferenceCore::validate()).
   explicit Reference(std::shared_ptr<ReferenceCore> core);
   std::shared_ptr<ReferenceCore> core_;

@@ -84,4 +84,30 @@ class [[nodiscard]] Result<void> {
   Status status_;
 };
 
+// Result<Status>: the result of a computation whose value is itself a
+// Status (a stream handler's Task<Status>: its final status). Both the
+// value and an error are a Status, so it always holds one: an error (an
+// exception that escaped a Task<Status>) becomes the value.
+template <>
+class [[nodiscard]] Result<Status> {
+ public:
+  Result() = default;
+  Result(Status status) : status_(std::move(status)) {}  // NOLINT implicit
+  bool has_value() const noexcept { return true; }
+  bool ok() const noexcept { return true; }
+  explicit operator bool() const noexcept { return true; }
+  // OK: the held Status is the value, not an error of the Result.
+  Status status() const { return Status(); }
+  Status& value() & { return status_; }
+  const Status& value() const& { return status_; }
+  Status&& value() && { return std::move(status_); }
+  Status& operator*() & { return status_; }
+  const Status& operator*() const& { return status_; }
+  Status* operator->() { return &status_; }
+  const Status* operator->() const { return &status_; }
+
+ private:
+  Status status_;
+};
+
 }  // namespace tern

@@ -48,6 +48,7 @@
 #include "tern/serialization/codecs.h"
 #include "tern/server_context.h"
 #include "tern/service.h"
+#include "tern/stream.h"
 #include "tern/task.h"
 #include "tern/tls.h"
 #include "tern/url.h"
@@ -246,6 +247,28 @@ class Server {
   Status add_method(const std::string& service, const std::string& method, MethodHandler handler,
                     const ServiceOptions& options = {});
 
+  // Registers a stream method (tern/stream.h, docs/streaming.md): `handler`
+  // runs once per stream a consumer opens on service/method; its result is
+  // the stream's final status. It starts where the dispatcher sends requests
+  // (the business pool, or the IO thread with `direct`), and after each
+  // co_await of a read or write it resumes there too. A unary request for
+  // the method is answered UNIMPLEMENTED ("is a stream method"); a stream
+  // opened on an unknown method is finished UNIMPLEMENTED. The method joins
+  // the service's method list (registry URL, reflection).
+  // ALREADY_EXISTS for a name in use; FAILED_PRECONDITION after start().
+  Status add_stream_method(const std::string& service, const std::string& method, RawStreamHandler handler,
+                           const ServiceOptions& options = {});
+  // Typed: `handler(ServerStream<Req, Resp>&) -> Task<Status>`.
+  template <typename Req, typename Resp, typename F>
+  Status add_stream_method(const std::string& service, const std::string& method, F handler,
+                           const ServiceOptions& options = {});
+  // Blocking style: `handler(ServerStream<Req, Resp>&) -> Status` runs on a
+  // business-pool thread, which it holds for the stream's life, and uses the
+  // *_sync operations (the server then always has a business pool).
+  template <typename Req, typename Resp, typename F>
+  Status add_blocking_stream_method(const std::string& service, const std::string& method, F handler,
+                                    const ServiceOptions& options = {});
+
   // Attaches the reflection description of an exposed service: a JSON
   // object {"methods":[{"name","args","result"}, ...],"types":{...}}
   // (grammar in tern/reflection.h), answered by tern.Reflection. expose()
@@ -300,8 +323,36 @@ class Server {
   struct Impl;
 
  private:
+  Status add_stream_entry(const std::string& service, const std::string& method, RawStreamHandler handler,
+                          bool blocking, const ServiceOptions& options);
   std::shared_ptr<Impl> impl_;
 };
+
+template <typename Req, typename Resp, typename F>
+Status Server::add_stream_method(const std::string& service, const std::string& method, F handler,
+                                 const ServiceOptions& options) {
+  auto h = std::make_shared<F>(std::move(handler));
+  return add_stream_entry(
+      service, method,
+      [h](std::shared_ptr<RawStream> raw) -> Task<Status> {
+        ServerStream<Req, Resp> s(std::move(raw));
+        co_return co_await (*h)(s);
+      },
+      false, options);
+}
+
+template <typename Req, typename Resp, typename F>
+Status Server::add_blocking_stream_method(const std::string& service, const std::string& method, F handler,
+                                          const ServiceOptions& options) {
+  auto h = std::make_shared<F>(std::move(handler));
+  return add_stream_entry(
+      service, method,
+      [h](std::shared_ptr<RawStream> raw) -> Task<Status> {
+        ServerStream<Req, Resp> s(std::move(raw));
+        co_return (*h)(s);
+      },
+      true, options);
+}
 
 // ---------------------------------------------------------------------------
 // Implementation of the templates.

@@ -6,6 +6,7 @@
 #include <asio/post.hpp>
 #include <asio/steady_timer.hpp>
 
+#include <algorithm>
 #include <deque>
 #include <future>
 #include <thread>
@@ -13,6 +14,7 @@
 #include <vector>
 
 #include "rpc/session.h"
+#include "rpc/stream_hub.h"
 #include "rpc/thread_pool.h"
 #include "tern/log.h"
 #include "tern/net/connection.h"
@@ -91,6 +93,7 @@ class ChannelSession : public Session {
     {
       std::lock_guard lock(mu_);
       if (closed_ || !pending_.empty()) return;
+      if (streams_ && streams_->live() > 0) return;  // a stream still runs here
       closed_ = true;
       close_reason_ = Status(StatusCode::kUnavailable, "provider going away (goaway)");
     }
@@ -131,6 +134,35 @@ class ChannelSession : public Session {
     return pending_.size();
   }
 
+  // The streams of this connection (created at the first open or stream
+  // frame); null once the session closed.
+  std::shared_ptr<StreamHub> streams(const StreamDispatch& dispatch) {
+    std::lock_guard lock(mu_);
+    if (!streams_ && !closed_) {
+      std::weak_ptr<ChannelSession> weak = shared();
+      stream::StreamOptions so;
+      so.max_message_bytes = std::min(so.max_message_bytes, max_body_);
+      streams_ = std::make_shared<StreamHub>(
+          stream::Role::kClient, so, static_cast<asio::io_context&>(timer_.get_executor().context()),
+          connection() ? connection()->remote_text() : std::string(),
+          [weak](std::string bytes) {
+            if (auto s = weak.lock()) s->send_frame(std::move(bytes));
+          },
+          [weak](const Status& why) {
+            if (auto s = weak.lock()) {
+              TERN_LOG(kWarn, "closing connection to {}: {}", s->connection() ? s->connection()->remote_text() : "?",
+                       why.message());
+              s->close(why);
+            }
+          },
+          dispatch);
+      streams_->set_on_settled([weak] {
+        if (auto s = weak.lock()) s->close_if_drained();
+      });
+    }
+    return streams_;
+  }
+
  protected:
   void on_frame(protocol::Frame&& frame) override {
     using protocol::FrameType;
@@ -147,6 +179,20 @@ class ChannelSession : public Session {
           h = ch->push_handler_;
         }
         if (h && *h) (*h)(frame);
+      }
+      return;
+    }
+    if (protocol::is_stream_frame(frame.header.type)) {
+      std::shared_ptr<StreamHub> hub;
+      {
+        std::lock_guard lock(mu_);
+        hub = streams_;
+      }
+      if (hub) {
+        hub->feed(frame);
+      } else {
+        // A provider that sends stream frames on a connection with no stream.
+        close(Status(StatusCode::kInternal, "stream protocol error: stream frame for a stream never opened"));
       }
       return;
     }
@@ -237,12 +283,19 @@ class ChannelSession : public Session {
       }
     }
     std::unordered_map<std::uint64_t, Pending> failed;
+    std::shared_ptr<StreamHub> hub;
     {
       std::lock_guard lock(mu_);
       closed_ = true;
       close_reason_ = reason;
       failed.swap(pending_);
       timeouts_.clear();
+      hub = streams_;
+    }
+    if (hub) {
+      hub->connection_lost(Status(StatusCode::kUnavailable,
+                                  reason.message().empty() ? "connection closed" : "connection closed: " + reason.message(),
+                                  was_connected));
     }
     std::error_code ec;
     timer_.cancel();
@@ -339,6 +392,7 @@ class ChannelSession : public Session {
   std::uint64_t next_id_ = 1;
   bool closed_ = false;
   Status close_reason_;
+  std::shared_ptr<StreamHub> streams_;  // guarded by mu_ (the pointer; the hub is the IO thread's)
 };
 
 }  // namespace rpc
@@ -444,6 +498,31 @@ Status Channel::send_oneway(std::string request) {
                                                 (why.message().empty() ? "" : ": " + why.message()));
   }
   return Status();
+}
+
+std::shared_ptr<RawStream> Channel::open_stream(std::string service, std::string method, std::uint8_t serialization,
+                                               std::chrono::milliseconds timeout, StreamMetadata metadata) {
+  stream::OpenInfo info{std::move(service), std::move(method), serialization, timeout, std::move(metadata)};
+  rpc::StreamDispatch dispatch;
+  if (policy_.pooled(DispatchEvent::kResponse) && pool_) {
+    rpc::ThreadPool* p = pool_;
+    asio::io_context* loop = &loop_;
+    dispatch = [p, loop](detail::UniqueFunction<void()> fn) {
+      auto shared = std::make_shared<detail::UniqueFunction<void()>>(std::move(fn));
+      if (!p->try_submit([shared] { (*shared)(); })) asio::post(*loop, [shared] { (*shared)(); });  // never lost
+    };
+  } else {
+    dispatch = [loop = &loop_](detail::UniqueFunction<void()> fn) { asio::post(*loop, std::move(fn)); };
+  }
+  if (!status_.is_ok()) return rpc::StreamCall::failed(loop_, dispatch, std::move(info), status_);
+  auto s = session();
+  std::shared_ptr<rpc::StreamHub> hub = s ? s->streams(dispatch) : nullptr;
+  if (!hub) {
+    Status why = s ? Status(StatusCode::kUnavailable, s->unsent_reason(), false)
+                   : Status(StatusCode::kCancelled, "consumer shut down");
+    return rpc::StreamCall::failed(loop_, dispatch, std::move(info), std::move(why));
+  }
+  return hub->open(std::move(info));
 }
 
 void Channel::set_push_handler(std::function<void(const protocol::Frame&)> handler) {

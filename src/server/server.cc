@@ -17,6 +17,7 @@
 
 #include "net/listen_address.h"
 #include "server/reflection_service.h"
+#include "server/server_impl.h"
 #include "server/server_session.h"
 #include "rpc/thread_pool.h"
 #include "tern/log.h"
@@ -70,20 +71,12 @@ struct ServerCallAccess {
 };
 }  // namespace detail
 
+using server_impl::MethodEntry;
+using server_impl::ServiceEntry;
+
 namespace {
 thread_local ServerContext* t_current_context = nullptr;
 
-struct MethodEntry {
-  MethodHandler handler;
-};
-
-struct ServiceEntry {
-  ServiceOptions options;
-  bool pooled = true;  // requests go to the business pool (resolved at start)
-  std::unordered_map<std::string, MethodEntry> methods;
-  std::vector<std::string> method_names;
-  nlohmann::json description;  // reflection (tern/reflection.h); null = none
-};
 }  // namespace
 
 // ---------------------------------------------------------------------------
@@ -138,82 +131,6 @@ std::string_view ServerContext::attachment(std::string_view key) const noexcept 
 // ---------------------------------------------------------------------------
 // Server::Impl
 
-struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
-  ServerOptions options;
-  std::unordered_map<std::string, ServiceEntry> services;  // immutable after start
-  std::unique_ptr<net::IoContextPool> io;
-  std::unique_ptr<rpc::ThreadPool> pool;
-  std::unique_ptr<asio::ip::tcp::acceptor> acceptor;
-  std::shared_ptr<net::TlsContext> tls;  // set at start() when options.tls.enabled
-  DispatchPolicy policy;
-  std::unique_ptr<rpc::ThreadPool> ordered;  // `connection`: connect/disconnect in order
-  std::atomic<std::uint64_t> blocked_io{0};
-  std::mutex blocked_mu;
-  std::unordered_set<std::string> blocked_logged;  // service.method already logged
-  std::uint16_t port = 0;
-  std::string bound_host;
-
-  std::atomic<std::uint64_t> requests{0};
-  std::atomic<std::uint64_t> rejected{0};
-  std::atomic<std::uint64_t> rejected_connections{0};
-  std::atomic<std::uint64_t> rejected_in_flight{0};
-  std::atomic<std::uint64_t> handler_errors{0};
-  std::atomic<std::int64_t> in_flight{0};
-  std::atomic<bool> shutting_down{false};
-
-  std::mutex mu;
-  std::condition_variable cv;
-  std::unordered_set<std::shared_ptr<rpc::ServerSession>> sessions;  // guarded by mu
-  bool started = false;
-  bool stopped = false;
-  std::atomic<std::uint64_t> next_connection_id{1};
-  std::function<void(std::uint64_t)> connect_listener;
-  std::function<void(std::uint64_t)> disconnect_listener;
-
-  void observe(DispatchEvent e) {
-    if (options.event_observer) options.event_observer(e, net::IoContextPool::in_io_thread());
-  }
-
-  // Runs a connect/disconnect/heartbeat event where the policy says. Never
-  // drops it: a full pool runs it inline.
-  void dispatch_event(DispatchEvent e, detail::UniqueFunction<void()> fn) {
-    if (policy.ordered_connection_events && (e == DispatchEvent::kConnect || e == DispatchEvent::kDisconnect)) {
-      if (ordered && ordered->try_submit(std::move(fn))) return;
-    } else if (policy.pooled(e) && pool) {
-      if (pool->try_submit(std::move(fn))) return;
-    }
-    fn();  // not pooled, or the pool refused: run here, never drop the event
-  }
-
-  void session_opened(const std::shared_ptr<rpc::ServerSession>& s) {
-    std::uint64_t id = s->id();
-    dispatch_event(DispatchEvent::kConnect, [self = shared_from_this(), id] {
-      self->observe(DispatchEvent::kConnect);
-      if (self->connect_listener) self->connect_listener(id);
-    });
-  }
-
-  void do_accept();
-  void handle_request(const std::shared_ptr<rpc::ServerSession>& session, protocol::Frame&& frame);
-  void run(ServerCall& call, const MethodHandler& handler);
-  void session_closed(const std::shared_ptr<rpc::ServerSession>& s) {
-    std::uint64_t id = s->id();
-    dispatch_event(DispatchEvent::kDisconnect, [self = shared_from_this(), id] {
-      self->observe(DispatchEvent::kDisconnect);
-      if (self->disconnect_listener) self->disconnect_listener(id);
-    });
-    std::lock_guard lock(mu);
-    sessions.erase(s);
-    cv.notify_all();
-  }
-
-  void heartbeat(const std::shared_ptr<rpc::ServerSession>& s, std::uint64_t ping_id) {
-    dispatch_event(DispatchEvent::kHeartbeat, [self = shared_from_this(), s, ping_id] {
-      self->observe(DispatchEvent::kHeartbeat);
-      s->send_frame(protocol::encode_control_frame(protocol::FrameType::kPong, ping_id));
-    });
-  }
-};
 
 void Server::Impl::do_accept() {
   auto& loop = io->next();
@@ -390,10 +307,7 @@ void Server::Impl::run(ServerCall& call, const MethodHandler& handler) {
       }
     }
   }
-  if (in_flight.fetch_sub(1, std::memory_order_acq_rel) == 1 && shutting_down.load()) {
-    std::lock_guard lock(mu);
-    cv.notify_all();
-  }
+  end_in_flight();
 }
 
 // ---------------------------------------------------------------------------
@@ -418,11 +332,17 @@ void ServerSession::on_frame(protocol::Frame&& frame) {
       break;
     }
     default:
-      break;  // cancel/goaway/responses from a consumer: nothing to do yet
+      if (protocol::is_stream_frame(frame.header.type)) on_stream_frame(frame);
+      break;  // goaway/responses from a consumer: nothing to do
   }
 }
 
-void ServerSession::on_session_closed(const Status&, bool) {
+void ServerSession::on_session_closed(const Status& reason, bool) {
+  if (streams_) {
+    streams_->connection_lost(Status(StatusCode::kUnavailable,
+                                     "connection closed" + (reason.message().empty() ? "" : ": " + reason.message()),
+                                     true));
+  }
   server_->session_closed(std::static_pointer_cast<ServerSession>(shared_from_this()));
 }
 
@@ -613,6 +533,7 @@ Status Server::start() {
     }
     need_pool = need_pool || svc.pooled;
   }
+  for (auto& [key, entry] : im.stream_methods) need_pool = need_pool || entry.blocking;
   unsigned cores = std::max(1u, std::thread::hardware_concurrency());
   std::size_t workers = im.options.worker_threads ? im.options.worker_threads : std::max<std::size_t>(4, 2 * cores);
   if (need_pool) {

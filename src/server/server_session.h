@@ -13,6 +13,8 @@
 
 namespace tern::rpc {
 
+class StreamHub;
+
 class ServerSession : public Session, public ServerConnection {
  public:
   ServerSession(std::shared_ptr<Server::Impl> server, SessionOptions options, std::uint64_t id)
@@ -55,6 +57,9 @@ class ServerSession : public Session, public ServerConnection {
 
  protected:
   void on_frame(protocol::Frame&& frame) override;
+  // A stream frame (types 9..14): to this connection's StreamHub, created at
+  // the first one (src/server/stream_methods.cc).
+  void on_stream_frame(const protocol::Frame& frame);
   void on_session_closed(const Status& reason, bool was_connected) override;
   void on_ping(const protocol::Frame& ping) override { on_frame(protocol::Frame(ping)); }
 
@@ -67,6 +72,7 @@ class ServerSession : public Session, public ServerConnection {
   std::set<std::uint64_t> cancelled_;
   std::atomic<bool> has_cancelled_{false};
   std::atomic<std::size_t> in_flight_{0};
+  std::shared_ptr<StreamHub> streams_;  // IO thread; null until the first stream frame
 };
 
 }  // namespace tern::rpc

@@ -1,0 +1,142 @@
+// src/server/server_impl.h - Server::Impl: the provider's shared state
+// (internal; server.cc owns the lifecycle and unary calls, stream_methods.cc
+// the streams).
+#pragma once
+
+#include <asio/ip/tcp.hpp>
+
+#include <atomic>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "rpc/stream_hub.h"
+#include "rpc/thread_pool.h"
+#include "server/server_session.h"
+#include "tern/net/io_context_pool.h"
+#include "tern/net/tls_context.h"
+#include "tern/server.h"
+#include "tern/stream.h"
+
+namespace tern {
+namespace server_impl {
+
+struct MethodEntry {
+  MethodHandler handler;
+};
+
+struct ServiceEntry {
+  ServiceOptions options;
+  bool pooled = true;  // requests go to the business pool (resolved at start)
+  std::unordered_map<std::string, MethodEntry> methods;
+  std::vector<std::string> method_names;
+  nlohmann::json description;  // reflection (tern/reflection.h); null = none
+};
+// A stream method (Server::add_stream_method).
+struct StreamEntry {
+  RawStreamHandler handler;
+  bool blocking = false;  // holds a business thread for the stream's life
+};
+
+}  // namespace server_impl
+
+struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
+  ServerOptions options;
+  std::unordered_map<std::string, server_impl::ServiceEntry> services;  // immutable after start
+  std::unique_ptr<net::IoContextPool> io;
+  std::unique_ptr<rpc::ThreadPool> pool;
+  std::unique_ptr<asio::ip::tcp::acceptor> acceptor;
+  std::shared_ptr<net::TlsContext> tls;  // set at start() when options.tls.enabled
+  DispatchPolicy policy;
+  std::unique_ptr<rpc::ThreadPool> ordered;  // `connection`: connect/disconnect in order
+  std::atomic<std::uint64_t> blocked_io{0};
+  std::mutex blocked_mu;
+  std::unordered_set<std::string> blocked_logged;  // service.method already logged
+  std::uint16_t port = 0;
+  std::string bound_host;
+
+  std::atomic<std::uint64_t> requests{0};
+  std::atomic<std::uint64_t> rejected{0};
+  std::atomic<std::uint64_t> rejected_connections{0};
+  std::atomic<std::uint64_t> rejected_in_flight{0};
+  std::atomic<std::uint64_t> handler_errors{0};
+  std::atomic<std::int64_t> in_flight{0};
+  std::atomic<bool> shutting_down{false};
+
+  std::mutex mu;
+  std::condition_variable cv;
+  std::unordered_set<std::shared_ptr<rpc::ServerSession>> sessions;  // guarded by mu
+  bool started = false;
+  bool stopped = false;
+  std::atomic<std::uint64_t> next_connection_id{1};
+  std::function<void(std::uint64_t)> connect_listener;
+  std::function<void(std::uint64_t)> disconnect_listener;
+
+  void observe(DispatchEvent e) {
+    if (options.event_observer) options.event_observer(e, net::IoContextPool::in_io_thread());
+  }
+
+  // Runs a connect/disconnect/heartbeat event where the policy says. Never
+  // drops it: a full pool runs it inline.
+  void dispatch_event(DispatchEvent e, detail::UniqueFunction<void()> fn) {
+    if (policy.ordered_connection_events && (e == DispatchEvent::kConnect || e == DispatchEvent::kDisconnect)) {
+      if (ordered && ordered->try_submit(std::move(fn))) return;
+    } else if (policy.pooled(e) && pool) {
+      if (pool->try_submit(std::move(fn))) return;
+    }
+    fn();  // not pooled, or the pool refused: run here, never drop the event
+  }
+
+  void session_opened(const std::shared_ptr<rpc::ServerSession>& s) {
+    std::uint64_t id = s->id();
+    dispatch_event(DispatchEvent::kConnect, [self = shared_from_this(), id] {
+      self->observe(DispatchEvent::kConnect);
+      if (self->connect_listener) self->connect_listener(id);
+    });
+  }
+
+  // Streams (src/server/stream_methods.cc): "service/method" -> handler.
+  std::unordered_map<std::string, server_impl::StreamEntry> stream_methods;  // immutable after start
+  std::atomic<std::uint64_t> streams_opened{0};
+  // A consumer opened a stream on `session` (its IO thread): runs the
+  // handler where the dispatcher says, or finishes it with the reason it
+  // cannot run (UNIMPLEMENTED, UNAVAILABLE while shutting down, RESOURCE_EXHAUSTED).
+  void open_stream(const std::shared_ptr<rpc::ServerSession>& session, std::shared_ptr<rpc::StreamCall> call);
+  // Where the completions of a stream's operations run (the business pool
+  // when requests go there, else the IO loop).
+  rpc::StreamDispatch stream_dispatch(asio::io_context& loop, bool pooled);
+  // One fewer call or stream in flight (wakes a graceful shutdown).
+  void end_in_flight() {
+    if (in_flight.fetch_sub(1, std::memory_order_acq_rel) == 1 && shutting_down.load()) {
+      std::lock_guard lock(mu);
+      cv.notify_all();
+    }
+  }
+
+  void do_accept();
+  void handle_request(const std::shared_ptr<rpc::ServerSession>& session, protocol::Frame&& frame);
+  void run(ServerCall& call, const MethodHandler& handler);
+  void session_closed(const std::shared_ptr<rpc::ServerSession>& s) {
+    std::uint64_t id = s->id();
+    dispatch_event(DispatchEvent::kDisconnect, [self = shared_from_this(), id] {
+      self->observe(DispatchEvent::kDisconnect);
+      if (self->disconnect_listener) self->disconnect_listener(id);
+    });
+    std::lock_guard lock(mu);
+    sessions.erase(s);
+    cv.notify_all();
+  }
+
+  void heartbeat(const std::shared_ptr<rpc::ServerSession>& s, std::uint64_t ping_id) {
+    dispatch_event(DispatchEvent::kHeartbeat, [self = shared_from_this(), s, ping_id] {
+      self->observe(DispatchEvent::kHeartbeat);
+      s->send_frame(protocol::encode_control_frame(protocol::FrameType::kPong, ping_id));
+    });
+  }
+};
+
+}  // namespace tern
