@@ -4,11 +4,13 @@
 set -euo pipefail
 
 PKGS=(
-  # toolchain
-  build-essential cmake ninja-build pkg-config git
+  # toolchain (ccache: rebuilds and CI reuse object files, cmake/ccache in CMakeLists.txt)
+  build-essential cmake ninja-build pkg-config git ccache
   # core libraries
   libasio-dev libmsgpack-cxx-dev nlohmann-json3-dev libcli11-dev libxxhash-dev
   libfmt-dev libzstd-dev liblz4-dev libssl-dev
+  # HTTP/2 for the gRPC-compatible codec (src/protocol/http2)
+  libnghttp2-dev
   # configuration files (tern::Config, `tern --config`)
   libyaml-cpp-dev
   # protobuf (serialization, protoc plugin)
@@ -17,6 +19,8 @@ PKGS=(
   libzookeeper-mt-dev zookeeper etcd-server etcd-client libcurl4-openssl-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev libgrpc++-dev protobuf-compiler-grpc
+  # gRPC interop peers the tests start: gRPC C++ (above) and grpc-go
+  golang-go golang-google-grpc-dev
   # fuzzing (libFuzzer ships with clang's runtime libraries)
   clang libclang-rt-14-dev
   # misc tools used by tests
