@@ -40,5 +40,5 @@ set(CPACK_PACKAGE_DESCRIPTION_SUMMARY "Tern: a high-performance distributed RPC 
 set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)
 set(CPACK_DEBIAN_PACKAGE_SECTION libdevel)
 set(CPACK_DEBIAN_PACKAGE_DEPENDS
-  "libasio-dev, libmsgpack-cxx-dev, nlohmann-json3-dev, libfmt-dev, libprotobuf-dev, protobuf-compiler, libzookeeper-mt-dev, libcurl4-openssl-dev, libxxhash-dev, libzstd-dev, liblz4-dev, libyaml-cpp-dev, libssl-dev")
+  "libasio-dev, libmsgpack-cxx-dev, nlohmann-json3-dev, libfmt-dev, libprotobuf-dev, protobuf-compiler, libzookeeper-mt-dev, libcurl4-openssl-dev, libxxhash-dev, libzstd-dev, liblz4-dev, libyaml-cpp-dev, libssl-dev, libnghttp2-dev, zlib1g-dev")
 include(CPack)

@@ -19,8 +19,13 @@ void Session::attach(std::shared_ptr<net::Connection> conn) {
   }
 }
 
+void Session::stop_heartbeat() {
+  heartbeat_off_ = true;
+  if (heartbeat_timer_) heartbeat_timer_->cancel();
+}
+
 void Session::on_connected(net::Connection&) {
-  if (heartbeat_timer_) arm_heartbeat();
+  if (heartbeat_timer_ && !heartbeat_off_) arm_heartbeat();
   on_session_connected();
 }
 
@@ -28,7 +33,7 @@ void Session::arm_heartbeat() {
   heartbeat_timer_->expires_after(options_.heartbeat_interval);
   heartbeat_timer_->async_wait([weak = weak_from_this()](std::error_code ec) {
     auto self = weak.lock();
-    if (ec || !self || !self->conn_ || !self->conn_->is_open()) return;
+    if (ec || !self || self->heartbeat_off_ || !self->conn_ || !self->conn_->is_open()) return;
     auto last = self->conn_->last_read();
     if (last != self->last_seen_read_) {
       self->last_seen_read_ = last;

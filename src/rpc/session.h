@@ -56,6 +56,9 @@ class Session : public net::Connection::Handler, public std::enable_shared_from_
   virtual void on_session_connected() {}
   // A heartbeat ping arrived; the default answers with a pong at once.
   virtual void on_ping(const protocol::Frame& ping);
+  // Stops Tern heartbeats for good (a connection that turned out to speak
+  // another protocol). IO thread.
+  void stop_heartbeat();
 
  private:
   void arm_heartbeat();
@@ -65,6 +68,7 @@ class Session : public net::Connection::Handler, public std::enable_shared_from_
   std::shared_ptr<net::Connection> conn_;
   std::unique_ptr<asio::steady_timer> heartbeat_timer_;
   int missed_ = 0;
+  bool heartbeat_off_ = false;
   std::chrono::steady_clock::time_point last_seen_read_{};
 };
 

@@ -92,6 +92,10 @@ void StreamCall::read(ReadDone done) {
 
 void StreamCall::try_read(StreamHub* hub) {
   if (!read_waiter_) return;
+  // Taken out first: reading may grant credit, and a codec may deliver the
+  // next message (on_readable) before read() returns.
+  ReadDone done = std::move(read_waiter_);
+  read_waiter_ = nullptr;
   std::optional<std::string> msg;
   Status status;
   if (final_) {
@@ -103,12 +107,14 @@ void StreamCall::try_read(StreamHub* hub) {
     }
   } else {
     msg = hub->session_.read(id_);
-    if (!msg && !hub->session_.ended(id_)) return;  // wait for on_readable
+    if (!msg && !hub->session_.ended(id_)) {
+      read_waiter_ = std::move(done);  // wait for on_readable
+      return;
+    }
   }
-  complete([done = std::move(read_waiter_), msg = std::move(msg), status = std::move(status)]() mutable {
+  complete([done = std::move(done), msg = std::move(msg), status = std::move(status)]() mutable {
     done(std::move(msg), std::move(status));
   });
-  read_waiter_ = nullptr;
 }
 
 void StreamCall::writes_done(Done done) {
@@ -204,12 +210,24 @@ StreamHub::StreamHub(stream::Role role, stream::StreamOptions options, asio::io_
       peer_(std::move(peer)),
       dispatch_(std::move(dispatch)),
       on_opened_(std::move(on_opened)),
-      codec_(std::move(write), std::move(close)),
-      session_(role, options, codec_, *this) {
-  codec_.bind(session_);
+      codec_(std::make_shared<protocol::TernStreamCodec>(std::move(write), std::move(close))),
+      tern_(static_cast<protocol::TernStreamCodec*>(codec_.get())),
+      session_(role, options, *codec_, *this) {
+  tern_->bind(session_);
 }
 
-void StreamHub::feed(const protocol::Frame& frame) { codec_.feed(frame); }
+StreamHub::StreamHub(stream::Role role, stream::StreamOptions options, asio::io_context& loop, std::string peer,
+                     std::shared_ptr<stream::Sink> codec, StreamDispatch dispatch, OnOpened on_opened)
+    : loop_(loop),
+      peer_(std::move(peer)),
+      dispatch_(std::move(dispatch)),
+      on_opened_(std::move(on_opened)),
+      codec_(std::move(codec)),
+      session_(role, options, *codec_, *this) {}
+
+void StreamHub::feed(const protocol::Frame& frame) {
+  if (tern_ != nullptr) tern_->feed(frame);
+}
 
 void StreamHub::connection_lost(const Status& why) { session_.on_connection_lost(why); }
 

@@ -118,12 +118,20 @@ class StreamHub final : public stream::Listener, public std::enable_shared_from_
   // Server: a consumer opened a stream (posted, on the IO thread).
   using OnOpened = std::function<void(std::shared_ptr<StreamCall>)>;
 
-  // `dispatch` runs completions; `on_opened` is required for a server hub.
+  // On the Tern protocol: the hub owns a TernStreamCodec writing frames
+  // through `write`. `dispatch` runs completions; `on_opened` is required for
+  // a server hub.
   StreamHub(stream::Role role, stream::StreamOptions options, asio::io_context& loop, std::string peer, Write write,
             Close close, StreamDispatch dispatch, OnOpened on_opened = nullptr);
+  // On another wire: `codec` (HTTP/2's) is the session's Sink and feeds the
+  // session itself (session()); the hub keeps it alive.
+  StreamHub(stream::Role role, stream::StreamOptions options, asio::io_context& loop, std::string peer,
+            std::shared_ptr<stream::Sink> codec, StreamDispatch dispatch, OnOpened on_opened = nullptr);
 
-  // IO thread: one received stream frame (a bad one closes the connection).
+  // IO thread: one received Tern stream frame (a bad one closes the connection).
   void feed(const protocol::Frame& frame);
+  // IO thread: the session, for a codec that feeds it directly.
+  stream::StreamSession& session() noexcept { return session_; }
   // IO thread: the connection is gone; every live stream ends with `why`.
   void connection_lost(const Status& why);
 
@@ -153,7 +161,8 @@ class StreamHub final : public stream::Listener, public std::enable_shared_from_
   std::string peer_;
   StreamDispatch dispatch_;
   OnOpened on_opened_;
-  protocol::TernStreamCodec codec_;
+  std::shared_ptr<stream::Sink> codec_;          // the wire's codec
+  protocol::TernStreamCodec* tern_ = nullptr;     // codec_ on the Tern protocol
   stream::StreamSession session_;
   std::unordered_map<stream::StreamId, std::shared_ptr<StreamCall>> calls_;
   std::atomic<std::size_t> live_{0};

@@ -324,13 +324,9 @@ void ServerSession::on_frame(protocol::Frame&& frame) {
     case protocol::FrameType::kPing:
       server_->heartbeat(std::static_pointer_cast<ServerSession>(shared_from_this()), frame.header.request_id);
       break;
-    case protocol::FrameType::kCancel: {
-      std::lock_guard lock(cancel_mu_);
-      if (cancelled_.size() >= kMaxCancelled) cancelled_.erase(cancelled_.begin());
-      cancelled_.insert(frame.header.request_id);
-      has_cancelled_.store(true, std::memory_order_release);
+    case protocol::FrameType::kCancel:
+      mark_cancelled(frame.header.request_id);
       break;
-    }
     default:
       if (protocol::is_stream_frame(frame.header.type)) on_stream_frame(frame);
       break;  // goaway/responses from a consumer: nothing to do

@@ -11,6 +11,11 @@
 #include "rpc/session.h"
 #include "tern/server.h"
 
+namespace tern::protocol::http2 {
+class GrpcServerCodec;
+struct GrpcUnaryRequest;
+}  // namespace tern::protocol::http2
+
 namespace tern::rpc {
 
 class StreamHub;
@@ -23,7 +28,21 @@ class ServerSession : public Session, public ServerConnection {
   const std::string& peer() const noexcept override { return peer_; }
   void set_peer(std::string p) { peer_ = std::move(p); }
   std::uint64_t id() const noexcept override { return id_; }
-  bool push(std::string frame) override { return send_frame(std::move(frame)); }
+  bool push(std::string frame) override { return !grpc() && send_frame(std::move(frame)); }
+
+  // The wire this connection speaks, sniffed from its first bytes: the Tern
+  // protocol (7E 4E) or gRPC over HTTP/2 (the h2c preface "PRI * HTTP/2.0").
+  // Any thread; fixed before the first request is dispatched.
+  bool grpc() const noexcept { return wire_.load(std::memory_order_acquire) == kWireGrpc; }
+
+  // Sends a Tern frame. On a gRPC connection (src/server/grpc_session.cc) a
+  // response frame answers the gRPC call whose stream id is its request id,
+  // a goaway frame becomes HTTP/2 GOAWAY, and other frames are dropped.
+  // Any thread.
+  bool send_frame(std::string bytes);
+
+  // net::Connection::Handler: sniffs the wire on the first bytes.
+  void on_data(net::Connection& conn, std::string_view data) override;
   bool is_open() const noexcept override { return connection() && connection()->is_open(); }
 
   // Cancel frames received: ids the consumer gave up on (bounded; only
@@ -47,6 +66,14 @@ class ServerSession : public Session, public ServerConnection {
   }
   void end_call() noexcept { in_flight_.fetch_sub(1, std::memory_order_relaxed); }
   std::size_t in_flight() const noexcept { return in_flight_.load(std::memory_order_relaxed); }
+
+  // Marks call `id` cancelled (a cancel frame, or RST_STREAM on gRPC).
+  void mark_cancelled(std::uint64_t id) {
+    std::lock_guard lock(cancel_mu_);
+    if (cancelled_.size() >= kMaxCancelled) cancelled_.erase(cancelled_.begin());
+    cancelled_.insert(id);
+    has_cancelled_.store(true, std::memory_order_release);
+  }
 
   void forget_cancelled(std::uint64_t id) {
     if (!has_cancelled_.load(std::memory_order_acquire)) return;
@@ -72,7 +99,14 @@ class ServerSession : public Session, public ServerConnection {
   std::set<std::uint64_t> cancelled_;
   std::atomic<bool> has_cancelled_{false};
   std::atomic<std::size_t> in_flight_{0};
-  std::shared_ptr<StreamHub> streams_;  // IO thread; null until the first stream frame
+  // gRPC (src/server/grpc_session.cc), IO thread.
+  static constexpr int kWireUnknown = 0, kWireTern = 1, kWireGrpc = 2;
+  std::atomic<int> wire_{kWireUnknown};
+  void start_grpc();
+  void on_grpc_unary(protocol::http2::GrpcUnaryRequest&& request);
+  void grpc_send_on_loop(std::string bytes);
+  std::shared_ptr<protocol::http2::GrpcServerCodec> grpc_;
+  std::shared_ptr<StreamHub> streams_;  // IO thread; null until the first stream (declared after grpc_)
 };
 
 }  // namespace tern::rpc
