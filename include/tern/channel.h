@@ -90,6 +90,10 @@ struct ChannelOptions {
   // for that connection with UNAVAILABLE "TLS handshake with <peer> failed:
   // <reason>" (may_have_executed false). Default off.
   TlsOptions tls{};
+  // The wire: "tern" (default) or "grpc" (gRPC over h2c, for grpc://
+  // references and providers announced with protocol=grpc; docs/grpc.md).
+  // ChannelPool::get() sets it per channel.
+  std::string protocol = "tern";
 };
 
 namespace net {
@@ -197,7 +201,9 @@ class ChannelPool {
   const Status& status() const noexcept { return status_; }
 
   // The channel to `endpoint`, created on first use.
-  std::shared_ptr<Channel> get(const HostPort& endpoint);
+  // The channel to `endpoint` speaking `protocol` ("tern" or "grpc"),
+  // created on first use.
+  std::shared_ptr<Channel> get(const HostPort& endpoint, std::string_view protocol = "tern");
   // Fails every pending call with CANCELLED "consumer shut down" and stops the IO threads.
   void shutdown();
   net::IoContextPool& io() noexcept { return io_; }

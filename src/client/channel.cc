@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "rpc/session.h"
+#include "protocol/http2/grpc_client_codec.h"
 #include "rpc/stream_hub.h"
 #include "rpc/thread_pool.h"
 #include "tern/log.h"
@@ -134,10 +135,78 @@ class ChannelSession : public Session {
     return pending_.size();
   }
 
+  // ---- gRPC (grpc:// channels) ----------------------------------------------
+  // Makes this session speak gRPC over h2c: called once by Channel::session()
+  // before attach(); start_grpc() then runs on the IO thread.
+  void use_grpc(std::string authority) {
+    stop_heartbeat();  // HTTP/2 has its own PING; a Tern ping would break the framing
+    std::weak_ptr<ChannelSession> weak = shared();
+    protocol::http2::GrpcClientCodec::Hooks hooks;
+    hooks.write = [weak](std::string bytes) {
+      if (auto s = weak.lock()) s->Session::send_frame(std::move(bytes));
+    };
+    hooks.close = [weak](const Status& why) {
+      if (auto s = weak.lock()) s->close(why);
+    };
+    hooks.on_response = [weak](protocol::Frame&& f) {
+      if (auto s = weak.lock()) s->on_frame(std::move(f));
+    };
+    hooks.on_goaway = [weak] {
+      if (auto s = weak.lock()) {
+        s->goaway_.store(true);
+        s->close_if_drained();
+      }
+    };
+    protocol::http2::GrpcCodecOptions co;
+    co.max_message_bytes = max_body_;
+    grpc_ = std::make_shared<protocol::http2::GrpcClientCodec>(std::move(hooks), co, std::move(authority));
+  }
+  void start_grpc() {
+    asio::post(timer_.get_executor(), [self = shared()] { self->grpc_->start(); });
+  }
+
+  // Sends a Tern frame; on a gRPC session the frame is translated on the IO
+  // thread (requests become gRPC calls, cancels RST_STREAM, the rest is dropped).
+  bool send_frame(std::string bytes) {
+    if (!grpc_) return Session::send_frame(std::move(bytes));
+    if (!connection() || !connection()->is_open()) return false;
+    asio::post(timer_.get_executor(), [self = shared(), bytes = std::move(bytes)]() mutable {
+      protocol::FrameHeader h = protocol::decode_header_unchecked(bytes.data());
+      if (h.type == protocol::FrameType::kRequest || h.type == protocol::FrameType::kOneway) {
+        self->grpc_->send_request(bytes);
+      } else if (h.type == protocol::FrameType::kCancel) {
+        self->grpc_->cancel(h.request_id);
+      }
+    });
+    return true;
+  }
+
+  void on_data(net::Connection& conn, std::string_view data) override {
+    if (grpc_) {
+      grpc_->feed(data);
+      return;
+    }
+    Session::on_data(conn, data);
+  }
+
   // The streams of this connection (created at the first open or stream
   // frame); null once the session closed.
   std::shared_ptr<StreamHub> streams(const StreamDispatch& dispatch) {
     std::lock_guard lock(mu_);
+    if (!streams_ && !closed_ && grpc_) {
+      stream::StreamOptions so;
+      so.max_message_bytes = std::min(so.max_message_bytes, max_body_);
+      streams_ = std::make_shared<StreamHub>(stream::Role::kClient, so,
+                                             static_cast<asio::io_context&>(timer_.get_executor().context()),
+                                             connection() ? connection()->remote_text() : std::string(), grpc_,
+                                             dispatch);
+      std::weak_ptr<ChannelSession> weak = shared();
+      streams_->set_on_settled([weak] {
+        if (auto s = weak.lock()) s->close_if_drained();
+      });
+      // The codec is the IO thread's: bind there, before any open reaches it.
+      asio::post(timer_.get_executor(), [g = grpc_, h = streams_] { g->bind(h->session()); });
+    }
     if (!streams_ && !closed_) {
       std::weak_ptr<ChannelSession> weak = shared();
       stream::StreamOptions so;
@@ -392,6 +461,7 @@ class ChannelSession : public Session {
   std::uint64_t next_id_ = 1;
   bool closed_ = false;
   Status close_reason_;
+  std::shared_ptr<protocol::http2::GrpcClientCodec> grpc_;  // set before attach(); the IO thread's
   std::shared_ptr<StreamHub> streams_;  // guarded by mu_ (the pointer; the hub is the IO thread's)
 };
 
@@ -458,6 +528,8 @@ std::shared_ptr<rpc::ChannelSession> Channel::session() {
   auto ep = resolve(endpoint_);
   rpc::SessionOptions so{options_.limits, options_.heartbeat_interval};
   auto s = std::make_shared<rpc::ChannelSession>(weak_from_this(), loop_, so);
+  const bool grpc = options_.protocol == "grpc";
+  if (grpc) s->use_grpc(endpoint_.to_string());
   net::Connection::Options co;
   co.connect_timeout = options_.connect_timeout;
   co.tls = tls_;
@@ -468,6 +540,7 @@ std::shared_ptr<rpc::ChannelSession> Channel::session() {
     conn->close(ep.status());
   } else {
     s->attach(net::Connection::dial(loop_, *ep, co));
+    if (grpc) s->start_grpc();
   }
   session_ = s;
   return s;
@@ -594,12 +667,15 @@ ChannelPool::ChannelPool(std::size_t io_threads, ChannelOptions options)
 
 ChannelPool::~ChannelPool() { shutdown(); }
 
-std::shared_ptr<Channel> ChannelPool::get(const HostPort& endpoint) {
+std::shared_ptr<Channel> ChannelPool::get(const HostPort& endpoint, std::string_view protocol) {
   std::lock_guard lock(mu_);
-  auto key = endpoint.to_string();
+  const bool grpc = protocol == "grpc";
+  auto key = grpc ? "grpc:" + endpoint.to_string() : endpoint.to_string();
   auto it = channels_.find(key);
   if (it != channels_.end()) return it->second;
-  auto ch = std::make_shared<Channel>(io_.next(), endpoint, options_, pool_.get(), tls_);
+  ChannelOptions options = options_;
+  options.protocol = grpc ? "grpc" : "tern";
+  auto ch = std::make_shared<Channel>(io_.next(), endpoint, std::move(options), pool_.get(), tls_);
   if (shut_down_) ch->shutdown(Status(StatusCode::kCancelled, "consumer shut down"));
   channels_.emplace(key, ch);
   return ch;

@@ -106,7 +106,11 @@ void ReferenceCore::on_providers(const std::vector<Url>& urls) {
         if (old->url() == u) inv = old;  // same provider: keep its live stats and ejection state
       }
     }
-    if (!inv) inv = std::make_shared<EndpointInvoker>(u, client->channels.get(u.host_port()), ejection);
+    if (!inv) {
+      // grpc://host:port, or a provider that announces protocol=grpc: the gRPC wire.
+      const bool grpc = u.scheme() == "grpc" || u.param("protocol") == "grpc";
+      inv = std::make_shared<EndpointInvoker>(u, client->channels.get(u.host_port(), grpc ? "grpc" : "tern"), ejection);
+    }
     next->owners.push_back(inv);
     next->ptrs.push_back(inv.get());
   }

@@ -20,7 +20,7 @@ std::vector<Url> DirectRegistry::providers_of(const std::string& service) const 
   std::vector<Url> out;
   out.reserve(address_.hosts().size());
   for (const HostPort& hp : address_.hosts()) {
-    Url url("tern", {hp}, service);
+    Url url(address_.scheme() == "grpc" ? "grpc" : "tern", {hp}, service);
     for (const auto& [key, value] : address_.params()) url.set_param(key, value);
     out.push_back(std::move(url));
   }

@@ -44,6 +44,7 @@ void register_registry_backend(std::string scheme, RegistryFactory factory) {
 
 void register_builtin_registries() {
   register_if_absent("direct", &DirectRegistry::create);
+  register_if_absent("grpc", &DirectRegistry::create);  // grpc://h:p,h:p: a fixed list of gRPC servers
   register_if_absent("zookeeper", &make_zookeeper_registry);
   register_if_absent("etcd", &make_etcd_registry);
 }
@@ -74,7 +75,9 @@ Result<std::shared_ptr<Registry>> create_registry(const Url& address, const Regi
   }
   // Run the factory outside the lock: it may be slow or register backends itself.
   auto registry = factory(address, options);
-  if (!registry || options.cache_file.empty() || address.scheme() == "direct") return registry;
+  if (!registry || options.cache_file.empty() || address.scheme() == "direct" || address.scheme() == "grpc") {
+    return registry;
+  }
   return std::shared_ptr<Registry>(std::make_shared<CachingRegistry>(
       std::move(*registry), address.to_string(), ProviderCacheFile::open(options.cache_file), options.request_timeout));
 }

@@ -4,10 +4,10 @@
 #include <nghttp2/nghttp2.h>
 
 #include <algorithm>
-#include <cstring>
 #include <optional>
 
 #include "protocol/http2/grpc_framing.h"
+#include "protocol/http2/nghttp2_util.h"
 
 namespace tern::protocol::http2 {
 
@@ -35,9 +35,7 @@ struct GrpcServerCodec::Stream {
   bool unary_dispatched = false;
   // Outbound.
   bool headers_sent = false;
-  std::deque<std::string> out;      // framed messages
-  std::deque<std::size_t> out_sizes;  // message sizes (credit to return)
-  std::size_t out_offset = 0;       // into out.front()
+  OutQueue out;                     // framed messages for the data provider
   bool finishing = false;           // trailers after `out`
   std::vector<std::pair<std::string, std::string>> trailers;  // lower-case names
   bool done = false;                // trailers submitted or stream reset
@@ -46,29 +44,6 @@ struct GrpcServerCodec::Stream {
 namespace {
 
 GrpcServerCodec* self_of(void* user_data) { return static_cast<GrpcServerCodec*>(user_data); }
-
-nghttp2_nv nv(const std::string& name, const std::string& value) {
-  return nghttp2_nv{reinterpret_cast<std::uint8_t*>(const_cast<char*>(name.data())),
-                    reinterpret_cast<std::uint8_t*>(const_cast<char*>(value.data())), name.size(), value.size(),
-                    NGHTTP2_NV_FLAG_NONE};
-}
-
-std::vector<nghttp2_nv> to_nv(const std::vector<std::pair<std::string, std::string>>& headers) {
-  std::vector<nghttp2_nv> out;
-  out.reserve(headers.size());
-  for (const auto& [k, v] : headers) out.push_back(nv(k, v));
-  return out;
-}
-
-// The trailers of a call: status, message, metadata.
-std::vector<std::pair<std::string, std::string>> status_trailers(const Status& status,
-                                                                 const stream::Metadata& metadata) {
-  std::vector<std::pair<std::string, std::string>> t;
-  t.emplace_back("grpc-status", std::to_string(static_cast<int>(status.code())));
-  if (!status.is_ok() && !status.message().empty()) t.emplace_back("grpc-message", percent_encode(status.message()));
-  for (auto& h : metadata_to_headers(metadata)) t.push_back(std::move(h));
-  return t;
-}
 
 int on_begin_headers_cb(nghttp2_session*, const nghttp2_frame* frame, void* user_data) {
   if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;
@@ -414,7 +389,7 @@ void GrpcServerCodec::submit_headers(Stream& s) {
   if (s.headers_sent) return;
   s.headers_sent = true;
   static const std::string kStatus = ":status", k200 = "200", kCt = "content-type", kGrpc = "application/grpc";
-  nghttp2_nv hdrs[] = {nv(kStatus, k200), nv(kCt, kGrpc)};
+  nghttp2_nv hdrs[] = {make_nv(kStatus, k200), make_nv(kCt, kGrpc)};
   nghttp2_data_provider prd;
   prd.source.ptr = nullptr;
   prd.read_callback = read_cb;
@@ -422,8 +397,7 @@ void GrpcServerCodec::submit_headers(Stream& s) {
 }
 
 void GrpcServerCodec::queue_message(Stream& s, std::string_view bytes) {
-  s.out.push_back(frame_message(bytes));
-  s.out_sizes.push_back(bytes.size());
+  s.out.push(bytes);
   submit_headers(s);
   nghttp2_session_resume_data(h2_, s.id);
 }
@@ -452,21 +426,10 @@ long GrpcServerCodec::read_body(std::int32_t id, std::uint8_t* buf, std::size_t 
     *flags |= NGHTTP2_DATA_FLAG_EOF;
     return 0;
   }
-  std::size_t copied = 0;
-  while (copied < length && !s->out.empty()) {
-    std::string& front = s->out.front();
-    std::size_t n = std::min(length - copied, front.size() - s->out_offset);
-    std::memcpy(buf + copied, front.data() + s->out_offset, n);
-    copied += n;
-    s->out_offset += n;
-    if (s->out_offset == front.size()) {
-      s->out.pop_front();
-      s->out_offset = 0;
-      std::size_t size = s->out_sizes.front();
-      s->out_sizes.pop_front();
-      if (s->is_stream) returned_.emplace_back(id, stream::Credit{1, static_cast<std::uint32_t>(size)});
-    }
-  }
+  const bool is_stream = s->is_stream;
+  std::size_t copied = s->out.copy(buf, length, [&](std::size_t size) {
+    if (is_stream) returned_.emplace_back(id, stream::Credit{1, static_cast<std::uint32_t>(size)});
+  });
   if (copied > 0) return static_cast<long>(copied);
   if (s->finishing && !s->done) {
     s->done = true;
