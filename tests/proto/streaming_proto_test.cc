@@ -7,8 +7,15 @@
 
 #include <gtest/gtest.h>
 
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <cctype>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <string>
 #include <type_traits>
 #include <vector>
@@ -244,6 +251,47 @@ TEST(GeneratedStreamStub, WithoutAReferenceIsFailedPrecondition) {
   ASSERT_FALSE(s.has_value());
   EXPECT_EQ(s.status().code(), tern::StatusCode::kFailedPrecondition);
   EXPECT_EQ(s.status().message(), "ChatStub has no reference");
+}
+
+// protoc with the plugin on a .proto written here: exit status and stderr.
+struct Protoc {
+  int exit_code = -1;
+  std::string err;
+  std::string header;  // the generated .tern.h, when there is one
+};
+Protoc run_protoc(const std::string& name, const std::string& proto) {
+  const std::string dir = std::string(TERN_BINARY_DIR) + "/streaming_proto_test_" + std::to_string(::getpid());
+  std::filesystem::create_directories(dir + "/out");
+  std::ofstream(dir + "/" + name + ".proto") << proto;
+  std::string cmd = std::string(TERN_PROTOC) + " -I" + dir + " --plugin=protoc-gen-tern=" TERN_BINARY_DIR
+                    "/bin/protoc-gen-tern --tern_out=" + dir + "/out " + dir + "/" + name + ".proto 2>" + dir +
+                    "/err.txt";
+  Protoc r;
+  int st = std::system(cmd.c_str());
+  r.exit_code = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+  std::ifstream e(dir + "/err.txt");
+  r.err.assign(std::istreambuf_iterator<char>(e), std::istreambuf_iterator<char>());
+  std::ifstream h(dir + "/out/" + name + ".tern.h");
+  r.header.assign(std::istreambuf_iterator<char>(h), std::istreambuf_iterator<char>());
+  std::filesystem::remove_all(dir);
+  return r;
+}
+
+TEST(ProtocGenTern, AcceptsProto3OptionalFields) {
+  auto r = run_protoc("opt", "syntax = \"proto3\";\npackage t;\nmessage M { optional int32 x = 1; }\n"
+                             "service S { rpc F(M) returns (M); }\n");
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.header.find("TERN_SERVICE_NAMED(t::S, \"t.S\", F)"), std::string::npos) << r.header;
+}
+
+TEST(ProtocGenTern, RefusesStreamNamesThatWouldHideProxyMembers) {
+  auto r = run_protoc("clash", "syntax = \"proto3\";\npackage t;\nmessage M {}\n"
+                               "service S { rpc call(stream M) returns (M); }\n");
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("stream method t.S.call has the name of a tern::Proxy member"), std::string::npos) << r.err;
+  r = run_protoc("empty", "syntax = \"proto3\";\npackage t;\nservice S {}\n");
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("service t.S has no methods"), std::string::npos) << r.err;
 }
 
 struct ChatReflection : ChatFixture {};

@@ -118,6 +118,15 @@ class TernGenerator : public google::protobuf::compiler::CodeGenerator {
           *error = "method " + md->full_name() + " has a name protoc-gen-tern reserves";
           return false;
         }
+        // A stream rpc is a member of the stub (a tern::Proxy): it must not hide one of Proxy's.
+        static const char* const kProxyMembers[] = {"with",   "call",      "async_call", "callback", "co_call",
+                                                    "oneway", "reference", "encode",     "Proxy"};
+        for (const char* member : kProxyMembers) {
+          if (is_stream(md) && md->name() == member) {
+            *error = "stream method " + md->full_name() + " has the name of a tern::Proxy member (rename the rpc)";
+            return false;
+          }
+        }
       }
       if (s->method_count() == 0) {
         *error = "service " + s->full_name() + " has no methods";
