@@ -38,6 +38,15 @@
 //    "methods":[{"name":"add","args":[T,T],"result":T}, ...], "types":{...}}
 // Methods registered by hand with Server::add_method() carry no types:
 //   {"name":"m","args":null,"result":null}.
+// Stream methods (Server::add_stream_method, protoc-gen-tern's `stream`
+// rpcs) add a "stream" field saying which kind they are; "args" is then the
+// one request message type and "result" the reply message type (both null
+// for a stream method registered with a raw handler):
+//   {"name":"countdown","args":[T],"result":T,"stream":"server"}   one request, many replies
+//   {"name":"sum",      "args":[T],"result":T,"stream":"client"}   many requests, one reply
+//   {"name":"chat",     "args":[T],"result":T,"stream":"bidi"}     many both ways
+// Unary methods have no "stream" field. The types a stream method uses join
+// the service's "types".
 //
 // Thread safety: the functions are pure; call them from any thread.
 #pragma once
@@ -230,6 +239,7 @@ nlohmann::json describe_interface() {
           methods.push_back(std::move(m));
         };
         (one(entry), ...);
+        (void)one;  // a service of stream methods only lists none here
       },
       ServiceTraits<Interface>::methods());
   return {{"methods", std::move(methods)}, {"types", std::move(types)}};

@@ -30,6 +30,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <concepts>
 #include <functional>
 #include <map>
 #include <memory>
@@ -239,6 +240,13 @@ class Server {
   // Exposes `impl` under the service declared by TERN_SERVICE(Interface, ...).
   // ALREADY_EXISTS if that service name is exposed already;
   // FAILED_PRECONDITION after start().
+  // Stream methods: when Interface declares
+  //   static Status tern_expose_streams(Server&, const std::shared_ptr<Interface>&,
+  //                                     const ServiceOptions&);
+  // (protoc-gen-tern generates it for services with `stream` rpcs), expose()
+  // calls it after the unary methods, with options.name set to the service
+  // name, so the stream methods are served under the same service; its
+  // error is expose()'s.
   template <typename Interface>
   Status expose(std::shared_ptr<Interface> impl, ServiceOptions options = {});
 
@@ -255,19 +263,37 @@ class Server {
   // the method is answered UNIMPLEMENTED ("is a stream method"); a stream
   // opened on an unknown method is finished UNIMPLEMENTED. The method joins
   // the service's method list (registry URL, reflection).
-  // ALREADY_EXISTS for a name in use; FAILED_PRECONDITION after start().
+  // `kind` (server, client or bidi streaming) is what tern.Reflection and
+  // `tern describe` show for the method ("stream" in tern/reflection.h's
+  // grammar); the overloads without it register kBidi, the general case. The
+  // typed forms also publish the message types (Req as the one argument,
+  // Resp as the result); the raw form publishes none.
+  // ALREADY_EXISTS for a name in use; FAILED_PRECONDITION after start();
+  // INVALID_ARGUMENT for an empty handler.
   Status add_stream_method(const std::string& service, const std::string& method, RawStreamHandler handler,
                            const ServiceOptions& options = {});
+  Status add_stream_method(const std::string& service, const std::string& method, StreamKind kind,
+                           RawStreamHandler handler, const ServiceOptions& options = {});
   // Typed: `handler(ServerStream<Req, Resp>&) -> Task<Status>`.
   template <typename Req, typename Resp, typename F>
   Status add_stream_method(const std::string& service, const std::string& method, F handler,
+                           const ServiceOptions& options = {}) {
+    return add_stream_method<Req, Resp>(service, method, StreamKind::kBidi, std::move(handler), options);
+  }
+  template <typename Req, typename Resp, typename F>
+  Status add_stream_method(const std::string& service, const std::string& method, StreamKind kind, F handler,
                            const ServiceOptions& options = {});
   // Blocking style: `handler(ServerStream<Req, Resp>&) -> Status` runs on a
   // business-pool thread, which it holds for the stream's life, and uses the
   // *_sync operations (the server then always has a business pool).
   template <typename Req, typename Resp, typename F>
   Status add_blocking_stream_method(const std::string& service, const std::string& method, F handler,
-                                    const ServiceOptions& options = {});
+                                    const ServiceOptions& options = {}) {
+    return add_blocking_stream_method<Req, Resp>(service, method, StreamKind::kBidi, std::move(handler), options);
+  }
+  template <typename Req, typename Resp, typename F>
+  Status add_blocking_stream_method(const std::string& service, const std::string& method, StreamKind kind,
+                                    F handler, const ServiceOptions& options = {});
 
   // Attaches the reflection description of an exposed service: a JSON
   // object {"methods":[{"name","args","result"}, ...],"types":{...}}
@@ -323,13 +349,22 @@ class Server {
   struct Impl;
 
  private:
+  // `description`: {"args":[T],"result":T,"types":{...}} of a typed stream
+  // method (null for a raw one); the kind is added to it.
   Status add_stream_entry(const std::string& service, const std::string& method, RawStreamHandler handler,
-                          bool blocking, const ServiceOptions& options);
+                          bool blocking, StreamKind kind, nlohmann::json description, const ServiceOptions& options);
+  template <typename Req, typename Resp>
+  static nlohmann::json describe_stream() {
+    nlohmann::json types = nlohmann::json::object();
+    nlohmann::json args = nlohmann::json::array({reflection::describe_type<Req>(types)});
+    nlohmann::json result = reflection::describe_type<Resp>(types);
+    return {{"args", std::move(args)}, {"result", std::move(result)}, {"types", std::move(types)}};
+  }
   std::shared_ptr<Impl> impl_;
 };
 
 template <typename Req, typename Resp, typename F>
-Status Server::add_stream_method(const std::string& service, const std::string& method, F handler,
+Status Server::add_stream_method(const std::string& service, const std::string& method, StreamKind kind, F handler,
                                  const ServiceOptions& options) {
   auto h = std::make_shared<F>(std::move(handler));
   return add_stream_entry(
@@ -338,12 +373,12 @@ Status Server::add_stream_method(const std::string& service, const std::string& 
         ServerStream<Req, Resp> s(std::move(raw));
         co_return co_await (*h)(s);
       },
-      false, options);
+      false, kind, describe_stream<Req, Resp>(), options);
 }
 
 template <typename Req, typename Resp, typename F>
-Status Server::add_blocking_stream_method(const std::string& service, const std::string& method, F handler,
-                                          const ServiceOptions& options) {
+Status Server::add_blocking_stream_method(const std::string& service, const std::string& method, StreamKind kind,
+                                          F handler, const ServiceOptions& options) {
   auto h = std::make_shared<F>(std::move(handler));
   return add_stream_entry(
       service, method,
@@ -351,7 +386,7 @@ Status Server::add_blocking_stream_method(const std::string& service, const std:
         ServerStream<Req, Resp> s(std::move(raw));
         co_return (*h)(s);
       },
-      true, options);
+      true, kind, describe_stream<Req, Resp>(), options);
 }
 
 // ---------------------------------------------------------------------------
@@ -438,7 +473,7 @@ MethodHandler make_method_handler(std::shared_ptr<Impl> impl) {
 }
 
 template <typename Tuple, typename F, std::size_t... I>
-void for_each_in_tuple(const Tuple& t, F&& f, std::index_sequence<I...>) {
+void for_each_in_tuple([[maybe_unused]] const Tuple& t, [[maybe_unused]] F&& f, std::index_sequence<I...>) {
   (f(std::get<I>(t)), ...);
 }
 
@@ -459,6 +494,11 @@ Status Server::expose(std::shared_ptr<Interface> impl, ServiceOptions options) {
       },
       std::make_index_sequence<std::tuple_size_v<decltype(methods)>>{});
   if (!result.is_ok()) return result;
+  if constexpr (requires(Server& s, const std::shared_ptr<Interface>& p, const ServiceOptions& o) {
+                  { Interface::tern_expose_streams(s, p, o) } -> std::same_as<Status>;
+                }) {
+    if (Status s = Interface::tern_expose_streams(*this, impl, options); !s.is_ok()) return s;
+  }
   // Built once here from the C++ types; tern.Reflection serves it.
   return set_description(name, reflection::describe_interface<Interface>());
 }

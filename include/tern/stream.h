@@ -351,6 +351,28 @@ class ServerStream : public detail::TypedStream<Resp, Req> {
   mutable std::optional<StreamMetadata> cache_;
 };
 
+// The kind of a stream method, as a provider declares it when registering it
+// (Server::add_stream_method) and as tern.Reflection and `tern describe` show
+// it. It documents the method's shape; the stream core does not enforce it.
+//   kServer  one request message, then any number of replies;
+//   kClient  any number of request messages, then one reply;
+//   kBidi    any number both ways, interleaved as the method likes (also the
+//            kind of a stream method registered without one).
+enum class StreamKind : std::uint8_t { kServer, kClient, kBidi };
+
+// "server", "client" or "bidi" (the reflection description's "stream" field).
+constexpr std::string_view stream_kind_name(StreamKind kind) noexcept {
+  switch (kind) {
+    case StreamKind::kServer:
+      return "server";
+    case StreamKind::kClient:
+      return "client";
+    case StreamKind::kBidi:
+      break;
+  }
+  return "bidi";
+}
+
 // A provider's stream handler at the generic level: runs once per stream; its
 // result is the stream's final status. A coroutine that co_awaits reads and
 // writes holds no thread while it waits.

@@ -109,9 +109,25 @@ nlohmann::json describe(const ReflectedService& s) {
         }
       }
     }
+    if (s.streams) {
+      if (auto it = s.streams->find(m); it != s.streams->end()) {
+        const nlohmann::json& d = it->second;
+        entry["args"] = d.value("args", nlohmann::json());
+        entry["result"] = d.value("result", nlohmann::json());
+        entry["stream"] = d.value("stream", "bidi");
+      }
+    }
     methods.push_back(std::move(entry));
   }
   if (s.description && s.description->contains("types")) types = (*s.description)["types"];
+  if (s.streams) {
+    for (const auto& [name, d] : *s.streams) {
+      if (!d.contains("types")) continue;
+      for (const auto& [type_name, t] : d["types"].items()) {
+        if (!types.contains(type_name)) types[type_name] = t;
+      }
+    }
+  }
   return {{"name", s.name}, {"version", s.version}, {"group", s.group}, {"methods", std::move(methods)},
           {"types", std::move(types)}};
 }

@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include <string>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -20,6 +21,8 @@ struct ReflectedService {
   std::string group;
   std::vector<std::string> methods;  // in registration order
   const nlohmann::json* description = nullptr;  // {"methods":[...],"types":{...}} or null
+  // Stream methods: name -> {"stream":"server"|"client"|"bidi","args","result","types"}.
+  const std::unordered_map<std::string, nlohmann::json>* streams = nullptr;
 };
 
 // The handlers of tern.Reflection ("list", "describe") over `services` (the

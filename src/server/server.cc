@@ -506,7 +506,8 @@ Status Server::start() {
     std::vector<rpc::ReflectedService> reflected;
     for (auto& [name, svc] : im.services) {
       reflected.push_back(rpc::ReflectedService{name, svc.options.version, svc.options.group, svc.method_names,
-                                                svc.description.is_null() ? nullptr : &svc.description});
+                                                svc.description.is_null() ? nullptr : &svc.description,
+                                                &svc.stream_descriptions});
     }
     for (auto& [method, handler] : rpc::make_reflection_handlers(std::move(reflected))) {
       if (Status s = add_method(std::string(kReflectionService), method, std::move(handler)); !s.is_ok()) return s;

@@ -35,6 +35,9 @@ struct ServiceEntry {
   std::unordered_map<std::string, MethodEntry> methods;
   std::vector<std::string> method_names;
   nlohmann::json description;  // reflection (tern/reflection.h); null = none
+  // Stream methods by name: {"stream":kind,"args":...,"result":...,"types":{...}}
+  // (add_stream_method), merged into the reflection description.
+  std::unordered_map<std::string, nlohmann::json> stream_descriptions;
 };
 // A stream method (Server::add_stream_method).
 struct StreamEntry {

@@ -23,11 +23,17 @@ std::string stream_key(std::string_view service, std::string_view method) {
 
 Status Server::add_stream_method(const std::string& service, const std::string& method, RawStreamHandler handler,
                                  const ServiceOptions& options) {
-  return add_stream_entry(service, method, std::move(handler), false, options);
+  return add_stream_entry(service, method, std::move(handler), false, StreamKind::kBidi, nullptr, options);
+}
+
+Status Server::add_stream_method(const std::string& service, const std::string& method, StreamKind kind,
+                                 RawStreamHandler handler, const ServiceOptions& options) {
+  return add_stream_entry(service, method, std::move(handler), false, kind, nullptr, options);
 }
 
 Status Server::add_stream_entry(const std::string& service, const std::string& method, RawStreamHandler handler,
-                                bool blocking, const ServiceOptions& options) {
+                                bool blocking, StreamKind kind, nlohmann::json description,
+                                const ServiceOptions& options) {
   if (!handler) return Status(StatusCode::kInvalidArgument, "stream method " + service + "." + method + ": no handler");
   // The unary entry names the method in the service's list and answers a
   // unary request for it clearly.
@@ -39,6 +45,10 @@ Status Server::add_stream_entry(const std::string& service, const std::string& m
       },
       options);
   if (!s.is_ok()) return s;
+  if (!description.is_object()) description = {{"args", nullptr}, {"result", nullptr}};
+  description["stream"] = std::string(stream_kind_name(kind));
+  std::lock_guard lock(impl_->mu);
+  impl_->services[service].stream_descriptions[method] = std::move(description);
   impl_->stream_methods[stream_key(service, method)] = server_impl::StreamEntry{std::move(handler), blocking};
   return Status();
 }

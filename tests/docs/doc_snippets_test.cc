@@ -1,19 +1,26 @@
-// Compiles the C++ snippets of docs/call-modes.md and docs/configuration.md
-// (extracted by doc_snippets.cmake) and runs the call-mode ones against a real
-// provider, checking what they print.
+// Compiles the C++ snippets of docs/call-modes.md, docs/configuration.md and
+// docs/streaming.md (extracted by doc_snippets.cmake) and runs the call-mode
+// and streaming ones against a real provider, checking what they print.
 #include <gtest/gtest.h>
 
+#include <cctype>
 #include <chrono>
+#include <cstdint>
+#include <functional>
 #include <future>
 #include <iostream>
 #include <memory>
+#include <optional>
+#include <string>
 #include <thread>
 #include <vector>
 
+#include "chat.tern.h"  // tests/proto/chat.proto, for docs/streaming.md's protoc section
 #include "tern/client.h"
 #include "tern/config.h"
 #include "tern/provider.h"
 #include "tern/server.h"
+#include "tern/stream.h"
 
 struct Calculator;  // defined by the first snippet of docs/call-modes.md
 
@@ -26,6 +33,7 @@ struct DocSnippet {
 
 #include "call_modes_snippets.inc"
 #include "configuration_snippets.inc"
+#include "streaming_snippets.inc"
 
 namespace {
 
@@ -100,6 +108,77 @@ TEST_F(DocSnippets, CoroutineProviderAnswers) {
 TEST(DocSnippetsCompiled, ConfigurationPage) {
   ASSERT_EQ(configuration_snippets().size(), 3u);
   for (const DocSnippet& s : configuration_snippets()) EXPECT_FALSE(s.run) << s.index;
+}
+
+// docs/streaming.md: the provider of the page, then every consumer snippet
+// (three kinds in each of the coroutine, callback and blocking forms, and the
+// protoc-generated stub) against it, checking what they print.
+TEST(DocSnippetsStreaming, EveryFrontEndPrintsWhatThePageSays) {
+  ASSERT_EQ(streaming_snippets().size(), 1u);  // the callback waiting example, compiled only
+  EXPECT_FALSE(streaming_snippets()[0].run);
+  tern::ServerOptions so;
+  so.listen = "127.0.0.1:0";
+  so.io_threads = 1;
+  so.worker_threads = 2;
+  tern::Server server(so);
+  ASSERT_TRUE(add_chat_methods(server).is_ok());
+  ASSERT_TRUE(server.expose<terntest::chat::Chat>(std::make_shared<ChatService>()).is_ok());
+  ASSERT_TRUE(server.start().is_ok());
+  tern::ClientOptions co;
+  co.io_threads = 1;
+  tern::Client client(co);
+  const std::string url = "direct://127.0.0.1:" + std::to_string(server.port());
+  auto ref = client.reference("Chat", url).value();
+  tern::ReferenceOptions json;
+  json.serialization = "json";
+  auto json_ref = client.reference("Chat", url, json).value();
+  tern::ReferenceOptions protobuf;
+  protobuf.serialization = "protobuf";
+  terntest::chat::ChatStub stub = client.refer<terntest::chat::Chat>(url, protobuf).value();
+
+  testing::internal::CaptureStdout();
+  for (auto* coroutine : {&countdown, &sum, &chat}) {
+    auto r = tern::sync_wait(coroutine(*ref));
+    ASSERT_TRUE(r.has_value()) << r.status();
+    EXPECT_TRUE(r->is_ok()) << *r;
+  }
+  for (auto* callbacks : {&countdown_callbacks, &sum_callbacks, &chat_callbacks}) {
+    const char* method = callbacks == &countdown_callbacks ? "countdown" : callbacks == &sum_callbacks ? "sum" : "chat";
+    auto s = tern::open_stream(*json_ref, method).value();
+    std::promise<tern::Status> finished;
+    callbacks(s, [&finished](tern::Status st) { finished.set_value(st); });
+    auto f = finished.get_future();
+    ASSERT_EQ(f.wait_for(std::chrono::seconds(10)), std::future_status::ready) << method;
+    tern::Status st = f.get();
+    EXPECT_TRUE(st.is_ok()) << method << ": " << st;
+  }
+  for (auto* blocking : {&countdown_blocking, &sum_blocking, &shout_blocking}) {
+    tern::Status st = blocking(*ref);
+    EXPECT_TRUE(st.is_ok()) << st;
+  }
+  tern::Status st = proto_countdown(stub);
+  EXPECT_TRUE(st.is_ok()) << st;
+  std::string out = testing::internal::GetCapturedStdout();
+  EXPECT_EQ(out,
+            "countdown: tick 3\n"
+            "countdown: tick 2\n"
+            "countdown: tick 1\n"
+            "sum: 5050\n"
+            "chat: > hi\n"
+            "chat: > bye\n"
+            "callback countdown: \"tick 2\"\n"
+            "callback countdown: \"tick 1\"\n"
+            "callback sum: 42\n"
+            "callback chat: \"> ping\"\n"
+            "callback chat: \"> pong\"\n"
+            "blocking countdown: tick 2\n"
+            "blocking countdown: tick 1\n"
+            "blocking sum: 42\n"
+            "blocking shout: HELLO\n"
+            "blocking shout: TERN\n"
+            "proto countdown: 2\n"
+            "proto countdown: 1\n");
+  server.shutdown(milliseconds(500));
 }
 
 }  // namespace

@@ -6,13 +6,16 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <functional>
 #include <future>
+#include <map>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "loopback.h"
 #include "tern/client.h"
+#include "tern/json_call.h"
 #include "tern/server.h"
 #include "tern/stream.h"
 #include "wait_until.h"
@@ -42,7 +45,7 @@ struct Observed {
 };
 
 struct StreamFixture : ::testing::Test {
-  void start(const std::string& dispatcher = "all") {
+  void start(const std::string& dispatcher = "all", const std::function<void(tern::Server&)>& extra = {}) {
     tern::ServerOptions so;
     so.listen = "127.0.0.1:0";
     so.io_threads = 1;
@@ -52,7 +55,7 @@ struct StreamFixture : ::testing::Test {
     // Server streaming: one request (a count), that many replies, trailers.
     ADD_OK(server
                     ->add_stream_method<int, std::string>(
-                        "Chat", "countdown",
+                        "Chat", "countdown", tern::StreamKind::kServer,
                         [](ServerStream<int, std::string>& s) -> Task<Status> {
                           auto n = co_await s.read();
                           if (!n) co_return Status(StatusCode::kInvalidArgument, "no count");
@@ -65,7 +68,7 @@ struct StreamFixture : ::testing::Test {
                         }));
     // Client streaming: sums what arrives, answers once.
     ADD_OK(server
-                    ->add_stream_method<int, long>("Chat", "sum",
+                    ->add_stream_method<int, long>("Chat", "sum", tern::StreamKind::kClient,
                                                     [](ServerStream<int, long>& s) -> Task<Status> {
                                                       long total = 0;
                                                       while (auto v = co_await s.read()) total += *v;
@@ -75,7 +78,7 @@ struct StreamFixture : ::testing::Test {
     // Bidirectional, coroutine: echoes each message, attachments visible.
     ADD_OK(server
                     ->add_stream_method<std::string, std::string>(
-                        "Chat", "echo",
+                        "Chat", "echo", tern::StreamKind::kBidi,
                         [](ServerStream<std::string, std::string>& s) -> Task<Status> {
                           std::string prefix(s.attachment("prefix"));
                           while (auto m = co_await s.read()) {
@@ -123,6 +126,7 @@ struct StreamFixture : ::testing::Test {
                                                     obs->end(s.status());
                                                     co_return s.status();
                                                   }));
+    if (extra) extra(*server);
     auto st = server->start();
     ASSERT_TRUE(st.is_ok()) << st.to_string();
     client = std::make_unique<tern::Client>(testutil::one_io());
@@ -328,6 +332,38 @@ TEST_F(StreamFixture, ManyStreamsAtOnceOnOneConnection) {
   }
   for (auto& th : threads) th.join();
   EXPECT_EQ(ok.load(), 8);
+}
+
+// tern.Reflection shows which methods stream, and how; the typed forms
+// publish their message types. Without a kind a stream method is "bidi".
+TEST_F(StreamFixture, ReflectionDescribesStreamMethodsWithTheirKind) {
+  start("all", [](tern::Server& s) {
+    // A raw handler publishes its kind but no types; unary methods have no "stream".
+    ADD_OK(s.add_stream_method("Raw", "pipe", tern::StreamKind::kServer,
+                               [](std::shared_ptr<tern::RawStream>) -> Task<Status> { co_return Status(); }));
+    ADD_OK(s.add_method("Raw", "ping", [](tern::ServerCall& call) { call.respond(Status()); }));
+  });
+  tern::ReferenceOptions ro;
+  ro.serialization = "json";
+  auto reflection = client->reference(std::string(tern::kReflectionService), testutil::direct(*server), ro).value();
+  auto r = tern::call_json(*reflection, "describe", R"(["Chat"])");
+  ASSERT_TRUE(r.has_value()) << r.status().to_string();
+  auto d = nlohmann::json::parse(*r);
+  std::map<std::string, nlohmann::json> by_name;
+  for (const auto& m : d["methods"]) by_name[m["name"].get<std::string>()] = m;
+  ASSERT_EQ(by_name.size(), 6u) << d.dump();
+  EXPECT_EQ(by_name["countdown"], nlohmann::json::parse(
+                                      R"({"name":"countdown","args":[{"type":"int32"}],"result":{"type":"string"},"stream":"server"})"));
+  EXPECT_EQ(by_name["sum"], nlohmann::json::parse(
+                                R"({"name":"sum","args":[{"type":"int32"}],"result":{"type":"int64"},"stream":"client"})"));
+  EXPECT_EQ(by_name["echo"]["stream"], "bidi");
+  EXPECT_EQ(by_name["shout"]["stream"], "bidi");  // blocking, registered without a kind
+  EXPECT_EQ(by_name["wait"]["stream"], "bidi");
+  EXPECT_EQ(by_name["flood"]["args"], nlohmann::json::parse(R"([{"type":"int32"}])"));
+  auto raw = nlohmann::json::parse(tern::call_json(*reflection, "describe", R"(["Raw"])").value());
+  ASSERT_EQ(raw["methods"].size(), 2u);
+  EXPECT_EQ(raw["methods"][0], nlohmann::json::parse(R"({"name":"pipe","args":null,"result":null,"stream":"server"})"));
+  EXPECT_EQ(raw["methods"][1], nlohmann::json::parse(R"({"name":"ping","args":null,"result":null})"));
 }
 
 TEST(StreamNoProvider, OpenWithAnEmptyDirectoryFailsUnavailable) {

@@ -7,6 +7,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstddef>
+#include <optional>
 #include <string>
 
 #include "tern/registry.h"
@@ -31,6 +32,7 @@ struct Target {
   std::string registry = "tern://127.0.0.1:9090";
   std::string addr;  // "host:port": direct://host:port, no registry
   std::chrono::milliseconds timeout{3000};
+  bool timeout_given = false;  // --timeout on the command line (a stream's deadline; else none)
   tern::TlsOptions tls;                    // to the providers (--tls-*)
   tern::RegistryOptions registry_options;  // to the registry (--registry-tls-*)
   std::string token;                       // TokenAuthClientFilter's token (--token); empty = none
@@ -47,8 +49,13 @@ int run_monitor(const std::string& registry_url, const std::string& listen, int 
 
 // tern describe <service>: methods and providers.
 int run_describe(const std::string& service, const Target& target);
-// tern call <service>.<method> '<json args>': prints the JSON result.
-int run_call(const std::string& qualified_method, const std::string& json_args, const Target& target);
+// tern call <service>.<method> ['<json args>']: prints the JSON result
+// (args default to "[]"). On a stream method (the provider refuses the unary
+// call): sends args, if given, as the first message, then (client and bidi
+// streams, or a server stream without args) each line of stdin as one JSON
+// message until EOF, half-closes, and prints each message that arrives as a
+// JSON line; the exit code is the stream's final status.
+int run_call(const std::string& qualified_method, const std::optional<std::string>& json_args, const Target& target);
 
 struct BenchOptions {
   std::size_t concurrency = 1;

@@ -1,5 +1,5 @@
 // `tern describe`, `tern call` and `tern bench`: generic JSON invocation
-// (tern/json_call.h) against a service found through a registry or at one
+// (tern/json_call.h; streams through tern/stream.h, JSON lines) against a service found through a registry or at one
 // provider address, optionally over TLS (Target::tls, registry_options.tls)
 // and with a token (TokenAuthClientFilter, so every request, reflection
 // included, carries it).
@@ -8,11 +8,13 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <future>
 #include <iostream>
 #include <map>
 #include <mutex>
 #include <optional>
 #include <set>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -22,6 +24,7 @@
 #include "tern/json_call.h"
 #include "tern/monitor/admin_server.h"
 #include "tern/reflection.h"
+#include "tern/stream.h"
 
 namespace tern::cli {
 
@@ -183,18 +186,35 @@ std::string proto_field_text(const nlohmann::json& t) {
   return type_text(t);
 }
 
+// The "stream" field of a method description: "server", "client", "bidi",
+// or "" for a unary method (tern/reflection.h).
+std::string stream_kind_of(const nlohmann::json& method) {
+  if (!method.is_object() || !method.contains("stream") || !method["stream"].is_string()) return "";
+  return method["stream"].get<std::string>();
+}
+bool client_streams(const std::string& kind) { return kind == "client" || kind == "bidi"; }
+bool server_streams(const std::string& kind) { return kind == "server" || kind == "bidi"; }
+
+// Methods, one a line: `name(args) -> result`; a stream method shows which
+// side streams and its kind: `chat(stream string) -> stream string  [bidi streaming]`.
 void print_description(const nlohmann::json& d) {
   const auto methods = d.value("methods", nlohmann::json::array());
   std::cout << "methods (" << methods.size() << "):\n";
   for (const auto& m : methods) {
     std::cout << "  " << m.value("name", "?");
+    const std::string kind = stream_kind_of(m);
     if (!m.contains("args") || !m["args"].is_array()) {
-      std::cout << "  (types not published)\n";
+      std::cout << "  (types not published)";
+      if (!kind.empty()) std::cout << "  [" << kind << " streaming]";
+      std::cout << "\n";
       continue;
     }
     std::string args;
     for (const auto& a : m["args"]) args += (args.empty() ? "" : ", ") + type_text(a);
-    std::cout << "(" << args << ") -> " << type_text(m.value("result", nlohmann::json())) << "\n";
+    std::cout << "(" << (client_streams(kind) ? "stream " : "") << args << ") -> "
+              << (server_streams(kind) ? "stream " : "") << type_text(m.value("result", nlohmann::json()));
+    if (!kind.empty()) std::cout << "  [" << kind << " streaming]";
+    std::cout << "\n";
   }
   const auto types = d.value("types", nlohmann::json::object());
   if (types.empty()) return;
@@ -322,16 +342,137 @@ int run_describe(const std::string& service, const Target& target) {
   return 0;
 }
 
-int run_call(const std::string& qualified, const std::string& json_args, const Target& target) {
+namespace {
+
+// A unary request for a stream method is refused with this (src/server/stream_methods.cc).
+bool is_stream_method_refusal(const Status& s) {
+  return s.code() == StatusCode::kUnimplemented && s.message().find("is a stream method") != std::string::npos;
+}
+
+// The kind of stream method `method` ("server", "client" or "bidi") as the
+// providers' tern.Reflection describes it; "bidi" (the general case) when no
+// provider publishes it.
+std::string stream_kind(Session& session, const Target& target, const std::string& service, const std::string& method) {
+  std::vector<std::string> addrs;
+  if (!target.addr.empty()) {
+    addrs.push_back(target.addr);
+  } else {
+    for (auto& p : session.ref->providers()) addrs.push_back(p.address());
+  }
+  for (const auto& a : addrs) {
+    auto d = fetch_description(*session.client, a, service, target.timeout);
+    if (!d) continue;
+    for (const auto& m : d->value("methods", nlohmann::json::array())) {
+      if (m.value("name", "") != method) continue;
+      std::string kind = stream_kind_of(m);
+      return kind.empty() ? "bidi" : kind;
+    }
+  }
+  return "bidi";
+}
+
+// One message as one output line: the provider's JSON text, re-serialized
+// compactly if it spans lines.
+std::string one_line(const std::string& json) {
+  if (json.find('\n') == std::string::npos) return json;
+  try {
+    return nlohmann::json::parse(json).dump();
+  } catch (const nlohmann::json::exception&) {
+    std::string out = json;
+    std::replace(out.begin(), out.end(), '\n', ' ');
+    return out;
+  }
+}
+
+// `tern call` on a stream method. Messages sent: `args` when given, then (for
+// client and bidi streams, or a server stream without `args`) each non-blank
+// line of stdin, one JSON value a line, until EOF; then the half-close.
+// Each message the provider sends is printed as one JSON line as it arrives.
+// The exit code is the stream's final status (0 for OK); a stdin line that is
+// not JSON cancels the stream with INVALID_ARGUMENT (exit 3) naming the line.
+int run_stream_call(Reference& ref, const std::string& method, const std::string& kind,
+                    const std::optional<std::string>& args, const Target& target) {
+  CallOptions co;
+  // A stream's deadline covers the whole stream: --timeout when given, else a day.
+  co.timeout = target.timeout_given ? target.timeout : std::chrono::milliseconds(86400000);
+  auto opened = open_stream(ref, method, &co);
+  if (!opened) return fail(with_hint(opened.status(), target));
+  std::shared_ptr<RawStream> stream = std::move(*opened);
+
+  // The reader prints replies as they arrive, while this thread writes.
+  std::promise<Status> reads_ended;
+  std::thread reader([&stream, &reads_ended] {
+    while (true) {
+      std::promise<std::pair<std::optional<std::string>, Status>> p;
+      auto f = p.get_future();
+      stream->read([&p](std::optional<std::string> m, Status st) { p.set_value({std::move(m), std::move(st)}); });
+      auto [m, st] = f.get();
+      if (!m) {
+        reads_ended.set_value(std::move(st));
+        return;
+      }
+      std::cout << one_line(*m) << std::endl;  // flushed: each message as it arrives
+    }
+  });
+
+  auto send = [&stream](const std::string& json) {
+    std::promise<Status> p;
+    auto f = p.get_future();
+    stream->write(json, [&p](Status st) { p.set_value(std::move(st)); });
+    return f.get();
+  };
+  Status local;  // a failure here, not the provider's
+  bool writing = true;
+  if (args) writing = send(*args).is_ok();
+  if (writing && (kind != "server" || !args)) {
+    std::string line;
+    for (int n = 1; writing && std::getline(std::cin, line); ++n) {
+      if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+      if (Status s = check_json(line); !s.is_ok()) {
+        local = Status(StatusCode::kInvalidArgument, "stdin line " + std::to_string(n) + ": " + s.message());
+        stream->cancel(local);
+        break;
+      }
+      writing = send(line).is_ok();  // a failed write: the stream ended; its status says why
+    }
+  }
+  if (local.is_ok() && writing) {
+    std::promise<Status> p;
+    auto f = p.get_future();
+    stream->writes_done([&p](Status st) { p.set_value(std::move(st)); });
+    (void)f.get();
+  }
+  reader.join();
+  Status ended = reads_ended.get_future().get();
+  std::promise<Status> fin;
+  auto fin_f = fin.get_future();
+  stream->await_status([&fin](Status st) { fin.set_value(std::move(st)); });
+  Status final = fin_f.get();
+  if (!local.is_ok()) return fail(local);
+  if (!final.is_ok()) return fail(with_hint(final, target));
+  if (!ended.is_ok()) return fail(with_hint(ended, target));
+  return 0;
+}
+
+}  // namespace
+
+int run_call(const std::string& qualified, const std::optional<std::string>& json_args, const Target& target) {
   std::string service, method;
   if (Status s = split_method(qualified, &service, &method); !s.is_ok()) return fail(s);
-  if (Status s = check_json(json_args); !s.is_ok()) return fail(s);
+  if (json_args) {
+    if (Status s = check_json(*json_args); !s.is_ok()) return fail(s);
+  }
   Session session;
   if (Status s = open(service, target, 1, &session); !s.is_ok()) return fail(s);
-  auto r = call_json(*session.ref, method, json_args, target.timeout);
-  if (!r) return fail(with_hint(r.status(), target));
-  std::cout << *r << std::endl;
-  return 0;
+  // Unary first (a stream method refuses it without running anything), so a
+  // unary call costs what it always did.
+  auto r = call_json(*session.ref, method, json_args ? *json_args : "[]", target.timeout);
+  if (r) {
+    std::cout << *r << std::endl;
+    return 0;
+  }
+  if (!is_stream_method_refusal(r.status())) return fail(with_hint(r.status(), target));
+  return run_stream_call(*session.ref, method, stream_kind(session, target, service, method), json_args, target);
 }
 
 int run_bench(const std::string& qualified, const std::string& json_args, const Target& target,

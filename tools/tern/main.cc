@@ -6,7 +6,8 @@
 //   tern watch <service> --registry URL [the same --tls-* options as ls]
 //   tern monitor --registry URL --listen host:port [the same --tls-* options as ls]
 //   tern describe <service> (--registry URL | --addr host:port) [--token T]
-//   tern call <service>.<method> '<json args>' (--registry URL | --addr host:port) [--token T]
+//   tern call <service>.<method> ['<json args>'] (--registry URL | --addr host:port) [--token T]
+//             (a stream method: stdin's JSON lines are its messages, replies print as JSON lines)
 //   tern bench <service>.<method> '<json args>' -c N (-n COUNT | -d DURATION) [--token T]
 // describe, call and bench: --tls-ca/--tls-server-name/--tls-cert/--tls-key
 // for TLS to the providers, --registry-tls-* the same for the registry.
@@ -263,7 +264,10 @@ int main(int argc, char** argv) {
   std::string qualified, json_args;
   auto* call = app.add_subcommand("call", "call a method with JSON arguments and print the JSON result");
   call->add_option("method", qualified, "<service>.<method>")->required();
-  call->add_option("args", json_args, "JSON array of the arguments, e.g. '[1,2]'")->required();
+  auto* call_args = call->add_option(
+      "args", json_args,
+      "JSON array of the arguments, e.g. '[1,2]' (default []); on a stream method, the first message "
+      "(then stdin's JSON lines are sent, and replies print as JSON lines)");
   auto call_tls = add_target_options(call, target, timeout_ms);
 
   BenchOptions bench_options;
@@ -325,7 +329,10 @@ int main(int argc, char** argv) {
   if (watch->parsed()) return run_watch(registry_url, service, registry_options);
   if (monitor->parsed()) return run_monitor(registry_url, monitor_listen, interval_ms, registry_options.tls);
   if (describe->parsed()) return run_describe(service, target);
-  if (call->parsed()) return run_call(qualified, json_args, target);
+  if (call->parsed()) {
+    target.timeout_given = call->get_option("--timeout")->count() > 0;
+    return run_call(qualified, call_args->count() > 0 ? std::optional<std::string>(json_args) : std::nullopt, target);
+  }
   if (bench->parsed()) {
     if (!duration_text.empty() && !parse_duration(duration_text, &bench_options.duration)) {
       return fail(tern::Status(tern::StatusCode::kInvalidArgument,
