@@ -8,7 +8,8 @@
 // UNAVAILABLE "heartbeat timeout". A ping is answered with a pong at once.
 //
 // Protocol errors (bad magic, limits) close the connection with the
-// decoder's reason, logged at warn level with the peer's address.
+// decoder's reason, logged at warn level with the peer's address once per
+// connection and within a process-wide budget (rpc/protocol_log.h).
 //
 // Threading: everything but send_frame()/close() runs on the connection's IO thread.
 #pragma once
@@ -56,6 +57,8 @@ class Session : public net::Connection::Handler, public std::enable_shared_from_
   virtual void on_session_connected() {}
   // A heartbeat ping arrived; the default answers with a pong at once.
   virtual void on_ping(const protocol::Frame& ping);
+  // The frame decoder (IO thread), e.g. to skip over-limit response bodies.
+  protocol::FrameDecoder& decoder() noexcept { return decoder_; }
 
  private:
   void arm_heartbeat();
