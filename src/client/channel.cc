@@ -13,6 +13,7 @@
 #include <map>
 #include <vector>
 
+#include "client/resolve_hook.h"
 #include "rpc/protocol_log.h"
 #include "rpc/session.h"
 #include "rpc/stream_hub.h"
@@ -426,11 +427,28 @@ class ChannelSession : public Session {
 // ---------------------------------------------------------------------------
 // Channel
 
+namespace rpc {
+namespace {
+std::mutex g_resolve_hook_mu;
+std::shared_ptr<ResolveHook> g_resolve_hook;  // guarded by g_resolve_hook_mu
+}  // namespace
+void set_resolve_hook_for_test(ResolveHook hook) {
+  std::lock_guard lock(g_resolve_hook_mu);
+  g_resolve_hook = hook ? std::make_shared<ResolveHook>(std::move(hook)) : nullptr;
+}
+}  // namespace rpc
+
 namespace {
 Result<asio::ip::tcp::endpoint> resolve(const HostPort& hp) {
   std::error_code ec;
   auto addr = asio::ip::make_address(hp.host, ec);
   if (!ec) return asio::ip::tcp::endpoint(addr, hp.port);
+  std::shared_ptr<rpc::ResolveHook> hook;
+  {
+    std::lock_guard lock(rpc::g_resolve_hook_mu);
+    hook = rpc::g_resolve_hook;
+  }
+  if (hook) return (*hook)(hp);
   asio::io_context ctx;
   asio::ip::tcp::resolver resolver(ctx);
   auto results = resolver.resolve(hp.host, std::to_string(hp.port), ec);

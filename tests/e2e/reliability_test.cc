@@ -19,6 +19,7 @@
 #include <thread>
 #include <vector>
 
+#include "client/resolve_hook.h"
 #include "loopback.h"
 #include "rpc/protocol_log.h"
 #include "test_services.h"
@@ -498,6 +499,39 @@ TEST(Bugs, ServerCallDroppedAfterItsHandlerStartedMayHaveExecuted) {
   EXPECT_TRUE(r.status.may_have_executed()) << r.status;
   EXPECT_EQ(runs.load(), 1);
   server.shutdown(100ms);
+}
+
+TEST(Bugs, HostNameIsResolvedWithoutHoldingTheChannelLock) {
+  std::atomic<bool> entered{false}, release{false};
+  tern::rpc::set_resolve_hook_for_test(
+      [&](const tern::HostPort& hp) -> tern::Result<asio::ip::tcp::endpoint> {
+        entered = true;  // a slow DNS answer
+        testutil::wait_until([&] { return release.load(); }, 10s, 1ms);
+        return asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), hp.port);
+      });
+  auto server = testutil::start_server();
+  tern::Client client(testutil::one_io());
+  std::string host = "slow-dns.test";
+  auto calc =
+      client.refer<Calculator>("direct://" + host + ":" + std::to_string(server->port()), testutil::failfast()).value();
+  tern::Result<int> result = tern::Status(tern::StatusCode::kInternal, "unset");
+  std::thread caller([&] { result = calc.call<&Calculator::add>(1, 2); });
+  ASSERT_TRUE(testutil::wait_until([&] { return entered.load(); }));
+  // While the name resolves, the channel answers (it used to wait on its lock).
+  auto ch = client.channels().get(tern::HostPort{host, server->port()});
+  auto t0 = std::chrono::steady_clock::now();
+  bool connected = ch->connected();
+  auto stats = ch->stats();
+  auto took = std::chrono::steady_clock::now() - t0;
+  release = true;
+  caller.join();
+  tern::rpc::set_resolve_hook_for_test(nullptr);
+  EXPECT_LT(took, 1s);
+  EXPECT_FALSE(connected);
+  EXPECT_EQ(stats.pending, 0u);
+  ASSERT_TRUE(result.has_value()) << result.status();
+  EXPECT_EQ(*result, 3);
+  server->shutdown(100ms);
 }
 
 TEST(Bugs, FutureGetTwiceReturnsFailedPreconditionNotAMovedFromValue) {
