@@ -12,7 +12,8 @@
 // the future (a client IO thread: keep it short, never block in it), or
 // inline in then() when the future is already complete. then() returns a
 // Future of the continuation's result, so continuations chain. A Future has
-// one consumer: get() moves the value out; call it once.
+// one consumer: get() moves the value out; a second get() returns
+// FAILED_PRECONDITION "Future::get() called twice", never a moved-from value.
 //
 // Thread safety: get/wait_for/ready/then/cancel may be called from any
 // thread; a Future object itself is not copyable (move it), but its shared
@@ -131,12 +132,16 @@ class [[nodiscard]] Future {
     return s_->cv.wait_for(lock, d, [&] { return s_->value.has_value(); });
   }
 
-  // Blocks until complete and returns the outcome (moved out: call once).
-  // The call's own timeout bounds the wait, so this never blocks forever.
+  // Blocks until complete and returns the outcome (moved out: call once;
+  // a later get() returns FAILED_PRECONDITION). The call's own timeout
+  // bounds the wait, so this never blocks forever.
   Result<T> get() {
     std::unique_lock lock(s_->mu);
     s_->cv.wait(lock, [&] { return s_->value.has_value(); });
-    return std::move(*s_->value);
+    Result<T> out = std::move(*s_->value);
+    s_->value.emplace(Status(StatusCode::kFailedPrecondition,
+                             "Future::get() called twice: the first call took the value"));
+    return out;
   }
 
   // Cancels the call: completes with CANCELLED if it has not completed yet.

@@ -24,7 +24,8 @@
 // being served on this thread are carried as well.
 //
 // Blocks the calling thread until the call completes (at most `timeout`;
-// 0 = the reference's timeout); never call it on a client IO thread.
+// 0 = the reference's timeout). On one of the client's IO threads it fails
+// at once with FAILED_PRECONDITION (it would wait for its own loop).
 // Thread safety: as Reference (any thread).
 #pragma once
 
@@ -42,6 +43,10 @@ namespace tern {
 
 inline Result<std::string> call_json(Reference& ref, std::string_view method, std::string_view json_args,
                                      std::chrono::milliseconds timeout = std::chrono::milliseconds(0)) {
+  if (ref.on_client_io_thread()) {  // it would wait for its own loop (tern/proxy.h)
+    return Status(StatusCode::kFailedPrecondition,
+                  "sync call of " + std::string(method) + " on a client IO thread would wait for its own loop");
+  }
   protocol::FrameBuilder b(protocol::FrameType::kRequest, 0);
   if (Status s = ref.new_request(method, /*oneway=*/false, /*options=*/nullptr, &b); !s.is_ok()) return s;
   b.header().serialization = serialization::JsonCodec::kId;

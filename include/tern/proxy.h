@@ -23,8 +23,10 @@
 // the method's return type (Result<T> unwrapped to T).
 //
 // call<>() blocks the calling thread until the result, an error or the
-// reference's timeout (default 3 s, never infinite). Do not call it on one of
-// the client's IO threads (it would wait for itself); use the async modes there.
+// reference's timeout (default 3 s, never infinite). On one of the client's
+// IO threads (a callback, a then() continuation, a coroutine continuation)
+// it would wait for its own loop, so there it fails at once with
+// FAILED_PRECONDITION and sends nothing; use the async modes there.
 //
 // Thread safety: a Proxy is a cheap handle (one shared_ptr); copies and
 // concurrent calls from any threads are fine.
@@ -105,6 +107,12 @@ class Proxy {
   // Synchronous call; see the header comment.
   template <auto M, typename... A>
   Result<method_result_t<M>> call(A&&... args) const {
+    if (ref_->on_client_io_thread()) {
+      return Status(StatusCode::kFailedPrecondition,
+                    "sync call of " + std::string(MethodTraits<M>::name) +
+                        " on a client IO thread would wait for its own loop; use async_call, callback or co_call",
+                    false);
+    }
     std::string request;
     Status s = encode<M>(/*oneway=*/false, request, std::forward<A>(args)...);
     if (!s.is_ok()) return s;

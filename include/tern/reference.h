@@ -177,6 +177,12 @@ class Reference : public std::enable_shared_from_this<Reference> {
   // True if it does.
   bool wait_for_providers(std::chrono::milliseconds timeout) const;
 
+  // True when the calling thread is one of this reference's client IO
+  // threads (where callbacks, then() continuations and coroutine
+  // continuations run). A blocking call there would wait for its own loop,
+  // so Proxy::call refuses it with FAILED_PRECONDITION.
+  bool on_client_io_thread() const noexcept;
+
  private:
   friend class Client;
   friend Result<std::shared_ptr<RawStream>> open_stream(Reference& ref, std::string_view method,

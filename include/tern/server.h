@@ -16,9 +16,21 @@
 //                      a compressed body that is corrupt or decompresses past
 //                      limits.max_body (docs/protocol.md §5)
 //   INTERNAL           the handler threw; the exception's what() is the message
-//   RESOURCE_EXHAUSTED the business pool's queue is full (handler not run)
+//   RESOURCE_EXHAUSTED the business pool's queue is full (handler not run);
+//                      the result is larger than limits.max_body, or than
+//                      the room left under max_write_queue_bytes (handler
+//                      ran: may_have_executed, the result is dropped)
 //   DEADLINE_EXCEEDED  the request's deadline passed before the handler ran
 //   UNAVAILABLE        the server is shutting down (handler not run)
+//   INVALID_ARGUMENT   "request id N is already in flight on this
+//                      connection": a second request reused the id of one
+//                      not yet answered (not run; the first is unaffected)
+//   INTERNAL           a ServerCall destroyed unanswered after its handler
+//                      started (may_have_executed)
+// Requests whose connection closed, or whose deadline passed, while they
+// waited for a business thread are not run (counted in Stats::shed), and
+// ServerContext::cancelled() turns true for running handlers when their
+// connection closes (docs/reliability.md "Work for callers that are gone").
 // A handler's exception never escapes into the server.
 //
 // Every server also exposes the built-in service "tern.Reflection" (service
@@ -112,6 +124,8 @@ struct ServerOptions {
   // kernel beyond which the connection is closed (RESOURCE_EXHAUSTED in the
   // log): a consumer that pipelines requests and stops reading cannot grow
   // the provider's memory without bound. Other connections are unaffected.
+  // A result that alone would pass the limit is dropped instead and its call
+  // answered RESOURCE_EXHAUSTED naming the limit (docs/protocol.md §9).
   // Default 256 MiB (net::Connection::Options::max_write_queue); set it
   // near the largest burst of responses one consumer may have unread.
   std::size_t max_write_queue_bytes = 256u << 20;
@@ -343,6 +357,12 @@ class Server {
     std::uint64_t blocked_io_handlers = 0;  // handlers that held an IO thread > io_block_threshold
     std::uint64_t rejected_connections = 0;  // connections closed at accept (max_connections)
     std::uint64_t rejected_in_flight = 0;    // RESOURCE_EXHAUSTED answers from max_in_flight_per_connection
+    // Requests dropped before their handler ran because nobody waits for
+    // them any more: their connection closed, or their deadline passed,
+    // while they were queued (the latter answered DEADLINE_EXCEEDED).
+    std::uint64_t shed = 0;
+    std::uint64_t duplicate_ids = 0;  // requests refused: their id was in flight on the connection
+    std::uint64_t oversize_responses = 0;  // results dropped: over max_body or the write queue's room
   };
   Stats stats() const;
 

@@ -56,7 +56,10 @@ class ServerContext {
   // Size of the response frame sent, in bytes; 0 before the response was
   // sent and for oneway requests (meaningful in ServerFilter::on_response).
   std::uint64_t response_bytes() const noexcept;
-  // True when the consumer cancelled the call (cancel frame).
+  // True when the consumer is gone for this call: it sent a cancel frame for
+  // it (its timeout passed, or it cancelled), or the connection the request
+  // came on has closed (nobody can read the answer). A long handler should
+  // poll it and stop early.
   bool cancelled() const noexcept;
   bool oneway() const noexcept;
   // The connection the request came on (to push to it later).

@@ -13,6 +13,8 @@
 #include <map>
 #include <vector>
 
+#include "client/resolve_hook.h"
+#include "rpc/protocol_log.h"
 #include "rpc/session.h"
 #include "protocol/http2/grpc_client_codec.h"
 #include "rpc/stream_hub.h"
@@ -33,7 +35,10 @@ constexpr auto kTimerSlack = std::chrono::milliseconds(2);
 class ChannelSession : public Session {
  public:
   ChannelSession(std::weak_ptr<Channel> channel, asio::io_context& loop, SessionOptions options)
-      : Session(options), channel_(std::move(channel)), timer_(loop), max_body_(options.limits.max_body) {}
+      : Session(options), channel_(std::move(channel)), timer_(loop), max_body_(options.limits.max_body) {
+    // A response over our max_body fails its call only (docs/protocol.md §9).
+    decoder().set_skip_oversize_responses(true);
+  }
 
   void start_call(std::string request, std::chrono::milliseconds timeout, CallCompletion done,
                   const std::shared_ptr<CallControl>& control) {
@@ -279,6 +284,25 @@ class ChannelSession : public Session {
     }
     close_if_drained();
     auto ch = channel_.lock();
+    if (protocol::FrameDecoder::body_skipped(frame)) {
+      // The decoder skips its body; the connection and its other calls go on.
+      Status too_large(StatusCode::kResourceExhausted,
+                       fmt::format("response of {} bytes exceeds the consumer's limit of {} bytes "
+                                   "(ChannelOptions::limits.max_body); its body was skipped",
+                                   frame.header.body_len, max_body_),
+                       true);
+      log_protocol_error(fmt::format("response {} from {}: {}", frame.header.request_id,
+                                     connection() ? connection()->remote_text() : "?", too_large.message()));
+      if (ch && ch->policy_.pooled(DispatchEvent::kResponse) && ch->pool_) {
+        detail::UniqueFunction<void()> task = [done = std::move(done), too_large]() mutable {
+          done(CallResult{too_large, {}});
+        };
+        if (!ch->pool_->try_submit(std::move(task))) task();
+        return;
+      }
+      done(CallResult{std::move(too_large), {}});
+      return;
+    }
     if (ch && ch->policy_.pooled(DispatchEvent::kResponse) && ch->pool_) {
       detail::UniqueFunction<void()> task = [ch, done = std::move(done), frame = std::move(frame),
                                              max_body = max_body_]() mutable {
@@ -314,8 +338,11 @@ class ChannelSession : public Session {
     } else {
       // Rejected before running (overload, unknown method, shutting down):
       // the handler did not execute, so failover may retry elsewhere.
+      // Unless the provider says the handler ran (a result too large to
+      // send, a call dropped after its handler started: docs/protocol.md §7).
       bool executed = !(code == StatusCode::kResourceExhausted || code == StatusCode::kUnimplemented ||
-                        code == StatusCode::kUnavailable);
+                        code == StatusCode::kUnavailable) ||
+                      protocol::find_meta(frame.meta(), protocol::meta_keys::kExecuted) == "1";
       std::string msg(frame.body());
       // The frame stays in the result: filters count its bytes.
       done(CallResult{Status(code, std::move(msg), executed), std::move(frame)});
@@ -470,11 +497,28 @@ class ChannelSession : public Session {
 // ---------------------------------------------------------------------------
 // Channel
 
+namespace rpc {
+namespace {
+std::mutex g_resolve_hook_mu;
+std::shared_ptr<ResolveHook> g_resolve_hook;  // guarded by g_resolve_hook_mu
+}  // namespace
+void set_resolve_hook_for_test(ResolveHook hook) {
+  std::lock_guard lock(g_resolve_hook_mu);
+  g_resolve_hook = hook ? std::make_shared<ResolveHook>(std::move(hook)) : nullptr;
+}
+}  // namespace rpc
+
 namespace {
 Result<asio::ip::tcp::endpoint> resolve(const HostPort& hp) {
   std::error_code ec;
   auto addr = asio::ip::make_address(hp.host, ec);
   if (!ec) return asio::ip::tcp::endpoint(addr, hp.port);
+  std::shared_ptr<rpc::ResolveHook> hook;
+  {
+    std::lock_guard lock(rpc::g_resolve_hook_mu);
+    hook = rpc::g_resolve_hook;
+  }
+  if (hook) return (*hook)(hp);
   asio::io_context ctx;
   asio::ip::tcp::resolver resolver(ctx);
   auto results = resolver.resolve(hp.host, std::to_string(hp.port), ec);
@@ -519,13 +563,20 @@ Channel::~Channel() {
 }
 
 std::shared_ptr<rpc::ChannelSession> Channel::session() {
+  {
+    std::lock_guard lock(mu_);
+    if (shut_down_) return nullptr;
+    if (session_ && !session_->closed() && !session_->goaway_.load()) return session_;
+    // Else (none yet, closed, or the provider is going away: in-flight calls
+    // finish there, new calls go on a new connection) dial a new one.
+  }
+  // Resolved without mu_: a slow DNS answer must not block stats(),
+  // connected() or shutdown(), and may run on an IO thread (a retry started
+  // from a completion).
+  auto ep = resolve(endpoint_);
   std::lock_guard lock(mu_);
   if (shut_down_) return nullptr;
-  if (session_ && !session_->closed() && !session_->goaway_.load()) return session_;
-  if (session_ && session_->goaway_.load()) {
-    // The provider is going away: finish in-flight calls there, new calls on a new connection.
-  }
-  auto ep = resolve(endpoint_);
+  if (session_ && !session_->closed() && !session_->goaway_.load()) return session_;  // another caller dialed
   rpc::SessionOptions so{options_.limits, options_.heartbeat_interval};
   auto s = std::make_shared<rpc::ChannelSession>(weak_from_this(), loop_, so);
   const bool grpc = options_.protocol == "grpc";

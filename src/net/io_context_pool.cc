@@ -6,6 +6,7 @@
 namespace tern::net {
 namespace {
 thread_local bool t_in_io_thread = false;
+thread_local const IoContextPool* t_pool = nullptr;  // the pool owning this thread
 }
 
 IoContextPool::IoContextPool(std::size_t threads, std::string name) : name_(std::move(name)) {
@@ -24,6 +25,7 @@ void IoContextPool::start() {
   for (std::size_t i = 0; i < contexts_.size(); ++i) {
     threads_.emplace_back([this, i] {
       t_in_io_thread = true;
+      t_pool = this;
       std::string tname = name_ + "-" + std::to_string(i);
       pthread_setname_np(pthread_self(), tname.substr(0, 15).c_str());
       contexts_[i]->run();
@@ -48,5 +50,6 @@ asio::io_context& IoContextPool::next() noexcept {
 }
 
 bool IoContextPool::in_io_thread() noexcept { return t_in_io_thread; }
+bool IoContextPool::owns_current_thread() const noexcept { return t_pool == this; }
 
 }  // namespace tern::net

@@ -631,6 +631,10 @@ std::vector<ProviderStats> Reference::provider_stats() const {
   return out;
 }
 
+bool Reference::on_client_io_thread() const noexcept {
+  return core_->client->channels.io().owns_current_thread();
+}
+
 bool Reference::wait_for_providers(std::chrono::milliseconds timeout) const {
   std::unique_lock lock(core_->mu);
   return core_->cv.wait_for(lock, timeout, [&] { return core_->directory && !core_->directory->ptrs.empty(); });

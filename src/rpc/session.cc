@@ -1,6 +1,7 @@
 // Framed connection with heartbeats; see session.h.
 #include "rpc/session.h"
 
+#include "rpc/protocol_log.h"
 #include "tern/log.h"
 
 namespace tern::rpc {
@@ -55,6 +56,7 @@ void Session::arm_heartbeat() {
 }
 
 void Session::on_data(net::Connection& conn, std::string_view data) {
+  bool failed_before = decoder_.failed();
   Status s = decoder_.feed(data, [this](protocol::Frame&& f) {
     switch (f.header.type) {
       case protocol::FrameType::kPing:
@@ -67,7 +69,9 @@ void Session::on_data(net::Connection& conn, std::string_view data) {
     }
   });
   if (!s.is_ok()) {
-    TERN_LOG(kWarn, "closing connection from {}: {}", conn.remote_text(), s.message());
+    // Once per connection (later reads of the same connection fail the same
+    // way), and within the process-wide budget (rpc/protocol_log.h).
+    if (!failed_before) log_protocol_error(fmt::format("closing connection from {}: {}", conn.remote_text(), s.message()));
     conn.close(s);
   }
 }

@@ -8,7 +8,8 @@
 // UNAVAILABLE "heartbeat timeout". A ping is answered with a pong at once.
 //
 // Protocol errors (bad magic, limits) close the connection with the
-// decoder's reason, logged at warn level with the peer's address.
+// decoder's reason, logged at warn level with the peer's address once per
+// connection and within a process-wide budget (rpc/protocol_log.h).
 //
 // Threading: everything but send_frame()/close() runs on the connection's IO thread.
 #pragma once
@@ -59,6 +60,8 @@ class Session : public net::Connection::Handler, public std::enable_shared_from_
   // Stops Tern heartbeats for good (a connection that turned out to speak
   // another protocol). IO thread.
   void stop_heartbeat();
+  // The frame decoder (IO thread), e.g. to skip over-limit response bodies.
+  protocol::FrameDecoder& decoder() noexcept { return decoder_; }
 
  private:
   void arm_heartbeat();

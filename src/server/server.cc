@@ -19,6 +19,7 @@
 #include "server/reflection_service.h"
 #include "server/server_impl.h"
 #include "server/server_session.h"
+#include "rpc/protocol_log.h"
 #include "rpc/thread_pool.h"
 #include "tern/log.h"
 #include "tern/net/connection.h"
@@ -54,8 +55,16 @@ struct ServerCallAccess {
     if (c.response_compression_ == protocol::Compression::kNone) accept_compression(c, alg, threshold);
     return Status();
   }
-  // The call holds one of its session's in-flight slots until it responds or dies.
+  // The call holds one of its session's in-flight slots (and its request id)
+  // until it responds or dies.
   static void hold_slot(ServerCall& c) { c.holds_slot_ = true; }
+  // Nobody can read this call's answer: its connection closed.
+  static bool caller_gone(const ServerCall& c) { return !c.session_ || !c.session_->is_open(); }
+  // Drops a call without an answer (its connection is gone).
+  static void drop(ServerCall& c) {
+    c.responded_ = true;
+    c.release_slot();
+  }
   // Runs the provider filters' on_request; their on_response runs when the call responds.
   static Status run_filters(ServerCall& c, const std::vector<std::shared_ptr<ServerFilter>>& filters) {
     c.started_ = std::chrono::steady_clock::now();
@@ -108,7 +117,8 @@ std::uint64_t ServerContext::request_bytes() const noexcept {
 }
 std::uint64_t ServerContext::response_bytes() const noexcept { return call_->response_bytes_; }
 bool ServerContext::cancelled() const noexcept {
-  return call_->session_ && call_->session_->is_cancelled(call_->request_id());
+  const auto& session = call_->session_;
+  return session && (!session->is_open() || session->is_cancelled(call_->request_id()));
 }
 std::chrono::milliseconds ServerContext::remaining() const noexcept {
   auto d = deadline();
@@ -182,10 +192,35 @@ void Server::Impl::do_accept() {
   });
 }
 
+namespace {
+// An error response for request `req`, built without a ServerCall (which
+// would touch the state of the call that owns the id).
+std::string error_response(const protocol::FrameHeader& req, const Status& error) {
+  protocol::FrameBuilder b(protocol::FrameType::kResponse, req.request_id, error.message().size());
+  b.header().serialization = req.serialization;
+  b.header().status_or_flags = static_cast<std::uint8_t>(error.code());
+  b.begin_body();
+  b.append_body(error.message());
+  return b.finish();
+}
+}  // namespace
+
 void Server::Impl::handle_request(const std::shared_ptr<rpc::ServerSession>& session, protocol::Frame&& frame) {
   requests.fetch_add(1, std::memory_order_relaxed);
+  bool answered = frame.header.type == protocol::FrameType::kRequest;
+  if (answered && !session->claim_id(frame.header.request_id)) {
+    // docs/protocol.md §8: the duplicate is refused, unrun; the call that
+    // owns the id keeps running and keeps its own answer (and its cancel).
+    duplicate_ids.fetch_add(1, std::memory_order_relaxed);
+    session->send_frame(error_response(
+        frame.header, Status(StatusCode::kInvalidArgument,
+                             fmt::format("request id {} is already in flight on this connection",
+                                         frame.header.request_id))));
+    return;
+  }
   ServerCall call(session, std::move(frame));
   if (!session->try_begin_call(options.max_in_flight_per_connection)) {
+    if (answered) session->release_id(call.request_id());
     rejected_in_flight.fetch_add(1, std::memory_order_relaxed);
     call.respond(Status(StatusCode::kResourceExhausted,
                         fmt::format("{} calls in flight on this connection (max_in_flight_per_connection)",
@@ -265,8 +300,14 @@ void Server::Impl::handle_request(const std::shared_ptr<rpc::ServerSession>& ses
 }
 
 void Server::Impl::run(ServerCall& call, const MethodHandler& handler) {
-  if (call.deadline() != std::chrono::steady_clock::time_point::max() &&
+  if (detail::ServerCallAccess::caller_gone(call)) {
+    // Its connection closed while it waited: nobody reads the answer, so
+    // the worker goes to a call someone still waits for.
+    shed.fetch_add(1, std::memory_order_relaxed);
+    detail::ServerCallAccess::drop(call);
+  } else if (call.deadline() != std::chrono::steady_clock::time_point::max() &&
       std::chrono::steady_clock::now() >= call.deadline()) {
+    shed.fetch_add(1, std::memory_order_relaxed);
     call.respond(Status(StatusCode::kDeadlineExceeded, "deadline passed before the handler ran"));
   } else if (Status ds = detail::ServerCallAccess::decompress_body(call, options.limits.max_body,
                                                                     options.compression_threshold);
@@ -334,6 +375,10 @@ void ServerSession::on_frame(protocol::Frame&& frame) {
 }
 
 void ServerSession::on_session_closed(const Status& reason, bool) {
+  if (reason.code() == StatusCode::kResourceExhausted && reason.message().rfind("protocol error", 0) != 0) {
+    // The write queue overflowed (net::Connection): ServerOptions::max_write_queue_bytes.
+    log_protocol_error(fmt::format("closed connection from {}: RESOURCE_EXHAUSTED {}", peer_, reason.message()));
+  }
   if (streams_) {
     streams_->connection_lost(Status(StatusCode::kUnavailable,
                                      "connection closed" + (reason.message().empty() ? "" : ": " + reason.message()),
@@ -376,7 +421,10 @@ ServerCall::ServerCall(ServerCall&& o) noexcept
 }
 
 void ServerCall::release_slot() noexcept {
-  if (holds_slot_ && session_) session_->end_call();
+  if (holds_slot_ && session_) {
+    session_->end_call();
+    if (frame_.header.type == protocol::FrameType::kRequest) session_->release_id(request_id());
+  }
   holds_slot_ = false;
 }
 
@@ -391,7 +439,13 @@ void ServerCall::after_response(const Status& status) {
 
 ServerCall::~ServerCall() {
   if (!responded_ && !oneway() && session_) {
-    respond(Status(StatusCode::kResourceExhausted, "provider overloaded: business pool queue is full"));
+    if (started_ != std::chrono::steady_clock::time_point{}) {
+      // Its handler started (a coroutine handler destroyed, a pool stopped
+      // with the call in it): it may have run, so failover must not rerun it.
+      respond(Status(StatusCode::kInternal, "call dropped without an answer after its handler started", true));
+    } else {
+      respond(Status(StatusCode::kResourceExhausted, "provider overloaded: business pool queue is full"));
+    }
   }
   release_slot();  // oneway calls, and calls dropped with their connection
 }
@@ -410,6 +464,46 @@ protocol::FrameBuilder ServerCall::start_response() {
   return b;
 }
 
+namespace {
+// docs/protocol.md §9 "Responses too large": a result over the provider's
+// max_body, or one that alone would push the connection's write queue past
+// max_write_queue_bytes, is not sent; the call gets a small
+// RESOURCE_EXHAUSTED (may have executed) naming the limit instead.
+Status check_response_size(rpc::ServerSession* session, const std::string& frame) {
+  if (session == nullptr || frame.size() < protocol::kHeaderSize) return Status();
+  auto& im = *session->server();
+  std::size_t meta = (static_cast<std::size_t>(static_cast<unsigned char>(frame[6])) << 8) |
+                     static_cast<unsigned char>(frame[7]);
+  std::size_t body = frame.size() - protocol::kHeaderSize - meta;
+  if (body > im.options.limits.max_body) {
+    im.oversize_responses.fetch_add(1, std::memory_order_relaxed);
+    return Status(StatusCode::kResourceExhausted,
+                  fmt::format("response of {} bytes exceeds the provider's limit of {} bytes (max_body); "
+                              "the result was dropped",
+                              body, im.options.limits.max_body),
+                  true);
+  }
+  const auto& conn = session->connection();
+  std::size_t max_queue = im.options.max_write_queue_bytes;
+  if (conn && conn->queued_bytes() + frame.size() > max_queue) {
+    // Queued, it would close the connection and fail every call on it with
+    // no reason: drop it and tell its caller instead. (A consumer that stops
+    // reading altogether still fills the queue with such answers, and then
+    // the connection closes: net::Connection, logged in on_session_closed.)
+    im.oversize_responses.fetch_add(1, std::memory_order_relaxed);
+    Status why(StatusCode::kResourceExhausted,
+               fmt::format("response of {} bytes would exceed the provider's write queue limit of {} bytes "
+                           "to this consumer ({} bytes queued unread; max_write_queue_bytes); the result was dropped",
+                           frame.size(), max_queue, conn->queued_bytes()),
+               true);
+    rpc::log_protocol_error(fmt::format("dropping a response to {}: RESOURCE_EXHAUSTED {}", session->peer(),
+                                        why.message()));
+    return why;
+  }
+  return Status();
+}
+}  // namespace
+
 void ServerCall::respond(protocol::FrameBuilder&& builder) {
   if (responded_ || oneway()) {
     if (!responded_) after_response(Status());
@@ -420,6 +514,11 @@ void ServerCall::respond(protocol::FrameBuilder&& builder) {
   std::string frame = builder.finish();
   if (response_compression_ != protocol::Compression::kNone) {
     protocol::compress_frame(frame, response_compression_, compression_threshold_);
+  }
+  if (Status too_large = check_response_size(session_.get(), frame); !too_large.is_ok()) {
+    responded_ = false;
+    respond(too_large);  // the result is dropped; a small error takes its place
+    return;
   }
   response_bytes_ = frame.size();  // on the wire: compressed, when it is
   release_slot();  // before the response leaves: the consumer may send its next call at once
@@ -439,6 +538,11 @@ void ServerCall::respond(const Status& error) {
   b.header().status_or_flags = static_cast<std::uint8_t>(error.is_ok() ? StatusCode::kInternal : error.code());
   if (response_attachments_) {
     for (auto& [k, v] : *response_attachments_) b.add_meta(k, v);
+  }
+  if (error.may_have_executed() && (error.code() == StatusCode::kResourceExhausted ||
+                                    error.code() == StatusCode::kUnimplemented ||
+                                    error.code() == StatusCode::kUnavailable)) {
+    b.add_meta(protocol::meta_keys::kExecuted, "1");  // docs/protocol.md §7
   }
   b.begin_body();
   b.append_body(error.message());
@@ -671,6 +775,9 @@ Server::Stats Server::stats() const {
   s.blocked_io_handlers = impl_->blocked_io.load();
   s.rejected_connections = impl_->rejected_connections.load();
   s.rejected_in_flight = impl_->rejected_in_flight.load();
+  s.shed = impl_->shed.load();
+  s.duplicate_ids = impl_->duplicate_ids.load();
+  s.oversize_responses = impl_->oversize_responses.load();
   std::lock_guard lock(impl_->mu);
   s.connections = impl_->sessions.size();
   return s;

@@ -66,6 +66,9 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
   std::atomic<std::uint64_t> rejected{0};
   std::atomic<std::uint64_t> rejected_connections{0};
   std::atomic<std::uint64_t> rejected_in_flight{0};
+  std::atomic<std::uint64_t> shed{0};                // dropped before running: caller gone
+  std::atomic<std::uint64_t> duplicate_ids{0};       // refused: id in flight on the connection
+  std::atomic<std::uint64_t> oversize_responses{0};  // results dropped: too large to send
   std::atomic<std::uint64_t> handler_errors{0};
   std::atomic<std::int64_t> in_flight{0};
   std::atomic<bool> shutting_down{false};

@@ -7,6 +7,7 @@
 #include <mutex>
 #include <set>
 #include <string>
+#include <unordered_set>
 
 #include "rpc/session.h"
 #include "tern/server.h"
@@ -65,6 +66,21 @@ class ServerSession : public Session, public ServerConnection {
     return false;
   }
   void end_call() noexcept { in_flight_.fetch_sub(1, std::memory_order_relaxed); }
+
+  // Request ids of the calls in flight on this connection (docs/protocol.md
+  // §8, "A request id reused while in flight"): claim_id() is false when
+  // `id` is in flight already, and the duplicate is refused; the id is
+  // released just before its response is queued (or when the call dies).
+  bool claim_id(std::uint64_t id) {
+    std::lock_guard lock(ids_mu_);
+    return ids_.insert(id).second;
+  }
+  void release_id(std::uint64_t id) {
+    std::lock_guard lock(ids_mu_);
+    ids_.erase(id);
+  }
+  // The server this connection belongs to (its options: limits, queues).
+  const std::shared_ptr<Server::Impl>& server() const noexcept { return server_; }
   std::size_t in_flight() const noexcept { return in_flight_.load(std::memory_order_relaxed); }
 
   // Marks call `id` cancelled (a cancel frame, or RST_STREAM on gRPC).
@@ -99,6 +115,8 @@ class ServerSession : public Session, public ServerConnection {
   std::set<std::uint64_t> cancelled_;
   std::atomic<bool> has_cancelled_{false};
   std::atomic<std::size_t> in_flight_{0};
+  std::mutex ids_mu_;
+  std::unordered_set<std::uint64_t> ids_;  // guarded by ids_mu_
   // gRPC (src/server/grpc_session.cc), IO thread.
   static constexpr int kWireUnknown = 0, kWireTern = 1, kWireGrpc = 2;
   std::atomic<int> wire_{kWireUnknown};

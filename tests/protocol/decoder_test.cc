@@ -524,3 +524,58 @@ TEST(FrameDecoderErrors, ErrorInTheMiddleOfAChunkKeepsEarlierFrames) {
 
 }  // namespace
 }  // namespace tern::protocol
+
+namespace tern::protocol {
+namespace {
+
+// Consumers skip a response body over max_body (docs/protocol.md §9): the
+// frame is emitted with its metadata and no body, the body's bytes are
+// discarded without buffering, and the frames behind it decode normally,
+// whatever the read boundaries.
+TEST(FrameDecoderSkip, OversizeResponseBodyIsSkippedAndFramingKept) {
+  Limits limits;
+  limits.max_body = 1000;
+  std::string big = make_frame(FrameType::kResponse, 5, {{"k", "v"}}, std::string(5000, 'b'));
+  std::string next = make_frame(FrameType::kResponse, 6, {}, std::string(10, 'c'));
+  std::string stream = big + next;
+  for (std::size_t chunk : {std::size_t(1), std::size_t(7), std::size_t(1000), stream.size()}) {
+    FrameDecoder d(limits);
+    d.set_skip_oversize_responses(true);
+    std::vector<Frame> got;
+    for (std::size_t i = 0; i < stream.size(); i += chunk) {
+      ASSERT_TRUE(d.feed(std::string_view(stream).substr(i, chunk), [&](Frame&& f) { got.push_back(std::move(f)); })
+                      .is_ok());
+      EXPECT_LE(d.buffered(), 1000u);  // never holds the skipped body
+    }
+    ASSERT_EQ(got.size(), 2u) << "chunk " << chunk;
+    EXPECT_EQ(got[0].header.request_id, 5u);
+    EXPECT_EQ(got[0].header.body_len, 5000u);
+    EXPECT_TRUE(FrameDecoder::body_skipped(got[0]));
+    EXPECT_EQ(got[0].body(), "");
+    EXPECT_EQ(find_meta(got[0].meta(), "k"), "v");
+    EXPECT_EQ(got[1].header.request_id, 6u);
+    EXPECT_FALSE(FrameDecoder::body_skipped(got[1]));
+    EXPECT_EQ(got[1].body(), std::string(10, 'c'));
+  }
+}
+
+TEST(FrameDecoderSkip, OtherFrameTypesOverTheLimitStillFailTheStream) {
+  Limits limits;
+  limits.max_body = 1000;
+  for (FrameType t : {FrameType::kRequest, FrameType::kPush}) {
+    FrameDecoder d(limits);
+    d.set_skip_oversize_responses(true);
+    int n = 0;
+    Status s = d.feed(make_frame(t, 1, {}, std::string(1001, 'b')), [&](Frame&&) { ++n; });
+    EXPECT_EQ(s.code(), StatusCode::kResourceExhausted);
+    EXPECT_EQ(s.message(), "protocol error: body of 1001 bytes exceeds the limit of 1000");
+    EXPECT_EQ(n, 0);
+  }
+  // Without the option a response over the limit fails the stream, as before.
+  FrameDecoder d(limits);
+  Status s = d.feed(make_frame(FrameType::kResponse, 1, {}, std::string(1001, 'b')), [](Frame&&) {});
+  EXPECT_EQ(s.code(), StatusCode::kResourceExhausted);
+}
+
+}  // namespace
+}  // namespace tern::protocol

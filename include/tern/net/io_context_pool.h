@@ -44,6 +44,9 @@ class IoContextPool {
   // True when the calling thread is one of this process's Tern IO threads
   // (of any pool); the blocking detector and the `direct` checks use it.
   static bool in_io_thread() noexcept;
+  // True when the calling thread is one of this pool's threads (a client
+  // refuses a blocking call there: it would wait for its own loop).
+  bool owns_current_thread() const noexcept;
 
  private:
   using Guard = asio::executor_work_guard<asio::io_context::executor_type>;

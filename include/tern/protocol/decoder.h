@@ -12,6 +12,15 @@
 // Memory: at most one partially received frame is buffered, allocated once at
 // its exact size when its header has been validated.
 //
+// Skipping over-limit responses (consumers, set_skip_oversize_responses):
+// a RESPONSE frame whose body is longer than Limits::max_body does not fail
+// the stream while its header is otherwise valid. Its metadata is buffered
+// (within max_meta), the frame is emitted with the body left out
+// (body_skipped(frame) is true, body() is empty) as soon as the metadata is
+// in, and the body's bytes are then read and discarded without buffering.
+// The connection keeps its framing; only that call fails (docs/protocol.md §9).
+// Other frame types over the limit still fail the stream.
+//
 // Thread safety: none; one decoder per connection, used on its IO thread.
 #pragma once
 
@@ -48,6 +57,13 @@ class FrameDecoder {
   Status feed(std::string_view data, OnFrame&& on_frame);
 
   bool failed() const noexcept { return !error_.is_ok(); }
+  // Skip (instead of failing on) response bodies over max_body; see above.
+  void set_skip_oversize_responses(bool on) noexcept { skip_oversize_responses_ = on; }
+  const Limits& limits() const noexcept { return limits_; }
+  // True for a frame emitted with its over-limit body left out.
+  static bool body_skipped(const Frame& f) noexcept {
+    return f.payload.size() < static_cast<std::size_t>(f.header.meta_len) + f.header.body_len;
+  }
   // Bytes of the frame currently being received (0 between frames).
   std::size_t buffered() const noexcept { return header_filled_ + frame_.payload.size(); }
 
@@ -59,12 +75,29 @@ class FrameDecoder {
   bool in_payload_ = false;
   std::size_t payload_need_ = 0;
   Frame frame_;
+  bool skip_oversize_responses_ = false;
+  bool skip_body_ = false;      // the frame being received has its body skipped
+  std::size_t skip_left_ = 0;   // body bytes still to discard
 };
 
 template <typename OnFrame>
 Status FrameDecoder::feed(std::string_view data, OnFrame&& on_frame) {
   if (!error_.is_ok()) return error_;
+  // Emits the completed frame_; then, for a skipped body, starts discarding it.
+  auto emit = [&] {
+    std::size_t skip = skip_body_ ? frame_.header.body_len : 0;
+    skip_body_ = false;
+    on_frame(std::move(frame_));
+    frame_ = Frame();
+    skip_left_ = skip;
+  };
   while (!data.empty()) {
+    if (skip_left_ > 0) {
+      std::size_t take = std::min(skip_left_, data.size());
+      data.remove_prefix(take);
+      skip_left_ -= take;
+      continue;
+    }
     if (!in_payload_) {
       const char* raw;
       if (header_filled_ == 0 && data.size() >= kHeaderSize) {
@@ -91,16 +124,24 @@ Status FrameDecoder::feed(std::string_view data, OnFrame&& on_frame) {
         raw = header_buf_;
       }
       header_filled_ = 0;
-      Status s = validate_header(raw, limits_, &frame_.header);
+      Limits check = limits_;
+      if (skip_oversize_responses_) check.max_body = UINT32_MAX;  // decided below, for responses only
+      Status s = validate_header(raw, check, &frame_.header);
+      if (s.is_ok() && frame_.header.body_len > limits_.max_body) {
+        if (frame_.header.type == FrameType::kResponse) {
+          skip_body_ = true;
+        } else {
+          s = validate_header(raw, limits_, &frame_.header);  // the limit's own error
+        }
+      }
       if (!s.is_ok()) {
         error_ = s;
         return error_;
       }
-      payload_need_ = static_cast<std::size_t>(frame_.header.meta_len) + frame_.header.body_len;
+      payload_need_ = static_cast<std::size_t>(frame_.header.meta_len) + (skip_body_ ? 0 : frame_.header.body_len);
       frame_.payload.clear();
       if (payload_need_ == 0) {
-        on_frame(std::move(frame_));
-        frame_ = Frame();
+        emit();
         continue;
       }
       // Reserve what is plausible now and grow with the data: a peer sending
@@ -113,8 +154,7 @@ Status FrameDecoder::feed(std::string_view data, OnFrame&& on_frame) {
     data.remove_prefix(take);
     if (frame_.payload.size() == payload_need_) {
       in_payload_ = false;
-      on_frame(std::move(frame_));
-      frame_ = Frame();
+      emit();
     }
   }
   return Status();

@@ -82,6 +82,10 @@ inline constexpr std::string_view kVersion = "version";
 inline constexpr std::string_view kGroup = "group";
 // Sent by consumers that can decompress responses: "zstd" or "lz4" (§5).
 inline constexpr std::string_view kAcceptCompression = "accept-compression";
+// On an error response: "1" when the handler ran (or may have) although the
+// status is one the consumer otherwise counts as not executed
+// (RESOURCE_EXHAUSTED, UNIMPLEMENTED, UNAVAILABLE): failover must not rerun it.
+inline constexpr std::string_view kExecuted = "tern-executed";
 }  // namespace meta_keys
 
 struct FrameHeader {
