@@ -1,6 +1,6 @@
-// Compiles the C++ snippets of docs/call-modes.md and docs/configuration.md
-// (extracted by doc_snippets.cmake) and runs the call-mode ones against a real
-// provider, checking what they print.
+// Compiles the C++ snippets of docs/call-modes.md, docs/configuration.md and
+// docs/grpc.md (extracted by doc_snippets.cmake) and runs the call-mode ones
+// against a real provider, checking what they print, and the gRPC ones.
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -26,6 +26,7 @@ struct DocSnippet {
 
 #include "call_modes_snippets.inc"
 #include "configuration_snippets.inc"
+#include "grpc_snippets.inc"
 
 namespace {
 
@@ -100,6 +101,20 @@ TEST_F(DocSnippets, CoroutineProviderAnswers) {
 TEST(DocSnippetsCompiled, ConfigurationPage) {
   ASSERT_EQ(configuration_snippets().size(), 3u);
   for (const DocSnippet& s : configuration_snippets()) EXPECT_FALSE(s.run) << s.index;
+}
+
+// docs/grpc.md: the provider and options snippets run (a server on a free
+// port, started and shut down); the TLS one needs certificate files.
+TEST_F(DocSnippets, GrpcPage) {
+  ASSERT_EQ(grpc_snippets().size(), 3u);
+  EXPECT_TRUE(grpc_snippets()[0].run);
+  EXPECT_TRUE(grpc_snippets()[1].run);
+  EXPECT_FALSE(grpc_snippets()[2].run);
+  for (const DocSnippet& s : grpc_snippets()) {
+    if (s.run) {
+      EXPECT_EQ(s.fn(calc_, *client_, impl_), 0) << "grpc snippet " << s.index;
+    }
+  }
 }
 
 }  // namespace
