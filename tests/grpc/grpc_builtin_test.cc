@@ -186,6 +186,29 @@ TEST_F(GrpcBuiltins, HealthOverTheTernProtocol) {
   ASSERT_TRUE(resp.ParseFromArray(ok.body().data(), static_cast<int>(ok.body().size())));
   EXPECT_EQ(resp.status(), HealthCheckResponse::SERVING);
   EXPECT_EQ(call("no.Such").status.code(), StatusCode::kNotFound);
+  // Bytes that are no HealthCheckRequest, and another serialization: a clear status.
+  {
+    auto b = ref->new_request("Check", false);
+    b.append_body(std::string("\xff\xff\xff", 3));
+    std::promise<tern::CallResult> done;
+    ref->invoke("Check", b.finish(), 5000ms, [&](tern::CallResult&& cr) { done.set_value(std::move(cr)); });
+    Status bad = done.get_future().get().status;
+    EXPECT_EQ(bad.code(), StatusCode::kInvalidArgument);
+    EXPECT_EQ(bad.message(), "grpc.health.v1.Health: the request is not a valid grpc.health.v1.HealthCheckRequest");
+  }
+  {
+    tern::ReferenceOptions jo;
+    jo.serialization = "json";
+    auto json_ref = client.reference("grpc.health.v1.Health", testutil::direct(*server), jo).value();
+    ASSERT_TRUE(json_ref->wait_for_providers(5s));
+    auto b = json_ref->new_request("Check", false);
+    b.append_body("[{}]");
+    std::promise<tern::CallResult> done;
+    json_ref->invoke("Check", b.finish(), 5000ms, [&](tern::CallResult&& cr) { done.set_value(std::move(cr)); });
+    Status bad = done.get_future().get().status;
+    EXPECT_EQ(bad.code(), StatusCode::kInvalidArgument);
+    EXPECT_EQ(bad.message(), "grpc.health.v1.Health speaks protobuf only (serialization 1), not 2");
+  }
 
   // Watch as a Tern stream: the current status, then NOT_SERVING at shutdown.
   auto s = tern::ClientStream<HealthCheckRequest, HealthCheckResponse>::open(*ref, "Watch").value();
@@ -389,6 +412,18 @@ TEST_F(GrpcBuiltins, ReflectionOverTheTernProtocol) {
   ASSERT_TRUE(s.writes_done_sync().is_ok());
   EXPECT_FALSE(s.read_sync(5000ms).has_value());
   EXPECT_TRUE(s.finish_sync().is_ok());
+
+  // Bytes that are no ServerReflectionRequest end that stream INVALID_ARGUMENT.
+  auto raw = tern::open_stream(*ref, "ServerReflectionInfo").value();
+  std::promise<Status> wrote, ended;
+  raw->write(std::string("\xff\xff\xff", 3), [&](Status st) { wrote.set_value(st); });
+  EXPECT_TRUE(wrote.get_future().get().is_ok());
+  raw->await_status([&](Status st) { ended.set_value(st); });
+  Status end = ended.get_future().get();
+  EXPECT_EQ(end.code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(end.message(),
+            "grpc.reflection.v1alpha.ServerReflection: the request is not a valid "
+            "grpc.reflection.v1alpha.ServerReflectionRequest");
 }
 
 }  // namespace
