@@ -17,7 +17,7 @@ cd "$(dirname "$0")/.."
 
 seconds=${FUZZ_SECONDS:-60}
 bin=build/fuzz/fuzz
-targets=${FUZZ_TARGETS:-"frame_decoder metadata msgpack_args json_args protobuf_args url stream_session"}
+targets=${FUZZ_TARGETS:-"frame_decoder metadata msgpack_args json_args protobuf_args url stream_session grpc_server"}
 mkdir -p build/fuzz/logs build/fuzz/artifacts
 
 status=0

@@ -35,7 +35,9 @@
 //
 // Every server also exposes the built-in service "tern.Reflection" (service
 // descriptions with types, tern/reflection.h) unless ServerOptions::reflection
-// is false.
+// is false, and the gRPC built-ins "grpc.health.v1.Health" and
+// "grpc.reflection.v1alpha.ServerReflection" (docs/grpc.md) unless
+// ServerOptions::grpc_health / grpc_reflection are false.
 //
 // Thread safety: expose() before start(); shutdown()/wait()/port() from any thread.
 #pragma once
@@ -142,6 +144,17 @@ struct ServerOptions {
   // lists the exposed services, their methods and argument/result types.
   // Never announced in the registry. Default true.
   bool reflection = true;
+  // Serve the standard gRPC health service "grpc.health.v1.Health" (Check,
+  // Watch; docs/grpc.md): SERVING while the server runs, NOT_SERVING once
+  // shutdown() began, NOT_FOUND for a service name the server does not
+  // expose. On both wires (protobuf serialization); never announced in the
+  // registry. Default true.
+  bool grpc_health = true;
+  // Serve gRPC server reflection "grpc.reflection.v1alpha.ServerReflection"
+  // (docs/grpc.md): lists the services a .proto describes and answers their
+  // file descriptors, so that reflection-based gRPC tools can call them.
+  // Never announced in the registry. Default true.
+  bool grpc_reflection = true;
   // TLS for every accepted connection when tls.enabled (tern/tls.h): cert_file
   // and key_file required; ca_file + require_client_cert for mutual TLS;
   // tls.handshake_timeout bounds each handshake. A connection whose handshake
@@ -335,7 +348,8 @@ class Server {
   // "127.0.0.1:PORT" (announce_host for wildcard listens) of the bound address.
   HostPort address() const;
   // One provider URL per exposed service: tern://host:port/Service?methods=...&weight=...
-  // (not the built-in tern.Reflection: it is reachable at every provider, never registered).
+  // (not the built-ins tern.Reflection, grpc.health.v1.Health and
+  // grpc.reflection.v1alpha.ServerReflection: reachable at every provider, never registered).
   std::vector<Url> provider_urls() const;
 
   // Stops accepting, tells connected consumers GOAWAY, then waits up to

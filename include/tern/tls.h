@@ -13,6 +13,12 @@
 //     tls.enabled = true; tls.ca_file = "ca.pem"; tls.server_name = "localhost";
 //     mutual TLS: tls.cert_file = "client.pem"; tls.key_file = "client.key";
 //
+// ALPN (provider): a client that offers "h2" gets it (gRPC clients require
+// it; the connection then speaks gRPC, docs/grpc.md), one that offers "tern"
+// gets "tern", and one that offers neither or sends no ALPN (Tern consumers)
+// continues without a protocol. The provider tells the wires apart by the
+// first decrypted bytes either way.
+//
 // Files are read once, when the server starts or the client is created;
 // a missing or malformed file is reported there as INVALID_ARGUMENT naming
 // the file and OpenSSL's reason (see docs/security.md). Replacing the files

@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <string_view>
 
 namespace tern::net {
 namespace {
@@ -20,6 +21,27 @@ Status check_readable(const std::string& what, const std::string& path) {
   if (f == nullptr) return invalid("TLS " + what + " '" + path + "': " + std::strerror(errno));
   std::fclose(f);
   return Status();
+}
+
+// ALPN on a provider: "h2" when the client offers it (gRPC clients require
+// it), else "tern"; a client that offers neither (or no ALPN at all, as Tern
+// consumers) continues without a protocol. Either way the listener tells the
+// wires apart by the first decrypted bytes (shared/DESIGN.md §12).
+int select_alpn(SSL*, const unsigned char** out, unsigned char* outlen, const unsigned char* in, unsigned int inlen,
+                void*) {
+  for (std::string_view want : {std::string_view("h2"), std::string_view("tern")}) {
+    for (unsigned int i = 0; i < inlen;) {
+      unsigned int len = in[i];
+      if (i + 1 + len > inlen) break;  // malformed list: ignore the rest
+      if (std::string_view(reinterpret_cast<const char*>(in + i + 1), len) == want) {
+        *out = in + i + 1;
+        *outlen = static_cast<unsigned char>(len);
+        return SSL_TLSEXT_ERR_OK;
+      }
+      i += 1 + len;
+    }
+  }
+  return SSL_TLSEXT_ERR_NOACK;
 }
 
 }  // namespace
@@ -99,6 +121,7 @@ Result<std::shared_ptr<TlsContext>> TlsContext::create(const TlsOptions& options
   }
 
   if (server) {
+    SSL_CTX_set_alpn_select_cb(ctx, select_alpn, nullptr);
     if (!options.ca_file.empty()) {
       // Tell clients which CAs we accept, so they pick the right certificate.
       if (STACK_OF(X509_NAME)* names = SSL_load_client_CA_file(options.ca_file.c_str())) {

@@ -16,6 +16,8 @@
 #include <unordered_set>
 
 #include "net/listen_address.h"
+#include "server/grpc_builtin_protos.h"
+#include "server/grpc_reflection.h"
 #include "server/reflection_service.h"
 #include "server/server_impl.h"
 #include "server/server_session.h"
@@ -617,6 +619,23 @@ Status Server::start() {
       if (Status s = add_method(std::string(kReflectionService), method, std::move(handler)); !s.is_ok()) return s;
     }
   }
+  // The gRPC built-ins (docs/grpc.md): served on both wires, never registered.
+  std::shared_ptr<rpc::GrpcReflection> grpc_reflection;
+  if (im.options.grpc_health && !im.services.count(std::string(rpc::kGrpcHealthService))) {
+    auto health = rpc::GrpcHealth::create();
+    if (Status s = health->install(*this); !s.is_ok()) return s;
+    im.health = std::move(health);
+  }
+  if (im.options.grpc_reflection && !im.services.count(std::string(rpc::kGrpcReflectionService))) {
+    grpc_reflection = rpc::GrpcReflection::create();
+    if (Status s = grpc_reflection->install(*this); !s.is_ok()) return s;
+  }
+  {
+    std::vector<std::string> names;
+    for (auto& [name, svc] : im.services) names.push_back(name);
+    if (im.health) im.health->set_services(names);
+    if (grpc_reflection) grpc_reflection->set_services(names);
+  }
   im.policy = *policy;
   if (im.options.tls.enabled) {
     auto tls = net::TlsContext::create(im.options.tls, net::TlsContext::Role::kServer);
@@ -684,7 +703,8 @@ std::vector<Url> Server::provider_urls() const {
   std::vector<Url> out;
   std::lock_guard lock(impl_->mu);
   for (auto& [name, svc] : impl_->services) {
-    if (name == kReflectionService) continue;  // reachable at every provider; never registered
+    // Built-ins are reachable at every provider; never registered.
+    if (name == kReflectionService || name == rpc::kGrpcHealthService || name == rpc::kGrpcReflectionService) continue;
     Url u("tern", {address()}, name);
     for (auto& [k, v] : svc.options.parameters) u.set_param(k, v);
     std::string methods;
@@ -709,6 +729,7 @@ void Server::shutdown(std::chrono::milliseconds grace) {
     }
   }
   im.shutting_down.store(true);
+  if (im.health) im.health->stop_serving();  // gRPC health watchers hear NOT_SERVING
   if (im.acceptor) {
     // Close the listening socket on its loop and wait, so the port is free
     // when shutdown() returns (and no accept handler keeps Impl alive).

@@ -16,6 +16,7 @@
 
 #include "rpc/stream_hub.h"
 #include "rpc/thread_pool.h"
+#include "server/grpc_health.h"
 #include "server/server_session.h"
 #include "tern/net/io_context_pool.h"
 #include "tern/net/tls_context.h"
@@ -72,6 +73,7 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
   std::atomic<std::uint64_t> handler_errors{0};
   std::atomic<std::int64_t> in_flight{0};
   std::atomic<bool> shutting_down{false};
+  std::shared_ptr<rpc::GrpcHealth> health;  // grpc.health.v1.Health, when served (set at start)
 
   std::mutex mu;
   std::condition_variable cv;

@@ -211,12 +211,16 @@ TEST(Params, RoundTripEveryKey) {
   expect_round_trip(tern::ChannelOptions{});
   expect_round_trip(tern::ClientOptions{});
   EXPECT_EQ(tern::param_keys<tern::ReferenceOptions>().size(), 17u);
-  EXPECT_EQ(tern::param_keys<tern::ServerOptions>().size(), 24u);
+  EXPECT_EQ(tern::param_keys<tern::ServerOptions>().size(), 26u);
   EXPECT_EQ(tern::param_keys<tern::ServiceOptions>().size(), 6u);
   EXPECT_EQ(tern::param_keys<tern::RegistryOptions>().size(), 5u);
   EXPECT_EQ(tern::param_keys<tern::ChannelOptions>().size(), 13u);
   EXPECT_EQ(tern::param_keys<tern::ClientOptions>().size(), 14u);
   EXPECT_INVALID(tern::param_value(tern::ReferenceOptions{}, "nope"), "unknown reference parameter \"nope\"");
+  auto grpc_off = tern::parse_server_options({{"grpc_health", "false"}, {"grpc_reflection", "false"}}).value();
+  EXPECT_FALSE(grpc_off.grpc_health);
+  EXPECT_FALSE(grpc_off.grpc_reflection);
+  EXPECT_TRUE(tern::ServerOptions{}.grpc_health);
 }
 
 // A server configured by parameters, a reference configured by its URL: the

@@ -1,6 +1,6 @@
-// Compiles the C++ snippets of docs/call-modes.md, docs/configuration.md and
-// docs/streaming.md (extracted by doc_snippets.cmake) and runs the call-mode
-// and streaming ones against a real provider, checking what they print.
+// Compiles the C++ snippets of docs/call-modes.md, docs/configuration.md,
+// docs/streaming.md and docs/grpc.md (extracted by doc_snippets.cmake) and runs
+// the call-mode, streaming and gRPC ones against real providers, checking what they print.
 #include <gtest/gtest.h>
 
 #include <cctype>
@@ -34,6 +34,7 @@ struct DocSnippet {
 #include "call_modes_snippets.inc"
 #include "configuration_snippets.inc"
 #include "streaming_snippets.inc"
+#include "grpc_snippets.inc"
 
 namespace {
 
@@ -179,6 +180,19 @@ TEST(DocSnippetsStreaming, EveryFrontEndPrintsWhatThePageSays) {
             "proto countdown: 2\n"
             "proto countdown: 1\n");
   server.shutdown(milliseconds(500));
+
+// docs/grpc.md: the provider and options snippets run (a server on a free
+// port, started and shut down); the TLS one needs certificate files.
+TEST_F(DocSnippets, GrpcPage) {
+  ASSERT_EQ(grpc_snippets().size(), 3u);
+  EXPECT_TRUE(grpc_snippets()[0].run);
+  EXPECT_TRUE(grpc_snippets()[1].run);
+  EXPECT_FALSE(grpc_snippets()[2].run);
+  for (const DocSnippet& s : grpc_snippets()) {
+    if (s.run) {
+      EXPECT_EQ(s.fn(calc_, *client_, impl_), 0) << "grpc snippet " << s.index;
+    }
+  }
 }
 
 }  // namespace

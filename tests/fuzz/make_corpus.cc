@@ -3,12 +3,14 @@
 // <dir>/<target>/ (tests/fuzz/corpus/ holds the checked-in output; rerun
 // `build/fuzz/fuzz/fuzz_make_corpus tests/fuzz/corpus` after a wire change).
 #include <google/protobuf/struct.pb.h>
+#include <nghttp2/nghttp2.h>
 
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <string>
+#include <algorithm>
 #include <vector>
 
 #include "fuzz_services.h"
@@ -112,6 +114,121 @@ void bodies(const std::string& target) {
   put(target, "proto_two", args<Codec>(sample_file(), t));
 }
 
+
+// --- grpc_server: what a gRPC client sends after the preface, made by an
+// nghttp2 client session (an HTTP/2 stack of its own, as a real client's).
+class H2Client {
+ public:
+  H2Client() {
+    nghttp2_session_callbacks* cb = nullptr;
+    nghttp2_session_callbacks_new(&cb);
+    nghttp2_session_callbacks_set_send_callback(
+        cb, [](nghttp2_session*, const std::uint8_t* data, std::size_t len, int, void* user) -> ssize_t {
+          static_cast<H2Client*>(user)->out_.append(reinterpret_cast<const char*>(data), len);
+          return static_cast<ssize_t>(len);
+        });
+    nghttp2_session_client_new(&h2_, cb, this);
+    nghttp2_session_callbacks_del(cb);
+    nghttp2_settings_entry window{NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, 1 << 20};
+    nghttp2_submit_settings(h2_, NGHTTP2_FLAG_NONE, &window, 1);
+  }
+  ~H2Client() { nghttp2_session_del(h2_); }
+
+  // A gRPC request on path `path`; `messages` are gRPC-framed into one DATA
+  // payload; `end` half-closes. Returns the stream id.
+  std::int32_t request(const std::string& path, const std::vector<std::string>& messages, bool end,
+                       std::vector<std::pair<std::string, std::string>> extra = {}) {
+    std::vector<std::pair<std::string, std::string>> h = {
+        {":method", "POST"}, {":scheme", "http"}, {":path", path}, {":authority", "localhost"},
+        {"content-type", "application/grpc"}, {"te", "trailers"}};
+    for (auto& e : extra) h.push_back(std::move(e));
+    std::vector<nghttp2_nv> nv;
+    for (auto& [k, v] : h) {
+      nv.push_back({reinterpret_cast<std::uint8_t*>(k.data()), reinterpret_cast<std::uint8_t*>(v.data()), k.size(),
+                    v.size(), NGHTTP2_NV_FLAG_NONE});
+    }
+    body_.clear();
+    for (const auto& m : messages) {
+      std::uint32_t n = static_cast<std::uint32_t>(m.size());
+      body_ += '\0';
+      for (int shift = 24; shift >= 0; shift -= 8) body_ += static_cast<char>((n >> shift) & 0xff);
+      body_ += m;
+    }
+    body_at_ = 0;
+    end_ = end;
+    nghttp2_data_provider provider{};
+    provider.read_callback = [](nghttp2_session*, std::int32_t, std::uint8_t* buf, std::size_t length,
+                                std::uint32_t* flags, nghttp2_data_source*, void* user) -> ssize_t {
+      auto* self = static_cast<H2Client*>(user);
+      std::size_t n = std::min(length, self->body_.size() - self->body_at_);
+      std::copy_n(self->body_.data() + self->body_at_, n, buf);
+      self->body_at_ += n;
+      if (self->body_at_ == self->body_.size()) {
+        if (self->end_) {
+          *flags |= NGHTTP2_DATA_FLAG_EOF;
+        } else {
+          return n == 0 ? NGHTTP2_ERR_DEFERRED : static_cast<ssize_t>(n);
+        }
+      }
+      return static_cast<ssize_t>(n);
+    };
+    std::int32_t id = nghttp2_submit_request(h2_, nullptr, nv.data(), nv.size(), &provider, nullptr);
+    nghttp2_session_send(h2_);
+    return id;
+  }
+  void reset(std::int32_t id) {
+    nghttp2_submit_rst_stream(h2_, NGHTTP2_FLAG_NONE, id, NGHTTP2_CANCEL);
+    nghttp2_session_send(h2_);
+  }
+  void ping_and_window() {
+    nghttp2_submit_ping(h2_, NGHTTP2_FLAG_NONE, nullptr);
+    nghttp2_submit_window_update(h2_, NGHTTP2_FLAG_NONE, 0, 1 << 16);
+    nghttp2_session_send(h2_);
+  }
+  void goaway() {
+    nghttp2_submit_goaway(h2_, NGHTTP2_FLAG_NONE, 0, NGHTTP2_NO_ERROR, nullptr, 0);
+    nghttp2_session_send(h2_);
+  }
+  // The bytes after the client preface (the fuzz target sends that itself).
+  std::string bytes() const { return out_.substr(std::min(out_.size(), std::size_t{NGHTTP2_CLIENT_MAGIC_LEN})); }
+
+ private:
+  nghttp2_session* h2_ = nullptr;
+  std::string out_;
+  std::string body_;
+  std::size_t body_at_ = 0;
+  bool end_ = true;
+};
+
+void grpc_server_seeds() {
+  {
+    H2Client c;
+    c.request("/terngrpc.Greeter/Hello", {std::string("\x0a\x04grpc", 6)}, true,
+              {{"grpc-timeout", "5S"}, {"x-user", "bob"}, {"x-token-bin", "AQD+"}});
+    put("grpc_server", "unary", c.bytes());
+  }
+  {
+    H2Client c;
+    c.request("/terngrpc.Greeter/Sum", {"\x08\x01", "\x08\x02", "\x08\x03"}, true);
+    put("grpc_server", "client_stream", c.bytes());
+  }
+  {
+    H2Client c;
+    std::int32_t id = c.request("/terngrpc.Greeter/Stream", {"abc"}, false);
+    c.request("/terngrpc.Greeter/Hello", {"x"}, true, {{"grpc-encoding", "gzip"}});
+    c.ping_and_window();
+    c.reset(id);
+    c.goaway();
+    put("grpc_server", "mixed_reset_goaway", c.bytes());
+  }
+  {
+    H2Client c;
+    c.request("/terngrpc.Greeter/Hello", {std::string(2000, 'z')}, true);  // over the target's 1 KiB limit
+    c.request("/bad-path", {}, true);
+    put("grpc_server", "oversize_and_bad_path", c.bytes());
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -120,6 +237,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   g_root = argv[1];
+  grpc_server_seeds();
 
   // --- metadata and frames
   FrameBuilder req(FrameType::kRequest, 7);
