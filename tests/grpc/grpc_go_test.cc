@@ -365,6 +365,27 @@ TEST_F(GoClientToTernProvider, StreamDeadline) {
       << ends_->hang_status(8)->to_string();
 }
 
+TEST_F(GoClientToTernProvider, Gzip) {
+  auto o = go_client("gzip");  // a gzip-compressed request (grpc-encoding: gzip)
+  EXPECT_EQ(o["code"], "OK") << o["msg"];
+  EXPECT_EQ(o["text_ok"], "true");
+}
+
+TEST_F(GoClientToTernProvider, EmptyMessages) {
+  auto o = go_client("empty");  // zero-length messages: an empty HelloRequest, CountRequest{n: 0}
+  EXPECT_EQ(o["code"], "OK") << o["msg"];
+  EXPECT_EQ(o["text"], "hello, ");
+  EXPECT_EQ(o["reply_len"], "20");  // text (9) + remaining_ms -1 (11)
+  EXPECT_EQ(o["count_code"], "OK");
+  EXPECT_EQ(o["count_received"], "0");
+}
+
+TEST_F(GoClientToTernProvider, ConcurrentStreams) {
+  auto o = go_client("concurrent");  // 100 bidi streams at once on one connection
+  EXPECT_EQ(o["ok_streams"], "100") << o["codes"];
+  EXPECT_EQ(o["codes"], "OK:100");
+}
+
 TEST_F(GoClientToTernProvider, FourMiBMessage) {
   auto o = go_client("large");  // 4 MiB payload, echoed back in the reply's token
   EXPECT_EQ(o["code"], "OK") << o["msg"];
@@ -585,6 +606,75 @@ TEST_F(TernConsumerToGoServer, StreamDeadline) {
   EXPECT_LT(std::chrono::steady_clock::now() - t0, 2000ms);
   auto ev = wait_event("EVENT hang-ended first=12 ");
   EXPECT_TRUE(ev.ends_with("code=DeadlineExceeded") || ev.ends_with("code=Canceled")) << ev;
+}
+
+TEST_F(TernConsumerToGoServer, Gzip) {
+  // A second Go server that gzip-compresses every response message.
+  testutil::Subprocess gz({go_greeter().binary, "serve", "gzip"}, testutil::Inherit::kNothing);
+  int port = gz.wait_for_port(30s);
+  ASSERT_GT(port, 0);
+  tern::ReferenceOptions ro;
+  ro.serialization = "protobuf";
+  auto gref = client->reference("terngrpc.Greeter", "grpc://127.0.0.1:" + std::to_string(port), ro).value();
+  ASSERT_TRUE(gref->wait_for_providers(2s));
+  terngrpc::HelloRequest req;
+  req.set_name(std::string(10000, 'z'));
+  terngrpc::HelloReply reply;
+  Status st = call(*gref, "Hello", req, &reply);
+  ASSERT_TRUE(st.is_ok()) << st.to_string();
+  EXPECT_EQ(reply.text(), "hello, " + std::string(10000, 'z'));
+  auto s = ClientStream<terngrpc::CountRequest, terngrpc::Num>::open(*gref, "Count").value();
+  terngrpc::CountRequest creq;
+  creq.set_n(100);
+  ASSERT_TRUE(s.write_sync(creq).is_ok());
+  ASSERT_TRUE(s.writes_done_sync().is_ok());
+  std::int64_t expect = 1;
+  while (auto n = s.read_sync()) {
+    ASSERT_EQ(n->value(), expect);
+    ++expect;
+  }
+  EXPECT_TRUE(s.status().is_ok()) << s.status().to_string();
+  EXPECT_EQ(expect, 101);
+}
+
+TEST_F(TernConsumerToGoServer, EmptyMessages) {
+  terngrpc::HelloRequest req;  // serializes to zero bytes
+  terngrpc::HelloReply reply;
+  Status st = call(*ref, "Hello", req, &reply);
+  ASSERT_TRUE(st.is_ok()) << st.to_string();
+  EXPECT_EQ(reply.text(), "hello, ");
+  auto s = ClientStream<terngrpc::CountRequest, terngrpc::Num>::open(*ref, "Count").value();
+  ASSERT_TRUE(s.write_sync(terngrpc::CountRequest()).is_ok());
+  // No writes_done: grpc-go's Count ends the stream (OK) as soon as it has
+  // its request, and the stream core answers a half-close after an ended
+  // stream with FAILED_PRECONDITION "the stream has ended" (stream_hub.cc).
+  EXPECT_FALSE(s.read_sync().has_value());
+  EXPECT_TRUE(s.status().is_ok()) << s.status().to_string();
+  EXPECT_TRUE(s.finish_sync().is_ok());
+}
+
+TEST_F(TernConsumerToGoServer, ConcurrentStreams) {
+  // 100 bidi streams open at once on the reference's one connection, 10
+  // round trips each, interleaved across the streams.
+  std::vector<ClientStream<terngrpc::Num, terngrpc::Num>> streams;
+  for (int i = 0; i < 100; ++i) streams.push_back(ClientStream<terngrpc::Num, terngrpc::Num>::open(*ref, "Chat").value());
+  for (int k = 1; k <= 10; ++k) {
+    for (int i = 0; i < 100; ++i) {
+      terngrpc::Num n;
+      n.set_value(i * 1000 + k);
+      ASSERT_TRUE(streams[i].write_sync(n).is_ok()) << i;
+    }
+    for (int i = 0; i < 100; ++i) {
+      auto back = streams[i].read_sync();
+      ASSERT_TRUE(back.has_value()) << i << ": " << streams[i].status().to_string();
+      ASSERT_EQ(back->value(), 2 * (i * 1000 + k));
+    }
+  }
+  for (auto& s : streams) {
+    ASSERT_TRUE(s.writes_done_sync().is_ok());
+    EXPECT_FALSE(s.read_sync().has_value());
+    EXPECT_TRUE(s.finish_sync().is_ok());
+  }
 }
 
 TEST_F(TernConsumerToGoServer, FourMiBMessage) {

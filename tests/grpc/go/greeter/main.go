@@ -9,9 +9,9 @@
 // under the name "proto" (it replaces grpc-go's own, in this process only),
 // and the few tiny messages of greeter.proto are encoded by hand below.
 //
-//	greeter serve
+//	greeter serve [gzip]
 //	    listens on 127.0.0.1 and a free port, prints "PORT <n>", serves until
-//	    stdin closes. Prints "EVENT <what> key=value..." when a handler ends
+//	    stdin closes (with gzip: every response message gzip-compressed). Prints "EVENT <what> key=value..." when a handler ends
 //	    for a reason the tests check (cancellation, deadline).
 //	greeter client <host:port> [case...]
 //	    runs the cases (all when none is named) against a Greeter server and
@@ -43,11 +43,13 @@ import (
 	"net/url"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/encoding"
+	_ "google.golang.org/grpc/encoding/gzip" // the gzip case; the server answers gzip requests in gzip
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 )
@@ -345,12 +347,18 @@ var greeterDesc = grpc.ServiceDesc{
 	Metadata: "greeter.proto",
 }
 
-func serve() error {
+func serve(gzip bool) error {
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return err
 	}
-	srv := grpc.NewServer(grpc.MaxRecvMsgSize(64 << 20))
+	opts := []grpc.ServerOption{grpc.MaxRecvMsgSize(64 << 20)}
+	if gzip {
+		// Every response message gzip-compressed, whatever the client accepts
+		// (grpc-go 1.33 has no per-call choice on the server).
+		opts = append(opts, grpc.RPCCompressor(grpc.NewGZIPCompressor()))
+	}
+	srv := grpc.NewServer(opts...)
 	srv.RegisterService(&greeterDesc, struct{}{})
 	fmt.Printf("PORT %d\n", lis.Addr().(*net.TCPAddr).Port)
 	go func() {
@@ -568,6 +576,88 @@ var cases = []struct {
 		r.add("elapsed_ms", time.Since(t0).Milliseconds())
 		r.after(c)
 	}},
+	{"gzip", func(c *client, r *result) {
+		name := strings.Repeat("z", 10000)
+		out, err := c.unary(context.Background(), "Hello", helloRequest(name, 0, nil), grpc.UseCompressor("gzip"))
+		r.status(err)
+		f, _ := parse(out)
+		r.add("text_ok", f.str(1) == "hello, "+name)
+	}},
+	{"empty", func(c *client, r *result) {
+		// Zero-length messages: an empty HelloRequest, a CountRequest for 0.
+		out, err := c.unary(context.Background(), "Hello", nil)
+		r.status(err)
+		r.add("reply_len", len(out))
+		f, _ := parse(out)
+		r.add("text", f.str(1))
+		s, err := c.stream(context.Background(), "Count")
+		if err == nil {
+			err = s.SendMsg([]byte{})
+		}
+		if err == nil {
+			err = s.CloseSend()
+		}
+		n := 0
+		for err == nil {
+			if _, err = recvInts(s); err == nil {
+				n++
+			}
+		}
+		if err == io.EOF {
+			err = nil
+		}
+		r.add("count_code", status.Code(err).String())
+		r.add("count_received", n)
+	}},
+	{"concurrent", func(c *client, r *result) {
+		// 100 bidi streams open at once on one connection, 10 round trips each.
+		const streams, trips = 100, 10
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		ok, codesSeen := 0, map[string]int{}
+		start := make(chan struct{})
+		for i := 0; i < streams; i++ {
+			wg.Add(1)
+			go func(i int64) {
+				defer wg.Done()
+				ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+				defer cancel()
+				s, err := c.stream(ctx, "Chat")
+				<-start
+				good := 0
+				for k := int64(1); err == nil && k <= trips; k++ {
+					if err = s.SendMsg(num(i*1000 + k)); err == nil {
+						var f fields
+						if f, err = recvInts(s); err == nil && f.int(1) == 2*(i*1000+k) {
+							good++
+						}
+					}
+				}
+				if err == nil {
+					err = s.CloseSend()
+				}
+				if err == nil {
+					if _, end := recvInts(s); end != io.EOF {
+						err = end
+					}
+				}
+				mu.Lock()
+				defer mu.Unlock()
+				codesSeen[status.Code(err).String()]++
+				if err == nil && good == trips {
+					ok++
+				}
+			}(int64(i))
+		}
+		close(start)
+		wg.Wait()
+		r.add("ok_streams", ok)
+		keys := []string{}
+		for k, v := range codesSeen {
+			keys = append(keys, fmt.Sprintf("%s:%d", k, v))
+		}
+		r.add("codes", strings.Join(keys, ","))
+	}},
 	{"large", func(c *client, r *result) {
 		payload := make([]byte, 4<<20)
 		for i := range payload {
@@ -618,11 +708,13 @@ func main() {
 	var err error
 	switch {
 	case len(os.Args) == 2 && os.Args[1] == "serve":
-		err = serve()
+		err = serve(false)
+	case len(os.Args) == 3 && os.Args[1] == "serve" && os.Args[2] == "gzip":
+		err = serve(true)
 	case len(os.Args) >= 3 && os.Args[1] == "client":
 		err = runClient(os.Args[2], os.Args[3:])
 	default:
-		err = errors.New("usage: greeter serve | greeter client <host:port> [case...]")
+		err = errors.New("usage: greeter serve [gzip] | greeter client <host:port> [case...]")
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "greeter:", err)
