@@ -386,6 +386,17 @@ TEST_F(GoClientToTernProvider, ConcurrentStreams) {
   EXPECT_EQ(o["codes"], "OK:100");
 }
 
+TEST_F(GoClientToTernProvider, BigStreamMessages) {
+  // Four 2 MiB messages through Hang's echo, written while read: past the
+  // HTTP/2 windows and the stream core's 1 MiB byte window, both ways.
+  auto o = go_client("big_stream");
+  EXPECT_EQ(o["send"], "OK");
+  EXPECT_EQ(o["echoed"], "4");
+  EXPECT_EQ(o["after"], "OK:hello, after");
+  ASSERT_TRUE(testutil::wait_until([&] { return ends_->hang_status(1).has_value(); }));
+  EXPECT_EQ(ends_->hang_status(1)->code(), StatusCode::kCancelled) << ends_->hang_status(1)->to_string();
+}
+
 TEST_F(GoClientToTernProvider, FourMiBMessage) {
   auto o = go_client("large");  // 4 MiB payload, echoed back in the reply's token
   EXPECT_EQ(o["code"], "OK") << o["msg"];
@@ -675,6 +686,35 @@ TEST_F(TernConsumerToGoServer, ConcurrentStreams) {
     EXPECT_FALSE(s.read_sync().has_value());
     EXPECT_TRUE(s.finish_sync().is_ok());
   }
+}
+
+TEST_F(TernConsumerToGoServer, BigStreamMessages) {
+  // Four 2 MiB messages through Hang's echo (grpc-go echoes the bytes as they
+  // came), written while another thread reads the echoes.
+  auto s = ClientStream<terngrpc::HelloRequest, terngrpc::HelloRequest>::open(*ref, "Hang").value();
+  auto msg = [](int i) {
+    terngrpc::HelloRequest m;
+    m.set_payload(std::string(2u << 20, static_cast<char>('a' + i)));
+    return m;
+  };
+  std::promise<int> echoed;
+  std::thread reader([&] {
+    int good = 0;
+    for (int i = 1; i <= 4; ++i) {
+      auto m = s.read_sync();
+      if (!m) break;
+      if (m->payload() == msg(i).payload()) ++good;
+    }
+    echoed.set_value(good);
+  });
+  for (int i = 1; i <= 4; ++i) EXPECT_TRUE(s.write_sync(msg(i)).is_ok()) << i;
+  auto good = echoed.get_future();
+  EXPECT_EQ(good.wait_for(30s), std::future_status::ready);
+  reader.join();
+  EXPECT_EQ(good.get(), 4);
+  s.cancel();
+  EXPECT_EQ(s.finish_sync().code(), StatusCode::kCancelled);
+  EXPECT_EQ(wait_event("EVENT hang-ended first=0 "), "EVENT hang-ended first=0 code=Canceled");
 }
 
 TEST_F(TernConsumerToGoServer, FourMiBMessage) {

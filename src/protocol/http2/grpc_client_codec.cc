@@ -425,6 +425,7 @@ void GrpcClientCodec::deliver(Call& c) {
     session_->on_message(c.core_id, std::move(m));
     if (c.finished) break;
   }
+  release_unheld(h2_, c.id, c.unconsumed, c.pending_wire);
   c.delivering = false;
   if (c.pending.empty() && c.finish && !c.finished) {
     c.finished = true;

@@ -335,6 +335,7 @@ void GrpcServerCodec::deliver(Stream& s) {
     session_->on_message(id, std::move(m));
     if (s.done || s.finishing || s.rejected) return;  // the core ended it
   }
+  release_unheld(h2_, s.id, s.unconsumed, s.pending_wire);
   if (s.pending.empty() && s.peer_ended && !s.half_close_sent) {
     s.half_close_sent = true;
     session_->on_half_close(id);

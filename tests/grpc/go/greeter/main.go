@@ -28,8 +28,9 @@
 //	       call ends first; trailers x-served-by=grpc-go, x-raw-bin=00 01 ff.
 //	Fail   PERMISSION_DENIED "no entry for <name> (100%)".
 //	Count  1..n.             Sum   total and count of the Nums.
-//	Chat   each Num doubled.  Hang  acknowledges each Num (echo) and never ends
-//	                                on its own: only a cancel or the deadline.
+//	Chat   each Num doubled.  Hang  echoes each message as it came (an
+//	                                acknowledgement) and never ends on its own:
+//	                                only a cancel or the deadline.
 package main
 
 import (
@@ -308,12 +309,17 @@ func chat(_ interface{}, s grpc.ServerStream) error {
 func hang(_ interface{}, s grpc.ServerStream) error {
 	first := int64(0)
 	for i := 0; ; i++ {
-		v, err := recvNum(s)
+		var in []byte
+		err := s.RecvMsg(&in)
 		if err == nil {
 			if i == 0 {
-				first = v
+				f, perr := parse(in)
+				if perr != nil {
+					return badRequest(perr)
+				}
+				first = f.int(1)
 			}
-			err = s.SendMsg(num(v))
+			err = s.SendMsg(in) // the message as it came, unknown fields too
 		}
 		if err == io.EOF {
 			// The client half-closed; keep hanging until the call ends.
@@ -657,6 +663,45 @@ var cases = []struct {
 			keys = append(keys, fmt.Sprintf("%s:%d", k, v))
 		}
 		r.add("codes", strings.Join(keys, ","))
+	}},
+	{"big_stream", func(c *client, r *result) {
+		// Four 2 MiB messages through Hang (echo), written while the echoes
+		// are read: far past HTTP/2's initial 64 KiB windows and the 1 MiB
+		// stream windows of Tern, both ways. Num{value: i} plus an unknown
+		// field 3 of 2 MiB, which the echo keeps.
+		const n, size = 4, 2 << 20
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		s, err := c.stream(ctx, "Hang")
+		msg := func(i int64) []byte {
+			p := bytes.Repeat([]byte{byte('a' + i)}, size)
+			return putBytes(putInt(nil, 1, i), 3, p)
+		}
+		echoed := make(chan int, 1)
+		go func() {
+			good := 0
+			for i := int64(1); s != nil && i <= n; i++ {
+				var in []byte
+				if s.RecvMsg(&in) != nil {
+					break
+				}
+				if bytes.Equal(in, msg(i)) {
+					good++
+				}
+			}
+			echoed <- good
+		}()
+		for i := int64(1); err == nil && i <= n; i++ {
+			err = s.SendMsg(msg(i))
+		}
+		good := 0
+		if err == nil {
+			good = <-echoed
+		}
+		r.add("send", status.Code(err).String())
+		r.add("echoed", good)
+		cancel()
+		r.after(c)
 	}},
 	{"large", func(c *client, r *result) {
 		payload := make([]byte, 4<<20)
