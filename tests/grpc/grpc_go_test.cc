@@ -397,6 +397,14 @@ TEST_F(GoClientToTernProvider, BigStreamMessages) {
   EXPECT_EQ(ends_->hang_status(1)->code(), StatusCode::kCancelled) << ends_->hang_status(1)->to_string();
 }
 
+TEST_F(GoClientToTernProvider, StalledStreamDoesNotBlockTheConnection) {
+  auto o = go_client("stalled_stream");
+  EXPECT_EQ(o["open"], "OK");
+  EXPECT_EQ(o["code"], "OK") << o["msg"];
+  EXPECT_EQ(o["text"], "hello, beside");
+  EXPECT_EQ(o["after"], "OK:hello, after");
+}
+
 TEST_F(GoClientToTernProvider, FourMiBMessage) {
   auto o = go_client("large");  // 4 MiB payload, echoed back in the reply's token
   EXPECT_EQ(o["code"], "OK") << o["msg"];
@@ -715,6 +723,26 @@ TEST_F(TernConsumerToGoServer, BigStreamMessages) {
   s.cancel();
   EXPECT_EQ(s.finish_sync().code(), StatusCode::kCancelled);
   EXPECT_EQ(wait_event("EVENT hang-ended first=0 "), "EVENT hang-ended first=0 code=Canceled");
+}
+
+TEST_F(TernConsumerToGoServer, StalledStreamDoesNotBlockTheConnection) {
+  // Count streams a million Nums that nobody reads: flow control stops the
+  // Go server's writer, and a unary call on the same connection still works.
+  tern::CallOptions co;
+  co.timeout = 60s;  // filling the windows with tiny messages takes seconds
+  auto s = ClientStream<terngrpc::CountRequest, terngrpc::Num>::open(*ref, "Count", &co).value();
+  terngrpc::CountRequest req;
+  req.set_n(1000000);
+  ASSERT_TRUE(s.write_sync(req).is_ok());
+  EXPECT_EQ(wait_event("EVENT count-blocked ", 10s), "EVENT count-blocked n=1000000");
+  terngrpc::HelloRequest hreq;
+  hreq.set_name("beside");
+  terngrpc::HelloReply reply;
+  Status st = call(*ref, "Hello", hreq, &reply, nullptr, nullptr, 3000ms);
+  ASSERT_TRUE(st.is_ok()) << st.to_string();
+  EXPECT_EQ(reply.text(), "hello, beside");
+  s.cancel();
+  EXPECT_EQ(s.finish_sync().code(), StatusCode::kCancelled);
 }
 
 TEST_F(TernConsumerToGoServer, FourMiBMessage) {

@@ -41,17 +41,15 @@ inline Headers status_trailers(const Status& status, const Headers& metadata) {
 }
 
 // Gives back to the peer the DATA bytes of a stream that no queued message
-// holds (`unconsumed`: received, not yet given back; `pending_wire`: the wire
-// sizes of complete messages waiting for the stream core's credit). Only
+// holds, in the stream's window (the connection's went back on receipt;
+// `unconsumed`: received, not yet given back; `held`: the wire size of the
+// complete messages waiting for the stream core's credit). Only
 // those messages keep the HTTP/2 window closed; the bytes of a message still
 // arriving go back at once (the max message size bounds them), else a
 // message larger than the stream window could never complete.
-inline void release_unheld(nghttp2_session* h2, std::int32_t id, std::size_t& unconsumed,
-                           const std::deque<std::size_t>& pending_wire) {
-  std::size_t held = 0;
-  for (std::size_t w : pending_wire) held += w;
+inline void release_unheld(nghttp2_session* h2, std::int32_t id, std::size_t& unconsumed, std::size_t held) {
   if (unconsumed > held) {
-    nghttp2_session_consume(h2, id, unconsumed - held);
+    nghttp2_session_consume_stream(h2, id, unconsumed - held);
     unconsumed = held;
   }
 }

@@ -45,6 +45,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/grpc"
@@ -267,10 +268,32 @@ func count(_ interface{}, s grpc.ServerStream) error {
 	if err != nil {
 		return err
 	}
+	// "EVENT count-blocked n=<n>" once sending made no progress for 300 ms
+	// (the reader stopped and flow control holds the writer).
+	var sent int64
+	done := make(chan struct{})
+	defer close(done)
+	go func() {
+		last, still := int64(-1), 0
+		for {
+			select {
+			case <-done:
+				return
+			case <-time.After(100 * time.Millisecond):
+			}
+			if cur := atomic.LoadInt64(&sent); cur != last {
+				last, still = cur, 0
+			} else if still++; still == 3 {
+				event("count-blocked", fmt.Sprintf("n=%d", n))
+				return
+			}
+		}
+	}()
 	for i := int64(1); i <= n; i++ {
 		if err := s.SendMsg(num(i)); err != nil {
 			return err
 		}
+		atomic.AddInt64(&sent, 1)
 	}
 	return nil
 }
@@ -700,6 +723,44 @@ var cases = []struct {
 		}
 		r.add("send", status.Code(err).String())
 		r.add("echoed", good)
+		cancel()
+		r.after(c)
+	}},
+	{"stalled_stream", func(c *client, r *result) {
+		// A stream whose handler stops reading (Count reads its request, then
+		// only writes, and this client reads none of it) while the client
+		// keeps sending: that stream's window closes, and a unary call on
+		// the same connection must still be answered.
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		s, err := c.stream(ctx, "Count")
+		if err == nil {
+			err = s.SendMsg(putInt(nil, 1, 1000000))
+		}
+		sent := make(chan int, 1)
+		go func() {
+			extra := putBytes(putInt(nil, 1, 1), 3, make([]byte, 64<<10))
+			i := 0
+			defer func() { sent <- i }()
+			for ; i < 64 && s != nil; i++ { // 4 MiB: past every window
+				if s.SendMsg(extra) != nil {
+					return
+				}
+			}
+		}()
+		r.add("open", status.Code(err).String())
+		select { // the sender is done, or blocked by a closed window
+		case n := <-sent:
+			r.add("sent", n)
+		case <-time.After(time.Second):
+			r.add("sent", "blocked")
+		}
+		uctx, ucancel := context.WithTimeout(context.Background(), 3*time.Second)
+		defer ucancel()
+		out, err := c.unary(uctx, "Hello", helloRequest("beside", 0, nil))
+		f, _ := parse(out)
+		r.status(err)
+		r.add("text", f.str(1))
 		cancel()
 		r.after(c)
 	}},
