@@ -4,10 +4,11 @@
 # suite under AddressSanitizer + UndefinedBehaviorSanitizer, `make tsan` under
 # ThreadSanitizer, `make fuzz` builds the libFuzzer targets (clang) and runs
 # each for FUZZ_SECONDS (default 60), `make chaos` the faults-under-load
-# scenarios (docs/reliability.md).
+# scenarios (docs/reliability.md), `make interop` the gRPC interop matrix
+# against gRPC C++ and grpc-go (docs/grpc.md, "Interop matrix").
 JOBS ?= $(shell nproc)
 
-.PHONY: all deps build demo test asan tsan fuzz ci-full bench chaos clean
+.PHONY: all deps build demo test asan tsan fuzz ci-full bench chaos interop clean
 
 all: build
 
@@ -56,6 +57,11 @@ chaos: deps
 	@cmake --preset default >/dev/null
 	@cmake --build --preset default -j $(JOBS) --target tern_chaos
 	@build/default/bin/tern_chaos
+
+# gRPC interop (docs/grpc.md, "Interop matrix"): builds only grpc_test (it
+# builds the Go peer itself) and prints peer x direction x case.
+interop: deps
+	@JOBS=$(JOBS) scripts/interop.sh
 
 clean:
 	rm -rf build

@@ -111,6 +111,11 @@ void StreamCall::try_read(StreamHub* hub) {
       read_waiter_ = std::move(done);  // wait for on_readable
       return;
     }
+    if (!msg) {
+      // Ended: a stream already closed (its settle() still posted) ends with
+      // its final status, a peer's half-close with OK.
+      if (auto final = hub->session_.final_status(id_)) status = *final;
+    }
   }
   complete([done = std::move(done), msg = std::move(msg), status = std::move(status)]() mutable {
     done(std::move(msg), std::move(status));
@@ -119,8 +124,15 @@ void StreamCall::try_read(StreamHub* hub) {
 
 void StreamCall::writes_done(Done done) {
   on_loop([done = std::move(done)](StreamCall& c, StreamHub* hub) mutable {
+    // A half-close after the provider finished OK is harmless (as in gRPC):
+    // OK; after a failed end, that end's status.
+    auto ended = [](const Status& final) { return final.is_ok() ? Status() : final; };
     if (c.final_) {
-      c.complete([st = ended_before_sent(*c.final_), done = std::move(done)]() mutable { done(st); });
+      c.complete([st = ended(*c.final_), done = std::move(done)]() mutable { done(st); });
+      return;
+    }
+    if (auto final = hub->session_.final_status(c.id_)) {
+      c.complete([st = ended(*final), done = std::move(done)]() mutable { done(st); });
       return;
     }
     Status st = hub->session_.writes_done(c.id_);

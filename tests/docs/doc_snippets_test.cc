@@ -182,12 +182,14 @@ TEST(DocSnippetsStreaming, EveryFrontEndPrintsWhatThePageSays) {
   server.shutdown(milliseconds(500));
 
 // docs/grpc.md: the provider and options snippets run (a server on a free
-// port, started and shut down); the TLS one needs certificate files.
+// port, started and shut down); the TLS one needs certificate files; the
+// consumer one needs a gRPC server (tests/grpc).
 TEST_F(DocSnippets, GrpcPage) {
-  ASSERT_EQ(grpc_snippets().size(), 3u);
+  ASSERT_EQ(grpc_snippets().size(), 4u);
   EXPECT_TRUE(grpc_snippets()[0].run);
   EXPECT_TRUE(grpc_snippets()[1].run);
   EXPECT_FALSE(grpc_snippets()[2].run);
+  EXPECT_FALSE(grpc_snippets()[3].run);  // the grpc:// consumer: tests/grpc runs it against real servers
   for (const DocSnippet& s : grpc_snippets()) {
     if (s.run) {
       EXPECT_EQ(s.fn(calc_, *client_, impl_), 0) << "grpc snippet " << s.index;

@@ -27,6 +27,7 @@ struct GrpcClientCodec::Call {
   std::vector<std::string> messages;  // unary
   std::deque<std::string> pending;    // stream: not yet in the core
   std::deque<std::size_t> pending_wire;
+  std::size_t held = 0;  // sum of pending_wire
   stream::SendWindow core_credit{stream::Credit{}};
   std::size_t unconsumed = 0;
   bool delivering = false;
@@ -220,7 +221,7 @@ void GrpcClientCodec::send_request(std::string_view bytes) {
   if ((h.status_or_flags & flags::kKnownMask) != 0) {
     if (!oneway) {
       answer_unary(h.request_id, h.serialization,
-                   Status(StatusCode::kInternal, "Tern body compression is not available on grpc:// (use gzip)", false),
+                   Status(StatusCode::kInternal, "Tern body compression (zstd, lz4) is not available on grpc:// references: set compression to none", false),
                    {}, {});
     }
     return;
@@ -368,9 +369,12 @@ int GrpcClientCodec::on_headers_done(std::int32_t id, bool end_stream) {
 }
 
 int GrpcClientCodec::on_data(std::int32_t id, const std::uint8_t* data, std::size_t len) {
+  // The connection's window goes back at once: a stream whose reader stops
+  // must not stall the others (its own window bounds what it holds).
+  nghttp2_session_consume_connection(h2_, len);
   Call* c = find(id);
   if (c == nullptr || c->finished) {
-    nghttp2_session_consume(h2_, id, len);
+    nghttp2_session_consume_stream(h2_, id, len);
     return 0;
   }
   c->unconsumed += len;
@@ -384,10 +388,11 @@ int GrpcClientCodec::on_data(std::int32_t id, const std::uint8_t* data, std::siz
     } else {
       c->pending.push_back(std::move(m->first));
       c->pending_wire.push_back(m->second);
+      c->held += m->second;
     }
   }
   if (c->unary) {
-    nghttp2_session_consume(h2_, id, c->unconsumed);
+    nghttp2_session_consume_stream(h2_, id, c->unconsumed);
     c->unconsumed = 0;
   }
   if (!st.is_ok()) {
@@ -401,6 +406,8 @@ int GrpcClientCodec::on_data(std::int32_t id, const std::uint8_t* data, std::siz
       }
     } else {
       c->pending.clear();
+      c->pending_wire.clear();
+      c->held = 0;
       c->finish = Status(st.code(), "response: " + st.message(), true);
       deliver(*c);
     }
@@ -418,13 +425,15 @@ void GrpcClientCodec::deliver(Call& c) {
     std::size_t wire = c.pending_wire.front();
     c.pending.pop_front();
     c.pending_wire.pop_front();
+    c.held -= wire;
     c.core_credit.spend(m.size());
     std::size_t give = std::min(wire, c.unconsumed);
     c.unconsumed -= give;
-    if (give > 0) nghttp2_session_consume(h2_, c.id, give);  // (nothing left to give once closed)
+    if (give > 0) nghttp2_session_consume_stream(h2_, c.id, give);  // (nothing left to give once closed)
     session_->on_message(c.core_id, std::move(m));
     if (c.finished) break;
   }
+  release_unheld(h2_, c.id, c.unconsumed, c.held);
   c.delivering = false;
   if (c.pending.empty() && c.finish && !c.finished) {
     c.finished = true;
@@ -437,7 +446,6 @@ int GrpcClientCodec::on_stream_close(std::int32_t id, std::uint32_t error_code) 
   if (it == calls_.end()) return 0;
   std::unique_ptr<Call> c = std::move(it->second);
   calls_.erase(it);
-  if (c->unconsumed > 0) nghttp2_session_consume_connection(h2_, c->unconsumed);
   c->unconsumed = 0;
   if (!c->unary) by_stream_.erase(c->core_id);
   if (c->finished && (c->unary || c->pending.empty())) return 0;

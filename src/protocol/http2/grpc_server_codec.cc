@@ -28,6 +28,7 @@ struct GrpcServerCodec::Stream {
   stream::SendWindow core_credit{stream::Credit{}};
   std::size_t unconsumed = 0;       // DATA bytes not yet given back to the peer
   std::deque<std::size_t> pending_wire;  // wire bytes of each pending message
+  std::size_t held = 0;                  // ... and their sum
   bool peer_ended = false;          // END_STREAM received
   bool half_close_sent = false;     // ... and told to the core
   bool delivering = false;          // inside deliver(): a nested call returns
@@ -276,9 +277,12 @@ int GrpcServerCodec::on_request_headers_done(std::int32_t id, bool end_stream) {
 }
 
 int GrpcServerCodec::on_data(std::int32_t id, const std::uint8_t* data, std::size_t len) {
+  // The connection's window goes back at once: a stream whose reader stops
+  // must not stall the others (its own window bounds what it holds).
+  nghttp2_session_consume_connection(h2_, len);
   Stream* s = find(id);
   if (s == nullptr || s->rejected || !s->headers_done) {
-    nghttp2_session_consume(h2_, id, len);  // nobody will read it
+    nghttp2_session_consume_stream(h2_, id, len);  // nobody will read it
     return 0;
   }
   s->unconsumed += len;
@@ -295,7 +299,7 @@ int GrpcServerCodec::on_data(std::int32_t id, const std::uint8_t* data, std::siz
     return 0;
   }
   if (!s->is_stream) {
-    nghttp2_session_consume(h2_, id, s->unconsumed);  // unary: bounded by the message limit
+    nghttp2_session_consume_stream(h2_, id, s->unconsumed);  // unary: bounded by the message limit
     s->unconsumed = 0;
     for (auto& [m, wire] : messages) {
       if (s->unary_message) {
@@ -310,6 +314,7 @@ int GrpcServerCodec::on_data(std::int32_t id, const std::uint8_t* data, std::siz
   for (auto& [m, wire] : messages) {
     s->pending.push_back(std::move(m));
     s->pending_wire.push_back(wire);
+    s->held += wire;
   }
   deliver(*s);
   return 0;
@@ -328,13 +333,15 @@ void GrpcServerCodec::deliver(Stream& s) {
     std::size_t wire = s.pending_wire.front();
     s.pending.pop_front();
     s.pending_wire.pop_front();
+    s.held -= wire;
     s.core_credit.spend(m.size());
     std::size_t give = std::min(wire, s.unconsumed);
     s.unconsumed -= give;
-    if (give > 0) nghttp2_session_consume(h2_, s.id, give);  // the peer may send this much more
+    if (give > 0) nghttp2_session_consume_stream(h2_, s.id, give);  // the peer may send this much more
     session_->on_message(id, std::move(m));
     if (s.done || s.finishing || s.rejected) return;  // the core ended it
   }
+  release_unheld(h2_, s.id, s.unconsumed, s.held);
   if (s.pending.empty() && s.peer_ended && !s.half_close_sent) {
     s.half_close_sent = true;
     session_->on_half_close(id);
@@ -370,7 +377,6 @@ int GrpcServerCodec::on_stream_close(std::int32_t id, std::uint32_t error_code) 
   if (it == streams_.end()) return 0;
   std::unique_ptr<Stream> s = std::move(it->second);
   streams_.erase(it);
-  if (s->unconsumed > 0) nghttp2_session_consume_connection(h2_, s->unconsumed);
   if (s->done) return 0;  // we ended it
   // The client reset the stream (RST_STREAM) or the connection ends it.
   Status why(StatusCode::kCancelled, std::string("cancelled by the client (RST_STREAM ") +
@@ -444,6 +450,8 @@ long GrpcServerCodec::read_body(std::int32_t id, std::uint8_t* buf, std::size_t 
 void GrpcServerCodec::fail_stream(Stream& s, const Status& status) {
   s.rejected = true;
   s.pending.clear();
+  s.pending_wire.clear();
+  s.held = 0;
   if (s.is_stream && session_ != nullptr && !s.done) {
     // The core ends the stream (its send_cancel answers the client).
     session_->on_cancel(static_cast<stream::StreamId>(s.id), status);

@@ -17,10 +17,13 @@
 //     answers it.
 //
 // Flow control, one idea on both wires: nghttp2's automatic WINDOW_UPDATE is
-// off. Bytes of a stream's message are given back to the peer
-// (nghttp2_session_consume) when the message enters the stream core, which
-// admits only what its receive window allows; the codec holds the rest and
-// keeps the core's message count itself. The other way, a message the core
+// off. Bytes of a stream's message are given back to the peer in the
+// stream's window (nghttp2_session_consume_stream) when the message enters
+// the stream core, which admits only what its receive window allows; the
+// codec holds the rest and keeps the core's message count itself. The
+// connection's window goes back as DATA arrives, so a stalled stream never
+// holds up the others (what a connection buffers is bounded by its streams'
+// windows and one message each). The other way, a message the core
 // sends is queued in the codec until nghttp2 puts it on the wire, and only
 // then returns its credit to the core, so the HTTP/2 window of the consumer
 // bounds the provider's writer.

@@ -40,6 +40,20 @@ inline Headers status_trailers(const Status& status, const Headers& metadata) {
   return t;
 }
 
+// Gives back to the peer the DATA bytes of a stream that no queued message
+// holds, in the stream's window (the connection's went back on receipt;
+// `unconsumed`: received, not yet given back; `held`: the wire size of the
+// complete messages waiting for the stream core's credit). Only
+// those messages keep the HTTP/2 window closed; the bytes of a message still
+// arriving go back at once (the max message size bounds them), else a
+// message larger than the stream window could never complete.
+inline void release_unheld(nghttp2_session* h2, std::int32_t id, std::size_t& unconsumed, std::size_t held) {
+  if (unconsumed > held) {
+    nghttp2_session_consume_stream(h2, id, unconsumed - held);
+    unconsumed = held;
+  }
+}
+
 // Messages waiting for nghttp2's data provider on one stream, each with its
 // 5-byte prefix. copy() hands out as many bytes as fit and reports each
 // message that left completely (its payload size), so the stream core gets
