@@ -190,7 +190,7 @@ void StreamCall::settle(Status final, stream::Metadata trailers, std::deque<std:
     write_waiter_ = nullptr;
   }
   if (half_close_waiter_) {
-    complete([st = ended_before_sent(*final_), done = std::move(half_close_waiter_)]() mutable { done(st); });
+    complete([st = final_->is_ok() ? Status() : *final_, done = std::move(half_close_waiter_)]() mutable { done(st); });
     half_close_waiter_ = nullptr;
   }
   for (Done& d : status_waiters_) {
