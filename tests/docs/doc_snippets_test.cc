@@ -180,6 +180,7 @@ TEST(DocSnippetsStreaming, EveryFrontEndPrintsWhatThePageSays) {
             "proto countdown: 2\n"
             "proto countdown: 1\n");
   server.shutdown(milliseconds(500));
+}
 
 // docs/grpc.md: the provider and options snippets run (a server on a free
 // port, started and shut down); the TLS one needs certificate files; the
