@@ -302,9 +302,11 @@ void Server::Impl::handle_request(const std::shared_ptr<rpc::ServerSession>& ses
 }
 
 void Server::Impl::run(ServerCall& call, const MethodHandler& handler) {
-  if (detail::ServerCallAccess::caller_gone(call)) {
+  if (!call.oneway() && detail::ServerCallAccess::caller_gone(call)) {
     // Its connection closed while it waited: nobody reads the answer, so
-    // the worker goes to a call someone still waits for.
+    // the worker goes to a call someone still waits for. A oneway request
+    // still runs: its consumer never waits for an answer, it asked for the
+    // work, and closing right after sending is normal for it.
     shed.fetch_add(1, std::memory_order_relaxed);
     detail::ServerCallAccess::drop(call);
   } else if (call.deadline() != std::chrono::steady_clock::time_point::max() &&
