@@ -43,13 +43,17 @@ struct ClientInvocation {
 };
 
 // Wire sizes of one consumer call, in bytes, whole frames (24-byte header,
-// metadata and body).
+// metadata and body). For a stream: its message payload bytes and counts.
 struct CallBytes {
   // The request frame, counted once however many attempts were sent.
   std::uint64_t sent = 0;
   // The response frame that completed the call; 0 when none arrived
   // (timeout, connection failure, local error).
   std::uint64_t received = 0;
+  // A stream (tern/stream.h): the messages sent and received.
+  bool stream = false;
+  std::uint64_t messages_sent = 0;
+  std::uint64_t messages_received = 0;
 };
 
 class ClientFilter {
@@ -78,6 +82,9 @@ class ServerFilter {
   }
   // After the response was sent (status OK or the error sent);
   // context.response_bytes() has the size of the response frame.
+  // Streams run on_request once before the handler (context.stream() is
+  // true; a non-OK status finishes the stream unrun) and on_response once
+  // after the final status (tern/server_context.h).
   virtual void on_response(ServerContext& context, const Status& status, std::chrono::nanoseconds latency) {
     (void)context, (void)status, (void)latency;
   }

@@ -10,6 +10,17 @@
 // current() returns the context of the call the calling thread is serving,
 // or nullptr outside a handler. The context and the string_views it returns
 // are valid until the handler returns.
+//
+// Stream handlers (tern/stream.h) have a context too: current() inside the
+// handler, and after each `co_await` of a stream read or write, so nested
+// calls inherit the stream's deadline and propagated attachments. There
+// attachment() reads the stream's open metadata, set_response_attachment()
+// adds a trailer sent with the final status, request_bytes() and
+// response_bytes() are the message bytes received and sent so far, and
+// cancelled() turns true when the stream has ended (cancel, reset, deadline,
+// lost connection). Provider filters (tern/filter.h) see a stream once: on_request
+// before its handler starts (a non-OK status finishes the stream with it),
+// on_response after its final status, with the stream's duration as latency.
 // Thread safety: use it from the handler's thread; cancelled() may be read
 // from any thread.
 #pragma once
@@ -25,6 +36,9 @@ namespace tern {
 
 class ServerCall;
 class ServerConnection;
+namespace detail {
+struct StreamContextState;  // src/server/stream_context.h
+}
 
 class ServerContext {
  public:
@@ -62,6 +76,11 @@ class ServerContext {
   // poll it and stop early.
   bool cancelled() const noexcept;
   bool oneway() const noexcept;
+  // True when serving a stream method (tern/stream.h), false for unary calls.
+  bool stream() const noexcept { return stream_ != nullptr; }
+  // Stream messages received and sent so far (0 for unary calls).
+  std::uint64_t messages_received() const noexcept;
+  std::uint64_t messages_sent() const noexcept;
   // The connection the request came on (to push to it later).
   std::shared_ptr<ServerConnection> connection() const noexcept;
 
@@ -83,9 +102,12 @@ class ServerContext {
 
  private:
   friend class ServerCall;
+  friend struct detail::StreamContextState;
   explicit ServerContext(ServerCall* call) : call_(call) {}
+  explicit ServerContext(detail::StreamContextState* stream) : call_(nullptr), stream_(stream) {}
   std::string_view raw_meta() const noexcept;
-  ServerCall* call_;
+  ServerCall* call_;                              // a unary call or oneway request, or
+  detail::StreamContextState* stream_ = nullptr;  // a stream (then call_ is null)
 };
 
 template <typename F>

@@ -69,6 +69,7 @@
 #include "tern/detail/unique_function.h"
 #include "tern/result.h"
 #include "tern/serialization/codecs.h"
+#include "tern/server_context.h"
 #include "tern/status.h"
 #include "tern/task.h"
 
@@ -133,15 +134,21 @@ struct StringWriter {
 // callback's value is the result of the co_await. The callback never runs
 // inline inside start() (RawStream's contract), and await_suspend touches
 // nothing after start(), so a completion on another thread is safe.
+// The ServerContext current at the co_await (a handler's, a stream's) is
+// current again when the coroutine resumes, so nested calls keep inheriting
+// its deadline and propagated attachments.
 template <typename T, typename Start>
 struct CallbackAwaiter {
   Start start;
   std::optional<T> value;
   bool await_ready() const noexcept { return false; }
   void await_suspend(std::coroutine_handle<> h) {
-    start([this, h](T v) mutable {
+    ServerContext* context = ServerContext::current();
+    start([this, h, context](T v) mutable {
       value.emplace(std::move(v));
+      ServerContext* prev = ServerContext::exchange_current(context);
       h.resume();
+      ServerContext::exchange_current(prev);
     });
   }
   T await_resume() { return std::move(*value); }

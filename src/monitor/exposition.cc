@@ -76,6 +76,16 @@ std::string to_prometheus_text(const std::vector<MethodSnapshot>& methods, doubl
     each([&](const MethodSnapshot& m) {
       out += fmt::format("{}sent_bytes_total{{{}}} {}\n", prefix, labels(m), m.bytes_out);
     });
+    family(out, prefix + "stream_messages_received_total", "counter",
+           fmt::format("Stream messages received by the {} (stream methods only).", who));
+    each([&](const MethodSnapshot& m) {
+      if (m.stream) out += fmt::format("{}stream_messages_received_total{{{}}} {}\n", prefix, labels(m), m.messages_in);
+    });
+    family(out, prefix + "stream_messages_sent_total", "counter",
+           fmt::format("Stream messages sent by the {} (stream methods only).", who));
+    each([&](const MethodSnapshot& m) {
+      if (m.stream) out += fmt::format("{}stream_messages_sent_total{{{}}} {}\n", prefix, labels(m), m.messages_out);
+    });
     family(out, prefix + "latency_seconds", "histogram",
            fmt::format("Latency of calls completed by the {}, in seconds.", who));
     each([&](const MethodSnapshot& m) {
@@ -116,6 +126,9 @@ std::string to_status_json(const std::vector<MethodSnapshot>& methods, double up
         {"in_flight", m.in_flight},
         {"bytes_in", m.bytes_in},
         {"bytes_out", m.bytes_out},
+        {"stream", m.stream},
+        {"messages_in", m.messages_in},
+        {"messages_out", m.messages_out},
         {"latency",
          {{"count", m.latency_count},
           {"sum_seconds", m.latency_sum_seconds},
@@ -149,6 +162,9 @@ Result<std::vector<MethodSnapshot>> parse_status_json(std::string_view text, dou
         m.in_flight = jm.value("in_flight", std::int64_t{0});
         m.bytes_in = jm.value("bytes_in", std::uint64_t{0});
         m.bytes_out = jm.value("bytes_out", std::uint64_t{0});
+        m.stream = jm.value("stream", false);
+        m.messages_in = jm.value("messages_in", std::uint64_t{0});
+        m.messages_out = jm.value("messages_out", std::uint64_t{0});
         if (auto it = jm.find("errors_by_code"); it != jm.end()) {
           for (auto& [name, n] : it->items()) {
             StatusCode code;

@@ -141,6 +141,9 @@ std::vector<MethodSnapshot> MetricsRegistry::snapshot() const {
         s.in_flight = std::max<std::int64_t>(m->in_flight_.load(std::memory_order_relaxed), 0);
         s.bytes_in = m->bytes_in_.load(std::memory_order_relaxed);
         s.bytes_out = m->bytes_out_.load(std::memory_order_relaxed);
+        s.stream = m->stream_.load(std::memory_order_relaxed);
+        s.messages_in = m->messages_in_.load(std::memory_order_relaxed);
+        s.messages_out = m->messages_out_.load(std::memory_order_relaxed);
         for (std::size_t c = 1; c < MethodMetrics::kCodes; ++c) {
           auto n = m->codes_[c].load(std::memory_order_relaxed);
           if (n == 0) continue;
@@ -172,6 +175,11 @@ std::vector<MethodSnapshot> MetricsRegistry::snapshot() const {
 
 Status MetricsServerFilter::on_request(ServerContext& context) {
   auto& m = metrics_->method(Side::kProvider, context.service(), context.method());
+  if (context.stream()) {
+    m.mark_stream();  // its bytes and messages are counted when it ends
+    m.on_start();
+    return Status();
+  }
   m.add_bytes(context.request_bytes(), 0);
   if (context.oneway()) {
     m.record_without_latency(StatusCode::kOk);
@@ -183,6 +191,12 @@ Status MetricsServerFilter::on_request(ServerContext& context) {
 
 void MetricsServerFilter::on_response(ServerContext& context, const Status& status, std::chrono::nanoseconds latency) {
   auto& m = metrics_->method(Side::kProvider, context.service(), context.method());
+  if (context.stream()) {
+    m.add_bytes(context.request_bytes(), context.response_bytes());
+    m.add_messages(context.messages_received(), context.messages_sent());
+    m.on_finish(status.code(), latency);
+    return;
+  }
   m.add_bytes(0, context.response_bytes());
   if (context.oneway()) {
     m.record_error(status.code());
@@ -200,6 +214,10 @@ void MetricsClientFilter::on_response(std::string_view service, std::string_view
                                       std::chrono::nanoseconds latency, const CallBytes& bytes) {
   auto& m = metrics_->method(Side::kConsumer, service, method);
   m.add_bytes(bytes.received, bytes.sent);
+  if (bytes.stream) {
+    m.mark_stream();
+    m.add_messages(bytes.messages_received, bytes.messages_sent);
+  }
   m.on_finish_clamped(status.code(), latency);
 }
 

@@ -58,6 +58,10 @@ struct Series {
   std::deque<Point> points;
   std::uint64_t calls = 0;   // total over the providers at the last scrape
   std::uint64_t errors = 0;
+  bool stream = false;             // a stream method: calls are streams
+  std::int64_t active = 0;         // streams open now, over the providers
+  std::uint64_t messages_in = 0;   // stream messages, over the providers
+  std::uint64_t messages_out = 0;
 };
 
 }  // namespace
@@ -187,6 +191,9 @@ void MonitorCenter::tick() {
     double qps = 0;
     std::uint64_t calls = 0, errors = 0;  // in the interval
     std::uint64_t total_calls = 0, total_errors = 0;
+    bool stream = false;
+    std::int64_t active = 0;
+    std::uint64_t messages_in = 0, messages_out = 0;
     std::array<std::uint64_t, kLatencyBuckets> buckets{};
   };
   std::map<Key, Acc> acc;
@@ -221,6 +228,10 @@ void MonitorCenter::tick() {
       auto& a = acc[key];
       a.total_calls += m.calls;
       a.total_errors += m.errors;
+      a.stream = a.stream || m.stream;
+      a.active += m.in_flight;
+      a.messages_in += m.messages_in;
+      a.messages_out += m.messages_out;
       auto prev = ep.last.find(key);
       if (ep.ever_ok && dt > 0) {
         MethodSnapshot zero;
@@ -254,6 +265,10 @@ void MonitorCenter::tick() {
     auto& s = im.series[key];
     s.calls = a.total_calls;
     s.errors = a.total_errors;
+    s.stream = a.stream;
+    s.active = a.active;
+    s.messages_in = a.messages_in;
+    s.messages_out = a.messages_out;
     Point p;
     p.t = t;
     p.qps = a.qps;
@@ -343,6 +358,10 @@ std::string MonitorCenter::state_json() const {
       methods.push_back({{"name", it->first.second},
                          {"calls", it->second.calls},
                          {"errors", it->second.errors},
+                         {"stream", it->second.stream},
+                         {"active", it->second.active},
+                         {"messages_in", it->second.messages_in},
+                         {"messages_out", it->second.messages_out},
                          {"series", std::move(points)}});
     }
     services.push_back({{"name", name}, {"providers", std::move(providers)}, {"methods", std::move(methods)}});

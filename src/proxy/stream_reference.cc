@@ -3,6 +3,8 @@
 #include <algorithm>
 
 #include "proxy/client_core.h"
+#include "rpc/stream_hub.h"
+#include "tern/filter.h"
 #include "tern/server_context.h"
 #include "tern/stream.h"
 
@@ -19,26 +21,69 @@ Result<std::shared_ptr<RawStream>> open_stream(Reference& ref, std::string_view 
 
   std::chrono::milliseconds timeout = core.options.timeout;
   if (options && options->timeout.count() > 0) timeout = options->timeout;
+  // Consumer filters see the stream once: on_request now (their
+  // attachments, e.g. an auth token, win over the caller's), on_response
+  // when it ends, with its duration and the message bytes of each direction.
+  auto& filters = core.client->options.filters;
+  std::vector<std::pair<std::string, std::string>> extra;
+  for (auto& f : filters) {
+    ClientInvocation inv{core.service, method, &extra};
+    if (Status s = f->on_request(inv); !s.is_ok()) return s;
+  }
+  auto reserved = [](std::string_view k) {
+    return k.empty() || k[0] == '^' || k == protocol::meta_keys::kService || k == protocol::meta_keys::kMethod ||
+           k == protocol::meta_keys::kVersion || k == protocol::meta_keys::kGroup;
+  };
   StreamMetadata md;
   if (!core.options.version.empty()) md.emplace_back(std::string(protocol::meta_keys::kVersion), core.options.version);
   if (!core.options.group.empty()) md.emplace_back(std::string(protocol::meta_keys::kGroup), core.options.group);
+  for (const auto& [k, v] : extra) {
+    if (reserved(k)) return Status(StatusCode::kInvalidArgument, "attachment key '" + k + "' is reserved");
+    md.emplace_back(k, v);
+  }
   if (options) {
     for (const auto& [k, v] : options->attachments) {
-      if (k.empty() || k[0] == '^' || k == protocol::meta_keys::kService || k == protocol::meta_keys::kMethod ||
-          k == protocol::meta_keys::kVersion || k == protocol::meta_keys::kGroup) {
-        return Status(StatusCode::kInvalidArgument, "attachment key '" + k + "' is reserved");
-      }
+      if (reserved(k)) return Status(StatusCode::kInvalidArgument, "attachment key '" + k + "' is reserved");
+      if (std::any_of(extra.begin(), extra.end(), [&](const auto& e) { return e.first == k; })) continue;
       md.emplace_back(k, v);
     }
     for (const auto& [k, v] : options->propagated) md.emplace_back("^" + k, v);
   }
-  // A stream opened while serving a call inherits its remaining deadline.
   if (ServerContext* ctx = ServerContext::current()) {
+    // Opened while serving a call or a stream: carry its propagated
+    // attachments and inherit its remaining deadline.
+    ctx->for_each_propagated([&](std::string_view k, std::string_view v) {
+      bool overridden = false;
+      if (options) {
+        for (const auto& [ok, ov] : options->propagated) overridden = overridden || ok == k;
+      }
+      if (!overridden) md.emplace_back("^" + std::string(k), std::string(v));
+    });
     auto remaining = ctx->remaining();
     if (remaining.count() > 0) timeout = std::min(timeout, remaining);
   }
   ep->attempts.fetch_add(1, std::memory_order_relaxed);
-  return ep->channel()->open_stream(core.service, std::string(method), core.serialization_id, timeout, std::move(md));
+  auto stream = ep->channel()->open_stream(core.service, std::string(method), core.serialization_id, timeout,
+                                          std::move(md));
+  if (stream && !filters.empty()) {
+    auto started = std::chrono::steady_clock::now();
+    auto client = core.client;  // keeps the filters alive until the stream ends
+    std::weak_ptr<RawStream> weak = stream;
+    stream->await_status([client, weak, started, service = core.service, m = std::string(method)](Status st) {
+      CallBytes bytes;
+      bytes.stream = true;
+      if (auto s = std::dynamic_pointer_cast<rpc::StreamCall>(weak.lock())) {
+        bytes.sent = s->bytes_sent();
+        bytes.received = s->bytes_received();
+        bytes.messages_sent = s->messages_sent();
+        bytes.messages_received = s->messages_received();
+      }
+      auto latency = std::chrono::steady_clock::now() - started;
+      auto& fs = client->options.filters;
+      for (auto it = fs.rbegin(); it != fs.rend(); ++it) (*it)->on_response(service, m, st, latency, bytes);
+    });
+  }
+  return stream;
 }
 
 }  // namespace tern

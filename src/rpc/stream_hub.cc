@@ -68,7 +68,12 @@ void StreamCall::write(std::string bytes, Done done) {
       return;
     }
     const bool now = s.writable(c.id_);
+    const std::size_t size = bytes.size();
     Status st = s.write(c.id_, std::move(bytes));
+    if (st.is_ok()) {
+      c.messages_out_.fetch_add(1, std::memory_order_relaxed);
+      c.bytes_out_.fetch_add(size, std::memory_order_relaxed);
+    }
     if (!st.is_ok() || now) {
       c.complete([st = std::move(st), done = std::move(done)]() mutable { done(st); });
     } else {
@@ -117,6 +122,7 @@ void StreamCall::try_read(StreamHub* hub) {
       if (auto final = hub->session_.final_status(id_)) status = *final;
     }
   }
+  count_read(msg);
   complete([done = std::move(done), msg = std::move(msg), status = std::move(status)]() mutable {
     done(std::move(msg), std::move(status));
   });
@@ -179,6 +185,7 @@ StreamMetadata StreamCall::metadata() const {
 void StreamCall::settle(Status final, stream::Metadata trailers, std::deque<std::string> leftover) {
   if (final_) return;
   final_ = std::move(final);
+  ended_.store(true, std::memory_order_release);
   {
     std::lock_guard lock(meta_mu_);
     trailers_ = std::move(trailers);
@@ -206,6 +213,7 @@ void StreamCall::settle(Status final, stream::Metadata trailers, std::deque<std:
     } else {
       st = *final_;
     }
+    count_read(msg);
     complete([done = std::move(read_waiter_), msg = std::move(msg), st = std::move(st)]() mutable {
       done(std::move(msg), std::move(st));
     });

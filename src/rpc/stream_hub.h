@@ -77,6 +77,14 @@ class StreamCall final : public RawStream, public std::enable_shared_from_this<S
                                             Status why);
   // True once the stream ended and its end was settled (IO thread).
   bool settled() const noexcept { return final_.has_value(); }
+  // As settled(), from any thread.
+  bool ended() const noexcept { return ended_.load(std::memory_order_acquire); }
+  // Messages and their payload bytes handed to the reader / accepted from
+  // the writer so far (any thread; relaxed counters for metrics).
+  std::uint64_t messages_received() const noexcept { return messages_in_.load(std::memory_order_relaxed); }
+  std::uint64_t messages_sent() const noexcept { return messages_out_.load(std::memory_order_relaxed); }
+  std::uint64_t bytes_received() const noexcept { return bytes_in_.load(std::memory_order_relaxed); }
+  std::uint64_t bytes_sent() const noexcept { return bytes_out_.load(std::memory_order_relaxed); }
 
  private:
   friend class StreamHub;
@@ -90,6 +98,11 @@ class StreamCall final : public RawStream, public std::enable_shared_from_this<S
   void try_read(StreamHub* hub);  // hub may be null once final_ is set
   // The stream ended with `final`: take the leftover messages, complete every waiter.
   void settle(Status final, stream::Metadata trailers, std::deque<std::string> leftover);
+  void count_read(const std::optional<std::string>& msg) noexcept {
+    if (!msg) return;
+    messages_in_.fetch_add(1, std::memory_order_relaxed);
+    bytes_in_.fetch_add(msg->size(), std::memory_order_relaxed);
+  }
 
   std::weak_ptr<StreamHub> hub_;
   asio::io_context& loop_;
@@ -107,6 +120,8 @@ class StreamCall final : public RawStream, public std::enable_shared_from_this<S
   std::optional<Status> final_;
   std::deque<std::string> leftover_;  // unread messages at the end
   std::unique_ptr<asio::steady_timer> deadline_timer_;
+  std::atomic<bool> ended_{false};
+  std::atomic<std::uint64_t> messages_in_{0}, messages_out_{0}, bytes_in_{0}, bytes_out_{0};
   mutable std::mutex meta_mu_;         // trailers_ is read from any thread
   stream::Metadata trailers_;
 };

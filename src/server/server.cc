@@ -20,6 +20,7 @@
 #include "server/grpc_reflection.h"
 #include "server/reflection_service.h"
 #include "server/server_impl.h"
+#include "server/stream_context.h"
 #include "server/server_session.h"
 #include "rpc/protocol_log.h"
 #include "rpc/thread_pool.h"
@@ -97,8 +98,12 @@ ServerContext* ServerContext::current() noexcept { return t_current_context; }
 ServerContext* ServerContext::exchange_current(ServerContext* ctx) noexcept {
   return std::exchange(t_current_context, ctx);
 }
-std::string_view ServerContext::raw_meta() const noexcept { return call_->meta(); }
+std::string_view ServerContext::raw_meta() const noexcept { return stream_ ? stream_->meta : call_->meta(); }
 void ServerContext::set_response_attachment(std::string key, std::string value) {
+  if (stream_) {
+    stream_->response_attachments.emplace_back(std::move(key), std::move(value));
+    return;
+  }
   if (!call_->response_attachments_) {
     call_->response_attachments_ = std::make_unique<std::vector<std::pair<std::string, std::string>>>();
   }
@@ -107,18 +112,32 @@ void ServerContext::set_response_attachment(std::string key, std::string value) 
 ServerContext::Scope::Scope(ServerContext* ctx) noexcept : prev_(t_current_context) { t_current_context = ctx; }
 ServerContext::Scope::~Scope() { t_current_context = prev_; }
 
-std::string_view ServerContext::service() const noexcept { return call_->service(); }
-std::string_view ServerContext::method() const noexcept { return call_->method(); }
-const std::string& ServerContext::peer() const noexcept { return call_->peer(); }
-ServerContext::Clock::time_point ServerContext::deadline() const noexcept { return call_->deadline(); }
-bool ServerContext::oneway() const noexcept { return call_->oneway(); }
+std::string_view ServerContext::service() const noexcept {
+  return stream_ ? std::string_view(stream_->call->service()) : call_->service();
+}
+std::string_view ServerContext::method() const noexcept {
+  return stream_ ? std::string_view(stream_->call->method()) : call_->method();
+}
+const std::string& ServerContext::peer() const noexcept { return stream_ ? stream_->call->peer() : call_->peer(); }
+ServerContext::Clock::time_point ServerContext::deadline() const noexcept {
+  return stream_ ? stream_->call->deadline() : call_->deadline();
+}
+bool ServerContext::oneway() const noexcept { return !stream_ && call_->oneway(); }
 std::uint64_t ServerContext::request_bytes() const noexcept {
+  if (stream_) return stream_->call->bytes_received();
   // The header's lengths are the wire's, also for a decompressed body.
   const auto& h = call_->frame_.header;
   return protocol::kHeaderSize + h.meta_len + h.body_len;
 }
-std::uint64_t ServerContext::response_bytes() const noexcept { return call_->response_bytes_; }
+std::uint64_t ServerContext::response_bytes() const noexcept {
+  return stream_ ? stream_->call->bytes_sent() : call_->response_bytes_;
+}
+std::uint64_t ServerContext::messages_received() const noexcept {
+  return stream_ ? stream_->call->messages_received() : 0;
+}
+std::uint64_t ServerContext::messages_sent() const noexcept { return stream_ ? stream_->call->messages_sent() : 0; }
 bool ServerContext::cancelled() const noexcept {
+  if (stream_) return stream_->call->ended();
   const auto& session = call_->session_;
   return session && (!session->is_open() || session->is_cancelled(call_->request_id()));
 }
@@ -134,10 +153,10 @@ std::string_view ServerContext::attachment(std::string_view key) const noexcept 
       key == protocol::meta_keys::kVersion || key == protocol::meta_keys::kGroup ||
       key == protocol::meta_keys::kAcceptCompression)
     return {};
-  auto v = protocol::find_meta(call_->meta(), key);
+  auto v = protocol::find_meta(raw_meta(), key);
   if (v.data() != nullptr) return v;
   std::string prefixed = "^" + std::string(key);
-  return protocol::find_meta(call_->meta(), prefixed);
+  return protocol::find_meta(raw_meta(), prefixed);
 }
 
 // ---------------------------------------------------------------------------
@@ -456,7 +475,9 @@ ServerCall::~ServerCall() {
 
 const std::string& ServerCall::peer() const noexcept { return session_->peer(); }
 std::shared_ptr<ServerConnection> ServerCall::connection() const noexcept { return session_; }
-std::shared_ptr<ServerConnection> ServerContext::connection() const noexcept { return call_->connection(); }
+std::shared_ptr<ServerConnection> ServerContext::connection() const noexcept {
+  return stream_ ? stream_->connection : call_->connection();
+}
 
 protocol::FrameBuilder ServerCall::start_response() {
   protocol::FrameBuilder b(protocol::FrameType::kResponse, frame_.header.request_id);

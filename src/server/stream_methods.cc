@@ -7,6 +7,7 @@
 
 #include "rpc/stream_hub.h"
 #include "server/server_impl.h"
+#include "server/stream_context.h"
 #include "tern/log.h"
 
 namespace tern {
@@ -90,8 +91,27 @@ void Server::Impl::open_stream(const std::shared_ptr<rpc::ServerSession>& sessio
   call->set_dispatch(stream_dispatch(loop, pooled && !entry.blocking));
   in_flight.fetch_add(1, std::memory_order_relaxed);
   const RawStreamHandler* handler = &entry.handler;
-  auto run = [self = shared_from_this(), call, handler]() mutable {
+  // The stream's ServerContext: filters see it, the handler finds it in
+  // ServerContext::current() (restored after each stream co_await).
+  auto state = std::make_shared<detail::StreamContextState>(call, session);
+  auto run = [self = shared_from_this(), call, handler, state]() mutable {
     self->observe(DispatchEvent::kRequest);
+    const auto& filters = self->options.filters;
+    auto end = [self, call, state](Status final) {
+      const auto& fs = self->options.filters;
+      auto latency = std::chrono::steady_clock::now() - state->started;
+      for (std::size_t i = state->filters_ran; i-- > 0;) fs[i]->on_response(state->context, final, latency);
+      call->finish(std::move(final), std::move(state->response_attachments));
+      self->end_in_flight();
+    };
+    ServerContext::Scope scope(&state->context);
+    for (const auto& f : filters) {
+      ++state->filters_ran;
+      if (Status st = f->on_request(state->context); !st.is_ok()) {
+        end(std::move(st));  // refused: the handler never runs
+        return;
+      }
+    }
     Task<Status> task = [&]() -> Task<Status> {
       try {
         return (*handler)(call);
@@ -100,10 +120,8 @@ void Server::Impl::open_stream(const std::shared_ptr<rpc::ServerSession>& sessio
         return [](std::string what) -> Task<Status> { co_return Status(StatusCode::kInternal, what, true); }(e.what());
       }
     }();
-    std::move(task).start([self, call](Result<Status> r) {
-      Status final = r.has_value() ? std::move(*r) : r.status();
-      call->finish(std::move(final), {});
-      self->end_in_flight();
+    std::move(task).start([end = std::move(end)](Result<Status> r) mutable {
+      end(r.has_value() ? std::move(*r) : r.status());
     });
   };
   if (!pooled || !pool) {

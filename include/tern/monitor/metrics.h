@@ -20,6 +20,11 @@
 //   bytes_out  bytes sent, whole frames (provider: responses; consumer:
 //              requests, once per call however many attempts)
 //
+// Streams (tern/stream.h) count as calls of their method: calls = streams
+// ended, in_flight = streams open now (active), latency = the stream's
+// duration, errors by final status. Their bytes are message payload bytes,
+// and messages_in / messages_out count the messages received and sent.
+//
 // Oneway requests (provider side) count as a call when they start; they have
 // no latency and are not in flight (the handler's completion is not observed
 // unless it throws, which then counts an error).
@@ -90,6 +95,12 @@ class MethodMetrics {
     if (in != 0) bytes_in_.fetch_add(in, std::memory_order_relaxed);
     if (out != 0) bytes_out_.fetch_add(out, std::memory_order_relaxed);
   }
+  // A stream method: marks the entry as one, and counts its messages.
+  void mark_stream() noexcept { stream_.store(true, std::memory_order_relaxed); }
+  void add_messages(std::uint64_t in, std::uint64_t out) noexcept {
+    if (in != 0) messages_in_.fetch_add(in, std::memory_order_relaxed);
+    if (out != 0) messages_out_.fetch_add(out, std::memory_order_relaxed);
+  }
 
   std::uint64_t calls() const noexcept { return calls_.load(std::memory_order_relaxed); }
   std::int64_t in_flight() const noexcept { return in_flight_.load(std::memory_order_relaxed); }
@@ -107,6 +118,9 @@ class MethodMetrics {
   std::atomic<std::uint64_t> latency_sum_ns_{0};
   std::atomic<std::uint64_t> bytes_in_{0};
   std::atomic<std::uint64_t> bytes_out_{0};
+  std::atomic<bool> stream_{false};
+  std::atomic<std::uint64_t> messages_in_{0};
+  std::atomic<std::uint64_t> messages_out_{0};
 };
 
 // A consistent-enough copy of one entry (each counter read once; counters
@@ -121,6 +135,9 @@ struct MethodSnapshot {
   std::int64_t in_flight = 0;
   std::uint64_t bytes_in = 0;   // frame bytes received
   std::uint64_t bytes_out = 0;  // frame bytes sent
+  bool stream = false;            // a stream method (then bytes are message bytes)
+  std::uint64_t messages_in = 0;  // stream messages received
+  std::uint64_t messages_out = 0; // stream messages sent
   std::array<std::uint64_t, kLatencyBuckets> buckets{};   // per bucket (not cumulative)
   std::uint64_t latency_count = 0;                        // calls with a latency
   double latency_sum_seconds = 0;
