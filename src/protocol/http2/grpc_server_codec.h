@@ -28,10 +28,13 @@
 // then returns its credit to the core, so the HTTP/2 window of the consumer
 // bounds the provider's writer.
 //
-// Errors: a stream-level problem (a message over the limit, a bad
-// content-type, compressed data without grpc-encoding, an unknown encoding)
-// ends that stream with a gRPC status; an HTTP/2 protocol error ends the
-// connection with GOAWAY and Hooks::close.
+// Errors: a stream-level problem (a message over the limit, request headers
+// over max_header_list_bytes, compressed data without grpc-encoding, an
+// unknown encoding) ends that stream with a gRPC status; a content-type
+// other than application/grpc gets HTTP 415; streams past
+// max_concurrent_streams get RST_STREAM(REFUSED_STREAM); an HTTP/2 protocol
+// error ends the connection with GOAWAY and Hooks::close (docs/grpc.md
+// "Robustness").
 //
 // Thread safety: none; a codec belongs to its connection's IO thread. Hooks
 // run inline on that thread (write from flush()).
