@@ -557,6 +557,7 @@ TEST_F(GrpcBadInput, StreamsOverMaxConcurrentAreRefused) {
 }
 
 // ---- slowloris -------------------------------------------------------------
+// (heartbeat_interval 100 ms here; the default is 10 s)
 
 class GrpcBadInputSlow : public GrpcBadInput {
  protected:
@@ -595,6 +596,25 @@ TEST_F(GrpcBadInputSlow, StalledHeaderBlockIsClosed) {
   // The other connection, open all along, still serves.
   ASSERT_TRUE(healthy.unary(1, "fine"));
   healthy.expect_echo(1, "fine");
+}
+
+TEST_F(GrpcBadInputSlow, TrickledHeaderBlockBytesAreClosed) {
+  // Slowloris proper: the CONTINUATION's payload arrives a byte at a time,
+  // so the connection is never idle; the header-block deadline closes it.
+  RawH2 c(port);
+  c.handshake();
+  ASSERT_TRUE(c.send(frame(kHeaders, 0, 1, c.header_block(RawH2::request()))));
+  ASSERT_TRUE(c.send(frame(kContinuation, 0, 1, "", 4000)));  // announces 4000 bytes
+  const auto t0 = std::chrono::steady_clock::now();
+  bool closed = false;
+  for (int i = 0; i < 4000 && !closed; ++i) {
+    if (!c.send(std::string(1, '\x90'))) break;  // indexed static 16: accept-encoding: gzip, deflate
+    closed = c.wait_closed(kHeartbeat / 4);
+  }
+  EXPECT_TRUE(closed || c.wait_closed(1s));
+  EXPECT_GE(std::chrono::steady_clock::now() - t0, kHeartbeat);
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 10 * kHeartbeat);
+  expect_other_connection_works();
 }
 
 TEST_F(GrpcBadInputSlow, TrickledContinuationsAreClosed) {

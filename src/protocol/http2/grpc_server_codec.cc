@@ -53,11 +53,6 @@ int on_begin_frame_cb(nghttp2_session*, const nghttp2_frame_hd* hd, void* user_d
   return 0;
 }
 
-int on_invalid_frame_recv_cb(nghttp2_session*, const nghttp2_frame*, int, void* user_data) {
-  self_of(user_data)->on_frame_done();
-  return 0;
-}
-
 int on_begin_headers_cb(nghttp2_session*, const nghttp2_frame* frame, void* user_data) {
   if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;
   return self_of(user_data)->on_begin_headers(frame->hd.stream_id);
@@ -73,7 +68,6 @@ int on_header_cb(nghttp2_session*, const nghttp2_frame* frame, const std::uint8_
 
 int on_frame_recv_cb(nghttp2_session*, const nghttp2_frame* frame, void* user_data) {
   auto* self = self_of(user_data);
-  self->on_frame_done();
   const bool end = (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) != 0;
   switch (frame->hd.type) {
     case NGHTTP2_HEADERS:
@@ -111,7 +105,6 @@ GrpcServerCodec::GrpcServerCodec(Hooks hooks, GrpcCodecOptions options)
   nghttp2_session_callbacks* cbs = nullptr;
   nghttp2_session_callbacks_new(&cbs);
   nghttp2_session_callbacks_set_on_begin_frame_callback(cbs, on_begin_frame_cb);
-  nghttp2_session_callbacks_set_on_invalid_frame_recv_callback(cbs, on_invalid_frame_recv_cb);
   nghttp2_session_callbacks_set_on_begin_headers_callback(cbs, on_begin_headers_cb);
   nghttp2_session_callbacks_set_on_header_callback(cbs, on_header_cb);
   nghttp2_session_callbacks_set_on_frame_recv_callback(cbs, on_frame_recv_cb);
@@ -258,14 +251,16 @@ void GrpcServerCodec::ping() {
 }
 
 void GrpcServerCodec::on_begin_frame(std::uint8_t type, std::uint8_t flags) {
-  // A header block runs from its HEADERS to the CONTINUATION with
-  // END_HEADERS (that frame's payload included: it ends at frame_recv).
-  if (type == NGHTTP2_HEADERS || type == NGHTTP2_CONTINUATION) {
-    if (!header_block_since_) header_block_since_ = std::chrono::steady_clock::now();
-  } else {
+  // The peer owes a CONTINUATION from a HEADERS (or CONTINUATION) without
+  // END_HEADERS until the frame that has it begins. Decided at frame
+  // starts only, so a block nghttp2 ignores leaves no stale state.
+  const bool open_block = (type == NGHTTP2_HEADERS || type == NGHTTP2_CONTINUATION) &&
+                          (flags & NGHTTP2_FLAG_END_HEADERS) == 0;
+  if (!open_block) {
     header_block_since_.reset();
+  } else if (!header_block_since_) {
+    header_block_since_ = std::chrono::steady_clock::now();
   }
-  (void)flags;
 }
 
 void GrpcServerCodec::goaway() {

@@ -140,7 +140,6 @@ class GrpcServerCodec final : public stream::Sink {
   // nghttp2 callbacks (internal; public for the C trampolines).
   struct Stream;
   void on_begin_frame(std::uint8_t type, std::uint8_t flags);
-  void on_frame_done() noexcept { header_block_since_.reset(); }
   int on_begin_headers(std::int32_t id);
   int on_header(std::int32_t id, std::string_view name, std::string_view value);
   int on_request_headers_done(std::int32_t id, bool end_stream);
