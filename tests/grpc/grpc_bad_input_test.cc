@@ -462,8 +462,13 @@ TEST_F(GrpcBadInput, WrongContentTypeIsHttp415) {
   ASSERT_TRUE(c.wait([&] { return c.streams[1].ended || c.streams[1].rst.has_value(); }));
   EXPECT_EQ(c.streams[1].header(":status"), "415");
   EXPECT_EQ(c.streams[1].grpc_status(), static_cast<int>(StatusCode::kInternal));
-  ASSERT_TRUE(c.unary(3, "next"));
-  c.expect_echo(3, "next");
+  // The request not ended when the answer went out: nothing more is wanted of it.
+  ASSERT_TRUE(c.headers(3, RawH2::request("/bad.Echo/Echo", "text/plain"), false));
+  ASSERT_TRUE(c.wait([&] { return c.streams[3].rst.has_value() || c.closed; }));
+  EXPECT_EQ(c.streams[3].header(":status"), "415");
+  EXPECT_EQ(c.streams[3].rst, std::optional<std::uint32_t>(NGHTTP2_NO_ERROR));
+  ASSERT_TRUE(c.unary(5, "next"));
+  c.expect_echo(5, "next");
 }
 
 TEST_F(GrpcBadInput, MissingTeIsAccepted) {
@@ -501,10 +506,12 @@ TEST_F(GrpcBadInput, OversizeMessageIsResourceExhaustedOnItsStream) {
   ASSERT_TRUE(c.headers(1, RawH2::request(), false));
   // A prefix announcing kMaxBody + 1 bytes, and the first bytes of it.
   ASSERT_TRUE(c.data(1, std::string(1, '\0') + be32(kMaxBody + 1) + std::string(1000, 'z'), false));
-  ASSERT_TRUE(c.wait([&] { return c.streams[1].ended || c.streams[1].rst.has_value() || c.closed; }));
+  ASSERT_TRUE(c.wait([&] { return c.streams[1].rst.has_value() || c.closed; }));
   ASSERT_FALSE(c.closed);
   EXPECT_EQ(c.streams[1].grpc_status(), static_cast<int>(StatusCode::kResourceExhausted))
       << c.streams[1].header("grpc-message").value_or("");
+  // The rest of the request is not wanted (RFC 9113 §8.1).
+  EXPECT_EQ(c.streams[1].rst, std::optional<std::uint32_t>(NGHTTP2_NO_ERROR));
   // The peer goes on sending the rest of it: dropped, the connection goes on.
   ASSERT_TRUE(c.data(1, std::string(8000, 'z'), true));
   ASSERT_TRUE(c.unary(3, "after"));
@@ -554,6 +561,33 @@ TEST_F(GrpcBadInput, StreamsOverMaxConcurrentAreRefused) {
   const std::uint32_t next = 1 + 2 * opened;
   ASSERT_TRUE(c.unary(next, "later"));
   c.expect_echo(next, "later");
+}
+
+TEST_F(GrpcBadInput, RejectedStreamsDoNotHoldConcurrencySlots) {
+  // Streams answered at once (here HTTP 415) whose requests the peer never
+  // ends are reset with NO_ERROR, so they do not keep the connection's
+  // MAX_CONCURRENT_STREAMS slots.
+  RawH2 c(port);
+  c.handshake();
+  const std::uint32_t max = c.settings[NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS];
+  ASSERT_GT(max, 0u);
+  std::string burst;
+  for (std::uint32_t i = 0; i < max; ++i) {
+    burst += frame(kHeaders, kEndHeaders, 1 + 2 * i, c.header_block(RawH2::request("/bad.Echo/Echo", "text/plain")));
+  }
+  ASSERT_TRUE(c.send(burst));
+  ASSERT_TRUE(c.wait([&] {
+    for (std::uint32_t i = 0; i < max; ++i) {
+      if (!c.streams[1 + 2 * i].rst) return false;
+    }
+    return true;
+  }));
+  for (std::uint32_t i = 0; i < max; ++i) {
+    EXPECT_EQ(c.streams[1 + 2 * i].rst, std::optional<std::uint32_t>(NGHTTP2_NO_ERROR)) << "stream " << 1 + 2 * i;
+  }
+  const std::uint32_t next = 1 + 2 * max;
+  ASSERT_TRUE(c.unary(next, "a slot is free"));
+  c.expect_echo(next, "a slot is free");
 }
 
 // ---- slowloris -------------------------------------------------------------

@@ -53,6 +53,19 @@ int on_begin_frame_cb(nghttp2_session*, const nghttp2_frame_hd* hd, void* user_d
   return 0;
 }
 
+// RFC 9113 §8.1: a server that answered completely before the request
+// ended asks the client to stop sending it with RST_STREAM(NO_ERROR) (as
+// grpc-go does); otherwise the stream would hold a concurrency slot until
+// the peer ends it, which a hostile peer never does.
+int on_frame_send_cb(nghttp2_session* session, const nghttp2_frame* frame, void*) {
+  if ((frame->hd.type == NGHTTP2_HEADERS || frame->hd.type == NGHTTP2_DATA) &&
+      (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) != 0 &&
+      nghttp2_session_get_stream_remote_close(session, frame->hd.stream_id) == 0) {
+    nghttp2_submit_rst_stream(session, NGHTTP2_FLAG_NONE, frame->hd.stream_id, NGHTTP2_NO_ERROR);
+  }
+  return 0;
+}
+
 int on_begin_headers_cb(nghttp2_session*, const nghttp2_frame* frame, void* user_data) {
   if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;
   return self_of(user_data)->on_begin_headers(frame->hd.stream_id);
@@ -105,6 +118,7 @@ GrpcServerCodec::GrpcServerCodec(Hooks hooks, GrpcCodecOptions options)
   nghttp2_session_callbacks* cbs = nullptr;
   nghttp2_session_callbacks_new(&cbs);
   nghttp2_session_callbacks_set_on_begin_frame_callback(cbs, on_begin_frame_cb);
+  nghttp2_session_callbacks_set_on_frame_send_callback(cbs, on_frame_send_cb);
   nghttp2_session_callbacks_set_on_begin_headers_callback(cbs, on_begin_headers_cb);
   nghttp2_session_callbacks_set_on_header_callback(cbs, on_header_cb);
   nghttp2_session_callbacks_set_on_frame_recv_callback(cbs, on_frame_recv_cb);
@@ -599,7 +613,7 @@ void GrpcServerCodec::send_cancel(stream::StreamId id, const Status& status) {
   Stream* s = find(static_cast<std::int32_t>(id));
   if (s == nullptr || s->done) return;
   // A gRPC client learns why from the trailers; the request side is then
-  // dropped by RST_STREAM(NO_ERROR) once they are out (RFC 9113 §8.1).
+  // dropped by RST_STREAM(NO_ERROR) once they are out (on_frame_send_cb, RFC 9113 §8.1).
   end_with(*s, status, {});
 }
 
