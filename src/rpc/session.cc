@@ -35,6 +35,11 @@ void Session::arm_heartbeat() {
   heartbeat_timer_->async_wait([weak = weak_from_this()](std::error_code ec) {
     auto self = weak.lock();
     if (ec || !self || self->heartbeat_off_ || !self->conn_ || !self->conn_->is_open()) return;
+    if (Status stalled = self->heartbeat_check(self->options_.heartbeat_interval); !stalled.is_ok()) {
+      TERN_LOG(kWarn, "closing connection to {}: {}", self->conn_->remote_text(), stalled.message());
+      self->conn_->close(std::move(stalled));
+      return;
+    }
     auto last = self->conn_->last_read();
     if (last != self->last_seen_read_) {
       self->last_seen_read_ = last;
@@ -49,11 +54,13 @@ void Session::arm_heartbeat() {
         return;
       }
       ++self->missed_;
-      self->conn_->send(protocol::encode_control_frame(protocol::FrameType::kPing, 0));
+      self->send_heartbeat_ping();
     }
     self->arm_heartbeat();
   });
 }
+
+void Session::send_heartbeat_ping() { conn_->send(protocol::encode_control_frame(protocol::FrameType::kPing, 0)); }
 
 void Session::on_data(net::Connection& conn, std::string_view data) {
   bool failed_before = decoder_.failed();

@@ -60,6 +60,16 @@ class Session : public net::Connection::Handler, public std::enable_shared_from_
   // Stops Tern heartbeats for good (a connection that turned out to speak
   // another protocol). IO thread.
   void stop_heartbeat();
+  // The heartbeat's ping when the connection was idle for an interval; the
+  // default sends a Tern ping (a gRPC connection sends an HTTP/2 PING). IO thread.
+  virtual void send_heartbeat_ping();
+  // Asked at every heartbeat tick (every `interval`), idle or not: a reason
+  // to close the connection now (e.g. a gRPC header block left unfinished
+  // for an interval), or OK. IO thread.
+  virtual Status heartbeat_check(std::chrono::milliseconds interval) {
+    (void)interval;
+    return Status();
+  }
   // The frame decoder (IO thread), e.g. to skip over-limit response bodies.
   protocol::FrameDecoder& decoder() noexcept { return decoder_; }
 

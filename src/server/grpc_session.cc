@@ -43,10 +43,12 @@ void ServerSession::on_data(net::Connection& conn, std::string_view data) {
 }
 
 void ServerSession::start_grpc() {
-  stop_heartbeat();  // Tern pings would break the HTTP/2 framing; nghttp2 answers PINGs
+  // Heartbeats go on as HTTP/2 PINGs (send_heartbeat_ping): a peer that
+  // stops reading and answering is closed as on the Tern wire.
   std::weak_ptr<ServerSession> weak = std::static_pointer_cast<ServerSession>(shared_from_this());
   protocol::http2::GrpcCodecOptions co;
   co.max_message_bytes = server_->options.limits.max_body;
+  co.max_header_list_bytes = server_->options.limits.max_meta;  // request metadata becomes Tern metadata
   stream::StreamOptions so;
   so.max_message_bytes = std::min(so.max_message_bytes, server_->options.limits.max_body);
   co.initial_window = so.initial_window;
@@ -85,6 +87,24 @@ void ServerSession::start_grpc() {
         if (auto s = weak.lock()) s->server_->open_stream(s, std::move(call));
       });
   grpc_->bind(streams_->session());
+}
+
+void ServerSession::send_heartbeat_ping() {
+  if (grpc_) {
+    grpc_->ping();
+    return;
+  }
+  if (!grpc()) Session::send_heartbeat_ping();
+}
+
+Status ServerSession::heartbeat_check(std::chrono::milliseconds interval) {
+  if (!grpc_) return Status();
+  auto since = grpc_->header_block_since();
+  if (since && std::chrono::steady_clock::now() - *since >= interval) {
+    return Status(StatusCode::kUnavailable, "HTTP/2 header block not finished within " +
+                                                std::to_string(interval.count()) + " ms (CONTINUATION missing)");
+  }
+  return Status();
 }
 
 void ServerSession::on_grpc_unary(protocol::http2::GrpcUnaryRequest&& request) {

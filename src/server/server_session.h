@@ -105,6 +105,9 @@ class ServerSession : public Session, public ServerConnection {
   void on_stream_frame(const protocol::Frame& frame);
   void on_session_closed(const Status& reason, bool was_connected) override;
   void on_ping(const protocol::Frame& ping) override { on_frame(protocol::Frame(ping)); }
+  // gRPC connections: HTTP/2 PING, and a header block unfinished for an interval closes.
+  void send_heartbeat_ping() override;
+  Status heartbeat_check(std::chrono::milliseconds interval) override;
 
  private:
   std::shared_ptr<Server::Impl> server_;

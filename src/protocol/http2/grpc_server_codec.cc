@@ -19,6 +19,8 @@ struct GrpcServerCodec::Stream {
   bool headers_done = false;
   bool is_stream = false;  // served by the stream core
   bool rejected = false;   // answered already with an error: ignore what follows
+  std::size_t header_bytes = 0;     // RFC 9113 §6.5.2 size of the request headers so far
+  bool headers_too_large = false;   // ... over max_header_list_bytes: nothing more kept
   std::string service, method;
   std::uint8_t serialization = 1;
   std::chrono::milliseconds timeout{0};
@@ -45,6 +47,24 @@ struct GrpcServerCodec::Stream {
 namespace {
 
 GrpcServerCodec* self_of(void* user_data) { return static_cast<GrpcServerCodec*>(user_data); }
+
+int on_begin_frame_cb(nghttp2_session*, const nghttp2_frame_hd* hd, void* user_data) {
+  self_of(user_data)->on_begin_frame(hd->type, hd->flags);
+  return 0;
+}
+
+// RFC 9113 §8.1: a server that answered completely before the request
+// ended asks the client to stop sending it with RST_STREAM(NO_ERROR) (as
+// grpc-go does); otherwise the stream would hold a concurrency slot until
+// the peer ends it, which a hostile peer never does.
+int on_frame_send_cb(nghttp2_session* session, const nghttp2_frame* frame, void*) {
+  if ((frame->hd.type == NGHTTP2_HEADERS || frame->hd.type == NGHTTP2_DATA) &&
+      (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) != 0 &&
+      nghttp2_session_get_stream_remote_close(session, frame->hd.stream_id) == 0) {
+    nghttp2_submit_rst_stream(session, NGHTTP2_FLAG_NONE, frame->hd.stream_id, NGHTTP2_NO_ERROR);
+  }
+  return 0;
+}
 
 int on_begin_headers_cb(nghttp2_session*, const nghttp2_frame* frame, void* user_data) {
   if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;
@@ -97,6 +117,8 @@ GrpcServerCodec::GrpcServerCodec(Hooks hooks, GrpcCodecOptions options)
     : hooks_(std::move(hooks)), options_(options) {
   nghttp2_session_callbacks* cbs = nullptr;
   nghttp2_session_callbacks_new(&cbs);
+  nghttp2_session_callbacks_set_on_begin_frame_callback(cbs, on_begin_frame_cb);
+  nghttp2_session_callbacks_set_on_frame_send_callback(cbs, on_frame_send_cb);
   nghttp2_session_callbacks_set_on_begin_headers_callback(cbs, on_begin_headers_cb);
   nghttp2_session_callbacks_set_on_header_callback(cbs, on_header_cb);
   nghttp2_session_callbacks_set_on_frame_recv_callback(cbs, on_frame_recv_cb);
@@ -109,10 +131,13 @@ GrpcServerCodec::GrpcServerCodec(Hooks hooks, GrpcCodecOptions options)
   nghttp2_option_del(opt);
   nghttp2_session_callbacks_del(cbs);
   nghttp2_settings_entry iv[] = {
-      {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, options_.max_concurrent_streams},
       {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, std::max<std::uint32_t>(65535, options_.initial_window.bytes)},
+      {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, options_.max_header_list_bytes},
   };
   nghttp2_submit_settings(h2_, NGHTTP2_FLAG_NONE, iv, 2);
+  // Its own frame: the second ACK never reaches nghttp2 (scan_acks).
+  nghttp2_settings_entry mcs{NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, options_.max_concurrent_streams};
+  nghttp2_submit_settings(h2_, NGHTTP2_FLAG_NONE, &mcs, 1);
   // The connection window, as large as the streams'.
   if (options_.initial_window.bytes > 65535) {
     nghttp2_submit_window_update(h2_, NGHTTP2_FLAG_NONE, 0,
@@ -127,8 +152,49 @@ GrpcServerCodec::Stream* GrpcServerCodec::find(std::int32_t id) {
   return it == streams_.end() ? nullptr : it->second.get();
 }
 
+std::string GrpcServerCodec::scan_acks(std::string_view bytes) {
+  std::string out;
+  out.reserve(bytes.size());
+  while (!bytes.empty() && scanning_) {
+    if (preface_left_ > 0) {
+      std::size_t n = std::min(preface_left_, bytes.size());
+      out.append(bytes.substr(0, n));
+      bytes.remove_prefix(n);
+      preface_left_ -= n;
+    } else if (payload_left_ > 0) {
+      std::size_t n = std::min(payload_left_, bytes.size());
+      out.append(bytes.substr(0, n));
+      bytes.remove_prefix(n);
+      payload_left_ -= n;
+    } else {
+      std::size_t n = std::min<std::size_t>(9 - frame_head_.size(), bytes.size());
+      frame_head_.append(bytes.substr(0, n));
+      bytes.remove_prefix(n);
+      if (frame_head_.size() < 9) break;
+      const auto* h = reinterpret_cast<const std::uint8_t*>(frame_head_.data());
+      const std::size_t len = (std::size_t{h[0]} << 16) | (std::size_t{h[1]} << 8) | h[2];
+      const bool settings_ack = h[3] == NGHTTP2_SETTINGS && (h[4] & NGHTTP2_FLAG_ACK) != 0 && len == 0 &&
+                                (h[5] | h[6] | h[7] | h[8]) == 0;
+      if (settings_ack && ++settings_acks_ == 2) {
+        scanning_ = false;  // the ACK of the MAX_CONCURRENT_STREAMS frame: dropped; the rest passes
+      } else {
+        out.append(frame_head_);
+        payload_left_ = len;
+      }
+      frame_head_.clear();
+    }
+  }
+  out.append(bytes);
+  return out;
+}
+
 void GrpcServerCodec::feed(std::string_view bytes) {
   if (closed_) return;
+  std::string scanned;
+  if (scanning_) {
+    scanned = scan_acks(bytes);
+    bytes = scanned;
+  }
   in_recv_ = true;
   ssize_t n = nghttp2_session_mem_recv(h2_, reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size());
   in_recv_ = false;
@@ -192,6 +258,25 @@ void GrpcServerCodec::fatal(const Status& why) {
   if (hooks_.close) hooks_.close(why);
 }
 
+void GrpcServerCodec::ping() {
+  if (closed_) return;
+  nghttp2_submit_ping(h2_, NGHTTP2_FLAG_NONE, nullptr);
+  flush();
+}
+
+void GrpcServerCodec::on_begin_frame(std::uint8_t type, std::uint8_t flags) {
+  // The peer owes a CONTINUATION from a HEADERS (or CONTINUATION) without
+  // END_HEADERS until the frame that has it begins. Decided at frame
+  // starts only, so a block nghttp2 ignores leaves no stale state.
+  const bool open_block = (type == NGHTTP2_HEADERS || type == NGHTTP2_CONTINUATION) &&
+                          (flags & NGHTTP2_FLAG_END_HEADERS) == 0;
+  if (!open_block) {
+    header_block_since_.reset();
+  } else if (!header_block_since_) {
+    header_block_since_ = std::chrono::steady_clock::now();
+  }
+}
+
 void GrpcServerCodec::goaway() {
   if (closed_) return;
   nghttp2_submit_goaway(h2_, NGHTTP2_FLAG_NONE, nghttp2_session_get_last_proc_stream_id(h2_), NGHTTP2_NO_ERROR,
@@ -214,6 +299,16 @@ int GrpcServerCodec::on_header(std::int32_t id, std::string_view name, std::stri
   Stream* s = find(id);
   if (s == nullptr) return 0;
   if (s->headers_done) return 0;  // trailers from the client carry nothing we use
+  // RFC 9113 §6.5.2: name + value + 32 per field. Past the limit nothing is
+  // kept; the stream is answered RESOURCE_EXHAUSTED when the block ends.
+  s->header_bytes += name.size() + value.size() + 32;
+  if (s->headers_too_large) return 0;
+  if (s->header_bytes > options_.max_header_list_bytes) {
+    s->headers_too_large = true;
+    s->metadata.clear();
+    s->metadata.shrink_to_fit();
+    return 0;
+  }
   if (name == ":method") {
     s->method_header = value;
   } else if (name == ":path") {
@@ -236,10 +331,19 @@ int GrpcServerCodec::on_request_headers_done(std::int32_t id, bool end_stream) {
   s->headers_done = true;
   // gRPC's rules for a request (PROTOCOL-HTTP2.md "Requests").
   Status bad;
-  if (s->method_header != "POST") {
+  if (s->headers_too_large) {
+    bad = Status(StatusCode::kResourceExhausted, "request headers of " + std::to_string(s->header_bytes) +
+                                                     " bytes exceed the limit of " +
+                                                     std::to_string(options_.max_header_list_bytes) +
+                                                     " (SETTINGS_MAX_HEADER_LIST_SIZE)");
+  } else if (s->method_header != "POST") {
     bad = Status(StatusCode::kUnimplemented, "gRPC requests use POST, not '" + s->method_header + "'");
   } else if (s->content_type.rfind("application/grpc", 0) != 0) {
-    bad = Status(StatusCode::kUnknown, "content-type '" + s->content_type + "' is not application/grpc");
+    // PROTOCOL-HTTP2.md: servers SHOULD answer HTTP 415, so that a non-gRPC
+    // client does not take the error for a success; grpc-status INTERNAL
+    // as grpc-go sends with it.
+    reject_http(*s, "415", Status(StatusCode::kInternal, "invalid gRPC request content-type '" + s->content_type + "'"));
+    return 0;
   } else if (!parse_path(s->path, &s->service, &s->method)) {
     bad = Status(StatusCode::kUnimplemented, "malformed method path '" + s->path + "'");
   } else if (!s->encoding.empty() && s->encoding != "identity" && s->encoding != "gzip") {
@@ -461,6 +565,18 @@ void GrpcServerCodec::fail_stream(Stream& s, const Status& status) {
   end_with(s, status, {});
 }
 
+void GrpcServerCodec::reject_http(Stream& s, const char* http_status, const Status& status) {
+  s.rejected = true;
+  if (s.done || s.headers_sent) return;
+  s.done = true;
+  s.headers_sent = true;
+  std::vector<std::pair<std::string, std::string>> h{{":status", http_status}, {"content-type", "application/grpc"}};
+  for (auto& t : status_trailers(status, {})) h.push_back(std::move(t));
+  auto nva = to_nv(h);
+  nghttp2_submit_response(h2_, s.id, nva.data(), nva.size(), nullptr);
+  flush();
+}
+
 void GrpcServerCodec::respond_unary(std::int32_t stream_id, const Status& status, std::string_view message,
                                     const stream::Metadata& trailers) {
   Stream* s = find(stream_id);
@@ -497,7 +613,7 @@ void GrpcServerCodec::send_cancel(stream::StreamId id, const Status& status) {
   Stream* s = find(static_cast<std::int32_t>(id));
   if (s == nullptr || s->done) return;
   // A gRPC client learns why from the trailers; the request side is then
-  // dropped by RST_STREAM(NO_ERROR) once they are out (RFC 9113 §8.1).
+  // dropped by RST_STREAM(NO_ERROR) once they are out (on_frame_send_cb, RFC 9113 §8.1).
   end_with(*s, status, {});
 }
 

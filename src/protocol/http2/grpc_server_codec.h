@@ -28,10 +28,13 @@
 // then returns its credit to the core, so the HTTP/2 window of the consumer
 // bounds the provider's writer.
 //
-// Errors: a stream-level problem (a message over the limit, a bad
-// content-type, compressed data without grpc-encoding, an unknown encoding)
-// ends that stream with a gRPC status; an HTTP/2 protocol error ends the
-// connection with GOAWAY and Hooks::close.
+// Errors: a stream-level problem (a message over the limit, request headers
+// over max_header_list_bytes, compressed data without grpc-encoding, an
+// unknown encoding) ends that stream with a gRPC status; a content-type
+// other than application/grpc gets HTTP 415; streams past
+// max_concurrent_streams get RST_STREAM(REFUSED_STREAM); an HTTP/2 protocol
+// error ends the connection with GOAWAY and Hooks::close (docs/grpc.md
+// "Robustness").
 //
 // Thread safety: none; a codec belongs to its connection's IO thread. Hooks
 // run inline on that thread (write from flush()).
@@ -74,6 +77,10 @@ struct GrpcUnaryRequest {
 struct GrpcCodecOptions {
   std::uint32_t max_message_bytes = 4u << 20;  // both directions: RESOURCE_EXHAUSTED above it
   std::uint32_t max_concurrent_streams = 100;  // SETTINGS_MAX_CONCURRENT_STREAMS
+  // SETTINGS_MAX_HEADER_LIST_SIZE (RFC 9113 §6.5.2: names + values + 32 per
+  // field): a request whose headers decode to more ends RESOURCE_EXHAUSTED
+  // on its stream, and what is past the limit is not kept (HPACK bombs).
+  std::uint32_t max_header_list_bytes = 65535;
   stream::Credit initial_window{64, 1u << 20};  // the stream core's window (StreamOptions)
 };
 
@@ -111,6 +118,16 @@ class GrpcServerCodec final : public stream::Sink {
 
   bool closed() const noexcept { return closed_; }
 
+  // Sends an HTTP/2 PING (the provider's heartbeat; nghttp2 takes the ACK).
+  void ping();
+
+  // When the header block being received began (HEADERS without
+  // END_HEADERS, CONTINUATION not finished), or nullopt: no other frame may
+  // come on the connection meanwhile, so a peer that stalls here stalls it.
+  std::optional<std::chrono::steady_clock::time_point> header_block_since() const noexcept {
+    return header_block_since_;
+  }
+
   // stream::Sink (the stream core's output for stream methods)
   Status send_open(stream::StreamId id, const stream::OpenInfo& info) override;
   void send_message(stream::StreamId id, const std::string& bytes) override;
@@ -122,6 +139,7 @@ class GrpcServerCodec final : public stream::Sink {
 
   // nghttp2 callbacks (internal; public for the C trampolines).
   struct Stream;
+  void on_begin_frame(std::uint8_t type, std::uint8_t flags);
   int on_begin_headers(std::int32_t id);
   int on_header(std::int32_t id, std::string_view name, std::string_view value);
   int on_request_headers_done(std::int32_t id, bool end_stream);
@@ -133,6 +151,7 @@ class GrpcServerCodec final : public stream::Sink {
  private:
   Stream* find(std::int32_t id);
   void fail_stream(Stream& s, const Status& status);  // trailers-only or trailers after data
+  void reject_http(Stream& s, const char* http_status, const Status& status);  // HTTP error + grpc-status
   void deliver(Stream& s);                            // pending messages into the core, within credit
   void queue_message(Stream& s, std::string_view bytes);
   void submit_headers(Stream& s);
@@ -150,6 +169,18 @@ class GrpcServerCodec final : public stream::Sink {
   bool in_flush_ = false;
   bool flush_again_ = false;
   bool closed_ = false;
+  std::optional<std::chrono::steady_clock::time_point> header_block_since_;
+  // SETTINGS_MAX_CONCURRENT_STREAMS goes in a SETTINGS frame of its own
+  // whose ACK the codec takes out of the input (scan_acks): nghttp2 then
+  // keeps it "pending" and answers streams past it with
+  // RST_STREAM(REFUSED_STREAM), a stream error (RFC 9113 §5.1.2), instead of
+  // ending the whole connection (what it does once the limit is acked).
+  std::string scan_acks(std::string_view bytes);
+  bool scanning_ = true;
+  std::size_t preface_left_ = kClientPreface.size();
+  std::string frame_head_;        // a frame header being read
+  std::size_t payload_left_ = 0;  // of the frame being passed through
+  int settings_acks_ = 0;
 };
 
 }  // namespace tern::protocol::http2
