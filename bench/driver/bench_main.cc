@@ -210,8 +210,13 @@ int orchestrate(const Options& o) {
         Result r;
         if (run_child(sy, sc, o, &r)) {
           all[{sc, sy}].push_back(r);
-          std::fprintf(stderr, "  round %d  %-9s %-12s %12.0f calls/s  p99 %8.1f us%s\n", round, sc.c_str(),
-                       sy.c_str(), r.qps, r.p99, r.errors > 0 ? "  (errors!)" : "");
+          const Spec* spec = find_scenario(sc);
+          if (spec && spec->kind == Kind::kStream)
+            std::fprintf(stderr, "  round %d  %-9s %-12s %12.0f msgs/s   %8.0f MB/s%s\n", round, sc.c_str(),
+                         sy.c_str(), r.qps, r.mbps, r.errors > 0 ? "  (errors!)" : "");
+          else
+            std::fprintf(stderr, "  round %d  %-9s %-12s %12.0f calls/s  p99 %8.1f us%s\n", round, sc.c_str(),
+                         sy.c_str(), r.qps, r.p99, r.errors > 0 ? "  (errors!)" : "");
         } else {
           std::fprintf(stderr, "  round %d  %-9s %-12s FAILED\n", round, sc.c_str(), sy.c_str());
         }
