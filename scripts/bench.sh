@@ -4,10 +4,14 @@
 #   1. Google Benchmark micro-benchmarks (bench/micro): frame, MessagePack,
 #      load-balancer pick; heap allocations per echo call
 #   2. the loopback comparison (bench/driver): raw epoll ceiling, gRPC C++,
-#      Tern direct and all, interleaved rounds, medians
+#      Tern direct and all, interleaved rounds, medians; plus one server
+#      stream (stream16, stream64k: raw firehose, gRPC, Tern stream method)
+#      and the gRPC wire (gw1, gw64: gRPC C++ client -> gRPC C++ server / Tern
+#      provider, Tern consumer over grpc:// -> gRPC C++ server)
 # and writes docs/benchmarks.md and docs/benchmarks.svg.
 # Knobs: BENCH_ROUNDS (3), BENCH_DURATION_MS (1500 per run), BENCH_WARMUP_MS (300),
-#        BENCH_SCENARIOS (comma list, default all), BENCH_MICRO=0 to skip micro.
+#        BENCH_SCENARIOS (comma list, default all; e.g. stream16,stream64k,gw1,gw64),
+#        BENCH_MICRO=0 to skip micro.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -36,8 +36,20 @@ inline std::uint64_t now_ns() {
       std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch()).count());
 }
 
+// What a scenario measures:
+//   kEcho      unary echo calls, systems raw, grpc, tern-direct, tern-all
+//   kStream    one server stream (a firehose of `size`-byte messages, counted
+//              as "calls"), same systems: raw = length-prefixed messages on
+//              a plain TCP socket, grpc = a server-streaming rpc, tern = a
+//              provider stream method (issue #15)
+//   kGrpcWire  unary echo on the gRPC wire (issue #16): systems grpc (gRPC C++
+//              client -> gRPC C++ server), grpc-to-tern (the same client ->
+//              a Tern provider's gRPC endpoint), tern-to-grpc (a Tern consumer
+//              over grpc:// -> the gRPC C++ server)
+enum class Kind { kEcho, kStream, kGrpcWire };
+
 // One load shape: `conns` connections, `inflight` calls outstanding on each,
-// `size` payload bytes per message (echoed back unchanged).
+// `size` payload bytes per message (echoed back unchanged; streamed for kStream).
 struct Spec {
   const char* name;
   const char* title;
@@ -45,6 +57,7 @@ struct Spec {
   int inflight;
   std::size_t size;
   bool throughput;  // report MB/s
+  Kind kind = Kind::kEcho;
 };
 
 inline const std::vector<Spec>& scenarios() {
@@ -57,6 +70,10 @@ inline const std::vector<Spec>& scenarios() {
       {"kib64", "64 KiB, 8 in flight, 1 conn", 1, 8, 64 * 1024, true},
       {"mib1", "1 MiB, 8 in flight, 1 conn", 1, 8, 1024 * 1024, true},
       {"conn1000", "16 B, 1000 conns x 1 in flight", 1000, 1, 16, false},
+      {"stream16", "server stream, 16 B msgs, 1 stream", 1, 1, 16, true, Kind::kStream},
+      {"stream64k", "server stream, 64 KiB msgs, 1 stream", 1, 1, 64 * 1024, true, Kind::kStream},
+      {"gw1", "gRPC wire, unary 16 B, 1 in flight", 1, 1, 16, false, Kind::kGrpcWire},
+      {"gw64", "gRPC wire, unary 16 B, 64 in flight", 1, 64, 16, false, Kind::kGrpcWire},
   };
   return k;
 }
@@ -65,6 +82,12 @@ inline const Spec* find_scenario(const std::string& n) {
   for (auto& s : scenarios())
     if (n == s.name) return &s;
   return nullptr;
+}
+
+// The systems a scenario compares, in run order.
+inline std::vector<std::string> systems_of(const Spec& s) {
+  if (s.kind == Kind::kGrpcWire) return {"grpc", "grpc-to-tern", "tern-to-grpc"};
+  return {"raw", "grpc", "tern-direct", "tern-all"};
 }
 
 // Single-writer latency recorder. The load generator calls done() for every

@@ -1,5 +1,9 @@
 // bench/driver/bench_main.cc - `make bench`'s loopback comparison: the raw
 // TCP ceiling, gRPC C++ and Tern (direct and all dispatchers), interleaved.
+// Besides the unary echo scenarios: one server stream (stream16, stream64k:
+// raw firehose, gRPC server streaming, Tern stream method) and the gRPC wire
+// (gw1, gw64: gRPC C++ client -> gRPC C++ server / Tern provider, Tern
+// consumer over grpc:// -> gRPC C++ server); bench_common.h's Kind.
 //
 //   tern_loopback_bench [--rounds 3] [--duration-ms 1500] [--warmup-ms 300]
 //                       [--scenarios a,b] [--systems raw,grpc,...]
@@ -17,6 +21,7 @@
 // are reported.
 #include <sys/utsname.h>
 
+#include <algorithm>
 #include <cmath>
 #include <ctime>
 #include <iostream>
@@ -66,11 +71,15 @@ int run_one(const std::string& system, const std::string& scenario, const Option
   if (o.port > 0) {
     server.port = o.port;
     ok = true;
-  } else if (system == "raw") ok = server.start(dir + "/raw_echo_server", {});
-  else if (system == "grpc") ok = server.start(dir + "/grpc_echo_server", {});
-  else if (system == "tern-direct") ok = server.start(dir + "/tern_echo_server", {"--dispatcher", "direct"});
-  else if (system == "tern-all") ok = server.start(dir + "/tern_echo_server", {"--dispatcher", "all"});
-  else {
+  } else if (system == "raw") {
+    ok = server.start(dir + (spec->kind == Kind::kStream ? "/raw_stream_server" : "/raw_echo_server"), {});
+  } else if (system == "grpc" || system == "tern-to-grpc") {
+    ok = server.start(dir + "/grpc_echo_server", {});
+  } else if (system == "tern-direct" || system == "grpc-to-tern") {
+    ok = server.start(dir + "/tern_echo_server", {"--dispatcher", "direct"});
+  } else if (system == "tern-all") {
+    ok = server.start(dir + "/tern_echo_server", {"--dispatcher", "all"});
+  } else {
     std::cerr << "unknown system " << system << "\n";
     return 2;
   }
@@ -80,8 +89,13 @@ int run_one(const std::string& system, const std::string& scenario, const Option
   }
   Recorder rec;
   std::unique_ptr<Generator> gen;
-  if (system == "raw") gen = make_raw_generator(*spec, server.port, rec);
-  else if (system == "grpc") gen = make_grpc_generator(*spec, server.port, rec);
+  if (spec->kind == Kind::kStream) {
+    if (system == "raw") gen = make_raw_stream_generator(*spec, server.port, rec);
+    else if (system == "grpc") gen = make_grpc_stream_generator(*spec, server.port, rec);
+    else gen = make_tern_stream_generator(*spec, server.port, rec);
+  } else if (system == "raw") gen = make_raw_generator(*spec, server.port, rec);
+  else if (system == "grpc" || system == "grpc-to-tern") gen = make_grpc_generator(*spec, server.port, rec);
+  else if (system == "tern-to-grpc") gen = make_tern_grpc_generator(*spec, server.port, rec);
   else gen = make_tern_generator(*spec, server.port, rec);
 
   std::this_thread::sleep_for(std::chrono::milliseconds(50));
@@ -179,17 +193,30 @@ int orchestrate(const Options& o) {
   auto scen = o.scenarios.empty() ? std::vector<std::string>{} : o.scenarios;
   if (scen.empty())
     for (auto& s : scenarios()) scen.push_back(s.name);
-  auto systems = o.systems.empty() ? kSystems : o.systems;
+  // Each scenario's own systems (systems_of), narrowed by --systems.
+  auto systems_for = [&](const std::string& sc) {
+    const Spec* spec = find_scenario(sc);
+    std::vector<std::string> out;
+    for (auto& sy : spec ? systems_of(*spec) : kSystems)
+      if (o.systems.empty() || std::find(o.systems.begin(), o.systems.end(), sy) != o.systems.end())
+        out.push_back(sy);
+    return out;
+  };
   std::map<std::pair<std::string, std::string>, std::vector<Result>> all;
   auto started = Clock::now();
   for (int round = 1; round <= o.rounds; ++round) {
     for (auto& sc : scen) {
-      for (auto& sy : systems) {
+      for (auto& sy : systems_for(sc)) {
         Result r;
         if (run_child(sy, sc, o, &r)) {
           all[{sc, sy}].push_back(r);
-          std::fprintf(stderr, "  round %d  %-9s %-12s %12.0f calls/s  p99 %8.1f us%s\n", round, sc.c_str(),
-                       sy.c_str(), r.qps, r.p99, r.errors > 0 ? "  (errors!)" : "");
+          const Spec* spec = find_scenario(sc);
+          if (spec && spec->kind == Kind::kStream)
+            std::fprintf(stderr, "  round %d  %-9s %-12s %12.0f msgs/s   %8.0f MB/s%s\n", round, sc.c_str(),
+                         sy.c_str(), r.qps, r.mbps, r.errors > 0 ? "  (errors!)" : "");
+          else
+            std::fprintf(stderr, "  round %d  %-9s %-12s %12.0f calls/s  p99 %8.1f us%s\n", round, sc.c_str(),
+                         sy.c_str(), r.qps, r.p99, r.errors > 0 ? "  (errors!)" : "");
         } else {
           std::fprintf(stderr, "  round %d  %-9s %-12s FAILED\n", round, sc.c_str(), sy.c_str());
         }
@@ -198,7 +225,7 @@ int orchestrate(const Options& o) {
   }
   std::vector<Result> medians;
   for (auto& sc : scen)
-    for (auto& sy : systems) {
+    for (auto& sy : systems_for(sc)) {
       auto it = all.find({sc, sy});
       if (it != all.end()) medians.push_back(median_of(it->second));
     }

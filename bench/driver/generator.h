@@ -3,6 +3,9 @@
 // A generator opens `spec.conns` connections to the server on `port`, keeps
 // `spec.inflight` calls outstanding on each (re-issuing from each call's
 // completion), and reports every completed call's latency to the Recorder.
+// A stream generator (Kind::kStream) opens one server stream instead and
+// reports every message it receives (latency 0: a stream has no per-message
+// round trip).
 #pragma once
 
 #include <memory>
@@ -33,5 +36,12 @@ class Generator {
 std::unique_ptr<Generator> make_raw_generator(const Spec& spec, int port, Recorder& rec);
 std::unique_ptr<Generator> make_grpc_generator(const Spec& spec, int port, Recorder& rec);
 std::unique_ptr<Generator> make_tern_generator(const Spec& spec, int port, Recorder& rec);
+// A Tern consumer calling the gRPC C++ echo server over grpc:// (tern_grpc_client.cc).
+std::unique_ptr<Generator> make_tern_grpc_generator(const Spec& spec, int port, Recorder& rec);
+// One server stream each (stream_clients.cc): length-prefixed raw TCP, gRPC
+// C++ server-streaming rpc, Tern stream method.
+std::unique_ptr<Generator> make_raw_stream_generator(const Spec& spec, int port, Recorder& rec);
+std::unique_ptr<Generator> make_grpc_stream_generator(const Spec& spec, int port, Recorder& rec);
+std::unique_ptr<Generator> make_tern_stream_generator(const Spec& spec, int port, Recorder& rec);
 
 }  // namespace bench

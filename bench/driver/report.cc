@@ -46,9 +46,15 @@ std::vector<std::string> header() {
           "idle KB/conn", "vs raw", "vs gRPC"};
 }
 
+Kind kind_of(const std::string& scenario) {
+  const Spec* s = find_scenario(scenario);
+  return s ? s->kind : Kind::kEcho;
+}
+
 std::vector<Row> rows(const Report& r) {
   std::vector<Row> out;
   for (auto& x : r.results) {
+    if (kind_of(x.scenario) != Kind::kEcho) continue;
     const Spec* s = find_scenario(x.scenario);
     bool tern = x.system.rfind("tern", 0) == 0;
     Row row;
@@ -64,6 +70,82 @@ std::vector<Row> rows(const Report& r) {
                  s && s->conns >= 64 ? fmt("%.1f", x.idle_conn_kb) : "",
                  tern ? ratio_str(ratio(&x, find(r, x.scenario, "raw"))) : "",
                  tern ? ratio_str(ratio(&x, find(r, x.scenario, "grpc"))) : ""};
+    if (x.errors > 0) row.cells[1] += " (" + fmt("%.0f", x.errors) + " errors)";
+    out.push_back(row);
+  }
+  return out;
+}
+
+// ---- streaming (stream16 / stream64k) ----------------------------------------
+
+double mb_ratio(const Result* a, const Result* b) { return a && b && b->mbps > 0 ? a->mbps / b->mbps : NAN; }
+
+std::vector<std::string> stream_header() {
+  return {"scenario", "system", "msgs/s", "MB/s", "client CPU us/msg", "server CPU us/msg", "MB/s vs raw",
+          "msgs/s vs gRPC"};
+}
+
+std::vector<Row> stream_rows(const Report& r) {
+  std::vector<Row> out;
+  for (auto& x : r.results) {
+    if (kind_of(x.scenario) != Kind::kStream) continue;
+    const Spec* s = find_scenario(x.scenario);
+    bool tern = x.system.rfind("tern", 0) == 0;
+    Row row;
+    row.cells = {s ? s->title : x.scenario,
+                 x.system,
+                 human(x.qps),
+                 fmt("%.0f", x.mbps),
+                 fmt("%.3f", x.cpu_client * 10),  // CPU s per 100k -> us per message
+                 fmt("%.3f", x.cpu_server * 10),
+                 x.system != "raw" ? ratio_str(mb_ratio(&x, find(r, x.scenario, "raw"))) : "",
+                 tern ? ratio_str(ratio(&x, find(r, x.scenario, "grpc"))) : ""};
+    if (x.errors > 0) row.cells[1] += " (" + fmt("%.0f", x.errors) + " errors)";
+    out.push_back(row);
+  }
+  return out;
+}
+
+// ---- gRPC wire (gw1 / gw64) ---------------------------------------------------
+
+const char* wire_label(const std::string& system) {
+  if (system == "grpc") return "grpc: gRPC C++ client -> gRPC C++ server";
+  if (system == "grpc-to-tern") return "grpc-to-tern: gRPC C++ client -> Tern provider";
+  if (system == "tern-to-grpc") return "tern-to-grpc: Tern consumer -> gRPC C++ server";
+  return system.c_str();
+}
+
+// CPU ratio (us/call) of `a` over `b` on the server (server = true) or client side.
+double cpu_ratio(const Result* a, const Result* b, bool server) {
+  if (!a || !b) return NAN;
+  double x = server ? a->cpu_server : a->cpu_client, y = server ? b->cpu_server : b->cpu_client;
+  return y > 0 ? x / y : NAN;
+}
+
+std::vector<std::string> wire_header() {
+  return {"scenario", "system", "QPS", "p50 us", "p99 us", "server CPU us/call", "client CPU us/call",
+          "QPS vs grpc", "CPU/call vs grpc (measured side)"};
+}
+
+std::vector<Row> wire_rows(const Report& r) {
+  std::vector<Row> out;
+  for (auto& x : r.results) {
+    if (kind_of(x.scenario) != Kind::kGrpcWire) continue;
+    const Spec* s = find_scenario(x.scenario);
+    const Result* g = find(r, x.scenario, "grpc");
+    std::string cpu;
+    if (x.system == "grpc-to-tern") cpu = ratio_str(cpu_ratio(&x, g, true)) + " (server)";
+    if (x.system == "tern-to-grpc") cpu = ratio_str(cpu_ratio(&x, g, false)) + " (client)";
+    Row row;
+    row.cells = {s ? s->title : x.scenario,
+                 wire_label(x.system),
+                 human(x.qps),
+                 fmt("%.1f", x.p50),
+                 fmt("%.1f", x.p99),
+                 fmt("%.2f", x.cpu_server * 10),
+                 fmt("%.2f", x.cpu_client * 10),
+                 x.system != "grpc" ? ratio_str(ratio(&x, g)) : "",
+                 cpu};
     if (x.errors > 0) row.cells[1] += " (" + fmt("%.0f", x.errors) + " errors)";
     out.push_back(row);
   }
@@ -91,6 +173,7 @@ double micro_counter(const std::string& text, const std::string& bench, const st
 struct Target {
   std::string what;
   double value, goal;
+  bool higher_better = true;
 };
 
 std::vector<Target> targets(const Report& r) {
@@ -104,6 +187,24 @@ std::vector<Target> targets(const Report& r) {
     out.push_back({s + " 64 in flight / 1 conn vs gRPC", ratio(t("mux64", sys), t("mux64", "grpc")), 5.0});
     out.push_back({s + " 64 conns vs raw 64 conns (b)", ratio(t("conn64", sys), t("conn64", "raw")), 0.8});
     out.push_back({s + " 64 KiB throughput vs raw", ratio(t("kib64", sys), t("kib64", "raw")), 0.6});
+  }
+  // Streaming (issue #15): one server stream.
+  for (const char* sys : {"tern-direct", "tern-all"}) {
+    std::string s = sys;
+    out.push_back({s + " stream 16 B msgs/s vs gRPC", ratio(t("stream16", sys), t("stream16", "grpc")), 10.0});
+    out.push_back({s + " stream 64 KiB MB/s vs raw", mb_ratio(t("stream64k", sys), t("stream64k", "raw")), 0.7});
+  }
+  // gRPC wire (issue #16): Tern's side against gRPC C++'s own, same load.
+  for (const char* sc : {"gw1", "gw64"}) {
+    std::string s = sc;
+    out.push_back({s + " Tern provider (grpc-to-tern) QPS vs gRPC server", ratio(t(sc, "grpc-to-tern"), t(sc, "grpc")),
+                   1.0});
+    out.push_back({s + " Tern provider server CPU/call vs gRPC server",
+                   cpu_ratio(t(sc, "grpc-to-tern"), t(sc, "grpc"), true), 0.5, false});
+    out.push_back({s + " Tern consumer (tern-to-grpc) QPS vs gRPC client", ratio(t(sc, "tern-to-grpc"), t(sc, "grpc")),
+                   1.0});
+    out.push_back({s + " Tern consumer client CPU/call vs gRPC client",
+                   cpu_ratio(t(sc, "tern-to-grpc"), t(sc, "grpc"), false), 0.5, false});
   }
   return out;
 }
@@ -151,7 +252,9 @@ std::string table_text(const std::vector<std::string>& h, const std::vector<Row>
 
 std::vector<Row> target_rows(const Report& r) {
   std::vector<Row> out;
-  for (auto& t : targets(r)) out.push_back({{t.what, ratio_str(t.value), fmt(">= %.2fx", t.goal), check(t.value, t.goal)}});
+  for (auto& t : targets(r))
+    out.push_back({{t.what, ratio_str(t.value), fmt(t.higher_better ? ">= %.2fx" : "<= %.2fx", t.goal),
+                    check(t.value, t.goal, t.higher_better)}});
   double prov = micro_counter(r.micro, "BM_EchoAllocations/direct", "provider_allocs");
   double cons = micro_counter(r.micro, "BM_EchoAllocations/direct", "consumer_allocs");
   out.push_back({{"heap allocations per call, provider hot path (direct)", std::isnan(prov) ? "n/a" : fmt("%.2f", prov),
@@ -215,6 +318,8 @@ std::string render_terminal(const Report& r) {
      << " ms measured after " << r.warmup_ms << " ms warm-up per run)\n"
      << r.machine << "\n\n";
   os << table_text(header(), rows(r), false, true) << "\n";
+  if (auto sr = stream_rows(r); !sr.empty()) os << "One server stream\n" << table_text(stream_header(), sr, false, true) << "\n";
+  if (auto wr = wire_rows(r); !wr.empty()) os << "gRPC wire\n" << table_text(wire_header(), wr, false, true) << "\n";
   os << table_text({"target (same-run ratio)", "now", "goal", "status"}, target_rows(r), false) << "\n";
   os << "loopback runtime " << fmt("%.0f", r.runtime_s) << " s\n";
   return os.str();
@@ -238,8 +343,20 @@ std::string render_markdown(const Report& r) {
      << "100,000 calls; `srv peak RSS` is the server's VmHWM; `idle KB/conn` is the server's RSS growth per "
      << "open idle connection (after one call on each); `vs raw` / `vs gRPC` are Tern's calls/s over the raw "
      << "ceiling's / gRPC's in the same scenario and run.\n\n"
-     << table_text(header(), rows(r), true) << "\n"
-     << "## Targets\n\n"
+     << table_text(header(), rows(r), true) << "\n";
+  if (auto sr = stream_rows(r); !sr.empty())
+    os << "### One server stream (issue #15)\n\n"
+       << "`msgs/s` counts messages the consumer received on one server stream; `MB/s` is payload bytes per second; "
+       << "CPU is per message received; `MB/s vs raw` and `msgs/s vs gRPC` are same-run ratios. See the notes, "
+       << "\"Streaming benchmark\".\n\n"
+       << table_text(stream_header(), sr, true) << "\n";
+  if (auto wr = wire_rows(r); !wr.empty())
+    os << "### gRPC wire (issue #16)\n\n"
+       << "Unary 16 B echo on the gRPC wire (h2c). The measured side is the server for `grpc-to-tern` (against "
+       << "`grpc`'s server CPU) and the client for `tern-to-grpc` (against `grpc`'s client CPU); CPU is process CPU "
+       << "time (all threads) per call. See the notes, \"gRPC wire benchmark\".\n\n"
+       << table_text(wire_header(), wr, true) << "\n";
+  os << "## Targets\n\n"
      << table_text({"target (same-run ratio)", "now", "goal", "status"}, target_rows(r), true) << "\n";
   if (!r.micro.empty()) os << "## Micro-benchmarks (Google Benchmark, bench/micro/)\n\n```\n" << r.micro << "```\n\n";
   if (!r.notes.empty()) os << r.notes;
@@ -251,7 +368,8 @@ std::string render_svg(const Report& r) {
   const std::vector<std::string> colors = {"#7f7f7f", "#4c72b0", "#dd8452", "#c44e52"};
   std::vector<std::string> scen;
   for (auto& x : r.results)
-    if (std::find(scen.begin(), scen.end(), x.scenario) == scen.end()) scen.push_back(x.scenario);
+    if (kind_of(x.scenario) == Kind::kEcho && std::find(scen.begin(), scen.end(), x.scenario) == scen.end())
+      scen.push_back(x.scenario);
   const int group_w = 150, bar_w = 26, chart_h = 170, left = 20, top = 70;
   const int row_h = chart_h + 90;
   int width = left * 2 + group_w * static_cast<int>(scen.size());

@@ -2,6 +2,13 @@
 // benchmark: tern::Server through the public API, one IO thread.
 //   tern_echo_server --dispatcher direct|all [--io-threads 1] [--workers 0]
 // Prints "PORT <n>" and serves until SIGTERM.
+// Besides Echo it serves, on the same port:
+//   BenchStream.firehose  a server stream (stream16 / stream64k): the first
+//                         message is the size (decimal text); the handler then
+//                         writes messages of that many bytes, one write at a
+//                         time, until the consumer cancels
+//   benchecho.Echo/Echo   the gRPC wire's unary echo (gw1 / gw64), protobuf
+//                         parsed and re-serialized as gRPC's typed server does
 #include <signal.h>
 
 #include <atomic>
@@ -15,10 +22,29 @@
 #include "common/bench_common.h"
 #include "common/echo_service.h"
 #include "tern/server.h"
+#include "tern/stream.h"
+#ifdef TERN_BENCH_PROTO
+#include "echo.pb.h"
+#endif
 
 namespace {
 std::atomic<bool> g_stop{false};
 void on_term(int) { g_stop = true; }
+
+// The firehose stream method: raw bytes both ways (no codec on the path).
+tern::Task<tern::Status> firehose(std::shared_ptr<tern::RawStream> s) {
+  auto first = co_await tern::detail::make_awaiter<std::optional<std::string>>([&](auto cb) {
+    s->read([cb = std::move(cb)](std::optional<std::string> m, tern::Status) mutable { cb(std::move(m)); });
+  });
+  if (!first) co_return tern::Status(tern::StatusCode::kInvalidArgument, "no size");
+  std::size_t size = std::strtoul(first->c_str(), nullptr, 10);
+  const std::string payload(size, 'x');
+  for (;;) {
+    tern::Status w = co_await tern::detail::make_awaiter<tern::Status>(
+        [&](auto cb) { s->write(payload, std::move(cb)); });
+    if (!w.is_ok()) co_return w;  // the consumer cancelled: the run is over
+  }
+}
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -39,6 +65,26 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "expose: %s\n", s.to_string().c_str());
     return 1;
   }
+  if (auto s = server.add_stream_method("BenchStream", "firehose", tern::StreamKind::kServer, firehose); !s.is_ok()) {
+    std::fprintf(stderr, "add_stream_method: %s\n", s.to_string().c_str());
+    return 1;
+  }
+#ifdef TERN_BENCH_PROTO
+  auto grpc_echo = [](tern::ServerCall& call) {
+    benchecho::EchoMessage m;
+    if (!m.ParseFromArray(call.body().data(), static_cast<int>(call.body().size()))) {
+      call.respond(tern::Status(tern::StatusCode::kInvalidArgument, "bad EchoMessage"));
+      return;
+    }
+    auto b = call.start_response();
+    b.append_body(m.SerializeAsString());
+    call.respond(std::move(b));
+  };
+  if (auto s = server.add_method("benchecho.Echo", "Echo", grpc_echo); !s.is_ok()) {
+    std::fprintf(stderr, "add_method: %s\n", s.to_string().c_str());
+    return 1;
+  }
+#endif
   if (auto s = server.start(); !s.is_ok()) {
     std::fprintf(stderr, "start: %s\n", s.to_string().c_str());
     return 1;
