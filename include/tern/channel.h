@@ -57,6 +57,10 @@ struct CallResult {
 using CallCompletion = detail::UniqueFunction<void(CallResult&&)>;
 
 struct ChannelOptions {
+  // Streams (tern/stream.h) this consumer opens at once on one connection;
+  // one more fails RESOURCE_EXHAUSTED locally, unsent. Match it to the
+  // providers' ServerOptions::max_concurrent_streams. Default 100; at least 1.
+  std::uint32_t max_concurrent_streams = 100;
   // Connect timeout. Default 3 s.
   std::chrono::milliseconds connect_timeout{3000};
   // Idle time before a heartbeat ping; 3 unanswered pings close the connection. Default 10 s.

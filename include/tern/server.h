@@ -122,6 +122,12 @@ struct ServerOptions {
   // (retryable), and counted in Stats::rejected_in_flight. Bounds what a
   // single consumer can make the provider hold. Default 10000; 0 = no limit.
   std::size_t max_in_flight_per_connection = 10000;
+  // Streams (tern/stream.h) open at once on one connection, on both wires
+  // (SETTINGS_MAX_CONCURRENT_STREAMS on HTTP/2). One more is refused before
+  // its handler runs: RESOURCE_EXHAUSTED on the Tern wire, RST_STREAM
+  // REFUSED_STREAM on HTTP/2 (docs/protocol.md §12). Default 100, what gRPC
+  // servers advertise; at least 1.
+  std::uint32_t max_concurrent_streams = 100;
   // Bytes of responses queued on one connection and not yet taken by the
   // kernel beyond which the connection is closed (RESOURCE_EXHAUSTED in the
   // log): a consumer that pipelines requests and stops reading cannot grow

@@ -35,7 +35,8 @@ constexpr auto kTimerSlack = std::chrono::milliseconds(2);
 class ChannelSession : public Session {
  public:
   ChannelSession(std::weak_ptr<Channel> channel, asio::io_context& loop, SessionOptions options)
-      : Session(options), channel_(std::move(channel)), timer_(loop), max_body_(options.limits.max_body) {
+      : Session(options), channel_(std::move(channel)), timer_(loop), max_body_(options.limits.max_body),
+        max_streams_(std::max<std::uint32_t>(1, options.max_concurrent_streams)) {
     // A response over our max_body fails its call only (docs/protocol.md §9).
     decoder().set_skip_oversize_responses(true);
   }
@@ -201,6 +202,7 @@ class ChannelSession : public Session {
     if (!streams_ && !closed_ && grpc_) {
       stream::StreamOptions so;
       so.max_message_bytes = std::min(so.max_message_bytes, max_body_);
+      so.max_concurrent_streams = max_streams_;
       streams_ = std::make_shared<StreamHub>(stream::Role::kClient, so,
                                              static_cast<asio::io_context&>(timer_.get_executor().context()),
                                              connection() ? connection()->remote_text() : std::string(), grpc_,
@@ -216,6 +218,7 @@ class ChannelSession : public Session {
       std::weak_ptr<ChannelSession> weak = shared();
       stream::StreamOptions so;
       so.max_message_bytes = std::min(so.max_message_bytes, max_body_);
+      so.max_concurrent_streams = max_streams_;
       streams_ = std::make_shared<StreamHub>(
           stream::Role::kClient, so, static_cast<asio::io_context&>(timer_.get_executor().context()),
           connection() ? connection()->remote_text() : std::string(),
@@ -481,6 +484,7 @@ class ChannelSession : public Session {
   std::weak_ptr<Channel> channel_;
   asio::steady_timer timer_;
   std::uint32_t max_body_;  // limits.max_body: bound of decompressed responses
+  std::uint32_t max_streams_;  // ChannelOptions::max_concurrent_streams
   std::mutex mu_;
   std::unordered_map<std::uint64_t, Pending> pending_;                                 // guarded by mu_
   std::map<std::uint32_t, std::deque<std::pair<Clock::time_point, std::uint64_t>>> timeouts_;  // by timeout, FIFO
@@ -577,7 +581,7 @@ std::shared_ptr<rpc::ChannelSession> Channel::session() {
   std::lock_guard lock(mu_);
   if (shut_down_) return nullptr;
   if (session_ && !session_->closed() && !session_->goaway_.load()) return session_;  // another caller dialed
-  rpc::SessionOptions so{options_.limits, options_.heartbeat_interval};
+  rpc::SessionOptions so{options_.limits, options_.heartbeat_interval, options_.max_concurrent_streams};
   auto s = std::make_shared<rpc::ChannelSession>(weak_from_this(), loop_, so);
   const bool grpc = options_.protocol == "grpc";
   if (grpc) s->use_grpc(endpoint_.to_string());

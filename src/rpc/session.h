@@ -28,6 +28,8 @@ struct SessionOptions {
   protocol::Limits limits;
   // Idle time after which a ping is sent; 3 missed pongs close. 0 disables.
   std::chrono::milliseconds heartbeat_interval{10000};
+  // Streams open at once on the connection (stream::StreamOptions).
+  std::uint32_t max_concurrent_streams = 100;
 };
 
 class Session : public net::Connection::Handler, public std::enable_shared_from_this<Session> {

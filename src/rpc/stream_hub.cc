@@ -112,6 +112,7 @@ void StreamCall::try_read(StreamHub* hub) {
     }
   } else {
     msg = hub->session_.read(id_);
+    count_read(msg);  // leftovers were counted when the stream settled
     if (!msg && !hub->session_.ended(id_)) {
       read_waiter_ = std::move(done);  // wait for on_readable
       return;
@@ -122,7 +123,6 @@ void StreamCall::try_read(StreamHub* hub) {
       if (auto final = hub->session_.final_status(id_)) status = *final;
     }
   }
-  count_read(msg);
   complete([done = std::move(done), msg = std::move(msg), status = std::move(status)]() mutable {
     done(std::move(msg), std::move(status));
   });
@@ -191,6 +191,7 @@ void StreamCall::settle(Status final, stream::Metadata trailers, std::deque<std:
     trailers_ = std::move(trailers);
   }
   leftover_ = std::move(leftover);
+  for (const auto& m : leftover_) count_read(m);  // received: counted before a status waiter sees the end
   if (deadline_timer_) deadline_timer_->cancel();
   if (write_waiter_) {
     complete([st = ended_before_sent(*final_), done = std::move(write_waiter_)]() mutable { done(st); });
@@ -213,7 +214,6 @@ void StreamCall::settle(Status final, stream::Metadata trailers, std::deque<std:
     } else {
       st = *final_;
     }
-    count_read(msg);
     complete([done = std::move(read_waiter_), msg = std::move(msg), st = std::move(st)]() mutable {
       done(std::move(msg), std::move(st));
     });

@@ -79,8 +79,8 @@ class StreamCall final : public RawStream, public std::enable_shared_from_this<S
   bool settled() const noexcept { return final_.has_value(); }
   // As settled(), from any thread.
   bool ended() const noexcept { return ended_.load(std::memory_order_acquire); }
-  // Messages and their payload bytes handed to the reader / accepted from
-  // the writer so far (any thread; relaxed counters for metrics).
+  // Messages and their payload bytes received (read, or left unread at the
+  // end) / accepted from the writer so far (any thread; relaxed counters for metrics).
   std::uint64_t messages_received() const noexcept { return messages_in_.load(std::memory_order_relaxed); }
   std::uint64_t messages_sent() const noexcept { return messages_out_.load(std::memory_order_relaxed); }
   std::uint64_t bytes_received() const noexcept { return bytes_in_.load(std::memory_order_relaxed); }
@@ -99,9 +99,11 @@ class StreamCall final : public RawStream, public std::enable_shared_from_this<S
   // The stream ended with `final`: take the leftover messages, complete every waiter.
   void settle(Status final, stream::Metadata trailers, std::deque<std::string> leftover);
   void count_read(const std::optional<std::string>& msg) noexcept {
-    if (!msg) return;
+    if (msg) count_read(*msg);
+  }
+  void count_read(const std::string& msg) noexcept {
     messages_in_.fetch_add(1, std::memory_order_relaxed);
-    bytes_in_.fetch_add(msg->size(), std::memory_order_relaxed);
+    bytes_in_.fetch_add(msg.size(), std::memory_order_relaxed);
   }
 
   std::weak_ptr<StreamHub> hub_;

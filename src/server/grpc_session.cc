@@ -51,6 +51,7 @@ void ServerSession::start_grpc() {
   co.max_header_list_bytes = server_->options.limits.max_meta;  // request metadata becomes Tern metadata
   stream::StreamOptions so;
   so.max_message_bytes = std::min(so.max_message_bytes, server_->options.limits.max_body);
+  so.max_concurrent_streams = std::max<std::uint32_t>(1, server_->options.max_concurrent_streams);
   co.initial_window = so.initial_window;
   co.max_concurrent_streams = so.max_concurrent_streams;
   protocol::http2::GrpcServerCodec::Hooks hooks;

@@ -144,6 +144,7 @@ void ServerSession::on_stream_frame(const protocol::Frame& frame) {
     std::weak_ptr<ServerSession> weak = self;
     stream::StreamOptions so;
     so.max_message_bytes = std::min(so.max_message_bytes, server_->options.limits.max_body);
+    so.max_concurrent_streams = std::max<std::uint32_t>(1, server_->options.max_concurrent_streams);
     streams_ = std::make_shared<StreamHub>(
         stream::Role::kServer, so, connection()->loop(), peer_,
         [weak](std::string bytes) {

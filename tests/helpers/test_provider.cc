@@ -2,6 +2,9 @@
 //   tern_test_provider [--listen host:port] [--registry URL] [--weight N] [--heartbeat MS]
 //                      [--grace MS] [--server-heartbeat MS] [--max-write-queue BYTES]
 //                      [--io-threads N] [--workers N] [--backoff MS] [--raise-nofile 1]
+// Serves testsvc::Calculator and a server stream Ticker.ticks: it reads a
+// count n and writes 0, 1, ... (n of them, or without end for 0), one every
+// `period` ms (attachment "period", default 2), then finishes OK.
 // Prints "PORT <n>" on stdout once listening, then serves until SIGTERM/SIGINT
 // or until stdin closes; either stops gracefully (Provider::shutdown(grace):
 // unregister, GOAWAY, drain, close), prints "STOPPED" and exits 0.
@@ -23,6 +26,7 @@
 
 #include "test_services.h"
 #include "tern/provider.h"
+#include "tern/stream.h"
 
 int main(int argc, char** argv) {
   // Block the stop signals in every thread (the provider's threads inherit
@@ -66,6 +70,18 @@ int main(int argc, char** argv) {
   tern::ServiceOptions so;
   so.weight = weight;
   (void)provider.expose<testsvc::Calculator>(std::make_shared<testsvc::CalculatorImpl>(), so);
+  (void)provider.server().add_blocking_stream_method<int, int>(
+      "Ticker", "ticks", tern::StreamKind::kServer, [](tern::ServerStream<int, int>& s) -> tern::Status {
+        auto n = s.read_sync();
+        if (!n) return s.status();
+        std::string_view p = s.attachment("period");
+        int period = p.empty() ? 2 : std::stoi(std::string(p));
+        for (int i = 0; *n == 0 || i < *n; ++i) {
+          if (tern::Status w = s.write_sync(i); !w.is_ok()) return w;
+          if (period > 0) std::this_thread::sleep_for(std::chrono::milliseconds(period));
+        }
+        return tern::Status();
+      });
   if (auto s = provider.start(); !s.is_ok()) {
     std::cerr << "start failed: " << s << "\n";
     return 1;
