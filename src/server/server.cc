@@ -734,6 +734,9 @@ std::vector<Url> Server::provider_urls() const {
     for (auto& m : svc.method_names) methods += (methods.empty() ? "" : ",") + m;
     u.set_param("methods", methods);
     u.set_param("weight", std::to_string(svc.options.weight));
+    // The same port answers the Tern protocol and gRPC (h2c, or h2 by ALPN
+    // over TLS; docs/grpc.md), so gRPC-only consumers and `tern ls` see both.
+    u.set_param("protocols", "tern,grpc");
     if (!svc.options.version.empty()) u.set_param("version", svc.options.version);
     if (!svc.options.group.empty()) u.set_param("group", svc.options.group);
     out.push_back(std::move(u));

@@ -428,6 +428,8 @@ TEST_F(CliTest, ExistingCommandsStillWork) {
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.out.find(svc_ + " (1 provider)"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("admin="), std::string::npos) << r.out;
+  // The provider's port speaks both wires, and says so (docs/grpc.md).
+  EXPECT_NE(r.out.find("protocols=tern%2Cgrpc"), std::string::npos) << r.out;
   r = tern("--help");
   EXPECT_EQ(r.exit_code, 0);
   for (auto* cmd : {"registry", "ls", "watch", "monitor", "describe", "call", "bench"}) {

@@ -82,6 +82,7 @@ struct ProviderProcess {
     tern::Url u("tern", {tern::HostPort{"127.0.0.1", static_cast<std::uint16_t>(port)}}, kCalc);
     u.set_param("methods", "add,greet,midpoint,fail,sleep_ms,count,total,histogram");
     u.set_param("weight", std::to_string(weight));
+    u.set_param("protocols", "tern,grpc");
     return u.to_string();
   }
   regtest::Child proc;
