@@ -19,7 +19,10 @@ Result<std::shared_ptr<RawStream>> open_stream(Reference& ref, std::string_view 
   auto ep = core.pick(*dir, method, {});
   if (!ep) return Status(StatusCode::kUnavailable, "no available provider for service '" + core.service + "'", false);
 
-  std::chrono::milliseconds timeout = core.options.timeout;
+  // A stream has no deadline unless the caller gives one (as in gRPC):
+  // watch and subscribe streams live as long as their consumer wants. The
+  // reference's timeout is a unary call's default, not a stream's.
+  std::chrono::milliseconds timeout{0};
   if (options && options->timeout.count() > 0) timeout = options->timeout;
   // Consumer filters see the stream once: on_request now (their
   // attachments, e.g. an auth token, win over the caller's), on_response
@@ -59,8 +62,10 @@ Result<std::shared_ptr<RawStream>> open_stream(Reference& ref, std::string_view 
       }
       if (!overridden) md.emplace_back("^" + std::string(k), std::string(v));
     });
-    auto remaining = ctx->remaining();
-    if (remaining.count() > 0) timeout = std::min(timeout, remaining);
+    if (ctx->has_deadline()) {
+      auto remaining = std::max(ctx->remaining(), std::chrono::milliseconds(1));
+      timeout = timeout.count() > 0 ? std::min(timeout, remaining) : remaining;
+    }
   }
   ep->attempts.fetch_add(1, std::memory_order_relaxed);
   auto stream = ep->channel()->open_stream(core.service, std::string(method), core.serialization_id, timeout,

@@ -176,6 +176,31 @@ void StreamCall::cancel(Status why) {
 
 void StreamCall::defer(detail::UniqueFunction<void()> fn) { complete(std::move(fn)); }
 
+std::optional<Status> StreamCall::try_write_now(std::string& bytes) {
+  // The live state is the IO thread's: anywhere else, the posted path.
+  if (!loop_.get_executor().running_in_this_thread() || final_ || id_ == 0 || write_waiter_) return std::nullopt;
+  auto hub = hub_.lock();
+  if (!hub) return std::nullopt;
+  stream::StreamSession& s = hub->session_;
+  if (!s.writable(id_)) return std::nullopt;  // no credit: write() waits for it
+  const std::size_t size = bytes.size();
+  Status st = s.write(id_, std::move(bytes));
+  if (st.is_ok()) {
+    messages_out_.fetch_add(1, std::memory_order_relaxed);
+    bytes_out_.fetch_add(size, std::memory_order_relaxed);
+  }
+  return st;
+}
+
+std::optional<std::string> StreamCall::try_read_now() {
+  if (!loop_.get_executor().running_in_this_thread() || final_ || id_ == 0 || read_waiter_) return std::nullopt;
+  auto hub = hub_.lock();
+  if (!hub) return std::nullopt;
+  std::optional<std::string> msg = hub->session_.read(id_);
+  count_read(msg);
+  return msg;
+}
+
 StreamMetadata StreamCall::metadata() const {
   if (provider_side_) return info_.metadata;  // the consumer's attachments
   std::lock_guard lock(meta_mu_);

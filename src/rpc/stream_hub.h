@@ -62,6 +62,8 @@ class StreamCall final : public RawStream, public std::enable_shared_from_this<S
   void finish(Status status, StreamMetadata trailers) override;
   void cancel(Status why) override;
   void defer(detail::UniqueFunction<void()> fn) override;
+  std::optional<Status> try_write_now(std::string& bytes) override;
+  std::optional<std::string> try_read_now() override;
   const std::string& service() const noexcept override { return info_.service; }
   const std::string& method() const noexcept override { return info_.method; }
   std::uint8_t serialization() const noexcept override { return info_.serialization; }
