@@ -40,6 +40,13 @@ tern::Task<tern::Status> firehose(std::shared_ptr<tern::RawStream> s) {
   std::size_t size = std::strtoul(first->c_str(), nullptr, 10);
   const std::string payload(size, 'x');
   for (;;) {
+    // On the IO thread (direct) with credit left, a write completes at once
+    // (what co_await on a typed ServerStream does); else wait for it.
+    std::string message = payload;
+    if (auto now = s->try_write_now(message)) {
+      if (!now->is_ok()) co_return *now;
+      continue;
+    }
     tern::Status w = co_await tern::detail::make_awaiter<tern::Status>(
         [&](auto cb) { s->write(payload, std::move(cb)); });
     if (!w.is_ok()) co_return w;  // the consumer cancelled: the run is over
