@@ -36,7 +36,7 @@
 //   * FAILED_PRECONDITION: local misuse (a write after writes_done, a second
 //     write while one waits for flow-control credit); nothing is sent.
 //
-// Flow control: each direction has a window (64 messages and 1 MiB by
+// Flow control: each direction has a window (4096 messages and 1 MiB by
 // default) granted by the reader as it reads. A write completes when its
 // message is on the wire; a writer without credit waits (its completion
 // runs once the reader granted credit), so a slow reader bounds the
