@@ -10,6 +10,13 @@
 //   calc.oneway<&Calculator::log>("hello");                        // fire and forget
 //   calc.with(options).call<&Calculator::add>(1, 2);               // per-call timeout, attachments
 //
+// Stream methods of the interface (tern/service_stream.h) are opened, not
+// called:
+//   auto s = chat.stream<&Chat::sum>();                 // Result<ClientStream<int, long>>
+//   auto t = chat.stream<&Chat::sum>(options);           // with a deadline, attachments
+// call / async_call / callback / co_call / oneway of a stream method (and
+// stream<>() of a unary one) fail to compile with a static_assert saying so.
+//
 // All five modes are thin adapters over one async core,
 // Reference::invoke(); every call completes exactly once (value, remote
 // error, timeout, connection lost, cancelled, consumer shutdown).
@@ -45,6 +52,7 @@
 #include "tern/serialization/codecs.h"
 #include "tern/server_context.h"
 #include "tern/service.h"
+#include "tern/service_stream.h"
 #include "tern/task.h"
 
 namespace tern {
@@ -106,6 +114,7 @@ class Proxy {
 
   // Synchronous call; see the header comment.
   template <auto M, typename... A>
+    requires(!is_stream_method_v<M>)
   Result<method_result_t<M>> call(A&&... args) const {
     if (ref_->on_client_io_thread()) {
       return Status(StatusCode::kFailedPrecondition,
@@ -133,6 +142,7 @@ class Proxy {
 
   // Future call: returns at once; see tern/future.h (get, wait_for, then, cancel).
   template <auto M, typename... A>
+    requires(!is_stream_method_v<M>)
   Future<method_result_t<M>> async_call(A&&... args) const {
     using R = method_result_t<M>;
     Promise<R> promise;
@@ -154,6 +164,7 @@ class Proxy {
   // once (value or failure), also on timeout, connection loss and consumer
   // shutdown. See the header comment for the thread it runs on.
   template <auto M, typename F, typename... A>
+    requires(!is_stream_method_v<M>)
   void callback(F&& on_done, A&&... args) const {
     using R = method_result_t<M>;
     static_assert(std::is_invocable_v<F&, Result<R>>, "the callback must accept tern::Result<R>");
@@ -176,6 +187,7 @@ class Proxy {
   // provider's ServerContext (deadline, propagated attachments) still current
   // when it runs inside a handler.
   template <auto M, typename... A>
+    requires(!is_stream_method_v<M>)
   auto co_call(A&&... args) const {
     struct Awaiter {
       Proxy proxy;
@@ -215,11 +227,70 @@ class Proxy {
   // response. Only local failures (no provider, cannot encode, connection
   // known broken) are reported.
   template <auto M, typename... A>
+    requires(!is_stream_method_v<M>)
   Status oneway(A&&... args) const {
     std::string request;
     Status s = encode<M>(/*oneway=*/true, request, std::forward<A>(args)...);
     if (!s.is_ok()) return s;
     return ref_->invoke_oneway(MethodTraits<M>::name, std::move(request));
+  }
+
+  // Opens a stream on stream method M (a TERN_SERVICE method taking
+  // tern::ServerStream<Req, Resp>&, tern/service_stream.h): a
+  // tern::ClientStream<Req, Resp>, used as tern/stream.h says (coroutine,
+  // callback and blocking forms). The load balancer picks one provider and
+  // the stream stays on it. Without `options`, those of with() apply (if
+  // any): attachments, and the deadline that covers the whole stream (0 =
+  // the reference's timeout). The error, if any, is local (tern::open_stream):
+  // FAILED_PRECONDITION for a Proxy without a reference, UNAVAILABLE "no
+  // provider" for an empty directory, a refused attachment; a provider that
+  // cannot be reached ends the stream UNAVAILABLE instead (first read or
+  // finish). Thread safety: as the other call forms (any thread); the
+  // returned stream is the caller's (tern/stream.h's rules).
+  template <auto M>
+  auto stream() const {
+    return open_typed_stream<M>(options_.get());
+  }
+  template <auto M>
+  auto stream(const CallOptions& options) const {
+    return open_typed_stream<M>(&options);
+  }
+
+  // The unary call forms refuse stream methods (these overloads only fail).
+  template <auto M, typename... A>
+    requires is_stream_method_v<M>
+  auto call(A&&...) const {
+    static_assert(!is_stream_method_v<M>,
+                  "tern::Proxy::call: this is a stream method (it takes tern::ServerStream<Req, Resp>&); "
+                  "open it with proxy.stream<&Interface::method>()");
+  }
+  template <auto M, typename... A>
+    requires is_stream_method_v<M>
+  auto async_call(A&&...) const {
+    static_assert(!is_stream_method_v<M>,
+                  "tern::Proxy::async_call: this is a stream method (it takes tern::ServerStream<Req, Resp>&); "
+                  "open it with proxy.stream<&Interface::method>()");
+  }
+  template <auto M, typename F, typename... A>
+    requires is_stream_method_v<M>
+  auto callback(F&&, A&&...) const {
+    static_assert(!is_stream_method_v<M>,
+                  "tern::Proxy::callback: this is a stream method (it takes tern::ServerStream<Req, Resp>&); "
+                  "open it with proxy.stream<&Interface::method>()");
+  }
+  template <auto M, typename... A>
+    requires is_stream_method_v<M>
+  auto co_call(A&&...) const {
+    static_assert(!is_stream_method_v<M>,
+                  "tern::Proxy::co_call: this is a stream method (it takes tern::ServerStream<Req, Resp>&); "
+                  "open it with proxy.stream<&Interface::method>()");
+  }
+  template <auto M, typename... A>
+    requires is_stream_method_v<M>
+  auto oneway(A&&...) const {
+    static_assert(!is_stream_method_v<M>,
+                  "tern::Proxy::oneway: this is a stream method (it takes tern::ServerStream<Req, Resp>&); "
+                  "open it with proxy.stream<&Interface::method>()");
   }
 
   const std::shared_ptr<Reference>& reference() const noexcept { return ref_; }
@@ -233,6 +304,7 @@ class Proxy {
   template <auto M, typename... A>
   Status encode(bool oneway, std::string& out, A&&... args) const {
     static_assert(MethodTraits<M>::kDefined, "method not listed in TERN_SERVICE");
+    static_assert(!is_stream_method_v<M>, "a stream method is opened with proxy.stream<&Interface::method>()");
     static_assert(std::is_same_v<typename MethodTraits<M>::Service, I>, "method belongs to another interface");
     using Check = detail::ArgsCheck<method_args_t<M>, A...>;
     static_assert(Check::kArity, "wrong number of arguments for this method");
@@ -279,6 +351,20 @@ class Proxy {
   }
 
  private:
+  template <auto M>
+  auto open_typed_stream(const CallOptions* options) const {
+    static_assert(MethodTraits<M>::kDefined, "method not listed in TERN_SERVICE");
+    static_assert(std::is_same_v<typename MethodTraits<M>::Service, I>, "method belongs to another interface");
+    static_assert(is_stream_method_v<M>,
+                  "tern::Proxy::stream: not a stream method (its one parameter must be "
+                  "tern::ServerStream<Req, Resp>&); call unary methods with call / async_call / callback / co_call");
+    if constexpr (is_stream_method_v<M>) {
+      using Stream = client_stream_t<M>;
+      if (!ref_) return Result<Stream>(Status(StatusCode::kFailedPrecondition, "tern::Proxy has no reference"));
+      return Stream::open(*ref_, MethodTraits<M>::name, options);
+    }
+  }
+
   std::chrono::milliseconds timeout() const noexcept {
     return options_ ? options_->timeout : std::chrono::milliseconds(0);
   }

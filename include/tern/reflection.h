@@ -38,7 +38,8 @@
 //    "methods":[{"name":"add","args":[T,T],"result":T}, ...], "types":{...}}
 // Methods registered by hand with Server::add_method() carry no types:
 //   {"name":"m","args":null,"result":null}.
-// Stream methods (Server::add_stream_method, protoc-gen-tern's `stream`
+// Stream methods (Server::add_stream_method, TERN_SERVICE stream methods
+// (tern/service_stream.h), protoc-gen-tern's `stream`
 // rpcs) add a "stream" field saying which kind they are; "args" is then the
 // one request message type and "result" the reply message type (both null
 // for a stream method registered with a raw handler):
@@ -73,6 +74,7 @@
 #include "tern/reflect.h"
 #include "tern/serialization/json_codec.h"  // is_protobuf_message_v
 #include "tern/service.h"
+#include "tern/service_stream.h"
 
 namespace google::protobuf {
 class Descriptor;
@@ -225,7 +227,9 @@ nlohmann::json describe_method(nlohmann::json& types) {
 
 // The methods and types of a TERN_SERVICE interface:
 //   {"methods":[{"name":"add","args":[...],"result":...}, ...],"types":{...}}
-// in the order TERN_SERVICE lists the methods.
+// in the order TERN_SERVICE lists the methods. Stream methods
+// (tern/service_stream.h) are left out: Server::expose registers their
+// descriptions, with "stream", as add_stream_method does.
 template <typename Interface>
 nlohmann::json describe_interface() {
   static_assert(ServiceTraits<Interface>::kDefined, "declare the interface with TERN_SERVICE(Interface, methods...)");
@@ -234,9 +238,14 @@ nlohmann::json describe_interface() {
   std::apply(
       [&](const auto&... entry) {
         auto one = [&]<auto M>(const ::tern::detail::MethodEntry<M>& e) {
-          nlohmann::json m = describe_method<M>(types);
-          m["name"] = std::string(e.name);
-          methods.push_back(std::move(m));
+          // Stream methods are described when Server::expose registers them.
+          if constexpr (!is_stream_method_v<M>) {
+            nlohmann::json m = describe_method<M>(types);
+            m["name"] = std::string(e.name);
+            methods.push_back(std::move(m));
+          } else {
+            (void)e;
+          }
         };
         (one(entry), ...);
         (void)one;  // a service of stream methods only lists none here

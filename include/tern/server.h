@@ -63,6 +63,7 @@
 #include "tern/serialization/codecs.h"
 #include "tern/server_context.h"
 #include "tern/service.h"
+#include "tern/service_stream.h"
 #include "tern/stream.h"
 #include "tern/task.h"
 #include "tern/tls.h"
@@ -273,7 +274,13 @@ class Server {
   // Exposes `impl` under the service declared by TERN_SERVICE(Interface, ...).
   // ALREADY_EXISTS if that service name is exposed already;
   // FAILED_PRECONDITION after start().
-  // Stream methods: when Interface declares
+  // Stream methods of the interface itself (a TERN_SERVICE method taking
+  // tern::ServerStream<Req, Resp>&, tern/service_stream.h) are registered as
+  // add_stream_method (Task<Status> form) or add_blocking_stream_method
+  // (Status form) would, with the kind TERN_STREAM_KIND declares (kBidi
+  // without one), beside the unary methods, in TERN_SERVICE's order; their
+  // errors are expose()'s.
+  // Generated stream methods: when Interface declares
   //   static Status tern_expose_streams(Server&, const std::shared_ptr<Interface>&,
   //                                     const ServiceOptions&);
   // (protoc-gen-tern generates it for services with `stream` rpcs), expose()
@@ -512,6 +519,25 @@ MethodHandler make_method_handler(std::shared_ptr<Impl> impl) {
   };
 }
 
+// Registers TERN_SERVICE stream method M of `impl` (tern/service_stream.h)
+// with its declared kind: a Task<Status> method as add_stream_method, a
+// Status one as add_blocking_stream_method.
+template <auto M, typename Impl>
+Status expose_stream_method(Server& server, const std::string& service, const std::string& method,
+                            const std::shared_ptr<Impl>& impl, const ServiceOptions& options) {
+  using Req = stream_request_t<M>;
+  using Resp = stream_response_t<M>;
+  constexpr StreamKind kind = MethodStreamKind<M>::value;
+  if constexpr (StreamSignature<decltype(M)>::kBlocking) {
+    return server.add_blocking_stream_method<Req, Resp>(
+        service, method, kind, [impl](ServerStream<Req, Resp>& s) -> Status { return ((*impl).*M)(s); }, options);
+  } else {
+    return server.add_stream_method<Req, Resp>(
+        service, method, kind, [impl](ServerStream<Req, Resp>& s) -> Task<Status> { return ((*impl).*M)(s); },
+        options);
+  }
+}
+
 template <typename Tuple, typename F, std::size_t... I>
 void for_each_in_tuple([[maybe_unused]] const Tuple& t, [[maybe_unused]] F&& f, std::index_sequence<I...>) {
   (f(std::get<I>(t)), ...);
@@ -530,7 +556,12 @@ Status Server::expose(std::shared_ptr<Interface> impl, ServiceOptions options) {
       methods,
       [&]<auto M>(const detail::MethodEntry<M>& entry) {
         if (!result.is_ok()) return;
-        result = add_method(name, std::string(entry.name), detail::make_method_handler<M>(impl), options);
+        detail::check_stream_method<M>();
+        if constexpr (is_stream_method_v<M>) {
+          result = detail::expose_stream_method<M>(*this, name, std::string(entry.name), impl, options);
+        } else {
+          result = add_method(name, std::string(entry.name), detail::make_method_handler<M>(impl), options);
+        }
       },
       std::make_index_sequence<std::tuple_size_v<decltype(methods)>>{});
   if (!result.is_ok()) return result;

@@ -14,7 +14,9 @@
 // a method is a visible, explicit act. Methods must not be overloaded (the
 // member pointer &Calculator::add must be unambiguous). Arguments are taken
 // by value or const reference; results by value; a method may also return
-// tern::Result<T> to answer with an explicit error status.
+// tern::Result<T> to answer with an explicit error status. A method whose one
+// parameter is tern::ServerStream<Req, Resp>& is a stream method instead
+// (TERN_STREAM_KIND declares its kind; tern/service_stream.h).
 #pragma once
 
 #include <string_view>

@@ -112,8 +112,9 @@ TEST(DocSnippetsCompiled, ConfigurationPage) {
 }
 
 // docs/streaming.md: the provider of the page, then every consumer snippet
-// (three kinds in each of the coroutine, callback and blocking forms, and the
-// protoc-generated stub) against it, checking what they print.
+// (three kinds in each of the coroutine, callback and blocking forms, the
+// TERN_SERVICE interface with stream methods, and the protoc-generated stub)
+// against it, checking what they print.
 TEST(DocSnippetsStreaming, EveryFrontEndPrintsWhatThePageSays) {
   ASSERT_EQ(streaming_snippets().size(), 1u);  // the callback waiting example, compiled only
   EXPECT_FALSE(streaming_snippets()[0].run);
@@ -124,6 +125,7 @@ TEST(DocSnippetsStreaming, EveryFrontEndPrintsWhatThePageSays) {
   tern::Server server(so);
   ASSERT_TRUE(add_chat_methods(server).is_ok());
   ASSERT_TRUE(server.expose<terntest::chat::Chat>(std::make_shared<ChatService>()).is_ok());
+  ASSERT_TRUE(server.expose<Talk>(std::make_shared<TalkImpl>()).is_ok());
   ASSERT_TRUE(server.start().is_ok());
   tern::ClientOptions co;
   co.io_threads = 1;
@@ -136,6 +138,7 @@ TEST(DocSnippetsStreaming, EveryFrontEndPrintsWhatThePageSays) {
   tern::ReferenceOptions protobuf;
   protobuf.serialization = "protobuf";
   terntest::chat::ChatStub stub = client.refer<terntest::chat::Chat>(url, protobuf).value();
+  tern::Proxy<Talk> talk = client.refer<Talk>(url).value();
 
   testing::internal::CaptureStdout();
   for (auto* coroutine : {&countdown, &sum, &chat}) {
@@ -157,7 +160,9 @@ TEST(DocSnippetsStreaming, EveryFrontEndPrintsWhatThePageSays) {
     tern::Status st = blocking(*ref);
     EXPECT_TRUE(st.is_ok()) << st;
   }
-  tern::Status st = proto_countdown(stub);
+  tern::Status st = use_talk(talk);
+  EXPECT_TRUE(st.is_ok()) << st;
+  st = proto_countdown(stub);
   EXPECT_TRUE(st.is_ok()) << st;
   std::string out = testing::internal::GetCapturedStdout();
   EXPECT_EQ(out,
@@ -177,6 +182,11 @@ TEST(DocSnippetsStreaming, EveryFrontEndPrintsWhatThePageSays) {
             "blocking sum: 42\n"
             "blocking shout: HELLO\n"
             "blocking shout: TERN\n"
+            "talk add: 3\n"
+            "talk countdown: tick 2\n"
+            "talk countdown: tick 1\n"
+            "talk total: 42\n"
+            "talk echo: echo hi\n"
             "proto countdown: 2\n"
             "proto countdown: 1\n");
   server.shutdown(milliseconds(500));

@@ -120,7 +120,8 @@ class TernGenerator : public google::protobuf::compiler::CodeGenerator {
         }
         // A stream rpc is a member of the stub (a tern::Proxy): it must not hide one of Proxy's.
         static const char* const kProxyMembers[] = {"with",   "call",      "async_call", "callback", "co_call",
-                                                    "oneway", "reference", "encode",     "Proxy"};
+                                                    "oneway", "reference", "encode",     "Proxy",
+                                                    "stream"};
         for (const char* member : kProxyMembers) {
           if (is_stream(md) && md->name() == member) {
             *error = "stream method " + md->full_name() + " has the name of a tern::Proxy member (rename the rpc)";
