@@ -67,6 +67,9 @@ struct OpenInfo {
   Metadata metadata;                      // attachments
 };
 
+// The default window of each direction of a stream (StreamOptions::initial_window).
+inline constexpr Credit kDefaultWindow{4096, 1u << 20};
+
 struct StreamOptions {
   // Credit each reader grants at open, per direction (window.h). Default:
   // 4096 messages and 1 MiB. The bytes bound the reader's memory (nghttp2's
@@ -74,7 +77,7 @@ struct StreamOptions {
   // is as many 16-byte messages as HTTP/2's 65,535-byte initial window holds,
   // so small messages stream without waiting for credit (64 held a 16-byte
   // stream to a fifth of its speed). Each count in [1, kMaxCredit].
-  Credit initial_window{4096, 1u << 20};
+  Credit initial_window = kDefaultWindow;
   // Open streams at once on this connection (HTTP/2's
   // SETTINGS_MAX_CONCURRENT_STREAMS). Default 100, as gRPC servers advertise.
   std::uint32_t max_concurrent_streams = 100;

@@ -81,7 +81,9 @@ struct GrpcCodecOptions {
   // field): a request whose headers decode to more ends RESOURCE_EXHAUSTED
   // on its stream, and what is past the limit is not kept (HPACK bombs).
   std::uint32_t max_header_list_bytes = 65535;
-  stream::Credit initial_window{64, 1u << 20};  // the stream core's window (StreamOptions)
+  // The stream core's window (StreamOptions): both must agree, since the
+  // core grants credit back against it.
+  stream::Credit initial_window = stream::kDefaultWindow;
 };
 
 class GrpcServerCodec final : public stream::Sink {
