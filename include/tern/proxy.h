@@ -241,7 +241,7 @@ class Proxy {
   // callback and blocking forms). The load balancer picks one provider and
   // the stream stays on it. Without `options`, those of with() apply (if
   // any): attachments, and the deadline that covers the whole stream (0 =
-  // the reference's timeout). The error, if any, is local (tern::open_stream):
+  // none: the reference's timeout is for unary calls). The error, if any, is local (tern::open_stream):
   // FAILED_PRECONDITION for a Proxy without a reference, UNAVAILABLE "no
   // provider" for an empty directory, a refused attachment; a provider that
   // cannot be reached ends the stream UNAVAILABLE instead (first read or

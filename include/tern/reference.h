@@ -103,7 +103,8 @@ struct ReferenceOptions {
 struct CallOptions {
   // Overrides the reference's timeout for this call (0 = keep). A call made
   // while serving a request (nested call) uses the smaller of this and the
-  // incoming request's remaining deadline.
+  // incoming request's remaining deadline. For a stream (tern/stream.h) it is
+  // the deadline of the whole stream, and 0 means none.
   std::chrono::milliseconds timeout{0};
   // Request attachments (metadata key/values the provider reads with
   // ServerContext::attachment()). Keys must not be service, method, version,
