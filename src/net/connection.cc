@@ -14,6 +14,7 @@
 #include "tern/log.h"
 #include "tern/net/io_context_pool.h"
 #include "tern/net/tls_context.h"
+#include "tern/buffer_pool.h"
 
 #include <sys/socket.h>
 
@@ -193,7 +194,11 @@ void Connection::do_read() {
     }
     thread_local std::vector<char> buffer(64 * 1024);
     for (int round = 0; round < 16; ++round) {  // bounded: other connections on this loop get their turn
-      std::size_t n = self->socket_.read_some(asio::buffer(buffer), ec);
+      // A large frame's body goes straight into its own buffer (Handler::read_target).
+      std::span<char> target = self->tls_ || !self->handler_ ? std::span<char>() : self->handler_->read_target();
+      std::size_t want = target.empty() ? buffer.size() : target.size();
+      std::size_t n = target.empty() ? self->socket_.read_some(asio::buffer(buffer), ec)
+                                     : self->socket_.read_some(asio::buffer(target.data(), target.size()), ec);
       if (ec == asio::error::would_block || ec == asio::error::try_again) break;
       if (ec) {
         if (ec == asio::error::eof && self->tls_ && !self->tls_->handshake_done) {
@@ -213,6 +218,8 @@ void Connection::do_read() {
       self->last_read_.store(now_ticks(), std::memory_order_relaxed);
       if (self->tls_) {
         if (!self->tls_on_cipher(buffer.data(), n, buffer)) return;  // closed
+      } else if (!target.empty()) {
+        self->handler_->on_data_read(*self, n);
       } else if (self->handler_) {
         self->handler_->on_data(*self, std::string_view(buffer.data(), n));
       }
@@ -220,13 +227,13 @@ void Connection::do_read() {
         self->close_in_loop(Status());
         return;
       }
-      if (n < buffer.size()) break;  // drained
+      if (n < want) break;  // drained
     }
     self->do_read();
   });
 }
 
-bool Connection::send(std::string bytes) {
+bool Connection::send(std::string bytes, bool more_follow) {
   if (closed_.load(std::memory_order_acquire) || close_requested_.load(std::memory_order_acquire)) return false;
   std::size_t size = bytes.size();
   std::size_t queued = queued_bytes_.fetch_add(size, std::memory_order_relaxed) + size;
@@ -246,11 +253,12 @@ bool Connection::send(std::string bytes) {
     // wakeup costs ~20 µs here). On IO threads frames are queued instead, so
     // everything produced while handling one read leaves in one writev.
     // close_in_loop() closes the socket under write_mu_, so the fd is valid here.
-    if (!tls_ && !flush_scheduled_ && queue_.empty() && connected_.load(std::memory_order_acquire) &&
+    if (!more_follow && !tls_ && !flush_scheduled_ && queue_.empty() && connected_.load(std::memory_order_acquire) &&
         !closed_.load(std::memory_order_acquire) && !IoContextPool::in_io_thread()) {
       ssize_t n = ::send(socket_.native_handle(), bytes.data(), bytes.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
       if (n == static_cast<ssize_t>(bytes.size())) {
         queued_bytes_.fetch_sub(size, std::memory_order_relaxed);
+        if (bytes.capacity() >= BufferPool::kMinPooled) BufferPool::give(std::move(bytes));
         return true;
       }
       if (n > 0) {
@@ -291,7 +299,7 @@ void Connection::flush() {
   }
   asio::async_write(socket_, iov_, [self = shared_from_this(), total](std::error_code ec, std::size_t) {
     self->queued_bytes_.fetch_sub(total, std::memory_order_relaxed);
-    self->writing_.clear();
+    self->release_written();
     if (ec) {
       self->close_in_loop(Status(StatusCode::kUnavailable,
                                  fmt::format("write to {} failed: {}", self->remote_text(), ec.message())));
@@ -299,6 +307,15 @@ void Connection::flush() {
     }
     self->flush();
   });
+}
+
+// Clears writing_, giving large frames' buffers back to the pool for the
+// next large frame (tern/buffer_pool.h).
+void Connection::release_written() {
+  for (auto& b : writing_) {
+    if (b.capacity() >= BufferPool::kMinPooled) BufferPool::give(std::move(b));
+  }
+  writing_.clear();
 }
 
 // ---------------------------------------------------------------------------
@@ -436,7 +453,7 @@ void Connection::flush_tls() {
         return;
       }
     }
-    writing_.clear();
+    release_written();
   }
   tls_->drain(tls_->sending);
   if (tls_->sending.empty()) {

@@ -5,6 +5,7 @@
 
 #include <array>
 
+#include "tern/buffer_pool.h"
 #include "tern/protocol/decoder.h"
 
 namespace tern::protocol {
@@ -119,6 +120,20 @@ FrameBuilder::FrameBuilder(FrameType type, std::uint64_t request_id, std::size_t
   header_.request_id = request_id;
   buf_.reserve(kHeaderSize + reserve);
   buf_.resize(kHeaderSize);
+}
+
+static_assert(BufferPool::kMinPooled == 64 * 1024, "Frame::kPooledPayload and FrameBuilder::kPooledGrowth");
+
+void Frame::release_payload() noexcept { BufferPool::give(std::move(payload)); }
+
+void FrameBuilder::grow(std::size_t n) {
+  // Doubling, as std::string would, but from the pool when it has a fit.
+  std::size_t want = std::max(buf_.size() + n, 2 * buf_.capacity());
+  std::string bigger = BufferPool::take(want);
+  if (bigger.capacity() < want) bigger.reserve(want);
+  bigger.append(buf_);
+  buf_.swap(bigger);
+  BufferPool::give(std::move(bigger));
 }
 
 bool FrameBuilder::add_meta(std::string_view key, std::string_view value) {

@@ -62,19 +62,25 @@ void Session::arm_heartbeat() {
 
 void Session::send_heartbeat_ping() { conn_->send(protocol::encode_control_frame(protocol::FrameType::kPing, 0)); }
 
+void Session::deliver(protocol::Frame&& f) {
+  switch (f.header.type) {
+    case protocol::FrameType::kPing:
+      on_ping(f);
+      break;
+    case protocol::FrameType::kPong:
+      break;
+    default:
+      on_frame(std::move(f));
+  }
+}
+
+void Session::on_data_read(net::Connection&, std::size_t n) {
+  decoder_.commit_read(n, [this](protocol::Frame&& f) { deliver(std::move(f)); });
+}
+
 void Session::on_data(net::Connection& conn, std::string_view data) {
   bool failed_before = decoder_.failed();
-  Status s = decoder_.feed(data, [this](protocol::Frame&& f) {
-    switch (f.header.type) {
-      case protocol::FrameType::kPing:
-        on_ping(f);
-        break;
-      case protocol::FrameType::kPong:
-        break;
-      default:
-        on_frame(std::move(f));
-    }
-  });
+  Status s = decoder_.feed(data, [this](protocol::Frame&& f) { deliver(std::move(f)); });
   if (!s.is_ok()) {
     // Once per connection (later reads of the same connection fail the same
     // way), and within the process-wide budget (rpc/protocol_log.h).

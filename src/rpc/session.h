@@ -41,7 +41,10 @@ class Session : public net::Connection::Handler, public std::enable_shared_from_
   void attach(std::shared_ptr<net::Connection> conn);
 
   const std::shared_ptr<net::Connection>& connection() const noexcept { return conn_; }
-  bool send_frame(std::string bytes) { return conn_ && conn_->send(std::move(bytes)); }
+  // `more_follow`: see net::Connection::send.
+  bool send_frame(std::string bytes, bool more_follow = false) {
+    return conn_ && conn_->send(std::move(bytes), more_follow);
+  }
   void close(Status reason) {
     if (conn_) conn_->close(std::move(reason));
   }
@@ -49,6 +52,8 @@ class Session : public net::Connection::Handler, public std::enable_shared_from_
   // net::Connection::Handler
   void on_connected(net::Connection& conn) override;
   void on_data(net::Connection& conn, std::string_view data) override;
+  std::span<char> read_target() override { return decoder_.read_target(); }
+  void on_data_read(net::Connection& conn, std::size_t n) override;
   void on_close(net::Connection& conn, const Status& reason, bool was_connected) override;
 
  protected:
@@ -77,6 +82,8 @@ class Session : public net::Connection::Handler, public std::enable_shared_from_
 
  private:
   void arm_heartbeat();
+  // A decoded frame: pings answered, pongs dropped, the rest to on_frame().
+  void deliver(protocol::Frame&& f);
 
   SessionOptions options_;
   protocol::FrameDecoder decoder_;

@@ -44,6 +44,7 @@ void ThreadPool::spawn_locked() {
 }
 
 bool ThreadPool::try_submit(Task&& task) {
+  bool wake;
   {
     std::lock_guard lock(mu_);
     if (stopping_) return false;
@@ -53,26 +54,61 @@ bool ThreadPool::try_submit(Task&& task) {
       return false;
     }
     queue_.push_back(std::move(task));
+    queued_.store(queue_.size(), std::memory_order_relaxed);
+    wake = idle_ > wakes_ && spinning_ == 0;
+    if (wake) ++wakes_;
   }
-  cv_.notify_one();
+  if (wake) cv_.notify_one();
   return true;
 }
 
 void ThreadPool::run() {
   std::unique_lock lock(mu_);
   for (;;) {
+    if (queue_.empty() && !stopping_ && spinning_ == 0) {
+      // A short spin before sleeping: under load the next request usually
+      // comes within microseconds, and a futex sleep plus wakeup costs two
+      // context switches (issue #17). One spinner at a time.
+      ++spinning_;
+      lock.unlock();
+      auto until = std::chrono::steady_clock::now() + kSpin;
+      while (queued_.load(std::memory_order_relaxed) == 0 && std::chrono::steady_clock::now() < until) {
+#if defined(__x86_64__) || defined(__i386__)
+        __builtin_ia32_pause();
+#else
+        std::this_thread::yield();
+#endif
+      }
+      lock.lock();
+      --spinning_;  // under the lock: try_submit() saw it and did not wake anyone, or sees it gone
+    }
     ++idle_;
     bool timed_out = false;
-    if (retires_) {
-      timed_out = !cv_.wait_for(lock, options_.keep_alive, [&] { return stopping_ || !queue_.empty(); });
-    } else {
-      cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+    // Every return from a wait (signalled, spurious or timed out) takes one
+    // signalled wakeup, so wakes_ cannot stay counted for a thread that is
+    // not coming: a leftover would stop try_submit() from waking anyone.
+    auto deadline = retires_ ? std::chrono::steady_clock::now() + options_.keep_alive
+                             : std::chrono::steady_clock::time_point();
+    while (!stopping_ && queue_.empty() && !timed_out) {
+      if (retires_) {
+        timed_out = cv_.wait_until(lock, deadline) == std::cv_status::timeout;
+      } else {
+        cv_.wait(lock);
+      }
+      if (wakes_ > 0) --wakes_;
     }
     --idle_;
     if (queue_.empty() && (stopping_ || timed_out)) break;  // stopping and drained, or idle too long
     Task task = std::move(queue_.front());
     queue_.pop_front();
+    queued_.store(queue_.size(), std::memory_order_relaxed);
+    // More work behind this task (queued while we spun, or faster than the
+    // woken threads came): pass a wakeup on, so a slow task never holds up
+    // the ones queued behind it while a thread sleeps.
+    bool pass_on = !queue_.empty() && idle_ > wakes_;
+    if (pass_on) ++wakes_;
     lock.unlock();
+    if (pass_on) cv_.notify_one();
     task();
     task.reset();
     lock.lock();
@@ -85,6 +121,7 @@ void ThreadPool::stop(bool drain) {
   std::unique_lock lock(mu_);
   stopping_ = true;
   if (!drain) queue_.clear();
+  queued_.store(queue_.size(), std::memory_order_relaxed);
   cv_.notify_all();
   if (t_pool == this) return;  // called from a pool thread: cannot wait for ourselves
   exit_cv_.wait(lock, [&] { return live_ == 0; });

@@ -12,6 +12,7 @@
 #pragma once
 
 #include <chrono>
+#include <atomic>
 #include <condition_variable>
 #include <cstddef>
 #include <deque>
@@ -51,6 +52,7 @@ class ThreadPool {
   explicit ThreadPool(ThreadPoolOptions options);
   void spawn_locked();
   void run();
+  static constexpr std::chrono::microseconds kSpin{20};
 
   ThreadPoolOptions options_;
   bool grows_ = false;    // cached, limited
@@ -61,6 +63,16 @@ class ThreadPool {
   std::deque<Task> queue_;
   std::size_t live_ = 0;
   std::size_t idle_ = 0;
+  // Wakeups signalled and not yet taken by a waiting thread: a task wakes a
+  // thread only when idle_ > wakes_ (an awake thread drains the queue before
+  // it waits again), so a burst of N requests costs at most idle_ futex
+  // wakes, not N.
+  std::size_t wakes_ = 0;
+  // One thread at a time spins for kSpin after its task before it sleeps,
+  // watching queued_; while it does, try_submit() wakes nobody. Changed
+  // under mu_ (read lock-free only by the spinner).
+  std::size_t spinning_ = 0;
+  std::atomic<std::size_t> queued_{0};
   std::size_t spawned_ = 0;
   bool stopping_ = false;
 };

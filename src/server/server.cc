@@ -547,7 +547,7 @@ void ServerCall::respond(protocol::FrameBuilder&& builder) {
   }
   response_bytes_ = frame.size();  // on the wire: compressed, when it is
   release_slot();  // before the response leaves: the consumer may send its next call at once
-  session_->send_frame(std::move(frame));
+  session_->send_response(std::move(frame));
   after_response(Status());
 }
 
@@ -574,7 +574,7 @@ void ServerCall::respond(const Status& error) {
   std::string bytes = b.finish();
   response_bytes_ = bytes.size();
   release_slot();
-  session_->send_frame(std::move(bytes));
+  session_->send_response(std::move(bytes));
   after_response(error);
 }
 

@@ -41,6 +41,13 @@ class ServerSession : public Session, public ServerConnection {
   // a goaway frame becomes HTTP/2 GOAWAY, and other frames are dropped.
   // Any thread.
   bool send_frame(std::string bytes);
+  // A response: like send_frame(), but batched with the responses of the
+  // other calls still in flight on this connection (net::Connection::send's
+  // `more_follow`), so a burst of pooled calls leaves in one write.
+  bool send_response(std::string bytes) {
+    if (grpc()) return send_frame(std::move(bytes));
+    return Session::send_frame(std::move(bytes), in_flight() > 0);
+  }
 
   // net::Connection::Handler: sniffs the wire on the first bytes.
   void on_data(net::Connection& conn, std::string_view data) override;

@@ -2,7 +2,9 @@
 // on the thread kind its table names; pools; blocking detection; overload.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <map>
+#include <vector>
 #include <mutex>
 #include <set>
 #include <thread>
@@ -292,3 +294,50 @@ TEST(Threading, GracefulStopDrainsQueuedWork) {
 }
 
 }  // namespace
+
+// Wakeups are passed on (issue #17: a task wakes a thread only when none is
+// awake or spinning): a burst queued behind a blocked task still runs on the
+// other threads, and nothing is lost however the submits interleave.
+TEST(ThreadPoolWakeups, TasksQueuedBehindABlockedTaskRunOnTheOtherThreads) {
+  for (std::string kind : {"fixed", "cached", "limited"}) {
+    tern::rpc::ThreadPoolOptions po;
+    po.kind = kind;
+    po.max_threads = 4;
+    po.max_queue = 1000;
+    auto pool = tern::rpc::ThreadPool::create(po).value();
+    std::atomic<bool> release{false};
+    std::atomic<int> blocked{0};
+    ASSERT_TRUE(pool->try_submit([&] {
+      blocked.fetch_add(1);
+      while (!release.load()) std::this_thread::sleep_for(1ms);
+    }));
+    ASSERT_TRUE(wait_until([&] { return blocked.load() == 1; }, 3s)) << kind;
+    std::atomic<int> done{0};
+    for (int i = 0; i < 300; ++i) ASSERT_TRUE(pool->try_submit([&] { done.fetch_add(1); })) << kind;
+    EXPECT_TRUE(wait_until([&] { return done.load() == 300; }, 5s)) << kind << ": " << done.load() << " of 300 ran";
+    release = true;
+    pool->stop(true);
+  }
+}
+
+TEST(ThreadPoolWakeups, ConcurrentSubmittersLoseNoTask) {
+  tern::rpc::ThreadPoolOptions po;
+  po.max_threads = 4;
+  po.max_queue = 1u << 20;
+  auto pool = tern::rpc::ThreadPool::create(po).value();
+  std::atomic<int> done{0};
+  constexpr int kPerThread = 20000;
+  std::vector<std::thread> submitters;
+  for (int t = 0; t < 3; ++t) {
+    submitters.emplace_back([&, t] {
+      for (int i = 0; i < kPerThread; ++i) {
+        ASSERT_TRUE(pool->try_submit([&] { done.fetch_add(1, std::memory_order_relaxed); }));
+        if ((i + t) % 97 == 0) std::this_thread::sleep_for(50us);  // let threads go idle and be woken again
+      }
+    });
+  }
+  for (auto& s : submitters) s.join();
+  EXPECT_TRUE(wait_until([&] { return done.load() == 3 * kPerThread; }, 20s)) << done.load() << " of " << 3 * kPerThread;
+  pool->stop(true);
+  EXPECT_EQ(done.load(), 3 * kPerThread);
+}

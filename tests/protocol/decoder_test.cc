@@ -10,11 +10,14 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
+#include <span>
 #include <new>
 #include <random>
 #include <string>
 #include <vector>
 
+#include "tern/buffer_pool.h"
 #include "tern/protocol/frame.h"
 
 // --- allocation probe -----------------------------------------------------------
@@ -575,6 +578,150 @@ TEST(FrameDecoderSkip, OtherFrameTypesOverTheLimitStillFailTheStream) {
   FrameDecoder d(limits);
   Status s = d.feed(make_frame(FrameType::kResponse, 1, {}, std::string(1001, 'b')), [](Frame&&) {});
   EXPECT_EQ(s.code(), StatusCode::kResourceExhausted);
+}
+
+
+// --- direct reads and the buffer pool (issue #17) ------------------------------------
+
+// What Connection::do_read does: before each read ask read_target(); read
+// into it when non-empty (commit_read), else into a scratch buffer (feed).
+// Read sizes are random (fixed seed), so direct reads start and stop at every
+// kind of position; the frames must be the same as fed whole.
+TEST(FrameDecoderDirectRead, MixedDirectReadsAndFeedsDecodeTheSame) {
+  Stream s = make_stream(1 << 20);
+  for (bool primed : {false, true}) {
+    BufferPool::clear();
+    if (primed) {
+      std::string b;
+      b.reserve((1 << 20) + 4096);
+      BufferPool::give(std::move(b));
+    }
+    std::mt19937_64 rng(77 + primed);
+    for (int round = 0; round < 20; ++round) {
+      FrameDecoder d;
+      Checker check(s.frames);
+      std::string_view rest(s.bytes);
+      std::size_t direct_bytes = 0;
+      while (!rest.empty()) {
+        std::size_t n = std::min<std::size_t>(rest.size(), 1 + rng() % (round % 2 ? 300000 : 70000));
+        std::span<char> target = d.read_target();
+        if (!target.empty()) {
+          n = std::min(n, target.size());
+          std::memcpy(target.data(), rest.data(), n);
+          d.commit_read(n, check);
+          direct_bytes += n;
+        } else {
+          ASSERT_TRUE(d.feed(rest.substr(0, n), check).is_ok());
+        }
+        rest.remove_prefix(n);
+      }
+      EXPECT_TRUE(check.all_match()) << "round " << round << " primed " << primed;
+      EXPECT_EQ(d.buffered(), 0u);
+      // Most of the 1 MiB body went in directly: at most the first 256 KiB
+      // reservation (unprimed) and the reads before it were copied.
+      EXPECT_GT(direct_bytes, (1u << 20) - FrameDecoder::kInitialReserve - 300000 - FrameDecoder::kDirectReadMin)
+          << "round " << round;
+    }
+  }
+  BufferPool::clear();
+}
+
+TEST(FrameDecoderDirectRead, NoTargetForSmallPayloadsOrBeforeCapacityIsProven) {
+  BufferPool::clear();
+  FrameDecoder d;
+  EXPECT_TRUE(d.read_target().empty());  // between frames
+  std::string big = make_frame(FrameType::kRequest, 1, {{"service", "S"}}, pattern(1 << 20, 1));
+  ASSERT_TRUE(d.feed(std::string_view(big).substr(0, kHeaderSize + 100), [](Frame&&) {}).is_ok());
+  // Only 256 KiB are reserved for a frame whose bytes have not come: no
+  // target that would size the full 1 MiB for a peer that sent a header.
+  EXPECT_TRUE(d.read_target().empty());
+  ASSERT_TRUE(d.feed(std::string_view(big).substr(kHeaderSize + 100, FrameDecoder::kInitialReserve), [](Frame&&) {})
+                  .is_ok());
+  std::span<char> t = d.read_target();  // the exact size is reserved now
+  EXPECT_EQ(t.size(), big.size() - kHeaderSize - 100 - FrameDecoder::kInitialReserve);
+  // A small frame never gets one.
+  FrameDecoder small;
+  std::string f = make_frame(FrameType::kRequest, 2, {}, std::string(20000, 'x'));
+  ASSERT_TRUE(small.feed(std::string_view(f).substr(0, 5000), [](Frame&&) {}).is_ok());
+  EXPECT_TRUE(small.read_target().empty());  // 15 KiB left < kDirectReadMin
+}
+
+TEST(BufferPoolTest, KeepsLargeBuffersWithinItsBudgetAndHandsOutTheSmallestFit) {
+  BufferPool::clear();
+  std::string small;
+  small.reserve(1000);
+  BufferPool::give(std::move(small));
+  EXPECT_EQ(BufferPool::held_bytes(), 0u);  // under kMinPooled: freed
+  std::string huge;
+  huge.reserve(BufferPool::kMaxPooled + 1);
+  BufferPool::give(std::move(huge));
+  EXPECT_EQ(BufferPool::held_bytes(), 0u);  // over kMaxPooled: freed
+  std::string a, b;
+  a.reserve(100000);
+  b.reserve(2000000);
+  const char* b_data = b.data();
+  std::size_t held = a.capacity() + b.capacity();
+  BufferPool::give(std::move(a));
+  BufferPool::give(std::move(b));
+  EXPECT_EQ(BufferPool::held_bytes(), held);
+  EXPECT_TRUE(BufferPool::take(3000000).empty() && BufferPool::take(3000000).capacity() < 3000000);  // no fit
+  std::string got = BufferPool::take(150000);  // the 2 MB one is the only fit
+  EXPECT_EQ(got.data(), b_data);
+  EXPECT_TRUE(got.empty());
+  EXPECT_GE(got.capacity(), 2000000u);
+  EXPECT_EQ(BufferPool::held_bytes(), held - got.capacity());
+  EXPECT_LT(BufferPool::take(1000).capacity(), 1000u);  // small requests never take pooled buffers
+  // The budget: giving more than kBudget keeps at most kBudget.
+  BufferPool::clear();
+  for (int i = 0; i < 40; ++i) {
+    std::string x;
+    x.reserve(4 << 20);
+    BufferPool::give(std::move(x));
+  }
+  EXPECT_LE(BufferPool::held_bytes(), BufferPool::kBudget);
+  EXPECT_GE(BufferPool::held_bytes(), BufferPool::kBudget - (4u << 20) - 64);
+  BufferPool::clear();
+  EXPECT_EQ(BufferPool::held_bytes(), 0u);
+}
+
+// The second large frame decodes into the first one's buffer: no allocation
+// of its size (the pages were faulted in once).
+TEST(BufferPoolTest, ASecondLargeFrameReusesTheFirstFramesBuffer) {
+  BufferPool::clear();
+  std::string f1 = make_frame(FrameType::kRequest, 1, {}, pattern(1 << 20, 2));
+  std::string f2 = make_frame(FrameType::kRequest, 2, {}, pattern(1 << 20, 3));
+  FrameDecoder d;
+  const char* first_payload = nullptr;
+  ASSERT_TRUE(d.feed(f1, [&](Frame&& f) { first_payload = f.payload.data(); }).is_ok());  // the frame dies here
+  ASSERT_NE(first_payload, nullptr);
+  EXPECT_GE(BufferPool::held_bytes(), std::size_t{1} << 20);
+  std::size_t largest;
+  const char* second_payload = nullptr;
+  const std::string want = pattern(1 << 20, 3);
+  {
+    AllocationProbe probe;
+    ASSERT_TRUE(d.feed(f2, [&](Frame&& f) {
+                   second_payload = f.payload.data();
+                   EXPECT_TRUE(f.body() == want);
+                 }).is_ok());
+    largest = probe.largest();
+  }
+  EXPECT_EQ(second_payload, first_payload);
+  EXPECT_LT(largest, BufferPool::kMinPooled);
+  // And an encoded response grows into a pooled buffer too.
+  BufferPool::clear();
+  std::string spare;
+  spare.reserve(3 << 20);
+  const char* spare_data = spare.data();
+  BufferPool::give(std::move(spare));
+  FrameBuilder b(FrameType::kResponse, 7);
+  b.begin_body();
+  std::string body = pattern(2 << 20, 4);
+  b.write(body.data(), body.size());
+  std::string out = b.finish();
+  EXPECT_EQ(out.data(), spare_data);
+  EXPECT_EQ(out.substr(kHeaderSize), body);
+  BufferPool::clear();
 }
 
 }  // namespace

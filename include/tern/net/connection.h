@@ -40,6 +40,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -61,6 +62,17 @@ class Connection : public std::enable_shared_from_this<Connection> {
     virtual void on_connected(Connection&) {}
     // Bytes arrived. The view is valid only during the call.
     virtual void on_data(Connection& conn, std::string_view data) = 0;
+    // Optional direct reads (plain TCP only): where the next bytes should be
+    // read, bypassing the IO thread's buffer and the copy out of it (a large
+    // frame's body, issue #17). Asked before each read; empty (the default)
+    // reads into that buffer and calls on_data(). After a read of n > 0
+    // bytes into a non-empty target, on_data_read(conn, n) is called instead
+    // of on_data(). The span must stay valid until then.
+    virtual std::span<char> read_target() { return {}; }
+    virtual void on_data_read(Connection& conn, std::size_t n) {
+      (void)conn;
+      (void)n;
+    }
     // The connection is closed: by close(), by the peer, by an IO error, or
     // because a connect or TLS handshake failed (then `was_connected` is
     // false, also when a TLS 1.3 server refused our client certificate
@@ -100,7 +112,14 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // Queues `bytes` for writing; frames queued before connecting leave once
   // connected. Returns false if the connection is closed or the queue limit is
   // hit (the connection is then being closed). Never blocks.
-  bool send(std::string bytes);
+  //
+  // Off the IO threads, with nothing queued, `bytes` is written at once from
+  // the caller's thread (no IO-thread wakeup for a lone frame). `more_follow`
+  // says more frames for this connection are coming from other threads (a
+  // provider answering several calls in flight on it): the frame is then
+  // queued for the IO thread's next writev instead, so N responses cost one
+  // write and one wakeup of the peer, not N (issue #17).
+  bool send(std::string bytes, bool more_follow = false);
 
   // Closes the connection with `reason` (reported to on_close()); queued bytes
   // not yet written are dropped. Idempotent; thread-safe.
@@ -133,6 +152,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void do_connect();
   void do_read();
   void flush();
+  void release_written();
   void close_in_loop(Status reason);
   void note_close_reason(const Status& reason);
   void on_open();

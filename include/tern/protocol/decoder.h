@@ -9,8 +9,10 @@
 // forged length never makes the receiver allocate. After an error the decoder
 // stays failed (the connection must be closed): feed() returns the same error.
 //
-// Memory: at most one partially received frame is buffered, allocated once at
-// its exact size when its header has been validated.
+// Memory: at most one partially received frame is buffered. A payload of
+// BufferPool::kMinPooled bytes or more comes from the buffer pool when it
+// holds one that fits; otherwise up to kInitialReserve bytes are reserved when
+// the header is validated and the exact size once those have arrived.
 //
 // Skipping over-limit responses (consumers, set_skip_oversize_responses):
 // a RESPONSE frame whose body is longer than Limits::max_body does not fail
@@ -25,9 +27,12 @@
 #pragma once
 
 #include <cstdint>
+#include <cstring>
+#include <span>
 #include <string>
 #include <string_view>
 
+#include "tern/buffer_pool.h"
 #include "tern/protocol/frame.h"
 #include "tern/status.h"
 
@@ -44,8 +49,8 @@ Status validate_header(const char* raw, const Limits& limits, FrameHeader* out);
 
 class FrameDecoder {
  public:
-  // Bytes reserved for a frame's payload before its bytes arrive (it grows
-  // geometrically as they do).
+  // Bytes reserved for a frame's payload before its bytes arrive (the rest is
+  // reserved, at its exact size, once these have arrived).
   static constexpr std::size_t kInitialReserve = 256 * 1024;
 
   explicit FrameDecoder(Limits limits = {}) : limits_(limits) {}
@@ -56,6 +61,17 @@ class FrameDecoder {
   template <typename OnFrame>
   Status feed(std::string_view data, OnFrame&& on_frame);
 
+  // Direct reads (no copy through the caller's buffer, issue #17): while a
+  // frame's payload with at least kDirectReadMin bytes still to come is being
+  // received into a buffer that already has its full capacity, the span
+  // where those bytes go; else empty. Reading up to span.size() bytes into it
+  // and calling commit_read(n, on_frame) is the same as feed()ing them. The
+  // span is valid until the next feed() or commit_read().
+  std::span<char> read_target();
+  template <typename OnFrame>
+  void commit_read(std::size_t n, OnFrame&& on_frame);
+  static constexpr std::size_t kDirectReadMin = 16 * 1024;
+
   bool failed() const noexcept { return !error_.is_ok(); }
   // Skip (instead of failing on) response bodies over max_body; see above.
   void set_skip_oversize_responses(bool on) noexcept { skip_oversize_responses_ = on; }
@@ -65,15 +81,26 @@ class FrameDecoder {
     return f.payload.size() < static_cast<std::size_t>(f.header.meta_len) + f.header.body_len;
   }
   // Bytes of the frame currently being received (0 between frames).
-  std::size_t buffered() const noexcept { return header_filled_ + frame_.payload.size(); }
+  std::size_t buffered() const noexcept { return header_filled_ + filled_; }
 
  private:
+  // The payload outgrew its first reservation: move it into a buffer of the
+  // frame's exact size (pooled when one fits).
+  void grow_payload() {
+    std::string bigger = BufferPool::take(payload_need_);
+    if (bigger.capacity() < payload_need_) bigger.reserve(payload_need_);
+    bigger.append(frame_.payload);
+    frame_.payload.swap(bigger);
+    BufferPool::give(std::move(bigger));
+  }
+
   Limits limits_;
   Status error_;
   char header_buf_[kHeaderSize];
   std::size_t header_filled_ = 0;
   bool in_payload_ = false;
   std::size_t payload_need_ = 0;
+  std::size_t filled_ = 0;  // payload bytes received of payload_need_
   Frame frame_;
   bool skip_oversize_responses_ = false;
   bool skip_body_ = false;      // the frame being received has its body skipped
@@ -144,20 +171,53 @@ Status FrameDecoder::feed(std::string_view data, OnFrame&& on_frame) {
         emit();
         continue;
       }
-      // Reserve what is plausible now and grow with the data: a peer sending
-      // bare headers that announce large bodies cannot pin memory it never sends.
+      // A pooled buffer that fits costs nothing new. Otherwise reserve what is
+      // plausible now and the exact size once that has been filled: a peer
+      // sending bare headers that announce large bodies cannot pin memory it
+      // never sends, and a large frame is copied at most once more.
+      if (payload_need_ >= BufferPool::kMinPooled) frame_.payload = BufferPool::take(payload_need_);
       frame_.payload.reserve(std::min<std::size_t>(payload_need_, kInitialReserve));
       in_payload_ = true;
     }
-    std::size_t take = std::min(payload_need_ - frame_.payload.size(), data.size());
-    frame_.payload.append(data.data(), take);
+    std::size_t take = std::min(payload_need_ - filled_, data.size());
+    if (frame_.payload.size() == payload_need_) {  // sized by read_target()
+      std::memcpy(frame_.payload.data() + filled_, data.data(), take);
+    } else {
+      if (frame_.payload.capacity() - frame_.payload.size() < take) grow_payload();
+      frame_.payload.append(data.data(), take);
+    }
+    filled_ += take;
     data.remove_prefix(take);
-    if (frame_.payload.size() == payload_need_) {
+    if (filled_ == payload_need_) {
       in_payload_ = false;
+      filled_ = 0;
       emit();
     }
   }
   return Status();
+}
+
+inline std::span<char> FrameDecoder::read_target() {
+  if (!in_payload_ || !error_.is_ok() || skip_left_ > 0) return {};
+  std::size_t left = payload_need_ - filled_;
+  if (left < kDirectReadMin) return {};
+  if (frame_.payload.size() != payload_need_) {
+    // Only into a buffer that already has the frame's capacity: sizing one
+    // now would let bare headers pin memory (see feed()).
+    if (frame_.payload.capacity() < payload_need_) return {};
+    frame_.payload.resize(payload_need_);
+  }
+  return std::span<char>(frame_.payload.data() + filled_, left);
+}
+
+template <typename OnFrame>
+void FrameDecoder::commit_read(std::size_t n, OnFrame&& on_frame) {
+  filled_ += n;
+  if (filled_ < payload_need_) return;
+  in_payload_ = false;
+  filled_ = 0;
+  on_frame(std::move(frame_));
+  frame_ = Frame();
 }
 
 }  // namespace tern::protocol

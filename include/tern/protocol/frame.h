@@ -107,12 +107,36 @@ void encode_header(const FrameHeader& h, char* out) noexcept;
 FrameHeader decode_header_unchecked(const char* in) noexcept;
 
 // A decoded frame: header plus one buffer holding metadata then body.
+//
+// A payload of BufferPool::kMinPooled bytes or more goes back to the buffer
+// pool when the frame is destroyed or assigned over (tern/buffer_pool.h),
+// so the next large frame reuses its pages.
 struct Frame {
   FrameHeader header;
   std::string payload;  // meta_len bytes of metadata, then body_len bytes of body
 
+  Frame() = default;
+  Frame(const Frame&) = default;
+  Frame(Frame&&) noexcept = default;
+  Frame& operator=(const Frame&) = default;
+  Frame& operator=(Frame&& o) noexcept {
+    if (this != &o) {
+      if (payload.capacity() >= kPooledPayload) release_payload();
+      header = o.header;
+      payload = std::move(o.payload);
+    }
+    return *this;
+  }
+  ~Frame() {
+    if (payload.capacity() >= kPooledPayload) release_payload();
+  }
+
   std::string_view meta() const noexcept { return std::string_view(payload).substr(0, header.meta_len); }
   std::string_view body() const noexcept { return std::string_view(payload).substr(header.meta_len); }
+
+ private:
+  static constexpr std::size_t kPooledPayload = 64 * 1024;  // = BufferPool::kMinPooled
+  void release_payload() noexcept;
 };
 
 // Builds one encoded frame in a single std::string (header, metadata, body),
@@ -134,14 +158,22 @@ class FrameBuilder {
   bool add_meta(std::string_view key, std::string_view value);
   // Ends the metadata; everything written afterwards is body.
   void begin_body();
-  // Appends body bytes (msgpack's packer calls this).
-  void write(const char* data, std::size_t n) { buf_.append(data, n); }
-  void append_body(std::string_view data) { buf_.append(data); }
+  // Appends body bytes (msgpack's packer calls this). Growing past 64 KiB
+  // takes a buffer from the pool (tern/buffer_pool.h) instead of
+  // allocating fresh pages.
+  void write(const char* data, std::size_t n) {
+    if (buf_.capacity() - buf_.size() < n && buf_.size() + n >= kPooledGrowth) grow(n);
+    buf_.append(data, n);
+  }
+  void append_body(std::string_view data) { write(data.data(), data.size()); }
   std::string& buffer() noexcept { return buf_; }
   // Fills in the lengths and header; the builder is empty afterwards.
   std::string finish();
 
  private:
+  static constexpr std::size_t kPooledGrowth = 64 * 1024;  // = BufferPool::kMinPooled
+  void grow(std::size_t n);
+
   FrameHeader header_;
   std::string buf_;
   bool in_body_ = false;

@@ -1,0 +1,78 @@
+// Large frame buffers kept for reuse (tern/buffer_pool.h).
+#include "tern/buffer_pool.h"
+
+#include <mutex>
+#include <vector>
+
+namespace tern {
+namespace {
+
+struct Pool {
+  std::mutex mu;
+  std::vector<std::string> free;  // few entries: kBudget / kMinPooled at most
+  std::size_t held = 0;
+};
+
+Pool& pool() {
+  static Pool* p = new Pool();  // never destroyed: frames may die during static destruction
+  return *p;
+}
+
+}  // namespace
+
+std::string BufferPool::take(std::size_t capacity) noexcept {
+  if (capacity < kMinPooled || capacity > kMaxPooled) return std::string();
+  Pool& p = pool();
+  std::lock_guard lock(p.mu);
+  std::size_t best = p.free.size();
+  for (std::size_t i = 0; i < p.free.size(); ++i) {
+    std::size_t c = p.free[i].capacity();
+    if (c >= capacity && (best == p.free.size() || c < p.free[best].capacity())) best = i;
+  }
+  if (best == p.free.size()) return std::string();
+  std::string out = std::move(p.free[best]);
+  p.free[best] = std::move(p.free.back());
+  p.free.pop_back();
+  p.held -= out.capacity();
+  return out;
+}
+
+void BufferPool::give(std::string&& s) noexcept {
+  std::size_t c = s.capacity();
+  if (c < kMinPooled || c > kMaxPooled) {
+    std::string().swap(s);
+    return;
+  }
+  s.clear();
+  Pool& p = pool();
+  {
+    std::lock_guard lock(p.mu);
+    if (p.held + c <= kBudget) {
+      try {
+        p.free.push_back(std::move(s));
+        p.held += c;
+        return;
+      } catch (...) {  // the vector could not grow: free the buffer instead
+      }
+    }
+  }
+  std::string().swap(s);
+}
+
+std::size_t BufferPool::held_bytes() noexcept {
+  Pool& p = pool();
+  std::lock_guard lock(p.mu);
+  return p.held;
+}
+
+void BufferPool::clear() noexcept {
+  std::vector<std::string> drop;
+  Pool& p = pool();
+  {
+    std::lock_guard lock(p.mu);
+    drop.swap(p.free);
+    p.held = 0;
+  }
+}
+
+}  // namespace tern
