@@ -543,6 +543,102 @@ TEST(Bugs, HostNameIsResolvedWithoutHoldingTheChannelLock) {
   server->shutdown(100ms);
 }
 
+// A hook that holds every host-name resolution until released (a DNS server
+// that does not answer), counting the resolutions it saw.
+struct SlowDns {
+  std::atomic<int> entered{0};
+  std::atomic<bool> release{false};
+  SlowDns() {
+    tern::rpc::set_resolve_hook_for_test([this](const tern::HostPort& hp) -> tern::Result<asio::ip::tcp::endpoint> {
+      entered.fetch_add(1);
+      testutil::wait_until([&] { return release.load(); }, 20s, 1ms);
+      return asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), hp.port);
+    });
+  }
+  ~SlowDns() {
+    release = true;
+    tern::rpc::set_resolve_hook_for_test(nullptr);
+  }
+};
+
+TEST(Bugs, HostNameIsNotResolvedOnTheIoThreadOfARetryFromACompletion) {
+  auto server = testutil::start_server();
+  SlowDns dns;
+  tern::Client client(testutil::one_io());  // dispatcher "execution": callbacks on the one IO thread
+  auto by_ip = client.refer<Calculator>(testutil::direct(*server), testutil::failfast()).value();
+  auto by_name = client
+                     .refer<Calculator>("direct://slow-dns.test:" + std::to_string(server->port()),
+                                        testutil::failfast())
+                     .value();
+  std::promise<tern::Result<int>> named;
+  auto named_f = named.get_future();
+  std::promise<std::chrono::steady_clock::duration> callback_took;
+  // A completion (on the IO thread) starts a call to a host name, as a retry does.
+  by_ip.callback<&Calculator::add>(
+      [&](tern::Result<int> r) {
+        EXPECT_TRUE(r.has_value());
+        auto t0 = std::chrono::steady_clock::now();
+        by_name.callback<&Calculator::add>([&](tern::Result<int> n) { named.set_value(std::move(n)); }, 20, 22);
+        callback_took.set_value(std::chrono::steady_clock::now() - t0);
+      },
+      1, 2);
+  ASSERT_TRUE(testutil::wait_until([&] { return dns.entered.load() > 0; }));
+  // While the name resolves, the IO thread serves other calls.
+  auto t0 = std::chrono::steady_clock::now();
+  auto other = by_ip.call<&Calculator::add>(3, 4);
+  auto other_took = std::chrono::steady_clock::now() - t0;
+  ASSERT_TRUE(other.has_value()) << other.status();
+  EXPECT_EQ(*other, 7);
+  EXPECT_LT(other_took, 1s);
+  auto cf = callback_took.get_future();
+  ASSERT_EQ(cf.wait_for(5s), std::future_status::ready);
+  EXPECT_LT(cf.get(), 100ms) << "the callback waited for DNS";
+  EXPECT_EQ(named_f.wait_for(0s), std::future_status::timeout) << "no answer before the name resolves";
+  dns.release = true;
+  ASSERT_EQ(named_f.wait_for(5s), std::future_status::ready);
+  auto n = named_f.get();
+  ASSERT_TRUE(n.has_value()) << n.status();
+  EXPECT_EQ(*n, 42);
+  EXPECT_EQ(dns.entered.load(), 1);
+  server->shutdown(100ms);
+}
+
+TEST(Bugs, CallsWaitingForDnsKeepTheirDeadlineAndShareOneResolution) {
+  auto server = testutil::start_server();
+  SlowDns dns;
+  tern::Client client(testutil::one_io());
+  auto opts = testutil::failfast();
+  opts.timeout = 300ms;
+  auto calc = client.refer<Calculator>("direct://slow-dns.test:" + std::to_string(server->port()), opts).value();
+  std::vector<std::thread> callers;
+  std::vector<tern::Result<int>> results(4, tern::Status(tern::StatusCode::kInternal, "unset"));
+  std::vector<std::chrono::steady_clock::duration> took(4);
+  for (int i = 0; i < 4; ++i) {
+    callers.emplace_back([&, i] {
+      auto t0 = std::chrono::steady_clock::now();
+      results[i] = calc.call<&Calculator::add>(i, 1);
+      took[i] = std::chrono::steady_clock::now() - t0;
+    });
+  }
+  for (auto& t : callers) t.join();  // DNS is still held
+  for (int i = 0; i < 4; ++i) {
+    ASSERT_FALSE(results[i].has_value());
+    EXPECT_EQ(results[i].status().code(), tern::StatusCode::kDeadlineExceeded) << results[i].status();
+    EXPECT_FALSE(results[i].status().may_have_executed()) << "never sent";
+    EXPECT_LT(took[i], 2s);
+  }
+  EXPECT_EQ(dns.entered.load(), 1) << "callers waiting for one name share its resolution";
+  dns.release = true;
+  // Once resolved, calls go through on the dialled connection.
+  tern::Result<int> ok = tern::Status(tern::StatusCode::kInternal, "unset");
+  ASSERT_TRUE(testutil::wait_until([&] {
+    ok = calc.call<&Calculator::add>(2, 3);
+    return ok.has_value();
+  }, 5s));
+  EXPECT_EQ(*ok, 5);
+  server->shutdown(100ms);
+}
+
 TEST(Bugs, FutureGetTwiceReturnsFailedPreconditionNotAMovedFromValue) {
   tern::Promise<std::string> p;
   auto f = p.future();
