@@ -34,6 +34,22 @@ using namespace std::chrono_literals;
 using testsvc::Calculator;
 
 namespace {
+// Provider B: a slow method that waits until its caller is gone.
+struct SlowB {
+  virtual ~SlowB() = default;
+  virtual std::string wait(int seconds) = 0;
+};
+// Provider A: a coroutine handler that awaits B.
+struct RelayA {
+  virtual ~RelayA() = default;
+  virtual tern::Task<std::string> relay(int seconds) = 0;
+};
+}  // namespace
+
+TERN_SERVICE(SlowB, wait)
+TERN_SERVICE(RelayA, relay)
+
+namespace {
 
 // A consumer that speaks the wire format by hand over a blocking socket.
 struct RawConn {
@@ -308,6 +324,104 @@ TEST(GoneCallers, RunningHandlerSeesCancelledWhenItsConnectionCloses) {
   ASSERT_TRUE(testutil::wait_until([&] { return finished.load(); }, 5s));
   EXPECT_TRUE(saw_cancel.load());
   server.shutdown(100ms);
+}
+
+// B's handler holds its thread until its ServerContext says cancelled.
+class SlowBImpl : public SlowB {
+ public:
+  std::atomic<bool> started{false};
+  std::atomic<bool> saw_cancel{false};
+  std::atomic<bool> finished{false};
+  std::string wait(int seconds) override {
+    started = true;
+    auto* ctx = tern::ServerContext::current();
+    saw_cancel = testutil::wait_until([&] { return ctx->cancelled(); }, std::chrono::seconds(seconds), 1ms);
+    finished = true;
+    return saw_cancel ? "cancelled" : "waited";
+  }
+};
+
+// A's coroutine handler awaits B and records how that call ended.
+class RelayAImpl : public RelayA {
+ public:
+  explicit RelayAImpl(tern::Proxy<SlowB> b) : b_(std::move(b)) {}
+  std::promise<tern::Status> nested;  // the status A's handler resumed with
+  tern::Task<std::string> relay(int seconds) override {
+    auto r = co_await b_.co_call<&SlowB::wait>(seconds);
+    nested.set_value(r.has_value() ? tern::Status() : r.status());
+    co_return r.has_value() ? *r : std::string("failed");
+  }
+
+ private:
+  tern::Proxy<SlowB> b_;
+};
+
+struct NestedChain {
+  std::shared_ptr<SlowBImpl> b_impl = std::make_shared<SlowBImpl>();
+  std::unique_ptr<tern::Server> b, a;
+  std::unique_ptr<tern::Client> a_client;  // A's client to B
+  std::shared_ptr<RelayAImpl> a_impl;
+  NestedChain() {
+    tern::ServerOptions so;
+    so.listen = "127.0.0.1:0";
+    so.io_threads = 1;
+    b = std::make_unique<tern::Server>(so);
+    EXPECT_TRUE(b->expose<SlowB>(b_impl).is_ok());
+    EXPECT_TRUE(b->start().is_ok());
+    a_client = std::make_unique<tern::Client>(testutil::one_io());
+    auto opts = testutil::failfast();
+    opts.timeout = 30s;  // only the cancellation can end the nested call early
+    a_impl = std::make_shared<RelayAImpl>(a_client->refer<SlowB>(testutil::direct(*b), opts).value());
+    a = std::make_unique<tern::Server>(so);
+    EXPECT_TRUE(a->expose<RelayA>(a_impl).is_ok());
+    EXPECT_TRUE(a->start().is_ok());
+  }
+  ~NestedChain() {
+    a->shutdown(100ms);
+    b->shutdown(100ms);
+  }
+  // After the consumer of A gave up: B sees its call cancelled and A's
+  // handler resumes with CANCELLED, both within `bound`.
+  void expect_cancelled_downstream(std::chrono::steady_clock::time_point gave_up, std::chrono::milliseconds bound) {
+    auto f = a_impl->nested.get_future();
+    ASSERT_EQ(f.wait_for(bound), std::future_status::ready) << "A's handler still awaits B";
+    auto resumed = std::chrono::steady_clock::now() - gave_up;
+    tern::Status st = f.get();
+    EXPECT_EQ(st.code(), tern::StatusCode::kCancelled) << st;
+    EXPECT_LT(resumed, bound);
+    ASSERT_TRUE(testutil::wait_until([&] { return b_impl->finished.load(); }, bound));
+    auto b_done = std::chrono::steady_clock::now() - gave_up;
+    EXPECT_TRUE(b_impl->saw_cancel.load()) << "B's call was not cancelled on the wire";
+    EXPECT_LT(b_done, bound);
+  }
+};
+
+TEST(GoneCallers, CoroutineHandlersAwaitedCallIsCancelledWhenItsConsumerCancels) {
+  NestedChain chain;
+  tern::Client consumer(testutil::one_io());
+  auto opts = testutil::failfast();
+  opts.timeout = 30s;
+  auto relay = consumer.refer<RelayA>(testutil::direct(*chain.a), opts).value();
+  auto f = relay.async_call<&RelayA::relay>(20);
+  ASSERT_TRUE(testutil::wait_until([&] { return chain.b_impl->started.load(); }));
+  auto t0 = std::chrono::steady_clock::now();
+  EXPECT_TRUE(f.cancel());  // a cancel frame to A
+  chain.expect_cancelled_downstream(t0, 2s);
+}
+
+TEST(GoneCallers, CoroutineHandlersAwaitedCallIsCancelledWhenItsConsumerCloses) {
+  NestedChain chain;
+  std::chrono::steady_clock::time_point t0;
+  {
+    tern::Client consumer(testutil::one_io());
+    auto opts = testutil::failfast();
+    opts.timeout = 30s;
+    auto relay = consumer.refer<RelayA>(testutil::direct(*chain.a), opts).value();
+    relay.callback<&RelayA::relay>([](tern::Result<std::string>) {}, 20);
+    ASSERT_TRUE(testutil::wait_until([&] { return chain.b_impl->started.load(); }));
+    t0 = std::chrono::steady_clock::now();
+  }  // the consumer's connection to A closes
+  chain.expect_cancelled_downstream(t0, 2s);
 }
 
 TEST(GoneCallers, QueuedRequestsOfAClosedConnectionAreShedUnrun) {
