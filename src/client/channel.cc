@@ -574,7 +574,7 @@ struct Channel::Waiting {
   rpc::Clock::time_point deadline;
   CallCompletion done;  // empty for a oneway request
   std::shared_ptr<CallControl> control;
-  asio::steady_timer timer;  // armed before the waiter is published; fails it at its deadline
+  asio::steady_timer timer;  // fails the waiter at its deadline; touched on the loop only
 };
 
 std::shared_ptr<rpc::ChannelSession> Channel::ready_session_locked() {
@@ -625,45 +625,55 @@ std::shared_ptr<rpc::ChannelSession> Channel::session() {
 }
 
 void Channel::wait_for_resolution(std::shared_ptr<Waiting> w) {
-  std::uint64_t id;
-  bool start = false;
+  const Status cancelled(StatusCode::kCancelled, "call cancelled", false);
+  if (w->control && w->control->cancelled()) {
+    if (w->done) w->done(CallResult{cancelled, {}});
+    return;
+  }
+  std::uint64_t id = 0;
   {
     std::lock_guard lock(mu_);
     id = ++next_waiting_;
   }
-  // Armed before the waiter is visible to on_resolved(), which cancels it
-  // through the loop; the handler owns the waiter until it runs.
-  w->timer.expires_at(w->deadline);
-  w->timer.async_wait([weak = weak_from_this(), id, w](std::error_code ec) {
-    if (ec) return;
-    if (auto self = weak.lock()) {
-      self->fail_waiting(id, Status(StatusCode::kDeadlineExceeded,
-                                    "deadline exceeded while resolving " + self->endpoint_.host, false));
-    }
-  });
-  auto control = w->control;
-  Status refused;
+  // Hooked before the waiter is visible to on_resolved(), whose start_call()
+  // then replaces this hook with the session's.
+  if (w->control) {
+    w->control->set_hook([weak = weak_from_this(), id, cancelled]() -> bool {
+      auto self = weak.lock();
+      return self && self->fail_waiting(id, cancelled);
+    });
+  }
+  bool start = false;
+  bool refused = false;
   {
     std::lock_guard lock(mu_);
     if (shut_down_) {
-      refused = Status(StatusCode::kCancelled, "consumer shut down", false);
+      refused = true;
     } else {
       waiting_.emplace(id, w);
       start = !resolving_;
       resolving_ = true;
     }
   }
-  if (!refused.is_ok()) {
-    asio::post(loop_, [w] { w->timer.cancel(); });
-    if (w->done) w->done(CallResult{refused, {}});
+  if (refused) {
+    if (w->done) w->done(CallResult{Status(StatusCode::kCancelled, "consumer shut down", false), {}});
     return;
   }
-  if (control) {
-    control->set_hook([weak = weak_from_this(), id]() -> bool {
-      auto self = weak.lock();
-      return self && self->fail_waiting(id, Status(StatusCode::kCancelled, "call cancelled", false));
+  // A cancel that came before the waiter was listed found nothing to fail.
+  if (w->control && w->control->cancelled()) fail_waiting(id, cancelled);
+  // The timer is only touched on the loop (armed here, cancelled by posts
+  // from whoever removes the waiter); its handler owns the waiter until it
+  // runs. A deadline already past fires at once.
+  asio::post(loop_, [weak = weak_from_this(), id, w] {
+    w->timer.expires_at(w->deadline);
+    w->timer.async_wait([weak, id, w](std::error_code ec) {
+      if (ec) return;
+      if (auto self = weak.lock()) {
+        self->fail_waiting(id, Status(StatusCode::kDeadlineExceeded,
+                                      "deadline exceeded while resolving " + self->endpoint_.host, false));
+      }
     });
-  }
+  });
   if (start) start_resolve();
 }
 
