@@ -20,6 +20,7 @@
 #pragma once
 
 #include <asio/io_context.hpp>
+#include <asio/ip/tcp.hpp>
 
 #include <chrono>
 #include <cstdint>
@@ -35,6 +36,7 @@
 #include "tern/net/io_context_pool.h"
 #include "tern/protocol/decoder.h"
 #include "tern/protocol/frame.h"
+#include "tern/result.h"
 #include "tern/status.h"
 #include "tern/stream.h"
 #include "tern/tls.h"
@@ -167,7 +169,24 @@ class Channel : public std::enable_shared_from_this<Channel> {
 
  private:
   friend class rpc::ChannelSession;
+  // A call (or oneway request) waiting for its host name to resolve.
+  struct Waiting;
+  // Blocking: resolves a host name on the calling thread (without mu_); only
+  // open_stream() uses it.
   std::shared_ptr<rpc::ChannelSession> session();
+  // mu_ held: the live session, else one dialled at once to an address
+  // literal; null when a host name must be resolved first.
+  std::shared_ptr<rpc::ChannelSession> ready_session_locked();
+  // mu_ held: dials `ep` (or a session failed with its status) as session_.
+  std::shared_ptr<rpc::ChannelSession> dial_locked(const Result<asio::ip::tcp::endpoint>& ep);
+  // Queues `w` until the host name resolves, starting one resolution for all
+  // waiters (asynchronous: never on the caller's thread).
+  void wait_for_resolution(std::shared_ptr<Waiting> w);
+  void start_resolve();
+  void on_resolved(Result<asio::ip::tcp::endpoint> ep);
+  // Removes waiter `id` and completes it with `why`; false if it was gone.
+  bool fail_waiting(std::uint64_t id, Status why);
+  void fail_all_waiting(const Status& why);
   void observe(DispatchEvent e);
   void run_event(DispatchEvent e, detail::UniqueFunction<void()> fn);
 
@@ -182,6 +201,9 @@ class Channel : public std::enable_shared_from_this<Channel> {
   std::shared_ptr<rpc::ChannelSession> session_;  // guarded by mu_
   bool shut_down_ = false;                         // guarded by mu_
   Status shutdown_reason_;
+  std::unordered_map<std::uint64_t, std::shared_ptr<Waiting>> waiting_;  // guarded by mu_
+  std::uint64_t next_waiting_ = 0;                                        // guarded by mu_
+  bool resolving_ = false;                                                // guarded by mu_
   std::shared_ptr<std::function<void(const protocol::Frame&)>> push_handler_;  // guarded by mu_
   std::atomic<std::uint64_t> late_{0};
   std::atomic<std::uint64_t> timeouts_{0};

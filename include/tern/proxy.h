@@ -196,15 +196,20 @@ class Proxy {
       CallResult result;
       ServerContext* context = nullptr;
       std::shared_ptr<CallControl> control = std::make_shared<CallControl>();
+      // Inside a handler: cancels this call when the handler's own call is
+      // cancelled (its consumer cancelled or closed the connection).
+      ServerContext::CancelRegistration on_gone{};
 
       bool await_ready() const noexcept { return !encode_status.is_ok(); }
       void await_suspend(std::coroutine_handle<> h) {
         context = ServerContext::current();
+        if (context) on_gone = context->on_cancel([c = control] { c->cancel(); });
         auto ref = proxy.ref_;
         ref->invoke(
             MethodTraits<M>::name, std::move(request), proxy.timeout(),
             [this, h](CallResult&& r) {
               result = std::move(r);
+              on_gone.reset();
               ServerContext* prev = ServerContext::exchange_current(context);
               h.resume();
               ServerContext::exchange_current(prev);

@@ -28,6 +28,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -75,6 +76,44 @@ class ServerContext {
   // came on has closed (nobody can read the answer). A long handler should
   // poll it and stop early.
   bool cancelled() const noexcept;
+
+  // A callback registered with on_cancel(); destroying it (or reset())
+  // unregisters the callback. Move-only; may outlive the context.
+  class CancelRegistration {
+   public:
+    CancelRegistration() = default;
+    CancelRegistration(CancelRegistration&& o) noexcept : undo_(std::move(o.undo_)) { o.undo_ = nullptr; }
+    CancelRegistration& operator=(CancelRegistration&& o) noexcept {
+      if (this != &o) {
+        reset();
+        undo_ = std::move(o.undo_);
+        o.undo_ = nullptr;
+      }
+      return *this;
+    }
+    CancelRegistration(const CancelRegistration&) = delete;
+    CancelRegistration& operator=(const CancelRegistration&) = delete;
+    ~CancelRegistration() { reset(); }
+    // Unregisters (a no-op when the callback ran already or was never set).
+    void reset() noexcept {
+      auto undo = std::move(undo_);
+      undo_ = nullptr;
+      if (undo) undo();
+    }
+
+   private:
+    friend class ServerContext;
+    std::function<void()> undo_;
+  };
+  // Runs `fn` once when cancelled() turns true for this unary call: a cancel
+  // frame (or gRPC RST_STREAM) arrived for it, or its connection closed. It
+  // runs on the provider's IO thread that noticed, so it must be quick (the
+  // coroutine call mode uses it to cancel the calls a handler awaits,
+  // Proxy::co_call); at once, on this thread, when cancelled() is true
+  // already. A deadline needs no callback: nested calls inherit it. Stream
+  // handlers' contexts do not call it (yet) unless already ended.
+  [[nodiscard]] CancelRegistration on_cancel(std::function<void()> fn);
+
   bool oneway() const noexcept;
   // True when serving a stream method (tern/stream.h), false for unary calls.
   bool stream() const noexcept { return stream_ != nullptr; }

@@ -563,24 +563,31 @@ Channel::~Channel() {
     std::lock_guard lock(mu_);
     s = std::move(session_);
   }
+  fail_all_waiting(Status(StatusCode::kCancelled, "consumer shut down", false));
   if (s) s->close(Status(StatusCode::kCancelled, "consumer shut down"));
 }
 
-std::shared_ptr<rpc::ChannelSession> Channel::session() {
-  {
-    std::lock_guard lock(mu_);
-    if (shut_down_) return nullptr;
-    if (session_ && !session_->closed() && !session_->goaway_.load()) return session_;
-    // Else (none yet, closed, or the provider is going away: in-flight calls
-    // finish there, new calls go on a new connection) dial a new one.
-  }
-  // Resolved without mu_: a slow DNS answer must not block stats(),
-  // connected() or shutdown(), and may run on an IO thread (a retry started
-  // from a completion).
-  auto ep = resolve(endpoint_);
-  std::lock_guard lock(mu_);
-  if (shut_down_) return nullptr;
-  if (session_ && !session_->closed() && !session_->goaway_.load()) return session_;  // another caller dialed
+struct Channel::Waiting {
+  explicit Waiting(asio::io_context& loop) : timer(loop) {}
+  std::string request;
+  bool oneway = false;
+  rpc::Clock::time_point deadline;
+  CallCompletion done;  // empty for a oneway request
+  std::shared_ptr<CallControl> control;
+  asio::steady_timer timer;  // fails the waiter at its deadline; touched on the loop only
+};
+
+std::shared_ptr<rpc::ChannelSession> Channel::ready_session_locked() {
+  // Live, or (none yet, closed, or the provider is going away: in-flight
+  // calls finish there, new calls go on a new connection) dial a new one.
+  if (session_ && !session_->closed() && !session_->goaway_.load()) return session_;
+  std::error_code ec;
+  auto addr = asio::ip::make_address(endpoint_.host, ec);
+  if (ec) return nullptr;  // a host name: resolve first, without mu_
+  return dial_locked(asio::ip::tcp::endpoint(addr, endpoint_.port));
+}
+
+std::shared_ptr<rpc::ChannelSession> Channel::dial_locked(const Result<asio::ip::tcp::endpoint>& ep) {
   rpc::SessionOptions so{options_.limits, options_.heartbeat_interval, options_.max_concurrent_streams};
   auto s = std::make_shared<rpc::ChannelSession>(weak_from_this(), loop_, so);
   const bool grpc = options_.protocol == "grpc";
@@ -601,25 +608,219 @@ std::shared_ptr<rpc::ChannelSession> Channel::session() {
   return s;
 }
 
+std::shared_ptr<rpc::ChannelSession> Channel::session() {
+  {
+    std::lock_guard lock(mu_);
+    if (shut_down_) return nullptr;
+    if (auto s = ready_session_locked()) return s;
+  }
+  // Resolved without mu_: a slow DNS answer must not block stats(),
+  // connected() or shutdown(). Only open_stream() comes here; calls and
+  // oneway requests wait for an asynchronous resolution instead.
+  auto ep = resolve(endpoint_);
+  std::lock_guard lock(mu_);
+  if (shut_down_) return nullptr;
+  if (session_ && !session_->closed() && !session_->goaway_.load()) return session_;  // another caller dialed
+  return dial_locked(ep);
+}
+
+void Channel::wait_for_resolution(std::shared_ptr<Waiting> w) {
+  const Status cancelled(StatusCode::kCancelled, "call cancelled", false);
+  if (w->control && w->control->cancelled()) {
+    if (w->done) w->done(CallResult{cancelled, {}});
+    return;
+  }
+  std::uint64_t id = 0;
+  {
+    std::lock_guard lock(mu_);
+    id = ++next_waiting_;
+  }
+  // Hooked before the waiter is visible to on_resolved(), whose start_call()
+  // then replaces this hook with the session's.
+  if (w->control) {
+    w->control->set_hook([weak = weak_from_this(), id, cancelled]() -> bool {
+      auto self = weak.lock();
+      return self && self->fail_waiting(id, cancelled);
+    });
+  }
+  bool start = false;
+  bool refused = false;
+  {
+    std::lock_guard lock(mu_);
+    if (shut_down_) {
+      refused = true;
+    } else {
+      waiting_.emplace(id, w);
+      start = !resolving_;
+      resolving_ = true;
+    }
+  }
+  if (refused) {
+    if (w->done) w->done(CallResult{Status(StatusCode::kCancelled, "consumer shut down", false), {}});
+    return;
+  }
+  // A cancel that came before the waiter was listed found nothing to fail.
+  if (w->control && w->control->cancelled()) fail_waiting(id, cancelled);
+  // The timer is only touched on the loop (armed here, cancelled by posts
+  // from whoever removes the waiter); its handler owns the waiter until it
+  // runs. A deadline already past fires at once.
+  asio::post(loop_, [weak = weak_from_this(), id, w] {
+    w->timer.expires_at(w->deadline);
+    w->timer.async_wait([weak, id, w](std::error_code ec) {
+      if (ec) return;
+      if (auto self = weak.lock()) {
+        self->fail_waiting(id, Status(StatusCode::kDeadlineExceeded,
+                                      "deadline exceeded while resolving " + self->endpoint_.host, false));
+      }
+    });
+  });
+  if (start) start_resolve();
+}
+
+void Channel::start_resolve() {
+  std::shared_ptr<rpc::ResolveHook> hook;
+  {
+    std::lock_guard lock(rpc::g_resolve_hook_mu);
+    hook = rpc::g_resolve_hook;
+  }
+  std::weak_ptr<Channel> weak = weak_from_this();
+  if (hook) {
+    // The test seam blocks like a system resolver: its own thread.
+    std::thread([weak, hook, hp = endpoint_] {
+      auto ep = (*hook)(hp);
+      if (auto self = weak.lock()) self->on_resolved(std::move(ep));
+    }).detach();
+    return;
+  }
+  // Asio runs getaddrinfo on its resolver thread and completes on the loop.
+  auto resolver = std::make_shared<asio::ip::tcp::resolver>(loop_);
+  resolver->async_resolve(
+      endpoint_.host, std::to_string(endpoint_.port),
+      [weak, resolver, host = endpoint_.host](std::error_code ec, asio::ip::tcp::resolver::results_type results) {
+        auto self = weak.lock();
+        if (!self) return;
+        if (ec || results.empty()) {
+          self->on_resolved(Status(StatusCode::kUnavailable, "cannot resolve " + host + ": " + ec.message()));
+        } else {
+          self->on_resolved(results.begin()->endpoint());
+        }
+      });
+}
+
+void Channel::on_resolved(Result<asio::ip::tcp::endpoint> ep) {
+  std::unordered_map<std::uint64_t, std::shared_ptr<Waiting>> batch;
+  std::shared_ptr<rpc::ChannelSession> s;
+  Status reason;
+  {
+    std::lock_guard lock(mu_);
+    resolving_ = false;
+    batch.swap(waiting_);
+    if (shut_down_) {
+      reason = shutdown_reason_;
+    } else if (session_ && !session_->closed() && !session_->goaway_.load()) {
+      s = session_;  // open_stream() dialled meanwhile
+    } else {
+      s = dial_locked(ep);
+    }
+  }
+  const auto now = rpc::Clock::now();
+  for (auto& [id, w] : batch) {
+    asio::post(loop_, [w] { w->timer.cancel(); });
+    if (!s) {
+      if (w->done) w->done(CallResult{Status(StatusCode::kCancelled, reason.message(), false), {}});
+    } else if (w->control && w->control->cancelled()) {
+      if (w->done) w->done(CallResult{Status(StatusCode::kCancelled, "call cancelled", false), {}});
+    } else if (w->deadline <= now) {
+      if (w->done) {
+        w->done(CallResult{Status(StatusCode::kDeadlineExceeded, "deadline exceeded while resolving " + endpoint_.host,
+                                  false),
+                           {}});
+      }
+    } else if (w->oneway) {
+      s->send_frame(std::move(w->request));
+    } else {
+      auto left = std::chrono::ceil<std::chrono::milliseconds>(w->deadline - now);
+      s->start_call(std::move(w->request), left, std::move(w->done), w->control);
+    }
+  }
+}
+
+bool Channel::fail_waiting(std::uint64_t id, Status why) {
+  std::shared_ptr<Waiting> w;
+  {
+    std::lock_guard lock(mu_);
+    auto it = waiting_.find(id);
+    if (it == waiting_.end()) return false;
+    w = std::move(it->second);
+    waiting_.erase(it);
+  }
+  asio::post(loop_, [w] { w->timer.cancel(); });
+  if (w->done) w->done(CallResult{std::move(why), {}});
+  return true;
+}
+
+void Channel::fail_all_waiting(const Status& why) {
+  std::unordered_map<std::uint64_t, std::shared_ptr<Waiting>> batch;
+  {
+    std::lock_guard lock(mu_);
+    batch.swap(waiting_);
+  }
+  for (auto& [id, w] : batch) {
+    asio::post(loop_, [w] { w->timer.cancel(); });
+    if (w->done) w->done(CallResult{Status(why.code(), why.message(), false), {}});
+  }
+}
+
 void Channel::call(std::string request, std::chrono::milliseconds timeout, CallCompletion done,
                    const std::shared_ptr<CallControl>& control) {
   if (!status_.is_ok()) {
     done(CallResult{status_, {}});
     return;
   }
-  auto s = session();
-  if (!s) {
+  if (timeout.count() <= 0) timeout = std::chrono::milliseconds(1);
+  std::shared_ptr<rpc::ChannelSession> s;
+  bool shut_down = false;
+  {
+    std::lock_guard lock(mu_);
+    shut_down = shut_down_;
+    if (!shut_down) s = ready_session_locked();
+  }
+  if (shut_down) {
     done(CallResult{Status(StatusCode::kCancelled, "consumer shut down"), {}});
     return;
   }
-  if (timeout.count() <= 0) timeout = std::chrono::milliseconds(1);
+  if (!s) {
+    // A host name with no live connection: wait for one shared resolution
+    // instead of resolving here (this may be an IO thread).
+    auto w = std::make_shared<Waiting>(loop_);
+    w->request = std::move(request);
+    w->deadline = rpc::Clock::now() + timeout;
+    w->done = std::move(done);
+    w->control = control;
+    wait_for_resolution(std::move(w));
+    return;
+  }
   s->start_call(std::move(request), timeout, std::move(done), control);
 }
 
 Status Channel::send_oneway(std::string request) {
   if (!status_.is_ok()) return status_;
-  auto s = session();
-  if (!s) return Status(StatusCode::kCancelled, "consumer shut down");
+  std::shared_ptr<rpc::ChannelSession> s;
+  {
+    std::lock_guard lock(mu_);
+    if (shut_down_) return Status(StatusCode::kCancelled, "consumer shut down");
+    s = ready_session_locked();
+  }
+  if (!s) {
+    // Queued until the host name resolves (sent then, or dropped at the
+    // connect timeout): a oneway request has no answer to fail.
+    auto w = std::make_shared<Waiting>(loop_);
+    w->request = std::move(request);
+    w->oneway = true;
+    w->deadline = rpc::Clock::now() + options_.connect_timeout;
+    wait_for_resolution(std::move(w));
+    return Status();
+  }
   if (!s->send_frame(std::move(request))) {
     Status why = s->connection() ? s->connection()->close_reason() : Status();
     return Status(StatusCode::kUnavailable, "connection to " + endpoint_.to_string() + " is closed" +
@@ -666,6 +867,7 @@ void Channel::shutdown(Status reason) {
     shutdown_reason_ = reason;
     s = std::move(session_);
   }
+  fail_all_waiting(reason);
   if (s) s->close(std::move(reason));
 }
 

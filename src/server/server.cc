@@ -141,6 +141,26 @@ bool ServerContext::cancelled() const noexcept {
   const auto& session = call_->session_;
   return session && (!session->is_open() || session->is_cancelled(call_->request_id()));
 }
+ServerContext::CancelRegistration ServerContext::on_cancel(std::function<void()> fn) {
+  CancelRegistration reg;
+  if (stream_) {
+    if (stream_->call->ended()) fn();
+    return reg;
+  }
+  auto session = call_->session_;
+  if (!session) {
+    fn();
+    return reg;
+  }
+  std::uint64_t id = call_->request_id();
+  std::uint64_t token = session->watch_cancel(id, std::move(fn));
+  if (token != 0) {
+    reg.undo_ = [weak = std::weak_ptr<rpc::ServerSession>(session), id, token] {
+      if (auto s = weak.lock()) s->unwatch_cancel(id, token);
+    };
+  }
+  return reg;
+}
 std::chrono::milliseconds ServerContext::remaining() const noexcept {
   auto d = deadline();
   if (d == Clock::time_point::max()) return std::chrono::hours(24);
@@ -407,6 +427,7 @@ void ServerSession::on_session_closed(const Status& reason, bool) {
                                      "connection closed" + (reason.message().empty() ? "" : ": " + reason.message()),
                                      true));
   }
+  fire_cancel_watches();  // ServerContext::on_cancel: the caller is gone
   server_->session_closed(std::static_pointer_cast<ServerSession>(shared_from_this()));
 }
 

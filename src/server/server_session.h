@@ -3,11 +3,14 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <set>
 #include <string>
 #include <unordered_set>
+#include <vector>
 
 #include "rpc/session.h"
 #include "tern/server.h"
@@ -90,12 +93,57 @@ class ServerSession : public Session, public ServerConnection {
   const std::shared_ptr<Server::Impl>& server() const noexcept { return server_; }
   std::size_t in_flight() const noexcept { return in_flight_.load(std::memory_order_relaxed); }
 
-  // Marks call `id` cancelled (a cancel frame, or RST_STREAM on gRPC).
+  // Marks call `id` cancelled (a cancel frame, or RST_STREAM on gRPC) and
+  // runs its cancel watches.
   void mark_cancelled(std::uint64_t id) {
+    std::vector<std::function<void()>> run;
+    {
+      std::lock_guard lock(cancel_mu_);
+      if (cancelled_.size() >= kMaxCancelled) cancelled_.erase(cancelled_.begin());
+      cancelled_.insert(id);
+      has_cancelled_.store(true, std::memory_order_release);
+      auto it = watches_.find(id);
+      if (it != watches_.end()) {
+        for (auto& [token, fn] : it->second) run.push_back(std::move(fn));
+        watches_.erase(it);
+      }
+    }
+    for (auto& fn : run) fn();
+  }
+
+  // Cancel watches (ServerContext::on_cancel): `fn` runs once when call `id`
+  // is cancelled or the connection closes. Returns 0 after running `fn` at
+  // once when that happened already, else a token for unwatch_cancel().
+  std::uint64_t watch_cancel(std::uint64_t id, std::function<void()> fn) {
+    {
+      std::lock_guard lock(cancel_mu_);
+      if (!watches_closed_ && is_open() && cancelled_.count(id) == 0) {
+        auto token = ++next_watch_;
+        watches_[id].emplace(token, std::move(fn));
+        return token;
+      }
+    }
+    fn();
+    return 0;
+  }
+  void unwatch_cancel(std::uint64_t id, std::uint64_t token) {
     std::lock_guard lock(cancel_mu_);
-    if (cancelled_.size() >= kMaxCancelled) cancelled_.erase(cancelled_.begin());
-    cancelled_.insert(id);
-    has_cancelled_.store(true, std::memory_order_release);
+    auto it = watches_.find(id);
+    if (it == watches_.end()) return;
+    it->second.erase(token);
+    if (it->second.empty()) watches_.erase(it);
+  }
+  // The connection closed: every watch runs (on_session_closed).
+  void fire_cancel_watches() {
+    std::map<std::uint64_t, std::map<std::uint64_t, std::function<void()>>> run;
+    {
+      std::lock_guard lock(cancel_mu_);
+      watches_closed_ = true;
+      run.swap(watches_);
+    }
+    for (auto& [id, fns] : run) {
+      for (auto& [token, fn] : fns) fn();
+    }
   }
 
   void forget_cancelled(std::uint64_t id) {
@@ -124,6 +172,10 @@ class ServerSession : public Session, public ServerConnection {
   mutable std::mutex cancel_mu_;
   std::set<std::uint64_t> cancelled_;
   std::atomic<bool> has_cancelled_{false};
+  // Cancel watches by request id, then token (guarded by cancel_mu_).
+  std::map<std::uint64_t, std::map<std::uint64_t, std::function<void()>>> watches_;
+  std::uint64_t next_watch_ = 0;  // guarded by cancel_mu_
+  bool watches_closed_ = false;   // guarded by cancel_mu_
   std::atomic<std::size_t> in_flight_{0};
   std::mutex ids_mu_;
   std::unordered_set<std::uint64_t> ids_;  // guarded by ids_mu_

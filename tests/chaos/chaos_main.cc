@@ -1,5 +1,5 @@
 // tern_chaos - `make chaos`: faults under load (issue #10). Runs the
-// scenarios of chaos_util.h (1-7, and 3b) against real processes on loopback and prints
+// scenarios of chaos_util.h (1-9, and 3b; 8 and 9 are the ZooKeeper and etcd clusters) against real processes on loopback and prints
 // the table (scenario -> calls sent / succeeded / failed by status / missing)
 // and each scenario's measurements and checks. Exit status 1 when a check failed.
 //
@@ -75,6 +75,8 @@ int main(int argc, char** argv) {
       {3, [](const chaos::Config& c) { return chaos::rolling_restart(c, true); }},
       {4, chaos::freeze_provider}, {5, chaos::slow_reader},      {6, chaos::idle_connections},
       {7, chaos::blackhole_connect},
+      {8, [](const chaos::Config& c) { return chaos::registry_cluster(c, chaos::RegistryKind::kZookeeper); }},
+      {9, [](const chaos::Config& c) { return chaos::registry_cluster(c, chaos::RegistryKind::kEtcd); }},
   };
   std::printf("tern_chaos: %s; %s; %d callers, %lld ms of load per scenario; children's logs in %s\n",
               machine().c_str(), utc_now().c_str(), config.callers,

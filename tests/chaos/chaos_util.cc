@@ -28,11 +28,14 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <sstream>
 #include <thread>
 
 #include <fmt/format.h>
 
+#include "server_process.h"
+#include "tcp_proxy.h"
 #include "test_services.h"
 #include "tern/client.h"
 #include "wait_until.h"
@@ -913,6 +916,319 @@ Report blackhole_connect(const Config& c) {
   r.check("every call failed with DEADLINE_EXCEEDED / UNAVAILABLE", r.ok == 0 && r.sent > 0 && r.failed_total() == expected);
   r.check(fmt::format("every call failed within its deadline (+{} ms)", c.slack.count()),
           r.max_ms <= static_cast<double>((o.timeout + c.slack).count()));
+  return r;
+}
+
+// ---------------------------------------------------------------------------
+// 8, 9. Registry clusters: a 3-node ZooKeeper ensemble, a 3-member etcd cluster
+
+namespace {
+
+// Three registry servers on loopback (free ports, one temp dir), each a Child.
+class Ensemble {
+ public:
+  Ensemble(const Config& c, RegistryKind kind) : config_(c), kind_(kind) {
+    dir_.create(kind == RegistryKind::kZookeeper ? "tern-chaos-zk-" : "tern-chaos-etcd-");
+    std::set<std::uint16_t> used;
+    auto fresh = [&] {
+      std::uint16_t p;
+      do {
+        p = testutil::free_port();
+      } while (p == 0 || used.count(p));
+      used.insert(p);
+      return p;
+    };
+    for (int i = 0; i < 3; ++i) {
+      client_[i] = fresh();
+      peer_[i] = fresh();
+      election_[i] = fresh();
+    }
+    if (kind_ == RegistryKind::kZookeeper) write_zk_configs();
+  }
+  ~Ensemble() {
+    for (auto& n : nodes_) n.reset();  // SIGKILL before the directory goes
+  }
+
+  std::string name() const { return kind_ == RegistryKind::kZookeeper ? "zookeeper" : "etcd"; }
+  // zookeeper://127.0.0.1:a,127.0.0.1:b,127.0.0.1:c (or etcd://...).
+  std::string url() const {
+    std::string u = name() + "://";
+    for (int i = 0; i < 3; ++i) u += (i ? "," : "") + ("127.0.0.1:" + std::to_string(client_[i]));
+    return u;
+  }
+
+  void start(int i) {
+    const std::string log = log_path(config_, name() + "-" + std::to_string(i));
+    if (kind_ == RegistryKind::kZookeeper) {
+      nodes_[i] = std::make_unique<Child>(
+          std::vector<std::string>{"/usr/bin/java", "-Xmx128m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
+                                   "-Dzookeeper.jmx.log4j.disable=true", "-cp", "/usr/share/java/zookeeper.jar",
+                                   "org.apache.zookeeper.server.quorum.QuorumPeerMain",
+                                   dir_.path() + "/zk" + std::to_string(i) + "/zoo.cfg"},
+          log);
+      return;
+    }
+    std::string cluster;
+    for (int k = 0; k < 3; ++k) {
+      cluster += (k ? "," : "") + fmt::format("m{}=http://127.0.0.1:{}", k, peer_[k]);
+    }
+    const std::string client = "http://127.0.0.1:" + std::to_string(client_[i]);
+    const std::string peer = "http://127.0.0.1:" + std::to_string(peer_[i]);
+    nodes_[i] = std::make_unique<Child>(
+        std::vector<std::string>{"/usr/bin/etcd", "--name=m" + std::to_string(i),
+                                 "--data-dir=" + dir_.path() + "/etcd" + std::to_string(i),
+                                 "--listen-client-urls=" + client, "--advertise-client-urls=" + client,
+                                 "--listen-peer-urls=" + peer, "--initial-advertise-peer-urls=" + peer,
+                                 "--initial-cluster=" + cluster, "--initial-cluster-state=new",
+                                 "--initial-cluster-token=tern-chaos", "--heartbeat-interval=100",
+                                 "--election-timeout=1000", "--log-level=error"},
+        log);
+  }
+  void kill(int i) {
+    if (nodes_[i]) nodes_[i]->kill_and_wait(SIGKILL);
+    nodes_[i].reset();
+  }
+  bool running(int i) const { return nodes_[i] != nullptr; }
+
+  // The node that is leader now (-1: none, or no quorum).
+  int leader() const {
+    for (int i = 0; i < 3; ++i) {
+      if (running(i) && role(i) == 2) return i;
+    }
+    return -1;
+  }
+  // 0 = not serving, 1 = follower, 2 = leader.
+  int role(int i) const {
+    if (kind_ == RegistryKind::kZookeeper) {
+      std::string reply = four_letter(client_[i], "srvr");
+      if (reply.find("Mode: leader") != std::string::npos) return 2;
+      if (reply.find("Mode: follower") != std::string::npos) return 1;
+      return 0;
+    }
+    // etcdctl endpoint status -w json: {"header":{"member_id":N,...},"leader":N,...}
+    std::string cmd = fmt::format(
+        "/usr/bin/etcdctl --endpoints=http://127.0.0.1:{} --dial-timeout=500ms --command-timeout=1s "
+        "endpoint status -w json 2>/dev/null",
+        client_[i]);
+    std::string out;
+    if (FILE* f = ::popen(cmd.c_str(), "r")) {
+      char buf[1024];
+      std::size_t n;
+      while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) out.append(buf, n);
+      ::pclose(f);
+    }
+    auto number_after = [&](const std::string& key) -> std::string {
+      auto at = out.find(key);
+      if (at == std::string::npos) return {};
+      at += key.size();
+      auto end = out.find_first_not_of("0123456789", at);
+      return out.substr(at, end - at);
+    };
+    std::string me = number_after("\"member_id\":"), lead = number_after("\"leader\":");
+    if (me.empty() || lead.empty() || lead == "0") return 0;
+    return me == lead ? 2 : 1;
+  }
+  // Every running node serves and one of them leads.
+  bool healthy() const {
+    int leaders = 0;
+    for (int i = 0; i < 3; ++i) {
+      if (!running(i)) continue;
+      int r = role(i);
+      if (r == 0) return false;
+      leaders += r == 2;
+    }
+    return leaders == 1;
+  }
+
+ private:
+  static std::string four_letter(std::uint16_t port, const char* word) {
+    int fd = testutil::detail::connect_loopback(port);
+    if (fd < 0) return {};
+    timeval tv{1, 0};
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    std::string reply;
+    if (testutil::detail::write_all(fd, word, std::strlen(word))) {
+      char buf[512];
+      ssize_t n = 0;
+      while ((n = ::recv(fd, buf, sizeof(buf), 0)) > 0) reply.append(buf, static_cast<std::size_t>(n));
+    }
+    ::close(fd);
+    return reply;
+  }
+
+  void write_zk_configs() {
+    for (int i = 0; i < 3; ++i) {
+      const std::string d = dir_.path() + "/zk" + std::to_string(i);
+      ::mkdir(d.c_str(), 0755);
+      std::ofstream(d + "/myid") << (i + 1) << "\n";
+      std::ofstream cfg(d + "/zoo.cfg");
+      cfg << "tickTime=100\ninitLimit=100\nsyncLimit=30\n"
+          << "dataDir=" << d << "\n"
+          << "clientPort=" << client_[i] << "\nclientPortAddress=127.0.0.1\n"
+          << "maxClientCnxns=0\nminSessionTimeout=200\nmaxSessionTimeout=60000\n"
+          << "admin.enableServer=false\n4lw.commands.whitelist=*\nforceSync=no\n";
+      for (int k = 0; k < 3; ++k) {
+        cfg << "server." << (k + 1) << "=127.0.0.1:" << peer_[k] << ":" << election_[k] << "\n";
+      }
+    }
+  }
+
+  const Config& config_;
+  RegistryKind kind_;
+  testutil::TempDir dir_;
+  std::uint16_t client_[3]{}, peer_[3]{}, election_[3]{};
+  std::unique_ptr<Child> nodes_[3];
+};
+
+}  // namespace
+
+Report registry_cluster(const Config& c, RegistryKind kind) {
+  Report r;
+  Ensemble ens(c, kind);
+  r.scenario = kind == RegistryKind::kZookeeper ? "8 ZooKeeper x3: kill leader, follower"
+                                                 : "9 etcd x3: kill leader, follower";
+  // Registry heartbeat 1 s: ZooKeeper session / etcd lease of 3 s, longer
+  // than an election on a loaded 2-core machine.
+  constexpr auto kHeartbeat = 1000ms;
+  constexpr auto kElectionBound = 10s;   // a new leader after a leader's SIGKILL
+  constexpr auto kVanishBound = 10s;     // a provider SIGKILLed during the election leaves the directory
+  constexpr auto kAbsenceBound = 5000ms;  // a live provider missing from the directory, at most
+  auto t0 = Clock::now();
+  for (int i = 0; i < 3; ++i) ens.start(i);
+  bool up = wait_until([&] { return ens.healthy(); }, 60s, 100ms);
+  r.notes.push_back(fmt::format("{} ensemble of 3 serving after {:.0f} ms ({})", ens.name(), ms_since(t0), ens.url()));
+  r.check("ensemble of 3 started with a leader", up);
+  if (!up) return r;
+  const std::vector<std::string> args{"--registry", ens.url(), "--heartbeat", std::to_string(kHeartbeat.count()),
+                                      "--backoff", "50"};
+  std::vector<Proc> providers;
+  for (int i = 0; i < 3; ++i) {
+    providers.push_back(start_provider(c, ens.name() + "-provider-" + std::to_string(i), args));
+  }
+  auto copts = client_options();
+  copts.registry.heartbeat_interval = kHeartbeat;
+  tern::Client client(copts);
+  auto ropts = reference_options(c);
+  ropts.idempotent_methods.insert("add");  // a call in flight on a killed provider is retried elsewhere
+  auto p = client.refer<Calculator>(ens.url(), ropts);
+  r.check("consumer referred through the ensemble", p.has_value());
+  if (!p) return r;
+  tern::Proxy<Calculator> proxy = *p;
+  bool discovered = wait_until([&] { return proxy.reference()->providers().size() == 3; }, 20s);
+  r.check("3 providers registered and discovered", discovered);
+  if (!discovered) return r;
+
+  // The directory, watched every 2 ms: never empty; how long a live provider
+  // was missing from it at most.
+  std::mutex wmu;
+  std::set<int> live{providers[0].port, providers[1].port, providers[2].port};
+  std::map<int, Clock::time_point> missing_since;
+  double max_absence_ms = 0;
+  std::size_t min_size = 3;
+  std::atomic<bool> watching{true};
+  std::thread watcher([&] {
+    while (watching.load()) {
+      auto list = proxy.reference()->providers();
+      std::set<int> have;
+      for (auto& u : list) have.insert(u.host_port().port);
+      auto now = Clock::now();
+      {
+        std::lock_guard lock(wmu);
+        min_size = std::min(min_size, list.size());
+        for (int port : live) {
+          if (have.count(port)) {
+            if (auto it = missing_since.find(port); it != missing_since.end()) {
+              max_absence_ms = std::max(max_absence_ms, ms_since(it->second, now));
+              missing_since.erase(it);
+            }
+          } else {
+            missing_since.emplace(port, now);
+          }
+        }
+      }
+      std::this_thread::sleep_for(2ms);
+    }
+  });
+
+  Load load(proxy, c);
+  load.start();
+  std::this_thread::sleep_for(c.duration / 4);
+
+  // Kill the leader, and a provider while the ensemble elects a new one.
+  int old_leader = ens.leader();
+  auto killed = Clock::now();
+  ens.kill(old_leader >= 0 ? old_leader : 0);
+  int victim = providers[0].port;
+  {
+    std::lock_guard lock(wmu);
+    live.erase(victim);
+    missing_since.erase(victim);
+  }
+  auto victim_killed = Clock::now();
+  providers[0].child->kill_and_wait(SIGKILL);
+  bool elected = wait_until([&] { return ens.leader() >= 0; }, kElectionBound, 20ms);
+  double elected_ms = ms_since(killed);
+  bool vanished = wait_until([&] { return !has_port(proxy, victim); }, kVanishBound, 2ms);
+  double vanished_ms = ms_since(victim_killed);
+  // The old leader comes back (as a follower).
+  auto restart = Clock::now();
+  ens.start(old_leader >= 0 ? old_leader : 0);
+  bool rejoined = wait_until([&] { return ens.healthy(); }, 60s, 100ms);
+  double rejoined_ms = ms_since(restart);
+  std::this_thread::sleep_for(c.duration / 4);
+
+  // Kill a follower, then bring it back.
+  int lead = ens.leader();
+  int follower = lead == 0 ? 1 : 0;
+  auto fkilled = Clock::now();
+  ens.kill(follower);
+  bool kept_leader = wait_until([&] { return ens.leader() >= 0; }, kElectionBound, 20ms);
+  double kept_ms = ms_since(fkilled);
+  // A provider registering while a follower is down reaches the consumer.
+  auto extra_started = Clock::now();
+  auto extra = start_provider(c, ens.name() + "-provider-3", args);
+  bool extra_seen = extra.port != 0 && wait_until([&] { return has_port(proxy, extra.port); }, 10s, 2ms);
+  double extra_ms = ms_since(extra_started);
+  if (extra_seen) {
+    std::lock_guard lock(wmu);
+    live.insert(extra.port);
+  }
+  std::this_thread::sleep_for(c.duration / 4);
+  ens.start(follower);
+  bool frejoined = wait_until([&] { return ens.healthy(); }, 60s, 100ms);
+  std::this_thread::sleep_for(c.duration / 4);
+  load.stop(&r);
+  watching.store(false);
+  watcher.join();
+  bool all_live = has_port(proxy, providers[1].port) && has_port(proxy, providers[2].port);
+  for (auto& [port, since] : missing_since) max_absence_ms = std::max(max_absence_ms, ms_since(since));
+
+  r.notes.push_back(fmt::format("leader (node {}) SIGKILLed: a new leader after {:.0f} ms; the old leader restarted "
+                                "and the ensemble was whole again {:.0f} ms later",
+                                old_leader, elected_ms, rejoined_ms));
+  r.notes.push_back(fmt::format("provider :{} SIGKILLed during the election: gone from the consumer's directory "
+                                "after {:.0f} ms (session/lease {} ms)",
+                                victim, vanished_ms, 3 * kHeartbeat.count()));
+  r.notes.push_back(fmt::format("follower (node {}) SIGKILLed: leader present after {:.0f} ms; a provider started "
+                                "then was discovered after {:.0f} ms",
+                                follower, kept_ms, extra_ms));
+  r.notes.push_back(fmt::format("live providers missing from the directory at most {:.0f} ms; directory never below {}",
+                                max_absence_ms, min_size));
+  add_messages(r, load);
+  common_checks(r, load);
+  r.check(fmt::format("a new leader within {} s of the leader's SIGKILL", kElectionBound.count()), elected);
+  r.check("the killed leader rejoined", rejoined);
+  r.check(fmt::format("the provider killed during the election left the directory within {} s",
+                      kVanishBound.count()),
+          vanished);
+  r.check(fmt::format("live providers never missing from the directory for more than {} ms", kAbsenceBound.count()),
+          max_absence_ms <= static_cast<double>(kAbsenceBound.count()));
+  r.check("the directory was never empty (providers were live throughout)", min_size > 0);
+  r.check("with a follower down the ensemble kept a leader", kept_leader);
+  r.check("a provider registered with a follower down was discovered within 10 s", extra_seen);
+  r.check("the killed follower rejoined", frejoined);
+  r.check("the surviving providers are still registered at the end", all_live);
+  r.check("no failed call", r.failed_total() == 0);
   return r;
 }
 

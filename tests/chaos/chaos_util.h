@@ -77,6 +77,14 @@ Report idle_connections(const Config& config);
 // 7. Calls to an address whose accept queue is full (SYNs dropped).
 Report blackhole_connect(const Config& config);
 
+// 8, 9. A registry cluster (a 3-node ZooKeeper ensemble or a 3-member etcd
+//    cluster on loopback, started here in a temp dir on free ports) under
+//    load: SIGKILL its leader and a provider during the election, restart
+//    the old leader, then SIGKILL a follower and start a provider while it
+//    is down. Lasts about 4 x duration plus the elections and restarts.
+enum class RegistryKind { kZookeeper, kEtcd };
+Report registry_cluster(const Config& config, RegistryKind kind);
+
 // The table: scenario -> sent / ok / failed by status / missing / max latency.
 std::string format_table(const std::vector<Report>& reports);
 // Notes and checks of every scenario, one per line.

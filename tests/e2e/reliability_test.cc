@@ -34,6 +34,22 @@ using namespace std::chrono_literals;
 using testsvc::Calculator;
 
 namespace {
+// Provider B: a slow method that waits until its caller is gone.
+struct SlowB {
+  virtual ~SlowB() = default;
+  virtual std::string wait(int seconds) = 0;
+};
+// Provider A: a coroutine handler that awaits B.
+struct RelayA {
+  virtual ~RelayA() = default;
+  virtual tern::Task<std::string> relay(int seconds) = 0;
+};
+}  // namespace
+
+TERN_SERVICE(SlowB, wait)
+TERN_SERVICE(RelayA, relay)
+
+namespace {
 
 // A consumer that speaks the wire format by hand over a blocking socket.
 struct RawConn {
@@ -310,6 +326,104 @@ TEST(GoneCallers, RunningHandlerSeesCancelledWhenItsConnectionCloses) {
   server.shutdown(100ms);
 }
 
+// B's handler holds its thread until its ServerContext says cancelled.
+class SlowBImpl : public SlowB {
+ public:
+  std::atomic<bool> started{false};
+  std::atomic<bool> saw_cancel{false};
+  std::atomic<bool> finished{false};
+  std::string wait(int seconds) override {
+    started = true;
+    auto* ctx = tern::ServerContext::current();
+    saw_cancel = testutil::wait_until([&] { return ctx->cancelled(); }, std::chrono::seconds(seconds), 1ms);
+    finished = true;
+    return saw_cancel ? "cancelled" : "waited";
+  }
+};
+
+// A's coroutine handler awaits B and records how that call ended.
+class RelayAImpl : public RelayA {
+ public:
+  explicit RelayAImpl(tern::Proxy<SlowB> b) : b_(std::move(b)) {}
+  std::promise<tern::Status> nested;  // the status A's handler resumed with
+  tern::Task<std::string> relay(int seconds) override {
+    auto r = co_await b_.co_call<&SlowB::wait>(seconds);
+    nested.set_value(r.has_value() ? tern::Status() : r.status());
+    co_return r.has_value() ? *r : std::string("failed");
+  }
+
+ private:
+  tern::Proxy<SlowB> b_;
+};
+
+struct NestedChain {
+  std::shared_ptr<SlowBImpl> b_impl = std::make_shared<SlowBImpl>();
+  std::unique_ptr<tern::Server> b, a;
+  std::unique_ptr<tern::Client> a_client;  // A's client to B
+  std::shared_ptr<RelayAImpl> a_impl;
+  NestedChain() {
+    tern::ServerOptions so;
+    so.listen = "127.0.0.1:0";
+    so.io_threads = 1;
+    b = std::make_unique<tern::Server>(so);
+    EXPECT_TRUE(b->expose<SlowB>(b_impl).is_ok());
+    EXPECT_TRUE(b->start().is_ok());
+    a_client = std::make_unique<tern::Client>(testutil::one_io());
+    auto opts = testutil::failfast();
+    opts.timeout = 30s;  // only the cancellation can end the nested call early
+    a_impl = std::make_shared<RelayAImpl>(a_client->refer<SlowB>(testutil::direct(*b), opts).value());
+    a = std::make_unique<tern::Server>(so);
+    EXPECT_TRUE(a->expose<RelayA>(a_impl).is_ok());
+    EXPECT_TRUE(a->start().is_ok());
+  }
+  ~NestedChain() {
+    a->shutdown(100ms);
+    b->shutdown(100ms);
+  }
+  // After the consumer of A gave up: B sees its call cancelled and A's
+  // handler resumes with CANCELLED, both within `bound`.
+  void expect_cancelled_downstream(std::chrono::steady_clock::time_point gave_up, std::chrono::milliseconds bound) {
+    auto f = a_impl->nested.get_future();
+    ASSERT_EQ(f.wait_for(bound), std::future_status::ready) << "A's handler still awaits B";
+    auto resumed = std::chrono::steady_clock::now() - gave_up;
+    tern::Status st = f.get();
+    EXPECT_EQ(st.code(), tern::StatusCode::kCancelled) << st;
+    EXPECT_LT(resumed, bound);
+    ASSERT_TRUE(testutil::wait_until([&] { return b_impl->finished.load(); }, bound));
+    auto b_done = std::chrono::steady_clock::now() - gave_up;
+    EXPECT_TRUE(b_impl->saw_cancel.load()) << "B's call was not cancelled on the wire";
+    EXPECT_LT(b_done, bound);
+  }
+};
+
+TEST(GoneCallers, CoroutineHandlersAwaitedCallIsCancelledWhenItsConsumerCancels) {
+  NestedChain chain;
+  tern::Client consumer(testutil::one_io());
+  auto opts = testutil::failfast();
+  opts.timeout = 30s;
+  auto relay = consumer.refer<RelayA>(testutil::direct(*chain.a), opts).value();
+  auto f = relay.async_call<&RelayA::relay>(20);
+  ASSERT_TRUE(testutil::wait_until([&] { return chain.b_impl->started.load(); }));
+  auto t0 = std::chrono::steady_clock::now();
+  EXPECT_TRUE(f.cancel());  // a cancel frame to A
+  chain.expect_cancelled_downstream(t0, 2s);
+}
+
+TEST(GoneCallers, CoroutineHandlersAwaitedCallIsCancelledWhenItsConsumerCloses) {
+  NestedChain chain;
+  std::chrono::steady_clock::time_point t0;
+  {
+    tern::Client consumer(testutil::one_io());
+    auto opts = testutil::failfast();
+    opts.timeout = 30s;
+    auto relay = consumer.refer<RelayA>(testutil::direct(*chain.a), opts).value();
+    relay.callback<&RelayA::relay>([](tern::Result<std::string>) {}, 20);
+    ASSERT_TRUE(testutil::wait_until([&] { return chain.b_impl->started.load(); }));
+    t0 = std::chrono::steady_clock::now();
+  }  // the consumer's connection to A closes
+  chain.expect_cancelled_downstream(t0, 2s);
+}
+
 TEST(GoneCallers, QueuedRequestsOfAClosedConnectionAreShedUnrun) {
   std::atomic<int> runs{0};
   std::atomic<bool> release{false};
@@ -540,6 +654,102 @@ TEST(Bugs, HostNameIsResolvedWithoutHoldingTheChannelLock) {
   EXPECT_EQ(stats.pending, 0u);
   ASSERT_TRUE(result.has_value()) << result.status();
   EXPECT_EQ(*result, 3);
+  server->shutdown(100ms);
+}
+
+// A hook that holds every host-name resolution until released (a DNS server
+// that does not answer), counting the resolutions it saw.
+struct SlowDns {
+  std::atomic<int> entered{0};
+  std::atomic<bool> release{false};
+  SlowDns() {
+    tern::rpc::set_resolve_hook_for_test([this](const tern::HostPort& hp) -> tern::Result<asio::ip::tcp::endpoint> {
+      entered.fetch_add(1);
+      testutil::wait_until([&] { return release.load(); }, 20s, 1ms);
+      return asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), hp.port);
+    });
+  }
+  ~SlowDns() {
+    release = true;
+    tern::rpc::set_resolve_hook_for_test(nullptr);
+  }
+};
+
+TEST(Bugs, HostNameIsNotResolvedOnTheIoThreadOfARetryFromACompletion) {
+  auto server = testutil::start_server();
+  SlowDns dns;
+  tern::Client client(testutil::one_io());  // dispatcher "execution": callbacks on the one IO thread
+  auto by_ip = client.refer<Calculator>(testutil::direct(*server), testutil::failfast()).value();
+  auto by_name = client
+                     .refer<Calculator>("direct://slow-dns.test:" + std::to_string(server->port()),
+                                        testutil::failfast())
+                     .value();
+  std::promise<tern::Result<int>> named;
+  auto named_f = named.get_future();
+  std::promise<std::chrono::steady_clock::duration> callback_took;
+  // A completion (on the IO thread) starts a call to a host name, as a retry does.
+  by_ip.callback<&Calculator::add>(
+      [&](tern::Result<int> r) {
+        EXPECT_TRUE(r.has_value());
+        auto t0 = std::chrono::steady_clock::now();
+        by_name.callback<&Calculator::add>([&](tern::Result<int> n) { named.set_value(std::move(n)); }, 20, 22);
+        callback_took.set_value(std::chrono::steady_clock::now() - t0);
+      },
+      1, 2);
+  ASSERT_TRUE(testutil::wait_until([&] { return dns.entered.load() > 0; }));
+  // While the name resolves, the IO thread serves other calls.
+  auto t0 = std::chrono::steady_clock::now();
+  auto other = by_ip.call<&Calculator::add>(3, 4);
+  auto other_took = std::chrono::steady_clock::now() - t0;
+  ASSERT_TRUE(other.has_value()) << other.status();
+  EXPECT_EQ(*other, 7);
+  EXPECT_LT(other_took, 1s);
+  auto cf = callback_took.get_future();
+  ASSERT_EQ(cf.wait_for(5s), std::future_status::ready);
+  EXPECT_LT(cf.get(), 100ms) << "the callback waited for DNS";
+  EXPECT_EQ(named_f.wait_for(0s), std::future_status::timeout) << "no answer before the name resolves";
+  dns.release = true;
+  ASSERT_EQ(named_f.wait_for(5s), std::future_status::ready);
+  auto n = named_f.get();
+  ASSERT_TRUE(n.has_value()) << n.status();
+  EXPECT_EQ(*n, 42);
+  EXPECT_EQ(dns.entered.load(), 1);
+  server->shutdown(100ms);
+}
+
+TEST(Bugs, CallsWaitingForDnsKeepTheirDeadlineAndShareOneResolution) {
+  auto server = testutil::start_server();
+  SlowDns dns;
+  tern::Client client(testutil::one_io());
+  auto opts = testutil::failfast();
+  opts.timeout = 300ms;
+  auto calc = client.refer<Calculator>("direct://slow-dns.test:" + std::to_string(server->port()), opts).value();
+  std::vector<std::thread> callers;
+  std::vector<tern::Result<int>> results(4, tern::Status(tern::StatusCode::kInternal, "unset"));
+  std::vector<std::chrono::steady_clock::duration> took(4);
+  for (int i = 0; i < 4; ++i) {
+    callers.emplace_back([&, i] {
+      auto t0 = std::chrono::steady_clock::now();
+      results[i] = calc.call<&Calculator::add>(i, 1);
+      took[i] = std::chrono::steady_clock::now() - t0;
+    });
+  }
+  for (auto& t : callers) t.join();  // DNS is still held
+  for (int i = 0; i < 4; ++i) {
+    ASSERT_FALSE(results[i].has_value());
+    EXPECT_EQ(results[i].status().code(), tern::StatusCode::kDeadlineExceeded) << results[i].status();
+    EXPECT_FALSE(results[i].status().may_have_executed()) << "never sent";
+    EXPECT_LT(took[i], 2s);
+  }
+  EXPECT_EQ(dns.entered.load(), 1) << "callers waiting for one name share its resolution";
+  dns.release = true;
+  // Once resolved, calls go through on the dialled connection.
+  tern::Result<int> ok = tern::Status(tern::StatusCode::kInternal, "unset");
+  ASSERT_TRUE(testutil::wait_until([&] {
+    ok = calc.call<&Calculator::add>(2, 3);
+    return ok.has_value();
+  }, 5s));
+  EXPECT_EQ(*ok, 5);
   server->shutdown(100ms);
 }
 
