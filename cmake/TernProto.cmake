@@ -2,7 +2,7 @@
 # message classes (protoc --cpp_out) and Tern service contracts and stubs
 # (protoc --tern_out, tools/protoc-gen-tern) for one target.
 #
-#   include(TernProto)            # or: this file is included by Tern's CMakeLists
+#   find_package(Tern REQUIRED)   # includes this file (Tern's own CMakeLists.txt does too)
 #   add_executable(echo main.cc)
 #   target_link_libraries(echo PRIVATE Tern::tern)
 #   tern_generate_proto(echo FILES echo.proto [IMPORT_DIRS dir ...] [OUT_DIR dir])

@@ -29,6 +29,15 @@
 // each argument must be convertible to the parameter type. The result type is
 // the method's return type (Result<T> unwrapped to T).
 //
+// Contract mismatches (the provider's interface differs from the consumer's)
+// show at run time, with MessagePack and JSON strict about types
+// (docs/serialization.md): arguments the provider cannot decode come back as
+// INVALID_ARGUMENT "argument 1 of 1: expected int32, received float64 6.5"
+// (the handler did not run, though a remote INVALID_ARGUMENT reports
+// may_have_executed() true, as a handler may return it too); a result the
+// consumer cannot decode is INVALID_ARGUMENT "result: expected int32,
+// received float64 6" with may_have_executed() true, since the handler ran.
+//
 // call<>() blocks the calling thread until the result, an error or the
 // reference's timeout (default 3 s, never infinite). On one of the client's
 // IO threads (a callback, a then() continuation, a coroutine continuation)
@@ -345,12 +354,16 @@ class Proxy {
       if constexpr (std::is_default_constructible_v<R>) {
         if (r.body().empty()) return R{};  // failsafe's empty OK body: a value-initialized result
       }
+      // An OK response means the handler ran: a result that does not decode
+      // (a contract mismatch, an unknown serialization id) may_have_executed,
+      // so no one retries it elsewhere as if it had not.
       Result<R> out = Status(StatusCode::kInternal, "unset");
       Status s = serialization::with_codec(r.frame.header.serialization, [&]<typename Codec>() -> Status {
         out = Codec::template decode_value<R>(r.body());
         return Status();
       });
-      if (!s.is_ok()) return s;
+      if (s.is_ok() && !out.has_value()) s = out.status();
+      if (!s.is_ok()) return Status(s.code(), s.message(), /*may_have_executed=*/true);
       return out;
     }
   }

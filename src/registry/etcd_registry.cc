@@ -327,7 +327,11 @@ void EtcdRegistry::session_loop() {
       backoff.reset();
       retry_at = Clock::time_point::min();
     } else if (st.code() != StatusCode::kCancelled) {
-      if (connected) TERN_LOG(kWarn, "etcd registry: {}; retrying with backoff", st.to_string());
+      // The same words as the other backends (embedded_registry.cc, zookeeper_registry.cc).
+      if (connected) {
+        TERN_LOG(kWarn, "registry etcd unreachable ({}); keeping the last provider lists, retrying with backoff",
+                 st.message());
+      }
       connected = false;
       retry_at = Clock::now() + backoff.next();
     }

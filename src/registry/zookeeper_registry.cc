@@ -248,7 +248,10 @@ Result<SubscriptionId> ZookeeperRegistry::subscribe(const std::string& service, 
   std::lock_guard lock(mu_);
   Event event;
   event.task = [this, service] {
-    if (Status s = refresh(service); !s) schedule_retry();
+    if (Status s = refresh(service); !s) {
+      warn_unreachable(s, service);
+      schedule_retry();
+    }
   };
   events_.push_back(std::move(event));
   cv_.notify_all();
@@ -398,6 +401,7 @@ void ZookeeperRegistry::handle(Event& event) {
       }
       connected_cv_.notify_all();
       connected_ = true;
+      unreachable_warned_ = false;
       backoff_ = options_.initial_backoff;
       TERN_LOG(kInfo, "zookeeper registry: connected to {} (session 0x{:x}, timeout {} ms)", hosts_,
                session_id_, zoo_recv_timeout(zh_));
@@ -413,7 +417,9 @@ void ZookeeperRegistry::handle(Event& event) {
       schedule_retry();
     } else {  // CONNECTING / ASSOCIATING / READONLY: the client reconnects by itself
       if (connected_.exchange(false)) {
-        TERN_LOG(kWarn, "zookeeper registry: lost connection to {}; keeping the last provider lists", hosts_);
+        unreachable_warned_ = true;
+        TERN_LOG(kWarn, "registry zookeeper://{} unreachable (lost connection); keeping the last provider lists",
+                 hosts_);
       }
     }
     return;
@@ -448,6 +454,20 @@ void ZookeeperRegistry::close_session() {
   created_.clear();
   std::lock_guard lock(mu_);
   session_info_.reset();
+}
+
+// The same words as the other backends (embedded_registry.cc, etcd_registry.cc),
+// once per outage: a consumer subscribing while ZooKeeper is down is told so.
+void ZookeeperRegistry::warn_unreachable(const Status& why, const std::string& service) {
+  if (connected_.load() || unreachable_warned_) return;
+  unreachable_warned_ = true;
+  bool cached = false;
+  {
+    std::lock_guard lock(mu_);
+    cached = pushed_.count(service) != 0;
+  }
+  TERN_LOG(kWarn, "registry zookeeper://{} unreachable ({}); subscribing to {} once it is reachable{}", hosts_,
+           why.message(), service, cached ? "; keeping the last provider list" : "");
 }
 
 void ZookeeperRegistry::schedule_retry() {

@@ -145,6 +145,9 @@ class ZookeeperRegistry final : public Registry {
   void full_resync();
   void schedule_retry();
   bool zk_connected() const;
+  // Logs "registry zookeeper://<hosts> unreachable (<why>); subscribing to
+  // <service> once it is reachable", once until the next connection.
+  void warn_unreachable(const Status& why, const std::string& service);
   Status ensure_parents(const std::string& path);
   Status ensure_node(const std::string& path, const Url& url);
   Status remove_node(const std::string& path);
@@ -166,6 +169,7 @@ class ZookeeperRegistry final : public Registry {
   const RegistryOptions options_;
   const int session_timeout_ms_;
   std::atomic<bool> connected_{false};
+  bool unreachable_warned_ = false;  // session thread only: the outage was logged
   ListenerDispatcher dispatcher_;
 
   mutable std::mutex mu_;  // guards the members down to the next blank line

@@ -39,6 +39,10 @@ class CalcImpl : public Calc {
     int sum = 0;
     for (const auto& [k, w] : request.weights()) sum += w;
     reply.set_weight_sum(sum);
+    if (request.has_scale()) {
+      reply.set_result(reply.result() * request.scale());
+      reply.set_note("scaled by " + std::to_string(request.scale()));
+    }
     return reply;
   }
   tern::Result<ComputeReply> Strict(const ComputeRequest& request) override {
@@ -140,6 +144,35 @@ TEST_F(ProtoFixture, GeneratedStubServesEverySerializationWithEqualResults) {
   }
   EXPECT_EQ(replies[0], replies[1]);
   EXPECT_EQ(replies[0], replies[2]);
+}
+
+// proto3 `optional` fields (protoc-gen-tern declares FEATURE_PROTO3_OPTIONAL):
+// presence survives a unary call in every serialization, so an explicit 0
+// differs from an absent field, both ways.
+TEST_F(ProtoFixture, Proto3OptionalFieldsKeepPresenceInEverySerialization) {
+  for (const char* serialization : {"protobuf", "json", "msgpack"}) {
+    auto calc = stub<Calc>(serialization);
+    ComputeRequest absent = sample_request();
+    auto a = calc.call<&Calc::Compute>(absent);
+    ASSERT_TRUE(a.has_value()) << serialization << ": " << a.status();
+    EXPECT_EQ(a->result(), -42) << serialization;
+    EXPECT_FALSE(a->has_note()) << serialization;
+
+    ComputeRequest zero = sample_request();
+    zero.set_scale(0);
+    auto z = calc.call<&Calc::Compute>(zero);
+    ASSERT_TRUE(z.has_value()) << serialization << ": " << z.status();
+    EXPECT_EQ(z->result(), 0) << serialization;
+    ASSERT_TRUE(z->has_note()) << serialization;
+    EXPECT_EQ(z->note(), "scaled by 0") << serialization;
+
+    ComputeRequest two = sample_request();
+    two.set_scale(2);
+    auto t = calc.call<&Calc::Compute>(two);
+    ASSERT_TRUE(t.has_value()) << serialization << ": " << t.status();
+    EXPECT_EQ(t->result(), -84) << serialization;
+    EXPECT_EQ(t->note(), "scaled by 2") << serialization;
+  }
 }
 
 TEST_F(ProtoFixture, SeveralMessageArgumentsAndVoidOverProtobuf) {
@@ -280,12 +313,13 @@ TEST_F(ProtoFixture, ReflectionDescribesMessagesFromTheirDescriptors) {
       {"name":"values","number":2,"type":{"type":"array","items":{"type":"int64"}}},
       {"name":"label","number":3,"type":{"type":"string"}},
       {"name":"weights","number":4,"type":{"type":"map","key":{"type":"string"},"value":{"type":"int32"}}},
-      {"name":"options","number":5,"type":{"type":"message","name":"terntest.calc.ComputeRequest.Options"}}]})"));
+      {"name":"options","number":5,"type":{"type":"message","name":"terntest.calc.ComputeRequest.Options"}},
+      {"name":"scale","number":6,"type":{"type":"optional","value":{"type":"int32"}}}]})"));
   EXPECT_EQ(d["types"]["terntest.calc.ComputeRequest.Options"], nlohmann::json::parse(R"({"kind":"message",
       "fields":[{"name":"negate","number":1,"type":{"type":"bool"}}]})"));
   EXPECT_EQ(d["types"]["terntest.calc.Op"], nlohmann::json::parse(R"({"kind":"enum","values":[
       {"name":"OP_UNSPECIFIED","number":0},{"name":"OP_ADD","number":1},{"name":"OP_MUL","number":2}]})"));
-  EXPECT_EQ(d["types"]["terntest.calc.ComputeReply"]["fields"].size(), 3u);
+  EXPECT_EQ(d["types"]["terntest.calc.ComputeReply"]["fields"].size(), 4u);
   EXPECT_EQ(d["types"].size(), 4u);  // the map entry message is not listed
 
   // A hand-written contract mixing messages in a service: same descriptors.

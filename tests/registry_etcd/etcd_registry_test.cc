@@ -136,6 +136,42 @@ TEST(EtcdRegistryStandaloneTest, UnreachableEtcdGivesUnavailableAndPromptDestruc
   EXPECT_LT(std::chrono::steady_clock::now() - start, 1s);
 }
 
+// A consumer subscribing while etcd is down is told, once, in the words of
+// every backend: "registry ... unreachable (...)".
+TEST(EtcdRegistryStandaloneTest, SubscribingWhileUnreachableLogsRegistryUnreachableOnce) {
+  std::mutex log_mu;
+  std::vector<std::string> lines;
+  set_log_sink([&](LogLevel level, std::string_view m) {
+    if (level < LogLevel::kWarn) return;
+    std::lock_guard lk(log_mu);
+    lines.emplace_back(m);
+  });
+  struct RestoreSink {
+    ~RestoreSink() { set_log_sink({}); }
+  } restore;
+  const std::uint16_t port = testing::free_port();
+  auto r = make_etcd_registry(Url("etcd", {HostPort{"127.0.0.1", port}}), fast_options());
+  ASSERT_TRUE(r.ok());
+  std::shared_ptr<Registry> registry = std::move(*r);
+  ASSERT_TRUE(registry->subscribe("Down", [](const std::string&, const std::vector<Url>&) {}).ok());
+  const std::string expected = "registry etcd unreachable (etcd 127.0.0.1:" + std::to_string(port) + ": ";
+  auto unreachable = [&] {
+    std::lock_guard lk(log_mu);
+    return std::count_if(lines.begin(), lines.end(),
+                         [&](const std::string& l) { return l.find(" unreachable ") != std::string::npos; });
+  };
+  EXPECT_TRUE(wait_until([&] { return unreachable() >= 1; }, 5s));
+  std::this_thread::sleep_for(300ms);  // retries meanwhile log nothing more
+  registry.reset();
+  EXPECT_EQ(unreachable(), 1);
+  std::lock_guard lk(log_mu);
+  auto first = std::find_if(lines.begin(), lines.end(),
+                            [](const std::string& l) { return l.find(" unreachable ") != std::string::npos; });
+  ASSERT_NE(first, lines.end());
+  EXPECT_EQ(first->rfind(expected, 0), 0u) << *first;
+  EXPECT_NE(first->find("; keeping the last provider lists, retrying with backoff"), std::string::npos) << *first;
+}
+
 TEST_F(EtcdRegistryTest, SubscriberIsNotifiedWithinOneSecondWithTheExactList) {
   Recorder rec;
   auto consumer = make();

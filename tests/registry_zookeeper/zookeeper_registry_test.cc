@@ -6,11 +6,14 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
+#include "tern/log.h"
 #include "zk_server_util.h"
 
 namespace tern {
@@ -383,6 +386,47 @@ TEST_F(ZookeeperRegistryTest, UnreachableServerGivesUnavailableAndRetries) {
   Recorder rec;
   EXPECT_TRUE(reg.subscribe(svc, rec.listener()).ok());
   EXPECT_FALSE(reg.connected());
+}
+
+// A consumer subscribing while ZooKeeper is down is told, as with the
+// embedded registry and etcd: "registry ... unreachable", once.
+TEST(ZookeeperRegistryStandaloneTest, SubscribingWhileUnreachableLogsRegistryUnreachableOnce) {
+  std::mutex log_mu;
+  std::vector<std::string> lines;
+  set_log_sink([&](LogLevel level, std::string_view m) {
+    if (level < LogLevel::kWarn) return;
+    std::lock_guard lk(log_mu);
+    lines.emplace_back(m);
+  });
+  struct RestoreSink {
+    ~RestoreSink() { set_log_sink({}); }
+  } restore;
+  const std::uint16_t port = testing::free_port();
+  RegistryOptions o;
+  o.heartbeat_interval = kHeartbeat;
+  o.initial_backoff = milliseconds(50);
+  o.max_backoff = milliseconds(500);
+  o.request_timeout = milliseconds(300);
+  ZookeeperRegistry reg({{"127.0.0.1", port}}, o);
+  const std::string svc = "Svc_UnreachableLog";
+  Recorder rec;
+  ASSERT_TRUE(reg.subscribe(svc, rec.listener()).ok());
+  ASSERT_TRUE(reg.subscribe(svc + "_2", rec.listener()).ok());
+  const std::string expected = "registry zookeeper://127.0.0.1:" + std::to_string(port) + " unreachable (";
+  auto count = [&] {
+    std::lock_guard lk(log_mu);
+    return std::count_if(lines.begin(), lines.end(), [&](const std::string& l) {
+      return l.rfind(expected, 0) == 0 && l.find("; subscribing to " + svc + " once it is reachable") != std::string::npos;
+    });
+  };
+  EXPECT_TRUE(wait_until([&] { return count() == 1; }, std::chrono::seconds(5)));
+  std::this_thread::sleep_for(milliseconds(300));  // retries meanwhile log nothing more
+  EXPECT_EQ(count(), 1);
+  std::lock_guard lk(log_mu);
+  std::size_t unreachable = std::count_if(lines.begin(), lines.end(), [](const std::string& l) {
+    return l.find(" unreachable ") != std::string::npos;
+  });
+  EXPECT_EQ(unreachable, 1u) << (lines.empty() ? "" : lines.back());
 }
 
 TEST_F(ZookeeperRegistryTest, InvalidArguments) {
