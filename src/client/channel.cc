@@ -724,7 +724,8 @@ void Channel::on_resolved(Result<asio::ip::tcp::endpoint> ep) {
     }
   }
   const auto now = rpc::Clock::now();
-  for (auto& [id, w] : batch) {
+  for (auto& entry : batch) {
+    auto& w = entry.second;  // not a structured binding: clang < 16 cannot capture one
     asio::post(loop_, [w] { w->timer.cancel(); });
     if (!s) {
       if (w->done) w->done(CallResult{Status(StatusCode::kCancelled, reason.message(), false), {}});
@@ -765,7 +766,8 @@ void Channel::fail_all_waiting(const Status& why) {
     std::lock_guard lock(mu_);
     batch.swap(waiting_);
   }
-  for (auto& [id, w] : batch) {
+  for (auto& entry : batch) {
+    auto& w = entry.second;  // not a structured binding: clang < 16 cannot capture one
     asio::post(loop_, [w] { w->timer.cancel(); });
     if (w->done) w->done(CallResult{Status(why.code(), why.message(), false), {}});
   }
