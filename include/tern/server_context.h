@@ -112,6 +112,8 @@ class ServerContext {
   // Proxy::co_call); at once, on this thread, when cancelled() is true
   // already. A deadline needs no callback: nested calls inherit it. Stream
   // handlers' contexts do not call it (yet) unless already ended.
+  // Thread safety: on_cancel() and the registration's reset() may be called
+  // from any thread; reset() does not wait for an `fn` already running.
   [[nodiscard]] CancelRegistration on_cancel(std::function<void()> fn);
 
   bool oneway() const noexcept;

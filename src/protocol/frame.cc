@@ -122,8 +122,6 @@ FrameBuilder::FrameBuilder(FrameType type, std::uint64_t request_id, std::size_t
   buf_.resize(kHeaderSize);
 }
 
-static_assert(BufferPool::kMinPooled == 64 * 1024, "Frame::kPooledPayload and FrameBuilder::kPooledGrowth");
-
 void Frame::release_payload() noexcept { BufferPool::give(std::move(payload)); }
 
 void FrameBuilder::grow(std::size_t n) {

@@ -21,6 +21,7 @@
 #include <string>
 #include <string_view>
 
+#include "tern/buffer_pool.h"
 #include "tern/status.h"
 
 namespace tern::protocol {
@@ -121,21 +122,20 @@ struct Frame {
   Frame& operator=(const Frame&) = default;
   Frame& operator=(Frame&& o) noexcept {
     if (this != &o) {
-      if (payload.capacity() >= kPooledPayload) release_payload();
+      if (payload.capacity() >= BufferPool::kMinPooled) release_payload();
       header = o.header;
       payload = std::move(o.payload);
     }
     return *this;
   }
   ~Frame() {
-    if (payload.capacity() >= kPooledPayload) release_payload();
+    if (payload.capacity() >= BufferPool::kMinPooled) release_payload();
   }
 
   std::string_view meta() const noexcept { return std::string_view(payload).substr(0, header.meta_len); }
   std::string_view body() const noexcept { return std::string_view(payload).substr(header.meta_len); }
 
  private:
-  static constexpr std::size_t kPooledPayload = 64 * 1024;  // = BufferPool::kMinPooled
   void release_payload() noexcept;
 };
 
@@ -162,7 +162,7 @@ class FrameBuilder {
   // takes a buffer from the pool (tern/buffer_pool.h) instead of
   // allocating fresh pages.
   void write(const char* data, std::size_t n) {
-    if (buf_.capacity() - buf_.size() < n && buf_.size() + n >= kPooledGrowth) grow(n);
+    if (buf_.capacity() - buf_.size() < n && buf_.size() + n >= BufferPool::kMinPooled) grow(n);
     buf_.append(data, n);
   }
   void append_body(std::string_view data) { write(data.data(), data.size()); }
@@ -171,7 +171,6 @@ class FrameBuilder {
   std::string finish();
 
  private:
-  static constexpr std::size_t kPooledGrowth = 64 * 1024;  // = BufferPool::kMinPooled
   void grow(std::size_t n);
 
   FrameHeader header_;
