@@ -47,7 +47,8 @@ Result<std::shared_ptr<RawStream>> open_stream(Reference& ref, std::string_view 
   if (options) {
     for (const auto& [k, v] : options->attachments) {
       if (reserved(k)) return Status(StatusCode::kInvalidArgument, "attachment key '" + k + "' is reserved");
-      if (std::any_of(extra.begin(), extra.end(), [&](const auto& e) { return e.first == k; })) continue;
+      const std::string& key = k;  // clang < 16 cannot capture a structured binding
+      if (std::any_of(extra.begin(), extra.end(), [&](const auto& e) { return e.first == key; })) continue;
       md.emplace_back(k, v);
     }
     for (const auto& [k, v] : options->propagated) md.emplace_back("^" + k, v);
