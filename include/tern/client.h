@@ -16,9 +16,11 @@
 #include <string_view>
 
 #include "tern/channel.h"
+#include "tern/contract.h"
 #include "tern/filter.h"
 #include "tern/proxy.h"
 #include "tern/reference.h"
+#include "tern/reflection.h"
 #include "tern/registry.h"
 
 namespace tern {
@@ -66,6 +68,9 @@ class Client {
   // The typed form: the service name comes from TERN_SERVICE(I, ...).
   template <typename I>
   Result<Proxy<I>> refer(std::string_view registry_url, ReferenceOptions options = {}) {
+    if (options.expected_contract.empty() && options.contract_check != "off") {
+      options.expected_contract = encode_contracts(method_contracts(reflection::describe_interface<I>()));
+    }
     auto ref = reference(std::string(ServiceTraits<I>::name), registry_url, std::move(options));
     if (!ref) return ref.status();
     return Proxy<I>(std::move(*ref));

@@ -97,6 +97,16 @@ struct ReferenceOptions {
   std::chrono::milliseconds warmup{std::chrono::minutes(10)};
   // Seed for the load balancer's random source (0 = random). Tests fix it.
   std::uint64_t seed = 0;
+  // The contract check against each provider's announced method signatures
+  // (tern/contract.h): "warn" (default; a mismatch logs a warning naming the
+  // method and both signatures), "strict" (a mismatching provider is left
+  // out; refer() fails with FAILED_PRECONDITION when one is known at refer()
+  // time) or "off". Anything else: INVALID_ARGUMENT at reference creation.
+  std::string contract_check = "warn";
+  // This consumer's contract (tern::encode_contracts). Client::refer<I>()
+  // fills it from the interface I when empty; with the generic reference()
+  // it stays empty unless set, and then nothing is checked.
+  std::string expected_contract;
 };
 
 // Per-call settings (Proxy::with(options)).

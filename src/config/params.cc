@@ -113,6 +113,10 @@ Status set_cluster(std::string& out, std::string_view v) {
 Status set_host_port(std::string& out, std::string_view v) {
   auto hp = parse_host_port(v);
   if (!hp) return hp.status();
+  auto bracket = v.rfind(']');
+  if (v.find(':', bracket == std::string_view::npos ? 0 : bracket) == std::string_view::npos) {
+    return invalid("'" + std::string(v) + "' has no port (write '" + std::string(v) + ":0' for a free port)");
+  }
   out = std::string(v);
   return Status();
 }
@@ -203,6 +207,16 @@ const std::vector<Field<RO>>& reference_fields() {
          return set_int<std::size_t>(o.compression_threshold, v, 0, std::numeric_limits<std::size_t>::max());
        },
        [](const RO& o) { return std::to_string(o.compression_threshold); }},
+      {"contract_check",
+       [](RO& o, std::string_view v) {
+         if (v != "warn" && v != "strict" && v != "off") {
+           return Status(StatusCode::kInvalidArgument,
+                         "contract_check: '" + std::string(v) + "' is not one of warn, strict, off");
+         }
+         o.contract_check = std::string(v);
+         return Status();
+       },
+       [](const RO& o) { return o.contract_check; }},
       {"eject_after", [](RO& o, std::string_view v) { return set_int(o.eject_after, v, 0, 1000000); },
        [](const RO& o) { return std::to_string(o.eject_after); }},
       {"eject_backoff", [](RO& o, std::string_view v) { return set_duration(o.eject_backoff, v, 1); },

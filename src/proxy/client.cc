@@ -60,9 +60,19 @@ Result<std::shared_ptr<Reference>> Client::reference(const std::string& service,
   auto reg = registry(registry_url);
   if (!reg) return reg.status();
   core->registry = *reg;
+  if (core->options.contract_check != "off") {
+    core->contract = decode_contracts(core->options.expected_contract);
+    core->contract_strict = core->options.contract_check == "strict";
+  }
   // Seed the directory synchronously so the first call need not wait for a
   // push; every later push (a full snapshot) replaces it.
   if (auto initial = core->registry->lookup(service); initial.has_value()) core->on_providers(*initial);
+  if (core->contract_strict) {
+    std::lock_guard lock(core->mu);
+    if (!core->contract_excluded.empty()) {
+      return Status(StatusCode::kFailedPrecondition, "contract mismatch for service '" + service + "' (contract_check=strict): " + core->contract_excluded);
+    }
+  }
   std::weak_ptr<ReferenceCore> weak = core;
   auto sub = core->registry->subscribe(service, [weak](const std::string&, const std::vector<Url>& urls) {
     if (auto c = weak.lock()) c->on_providers(urls);

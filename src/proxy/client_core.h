@@ -5,12 +5,14 @@
 #include <condition_variable>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <unordered_map>
 #include <vector>
 
 #include "tern/channel.h"
 #include "tern/client.h"
+#include "tern/contract.h"
 #include "tern/cluster/fault_tolerance.h"
 #include "tern/cluster/invoker.h"
 #include "tern/cluster/load_balancer.h"
@@ -83,11 +85,29 @@ struct ReferenceCore : std::enable_shared_from_this<ReferenceCore> {
   std::unique_ptr<cluster::LoadBalancer> lb;
   cluster::FaultTolerance mode = cluster::FaultTolerance::kFailover;  // set by Reference's constructor
 
+  // The contract check (tern/contract.h): this consumer's contract, parsed
+  // once from options.expected_contract; empty = nothing to check.
+  std::vector<MethodContract> contract;
+  bool contract_strict = false;
+
   mutable std::mutex mu;
   mutable std::condition_variable cv;
   std::shared_ptr<const Directory> directory;  // guarded by mu
+  // Mismatches already logged ("host:port method digest"), so a push logs
+  // only new ones; and, in strict mode, why the last push left providers out
+  // (empty when none was). Guarded by mu.
+  std::set<std::string> contract_reported;
+  std::string contract_excluded;
+
+  // UNAVAILABLE "no provider for service 'S'", or FAILED_PRECONDITION naming
+  // the mismatch when strict contract checking left every provider out.
+  Status no_provider() const;
 
   void on_providers(const std::vector<Url>& urls);
+  // True when provider `u` may be used under the contract check; logs each
+  // new mismatch once. In strict mode a mismatch returns false and sets
+  // `excluded` (when empty) to the first one's message.
+  bool check_contract(const Url& u, std::string& excluded);
   std::shared_ptr<const Directory> snapshot() const;
   // A provider for the next attempt, picked by the load balancer among those
   // whose id is not in `exclude`; null when none is left.

@@ -86,6 +86,9 @@ Status ReferenceCore::validate(const ReferenceOptions& o) {
   if (o.eject_backoff.count() <= 0 || o.eject_backoff_max < o.eject_backoff) {
     return bad("eject_backoff must be > 0 and <= eject_backoff_max");
   }
+  if (o.contract_check != "warn" && o.contract_check != "strict" && o.contract_check != "off") {
+    return bad("contract_check must be warn, strict or off, not '" + o.contract_check + "'");
+  }
   return Status();
 }
 
@@ -97,9 +100,11 @@ void ReferenceCore::on_providers(const std::vector<Url>& urls) {
     prev = directory;
   }
   cluster::OutlierEjectionOptions ejection{options.eject_after, options.eject_backoff, options.eject_backoff_max};
+  std::string excluded;
   for (const auto& u : urls) {
     if (!options.version.empty() && u.param("version") != options.version) continue;
     if (!options.group.empty() && u.param("group") != options.group) continue;
+    if (!contract.empty() && !check_contract(u, excluded)) continue;
     std::shared_ptr<EndpointInvoker> inv;
     if (prev) {
       for (auto& old : prev->owners) {
@@ -117,8 +122,43 @@ void ReferenceCore::on_providers(const std::vector<Url>& urls) {
   {
     std::lock_guard lock(mu);
     directory = std::move(next);
+    contract_excluded = std::move(excluded);
   }
   cv.notify_all();
+}
+
+bool ReferenceCore::check_contract(const Url& u, std::string& excluded) {
+  auto mismatches = compare_contracts(contract, decode_contracts(u.param(kContractUrlParam)));
+  if (mismatches.empty()) return true;
+  for (const auto& m : mismatches) {
+    std::string key = u.address() + " " + m.method + " " + m.provider_signature;
+    bool fresh = false;
+    {
+      std::lock_guard lock(mu);
+      fresh = contract_reported.insert(key).second;
+    }
+    if (!fresh) continue;
+    if (contract_strict) {
+      TERN_LOG(kError, "contract mismatch with provider {} of {}: {}; the provider is left out (contract_check=strict)",
+               u.address(), service, m.message());
+    } else {
+      TERN_LOG(kWarn, "contract mismatch with provider {} of {}: {}", u.address(), service, m.message());
+    }
+  }
+  if (!contract_strict) return true;
+  if (excluded.empty()) excluded = "provider " + u.address() + ": " + mismatches.front().message();
+  return false;
+}
+
+Status ReferenceCore::no_provider() const {
+  std::string why;
+  {
+    std::lock_guard lock(mu);
+    why = contract_excluded;
+  }
+  if (why.empty()) return Status(StatusCode::kUnavailable, "no provider for service '" + service + "'");
+  return Status(StatusCode::kFailedPrecondition,
+                "no provider for service '" + service + "' matches this consumer's contract: " + why);
 }
 
 std::shared_ptr<const Directory> ReferenceCore::snapshot() const {
@@ -226,7 +266,7 @@ void ReferenceCore::start_attempt(std::unique_ptr<CallAttempt> a, Status last_er
   if (a->control && a->control->cancelled()) return fail(cancelled_by_caller());
   if (!dir || dir->ptrs.empty()) {
     if (!last_error.is_ok()) return fail(std::move(last_error));
-    return fail(Status(StatusCode::kUnavailable, "no provider for service '" + a->core->service + "'"));
+    return fail(a->core->no_provider());
   }
   auto remaining = until(a->deadline);
   if (remaining.count() <= 0) {
@@ -328,7 +368,7 @@ void FanOut::start(const std::shared_ptr<FanOut>& f) {
   if (f->control && f->control->cancelled()) return fail(cancelled_by_caller());
   auto dir = f->core->snapshot();
   if (!dir || dir->ptrs.empty()) {
-    return fail(Status(StatusCode::kUnavailable, "no provider for service '" + f->core->service + "'"));
+    return fail(f->core->no_provider());
   }
   std::vector<std::shared_ptr<EndpointInvoker>> targets;
   if (f->mode == FaultTolerance::kBroadcast) {
@@ -602,7 +642,7 @@ Status Reference::invoke_oneway(std::string_view method, std::string request) {
   }
   auto dir = core_->snapshot();
   if (!dir || dir->ptrs.empty()) {
-    return Status(StatusCode::kUnavailable, "no provider for service '" + core_->service + "'");
+    return core_->no_provider();
   }
   cluster::Invocation inv{core_->service, method, {}};
   auto* picked = static_cast<EndpointInvoker*>(core_->lb->select(dir->ptrs, inv));

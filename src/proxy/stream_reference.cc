@@ -14,7 +14,7 @@ Result<std::shared_ptr<RawStream>> open_stream(Reference& ref, std::string_view 
   ReferenceCore& core = *ref.core_;
   auto dir = core.snapshot();
   if (!dir || dir->ptrs.empty()) {
-    return Status(StatusCode::kUnavailable, "no provider for service '" + core.service + "'", false);
+    return core.no_provider();
   }
   auto ep = core.pick(*dir, method, {});
   if (!ep) return Status(StatusCode::kUnavailable, "no available provider for service '" + core.service + "'", false);

@@ -2,6 +2,9 @@
 // IO thread, responses, graceful shutdown. See tern/server.h.
 #include "tern/server.h"
 
+#include "tern/contract.h"
+#include "server/suggest.h"
+
 #include <asio/ip/tcp.hpp>
 #include <asio/post.hpp>
 
@@ -34,6 +37,12 @@ namespace tern {
 namespace detail {
 struct ServerCallAccess {
   static void set_service(ServerCall& c, std::size_t off, std::size_t len) { c.service_ = {off, len}; }
+  // The call holds one slot of its method's limiter until it answers.
+  static void hold_limit(ServerCall& c, std::shared_ptr<server_impl::MethodLimiter> limiter,
+                         std::chrono::steady_clock::time_point now) {
+    c.limiter_ = std::move(limiter);
+    c.arrived_ = now;
+  }
   static void set_method(ServerCall& c, std::size_t off, std::size_t len) { c.method_ = {off, len}; }
   static void accept_compression(ServerCall& c, protocol::Compression alg, std::size_t threshold) {
     c.response_compression_ = alg;
@@ -305,7 +314,10 @@ void Server::Impl::handle_request(const std::shared_ptr<rpc::ServerSession>& ses
   }
   auto sit = services.find(std::string(call.service()));
   if (sit == services.end()) {
-    call.respond(Status(StatusCode::kUnimplemented, fmt::format("unknown service '{}'", call.service())));
+    std::vector<std::string_view> names;
+    for (const auto& entry : services) names.push_back(entry.first);
+    call.respond(Status(StatusCode::kUnimplemented, fmt::format("unknown service '{}'{}", call.service(),
+                                                                server_impl::did_you_mean(call.service(), names))));
     return;
   }
   const ServiceEntry& svc = sit->second;
@@ -318,11 +330,24 @@ void Server::Impl::handle_request(const std::shared_ptr<rpc::ServerSession>& ses
   }
   auto mit = svc.methods.find(std::string(call.method()));
   if (mit == svc.methods.end()) {
-    call.respond(Status(StatusCode::kUnimplemented,
-                        fmt::format("unknown method '{}.{}'", call.service(), call.method())));
+    std::vector<std::string_view> names;
+    for (const auto& entry : svc.methods) names.push_back(entry.first);
+    call.respond(Status(StatusCode::kUnimplemented, fmt::format("unknown method '{}.{}'{}", call.service(),
+                                                                call.method(),
+                                                                server_impl::did_you_mean(call.method(), names))));
     return;
   }
   const MethodHandler* handler = &mit->second.handler;
+  if (const auto& limiter = mit->second.limiter) {
+    // tern/overload.h: refused here, on the IO thread, before any queueing.
+    auto now = std::chrono::steady_clock::now();
+    if (Status limited = limiter->try_acquire(now); !limited.is_ok()) {
+      rejected_limit.fetch_add(1, std::memory_order_relaxed);
+      call.respond(limited);
+      return;
+    }
+    detail::ServerCallAccess::hold_limit(call, limiter, now);
+  }
   in_flight.fetch_add(1, std::memory_order_relaxed);
   if (!svc.pooled) {
     run(call, *handler);
@@ -457,6 +482,8 @@ ServerCall::ServerCall(ServerCall&& o) noexcept
       filters_ran_(o.filters_ran_),
       started_(o.started_),
       response_attachments_(std::move(o.response_attachments_)),
+      limiter_(std::move(o.limiter_)),
+      arrived_(o.arrived_),
       response_compression_(o.response_compression_),
       compression_threshold_(o.compression_threshold_) {
   o.responded_ = true;  // the moved-from call must not answer
@@ -472,8 +499,24 @@ void ServerCall::release_slot() noexcept {
   holds_slot_ = false;
 }
 
+void ServerCall::release_limit(const Status& status) noexcept {
+  // Answers of calls that ran are latency samples; refusals and sheds are not.
+  auto c = status.code();
+  release_limit(c != StatusCode::kResourceExhausted && c != StatusCode::kDeadlineExceeded &&
+                c != StatusCode::kCancelled);
+}
+
+void ServerCall::release_limit(bool sample) noexcept {
+  if (!limiter_) return;
+  auto now = std::chrono::steady_clock::now();
+  const bool ran = started_ != std::chrono::steady_clock::time_point{};
+  limiter_->release(now - arrived_, ran ? now - started_ : now - arrived_, sample && ran, now);
+  limiter_.reset();
+}
+
 void ServerCall::after_response(const Status& status) {
   release_slot();
+  release_limit(status);
   if (session_) session_->forget_cancelled(request_id());
   if (filters_ == nullptr) return;
   auto latency = std::chrono::steady_clock::now() - started_;
@@ -492,6 +535,7 @@ ServerCall::~ServerCall() {
     }
   }
   release_slot();  // oneway calls, and calls dropped with their connection
+  release_limit(oneway() && started_ != std::chrono::steady_clock::time_point{});
 }
 
 const std::string& ServerCall::peer() const noexcept { return session_->peer(); }
@@ -568,6 +612,7 @@ void ServerCall::respond(protocol::FrameBuilder&& builder) {
   }
   response_bytes_ = frame.size();  // on the wire: compressed, when it is
   release_slot();  // before the response leaves: the consumer may send its next call at once
+  release_limit(Status());
   session_->send_response(std::move(frame));
   after_response(Status());
 }
@@ -595,6 +640,7 @@ void ServerCall::respond(const Status& error) {
   std::string bytes = b.finish();
   response_bytes_ = bytes.size();
   release_slot();
+  release_limit(error);
   session_->send_response(std::move(bytes));
   after_response(error);
 }
@@ -616,7 +662,7 @@ Status Server::add_method(const std::string& service, const std::string& method,
   if (svc.methods.count(method)) {
     return Status(StatusCode::kAlreadyExists, fmt::format("method '{}.{}' is exposed already", service, method));
   }
-  svc.methods[method] = MethodEntry{std::move(handler)};
+  svc.methods[method] = MethodEntry{std::move(handler), nullptr};
   svc.method_names.push_back(method);
   return Status();
 }
@@ -689,6 +735,7 @@ Status Server::start() {
   bool need_pool = false;
   for (auto& s : im.policy.on_pool) need_pool = need_pool || s;
   for (auto& [name, svc] : im.services) {
+    if (Status s = server_impl::build_limiters(name, svc); !s.is_ok()) return s;
     svc.pooled = im.policy.pooled(DispatchEvent::kRequest);
     if (!svc.options.dispatcher.empty()) {
       auto sp = dispatch_policy(svc.options.dispatcher);
@@ -754,6 +801,22 @@ std::vector<Url> Server::provider_urls() const {
     std::string methods;
     for (auto& m : svc.method_names) methods += (methods.empty() ? "" : ",") + m;
     u.set_param("methods", methods);
+    // The contract check (tern/contract.h): each typed method's signature and digest.
+    if (!svc.description.is_null() || !svc.stream_descriptions.empty()) {
+      nlohmann::json d = svc.description.is_object() ? svc.description : nlohmann::json::object();
+      if (!d.contains("methods") || !d["methods"].is_array()) d["methods"] = nlohmann::json::array();
+      if (!d.contains("types") || !d["types"].is_object()) d["types"] = nlohmann::json::object();
+      for (const auto& [method, sd] : svc.stream_descriptions) {
+        nlohmann::json m = sd;
+        if (m.contains("types")) {
+          if (m["types"].is_object()) d["types"].update(m["types"]);
+          m.erase("types");
+        }
+        m["name"] = method;
+        d["methods"].push_back(std::move(m));
+      }
+      if (auto c = encode_contracts(method_contracts(d)); !c.empty()) u.set_param(std::string(kContractUrlParam), c);
+    }
     u.set_param("weight", std::to_string(svc.options.weight));
     // The same port answers the Tern protocol and gRPC (h2c, or h2 by ALPN
     // over TLS; docs/grpc.md), so gRPC-only consumers and `tern ls` see both.
@@ -846,6 +909,7 @@ Server::Stats Server::stats() const {
   s.shed = impl_->shed.load();
   s.duplicate_ids = impl_->duplicate_ids.load();
   s.oversize_responses = impl_->oversize_responses.load();
+  s.rejected_limit = impl_->rejected_limit.load();
   std::lock_guard lock(impl_->mu);
   s.connections = impl_->sessions.size();
   return s;

@@ -117,6 +117,8 @@ TEST(ServerParams, EveryKeyWithRealValues) {
 
   EXPECT_INVALID(tern::parse_server_options({{"pool", "elastic"}}), "pool: unknown pool \"elastic\"");
   EXPECT_INVALID(tern::parse_server_options({{"listen", "host:port"}}), "listen: ");
+  EXPECT_INVALID(tern::parse_server_options({{"listen", "127.0.0.1"}}),
+                 "listen: '127.0.0.1' has no port (write '127.0.0.1:0' for a free port)");
   EXPECT_INVALID(tern::parse_server_options({{"max_meta", "70000"}}), "max_meta: \"70000\" is out of range [1, 65535]");
   EXPECT_INVALID(tern::parse_server_options({{"dispatcher", "sometimes"}}), "dispatcher: ");
   EXPECT_INVALID(tern::parse_server_options({{"worker_queue", "0"}}), "worker_queue: ");

@@ -1,9 +1,12 @@
 // Compiles the C++ snippets of docs/call-modes.md, docs/configuration.md,
-// docs/streaming.md and docs/grpc.md (extracted by doc_snippets.cmake) and runs
+// docs/streaming.md, docs/grpc.md and docs/getting-started.md (extracted by doc_snippets.cmake) and runs
 // the call-mode, streaming and gRPC ones against real providers, checking what they print.
 #include <gtest/gtest.h>
 
+#include <pthread.h>
+
 #include <cctype>
+#include <csignal>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -35,6 +38,7 @@ struct DocSnippet {
 #include "configuration_snippets.inc"
 #include "streaming_snippets.inc"
 #include "grpc_snippets.inc"
+#include "getting_started_snippets.inc"
 
 namespace {
 
@@ -206,6 +210,15 @@ TEST_F(DocSnippets, GrpcPage) {
       EXPECT_EQ(s.fn(calc_, *client_, impl_), 0) << "grpc snippet " << s.index;
     }
   }
+}
+
+// docs/getting-started.md: the status-code test runs (its EXPECTs are this
+// test's); the signal example is compiled only (it would wait for a signal).
+TEST_F(DocSnippets, GettingStartedStatusCodeTestRunsAndSignalExampleCompiles) {
+  ASSERT_EQ(getting_started_snippets().size(), 2u);
+  EXPECT_TRUE(getting_started_snippets()[0].run);
+  EXPECT_FALSE(getting_started_snippets()[1].run);
+  EXPECT_EQ(getting_started_snippets()[0].fn(calc_, *client_, impl_), 0);
 }
 
 }  // namespace

@@ -108,6 +108,23 @@ TEST_F(Fixture, UnknownServiceAndMethodAreUnimplemented) {
   done.wait(0);
   EXPECT_EQ(got.code(), tern::StatusCode::kUnimplemented);
   EXPECT_NE(got.message().find("nope"), std::string::npos);
+
+  // A typo gets the nearest name; a name far from every method gets none.
+  auto ask = [&](tern::Reference& r, std::string_view method) {
+    done = 0;
+    r.invoke(method, r.new_request(method, false).finish(), 1000ms, [&](tern::CallResult&& res) {
+      got = res.status;
+      done = 1;
+      done.notify_one();
+    });
+    done.wait(0);
+    return got.message();
+  };
+  EXPECT_EQ(ask(*calc_ref, "ad"), "unknown method 'testsvc::Calculator.ad' (did you mean 'add'?)");
+  EXPECT_EQ(ask(*calc_ref, "ADD"), "unknown method 'testsvc::Calculator.ADD' (did you mean 'add'?)");
+  EXPECT_EQ(ask(*calc_ref, "nope"), "unknown method 'testsvc::Calculator.nope'");
+  auto typo = client->reference("testsvc::Calculater", url).value();
+  EXPECT_EQ(ask(*typo, "add"), "unknown service 'testsvc::Calculater' (did you mean 'testsvc::Calculator'?)");
 }
 
 TEST_F(Fixture, UndecodableArgumentsAreInvalidArgument) {

@@ -2,6 +2,8 @@
 // rejected or resolved as asked, malformed text.
 #include "net/listen_address.h"
 
+#include <string>
+
 #include <gtest/gtest.h>
 
 namespace tern::net {
@@ -40,6 +42,22 @@ TEST(ListenAddress, MalformedTextIsInvalidArgument) {
       EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument) << text;
     }
   }
+}
+
+// A host without a port would bind a random one nobody can find.
+TEST(ListenAddress, APortMustBeWritten) {
+  for (const char* text : {"127.0.0.1", "[::1]", "localhost"}) {
+    for (HostNames names : {HostNames::kReject, HostNames::kResolve}) {
+      auto r = parse_listen_address(text, names);
+      ASSERT_FALSE(r.has_value()) << text;
+      EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument) << text;
+      EXPECT_EQ(r.status().message(), "listen address '" + std::string(text) + "' has no port (write '" +
+                                          std::string(text) + ":0' to listen on a free port)");
+    }
+  }
+  auto free_port = parse_listen_address("127.0.0.1:0", HostNames::kReject);
+  ASSERT_TRUE(free_port.has_value());
+  EXPECT_EQ(free_port->endpoint.port(), 0);
 }
 
 }  // namespace
