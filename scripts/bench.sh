@@ -43,4 +43,8 @@ args=(--rounds "$ROUNDS" --duration-ms "$DURATION_MS" --warmup-ms "$WARMUP_MS"
       --command "make bench  (= scripts/bench.sh: cmake --preset default; cmake --build --preset default --target tern_bench_all; build/default/bench/tern_micro_bench; build/default/bench/tern_alloc_bench; build/default/bench/tern_loopback_bench --rounds $ROUNDS --duration-ms $DURATION_MS --warmup-ms $WARMUP_MS)")
 if [ -n "$SCENARIOS" ]; then args+=(--scenarios "$SCENARIOS"); fi
 "$BIN/tern_loopback_bench" "${args[@]}"
+if [ -x "$BIN/tern_overload_bench" ]; then
+  echo "== a provider at 3x its capacity, per-method limits (bench/overload; docs/reliability.md) =="
+  "$BIN/tern_overload_bench" --seconds 3
+fi
 echo "make bench: $(( $(date +%s) - start )) s of measurement"

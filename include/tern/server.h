@@ -48,6 +48,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <tuple>
@@ -55,6 +56,7 @@
 
 #include "tern/dispatcher.h"
 #include "tern/filter.h"
+#include "tern/overload.h"
 #include "tern/protocol/compression.h"
 #include "tern/protocol/decoder.h"
 #include "tern/protocol/frame.h"
@@ -76,6 +78,9 @@ class ServerSession;
 }
 namespace detail {
 struct ServerCallAccess;
+}
+namespace server_impl {
+class MethodLimiter;
 }
 
 struct ServerOptions {
@@ -186,6 +191,12 @@ struct ServiceOptions {
   // tern/monitor/admin_server.h). Keys the server sets itself (methods,
   // weight, version, group) take precedence. Default none.
   std::map<std::string, std::string> parameters;
+  // Overload protection (tern/overload.h): the limits each method of this
+  // service gets (each method counts on its own), and overrides by method
+  // name, which replace `limit` for that method. Default: no limits. An
+  // override naming no method of the service: INVALID_ARGUMENT at start().
+  MethodLimit limit;
+  std::map<std::string, MethodLimit, std::less<>> method_limits;
 };
 
 // The provider's side of one consumer connection, for services that talk
@@ -252,6 +263,12 @@ class ServerCall {
   std::size_t filters_ran_ = 0;
   std::chrono::steady_clock::time_point started_{};
   std::unique_ptr<std::vector<std::pair<std::string, std::string>>> response_attachments_;
+  // The method's limiter while the call holds one of its slots (tern/overload.h).
+  std::shared_ptr<server_impl::MethodLimiter> limiter_;
+  std::chrono::steady_clock::time_point arrived_{};
+  // Before the answer leaves (the consumer may send its next call at once).
+  void release_limit(bool sample) noexcept;
+  void release_limit(const Status& answer) noexcept;
   // Response compression the consumer accepts, and the server's threshold.
   protocol::Compression response_compression_ = protocol::Compression::kNone;
   std::size_t compression_threshold_ = 0;
@@ -390,8 +407,19 @@ class Server {
     std::uint64_t shed = 0;
     std::uint64_t duplicate_ids = 0;  // requests refused: their id was in flight on the connection
     std::uint64_t oversize_responses = 0;  // results dropped: over max_body or the write queue's room
+    std::uint64_t rejected_limit = 0;  // RESOURCE_EXHAUSTED answers from a method's limits (tern/overload.h)
   };
   Stats stats() const;
+
+  // The state of one method's limits (tern/overload.h): its calls in flight
+  // under them and the concurrency limit in force (0 = no concurrency
+  // limit; the adaptive limit moves). Empty when the method has no limits
+  // or before start(). Thread-safe.
+  struct LimitState {
+    int in_flight = 0;
+    int concurrency_limit = 0;
+  };
+  std::optional<LimitState> limit_state(std::string_view service, std::string_view method) const;
 
   struct Impl;
 

@@ -17,6 +17,7 @@
 #include "rpc/stream_hub.h"
 #include "rpc/thread_pool.h"
 #include "server/grpc_health.h"
+#include "server/overload/method_limiter.h"
 #include "server/server_session.h"
 #include "tern/net/io_context_pool.h"
 #include "tern/net/tls_context.h"
@@ -28,6 +29,8 @@ namespace server_impl {
 
 struct MethodEntry {
   MethodHandler handler;
+  // Its limits (tern/overload.h), built at start(); null = none.
+  std::shared_ptr<MethodLimiter> limiter;
 };
 
 struct ServiceEntry {
@@ -40,6 +43,12 @@ struct ServiceEntry {
   // (add_stream_method), merged into the reflection description.
   std::unordered_map<std::string, nlohmann::json> stream_descriptions;
 };
+
+// Builds the limiters of `svc`'s methods from its ServiceOptions::limit and
+// method_limits (tern/overload.h). INVALID_ARGUMENT for an override naming
+// no method of the service, or a negative limit. Called by Server::start().
+Status build_limiters(const std::string& service, ServiceEntry& svc);
+
 // A stream method (Server::add_stream_method).
 struct StreamEntry {
   RawStreamHandler handler;
@@ -70,6 +79,7 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
   std::atomic<std::uint64_t> shed{0};                // dropped before running: caller gone
   std::atomic<std::uint64_t> duplicate_ids{0};       // refused: id in flight on the connection
   std::atomic<std::uint64_t> oversize_responses{0};  // results dropped: too large to send
+  std::atomic<std::uint64_t> rejected_limit{0};      // refused by a method's limits (tern/overload.h)
   std::atomic<std::uint64_t> handler_errors{0};
   std::atomic<std::int64_t> in_flight{0};
   std::atomic<bool> shutting_down{false};
