@@ -329,6 +329,26 @@ const std::vector<Field<SvO>>& service_fields() {
       {"dispatcher", [](SvO& o, std::string_view v) { return set_dispatcher(o.dispatcher, v, true); },
        [](const SvO& o) { return o.dispatcher; }},
       {"group", [](SvO& o, std::string_view v) { return set_text(o.group, v); }, [](const SvO& o) { return o.group; }},
+      // tern/overload.h, for every method of the service: "auto" (adaptive) or a number (0 = none).
+      {"max_concurrency",
+       [](SvO& o, std::string_view v) {
+         if (v == "auto") {
+           o.limit.adaptive = true;
+           o.limit.max_concurrency = 0;
+           return Status();
+         }
+         o.limit.adaptive = false;
+         return set_int(o.limit.max_concurrency, v, 0, std::numeric_limits<int>::max());
+       },
+       [](const SvO& o) { return o.limit.adaptive ? std::string("auto") : std::to_string(o.limit.max_concurrency); }},
+      {"max_qps",
+       [](SvO& o, std::string_view v) {
+         int qps = 0;
+         if (Status s = set_int(qps, v, 0, std::numeric_limits<int>::max()); !s.is_ok()) return s;
+         o.limit.max_qps = qps;
+         return Status();
+       },
+       [](const SvO& o) { return std::to_string(static_cast<long long>(o.limit.max_qps)); }},
       {"name", [](SvO& o, std::string_view v) { return set_text(o.name, v); }, [](const SvO& o) { return o.name; }},
       {"version", [](SvO& o, std::string_view v) { return set_text(o.version, v); },
        [](const SvO& o) { return o.version; }},

@@ -212,9 +212,15 @@ TEST(Params, RoundTripEveryKey) {
   expect_round_trip(tern::RegistryOptions{});
   expect_round_trip(tern::ChannelOptions{});
   expect_round_trip(tern::ClientOptions{});
-  EXPECT_EQ(tern::param_keys<tern::ReferenceOptions>().size(), 17u);
+  EXPECT_EQ(tern::param_keys<tern::ReferenceOptions>().size(), 18u);
   EXPECT_EQ(tern::param_keys<tern::ServerOptions>().size(), 26u);
-  EXPECT_EQ(tern::param_keys<tern::ServiceOptions>().size(), 6u);
+  EXPECT_EQ(tern::param_keys<tern::ServiceOptions>().size(), 8u);
+  auto limited = tern::parse_service_options({{"max_concurrency", "auto"}, {"max_qps", "50"}}).value();
+  EXPECT_TRUE(limited.limit.adaptive);
+  EXPECT_EQ(limited.limit.max_qps, 50.0);
+  expect_round_trip(limited);
+  EXPECT_EQ(tern::parse_service_options({{"max_concurrency", "8"}}).value().limit.max_concurrency, 8);
+  EXPECT_INVALID(tern::parse_service_options({{"max_concurrency", "lots"}}), "max_concurrency: ");
   EXPECT_EQ(tern::param_keys<tern::RegistryOptions>().size(), 5u);
   EXPECT_EQ(tern::param_keys<tern::ChannelOptions>().size(), 13u);
   EXPECT_EQ(tern::param_keys<tern::ClientOptions>().size(), 14u);
