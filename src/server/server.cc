@@ -847,6 +847,11 @@ Server::Stats Server::stats() const {
   s.duplicate_ids = impl_->duplicate_ids.load();
   s.oversize_responses = impl_->oversize_responses.load();
   std::lock_guard lock(impl_->mu);
+  if (impl_->pool) {
+    s.pool_threads = impl_->pool->threads();
+    s.pool_active = impl_->pool->active();
+    s.pool_queued = impl_->pool->queued();
+  }
   s.connections = impl_->sessions.size();
   return s;
 }
