@@ -9,6 +9,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "proxy/consumer_registration.h"
 #include "tern/channel.h"
 #include "tern/client.h"
 #include "tern/cluster/fault_tolerance.h"
@@ -80,6 +81,8 @@ struct ReferenceCore : std::enable_shared_from_this<ReferenceCore> {
   protocol::Compression compression = protocol::Compression::kNone;  // options.compression
   std::shared_ptr<Registry> registry;
   SubscriptionId subscription = 0;
+  // This reference in the registry's consumers (released by ~Reference).
+  std::unique_ptr<ConsumerRegistration> consumer;
   std::unique_ptr<cluster::LoadBalancer> lb;
   cluster::FaultTolerance mode = cluster::FaultTolerance::kFailover;  // set by Reference's constructor
 
