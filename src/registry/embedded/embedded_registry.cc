@@ -2,6 +2,7 @@
 #include "registry/embedded/embedded_registry.h"
 
 #include <algorithm>
+#include <atomic>
 #include <condition_variable>
 #include <map>
 #include <mutex>
@@ -103,7 +104,10 @@ class EmbeddedRegistry final : public Registry, public std::enable_shared_from_t
       consumers_.insert(consumer.to_string());
     }
     auto r = api_.call<&Api::register_consumer>(consumer.to_string());
-    if (!r) return consumer_error(r.status());
+    if (!r) {
+      if (r.status().code() == StatusCode::kUnimplemented) consumers_supported_.store(false);
+      return consumer_error(r.status());
+    }
     return Status();
   }
 
@@ -281,7 +285,9 @@ class EmbeddedRegistry final : public Registry, public std::enable_shared_from_t
       // The registry holds fewer of our registrations than we made: it dropped
       // them (we missed beats while paused, or it restarted) on a connection
       // that survived. Register again.
-      bool lost = ok && static_cast<std::size_t>(*hb) < registered_.size();
+      // (Consumers count too, unless the registry predates them.)
+      std::size_t expected = registered_.size() + (consumers_supported_.load() ? consumers_.size() : 0);
+      bool lost = ok && static_cast<std::size_t>(*hb) < expected;
       // The first connection was made by init()/subscribe() themselves, which
       // registered and subscribed on it: not a reconnection.
       if (ok && seen_connects == 0 && !resync_ && !lost) seen_connects = connects;
@@ -318,6 +324,7 @@ class EmbeddedRegistry final : public Registry, public std::enable_shared_from_t
     }
     for (auto& u : consumers) {
       auto r = api_.call<&Api::register_consumer>(u);
+      if (!r && r.status().code() == StatusCode::kUnimplemented) consumers_supported_.store(false);
       if (!r && r.status().code() != StatusCode::kUnimplemented) return false;
     }
     for (auto& service : dispatcher_.subscribed_services()) {
@@ -345,6 +352,7 @@ class EmbeddedRegistry final : public Registry, public std::enable_shared_from_t
   std::condition_variable cv_;
   std::set<std::string> registered_;                                                // guarded by mu_
   std::set<std::string> consumers_;                                                 // guarded by mu_
+  std::atomic<bool> consumers_supported_{true};  // false once the registry answered UNIMPLEMENTED
   struct Known {
     std::uint64_t epoch = 0;
     std::uint64_t revision = 0;

@@ -44,7 +44,8 @@ struct RegistryApi {
   virtual ProviderList lookup(std::string service) = 0;
   virtual std::vector<std::string> list_services() = 0;
   // Renews every registration of the calling connection (providers and
-  // consumers); returns how many providers it holds.
+  // consumers); returns how many it holds (both kinds; a registry older than
+  // consumers counts providers only).
   virtual int heartbeat() = 0;
   // Consumers (tern/registry.h), owned by the calling connection like
   // providers, never pushed to subscribers. A registry older than these

@@ -198,7 +198,10 @@ struct RegistryServer::Impl : registry::RegistryApi, std::enable_shared_from_thi
     }
     for (auto& service : consumers) {
       for (auto& entry : service.second) {
-        if (entry.second.connection == conn->id()) entry.second.renewed = now;
+        if (entry.second.connection == conn->id()) {
+          entry.second.renewed = now;
+          ++n;
+        }
       }
     }
     return n;
