@@ -137,6 +137,27 @@ TEST(ConsumerRegistration, AConsumerIsDroppedWithItsConnectionAndComesBackAfterA
   }, 10s)) << ::testing::PrintToString(seen.size());
 }
 
+// A registry that beats 5x faster than the consumer's registry client
+// expires the consumer between its heartbeats on a connection that stays
+// open; the heartbeat's count tells the client, which registers it again.
+TEST(ConsumerRegistration, AConsumerDroppedOnALiveConnectionIsRegisteredAgain) {
+  tern::RegistryServerOptions o;
+  o.listen = "127.0.0.1:0";
+  o.heartbeat_interval = 200ms;
+  tern::RegistryServer server(o);
+  ASSERT_TRUE(server.start().is_ok());
+  const std::string url = tern_url(server);
+  auto watch = observer(url);
+  tern::RegistryOptions slow = fast();
+  slow.heartbeat_interval = 1000ms;
+  auto owner = tern::create_registry_any(tern::Url::parse(url).value(), slow).value();
+  auto c = tern::Url::parse("consumer://10.0.0.9/Echo?application=x&pid=1").value();
+  ASSERT_TRUE(owner->register_consumer(c).is_ok());
+  ASSERT_TRUE(wait_until([&] { return consumers(*watch, "Echo").empty(); }, 3s)) << "expiry";
+  EXPECT_TRUE(wait_until([&] { return consumers(*watch, "Echo") == std::vector<tern::Url>{c}; }, 3s))
+      << "the client never registered its consumer again";
+}
+
 TEST(ConsumerRegistration, TernLsShowsConsumersAfterProviders) {
   auto server = start_registry();
   const std::string url = tern_url(*server);
