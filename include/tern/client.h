@@ -35,7 +35,7 @@ struct ClientOptions {
   // Names this consumer in the registry: the `application` parameter of the
   // consumer URL each reference registers (tern/registry.h). Default "" =
   // the program's name (/proc/self/comm).
-  std::string application;
+  std::string application{};
   // Consumer filters, in order (tern/filter.h).
   std::vector<std::shared_ptr<ClientFilter>> filters{};
 };

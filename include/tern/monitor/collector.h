@@ -33,10 +33,10 @@ enum class MetricType : std::uint8_t { kCounter, kGauge };
 // family names them), label pairs (names [a-zA-Z_][a-zA-Z0-9_]*, values
 // escaped when rendered) and the value.
 struct Sample {
-  std::string name;
+  std::string name{};
   MetricType type = MetricType::kGauge;
-  std::string help;
-  std::vector<std::pair<std::string, std::string>> labels;
+  std::string help{};
+  std::vector<std::pair<std::string, std::string>> labels{};
   double value = 0;
 };
 
