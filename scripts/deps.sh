@@ -27,6 +27,8 @@ PKGS=(
   procps iproute2 openssl
   # headless browser for the monitor dashboard test (tests/monitor)
   chromium
+  # promtool, which tests/monitor runs on a live /metrics scrape (`promtool check metrics`)
+  prometheus
 )
 
 missing=()

@@ -234,13 +234,24 @@ class ChannelPool {
   void shutdown();
   net::IoContextPool& io() noexcept { return io_; }
 
+  // Totals over every channel of the pool.
+  struct Stats {
+    std::size_t channels = 0;           // channels (provider endpoints) known
+    std::size_t open_connections = 0;   // channels connected now
+    std::size_t pending = 0;            // calls in flight now
+    std::uint64_t timeouts = 0;         // calls that timed out (monotonic)
+    std::uint64_t late_responses = 0;   // responses for no pending call (monotonic)
+  };
+  // Thread-safe; takes each channel's lock briefly.
+  Stats stats() const;
+
  private:
   net::IoContextPool io_;
   ChannelOptions options_;
   std::unique_ptr<rpc::ThreadPool> pool_;
   std::shared_ptr<net::TlsContext> tls_;
   Status status_;
-  std::mutex mu_;
+  mutable std::mutex mu_;
   std::unordered_map<std::string, std::shared_ptr<Channel>> channels_;
   bool shut_down_ = false;
 };

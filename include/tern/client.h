@@ -34,6 +34,10 @@ struct ClientOptions {
   // Registry client settings (heartbeat, backoff, TLS to an embedded
   // registry: registry.tls).
   RegistryOptions registry{};
+  // Names this consumer in the registry: the `application` parameter of the
+  // consumer URL each reference registers (tern/registry.h). Default "" =
+  // the program's name (/proc/self/comm).
+  std::string application{};
   // Consumer filters, in order (tern/filter.h).
   std::vector<std::shared_ptr<ClientFilter>> filters{};
 };

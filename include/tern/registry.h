@@ -6,8 +6,17 @@
 // Backends, chosen by the registry address's scheme (create_registry()):
 //   tern://host:port         the embedded registry (`tern registry`)
 //   zookeeper://h1:2181,...  ZooKeeper, ephemeral nodes under /tern/<service>/providers/
-//   etcd://host:2379         etcd v3, keys under /tern/<service>/providers/ bound to a lease
+//                            (consumers under /tern/<service>/consumers/)
+//   etcd://host:2379         etcd v3, keys under /tern/<service>/providers/ (and
+//                            /consumers/) bound to a lease
 //   direct://h1:p1,h2:p2     a fixed list, no registry at all
+//
+// A consumer is one URL too, for operators (`tern ls`, the monitor's
+// consumer view), never for routing:
+//   consumer://10.0.0.7/Calculator?application=shop&hostname=web-3&pid=4242&ref=1&version=1.0
+// Client::reference() registers one per reference (path = the service
+// referred to; `ref` tells two references of one process apart) and
+// unregisters it when the Reference is destroyed.
 //
 // Semantics every backend keeps:
 //  - register_provider() is idempotent; a registration lives until
@@ -71,6 +80,30 @@ class Registry {
   // last known list when it is unreachable and one is cached; UNAVAILABLE
   // when there is neither).
   virtual Result<std::vector<Url>> lookup(const std::string& service) = 0;
+
+  // Announces a consumer (the URL form above; `consumer.path()` is the
+  // service referred to). Same lifetime as a provider's registration: until
+  // unregister_consumer(), the Registry's destruction, or a lost session
+  // (crash), and re-registered after a reconnection. Statuses as
+  // register_provider(). The default does nothing and returns OK, for
+  // backends with nowhere to store it (direct://).
+  virtual Status register_consumer(const Url& consumer) {
+    (void)consumer;
+    return Status();
+  }
+  // Removes a consumer registered by this object (no-op if unknown).
+  virtual Status unregister_consumer(const Url& consumer) {
+    (void)consumer;
+    return Status();
+  }
+  // The consumers registered for `service`, read from the backend (empty
+  // when none). UNAVAILABLE when the backend cannot be reached;
+  // UNIMPLEMENTED (the default) when it keeps no consumers, or, for the
+  // embedded registry, when the `tern registry` process predates them.
+  virtual Result<std::vector<Url>> list_consumers(const std::string& service) {
+    (void)service;
+    return Status(StatusCode::kUnimplemented, "list_consumers not supported");
+  }
 
   // Names every service that has at least one provider, when the backend can
   // list them (UNIMPLEMENTED otherwise). Used by `tern ls` and the monitor.

@@ -408,6 +408,10 @@ class Server {
     std::uint64_t duplicate_ids = 0;  // requests refused: their id was in flight on the connection
     std::uint64_t oversize_responses = 0;  // results dropped: over max_body or the write queue's room
     std::uint64_t rejected_limit = 0;  // RESOURCE_EXHAUSTED answers from a method's limits (tern/overload.h)
+    // The business pool now (0 without one, e.g. dispatcher "direct"):
+    std::uint64_t pool_threads = 0;  // threads alive
+    std::uint64_t pool_active = 0;   // threads running a handler
+    std::uint64_t pool_queued = 0;   // requests waiting for a thread (at most worker_queue)
   };
   Stats stats() const;
 

@@ -940,6 +940,24 @@ std::shared_ptr<Channel> ChannelPool::get(const HostPort& endpoint, std::string_
   return ch;
 }
 
+ChannelPool::Stats ChannelPool::stats() const {
+  std::vector<std::shared_ptr<Channel>> channels;
+  {
+    std::lock_guard lock(mu_);
+    for (auto& entry : channels_) channels.push_back(entry.second);
+  }
+  Stats st;
+  st.channels = channels.size();
+  for (auto& c : channels) {
+    auto cs = c->stats();
+    st.open_connections += c->connected() ? 1 : 0;
+    st.pending += cs.pending;
+    st.timeouts += cs.timeouts;
+    st.late_responses += cs.late_responses;
+  }
+  return st;
+}
+
 void ChannelPool::shutdown() {
   std::unordered_map<std::string, std::shared_ptr<Channel>> chans;
   {

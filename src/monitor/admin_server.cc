@@ -3,18 +3,25 @@
 #include "tern/monitor/admin_server.h"
 
 #include <chrono>
+#include <iterator>
 
 #include "tern/monitor/exposition.h"
+#include "tern/monitor/process_metrics.h"
 
 namespace tern::monitor {
 
 AdminServer::AdminServer(std::shared_ptr<MetricsRegistry> metrics, HttpServerOptions options)
     : metrics_(std::move(metrics)), http_(std::move(options)) {
   auto uptime = [m = metrics_] { return std::chrono::duration<double>(m->uptime()).count(); };
-  http_.route("/metrics", [m = metrics_, uptime](const HttpRequest&) {
+  http_.route("/metrics", [m = metrics_, c = collectors_, uptime](const HttpRequest&) {
     HttpResponse r;
     r.content_type = "text/plain; version=0.0.4; charset=utf-8";
     r.body = to_prometheus_text(m->snapshot(), uptime());
+    std::vector<Sample> samples;
+    collect_process_metrics(samples);
+    auto more = c->collect();
+    samples.insert(samples.end(), std::make_move_iterator(more.begin()), std::make_move_iterator(more.end()));
+    r.body += render_samples(samples);
     return r;
   });
   http_.route("/status", [m = metrics_, uptime](const HttpRequest&) {
@@ -40,6 +47,17 @@ Result<std::shared_ptr<AdminServer>> enable_admin(ProviderOptions& options, cons
   if (Status s = admin->start(); !s.is_ok()) return s;
   auto& filters = options.server.filters;
   filters.insert(filters.begin(), std::make_shared<MetricsServerFilter>(std::move(metrics)));
+  return admin;
+}
+
+Result<std::shared_ptr<AdminServer>> enable_admin(ClientOptions& options, const std::string& listen,
+                                                  std::shared_ptr<MetricsRegistry> metrics) {
+  if (!metrics) metrics = std::make_shared<MetricsRegistry>();
+  HttpServerOptions http;
+  http.listen = listen;
+  auto admin = std::make_shared<AdminServer>(metrics, std::move(http));
+  if (Status s = admin->start(); !s.is_ok()) return s;
+  options.filters.insert(options.filters.begin(), std::make_shared<MetricsClientFilter>(std::move(metrics)));
   return admin;
 }
 

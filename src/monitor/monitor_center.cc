@@ -12,6 +12,7 @@
 #include <set>
 #include <thread>
 
+#include "monitor/provider_events.h"
 #include "tern/monitor/admin_server.h"
 #include "tern/monitor/exposition.h"
 #include "tern/monitor/http.h"
@@ -58,6 +59,7 @@ struct Series {
   std::deque<Point> points;
   std::uint64_t calls = 0;   // total over the providers at the last scrape
   std::uint64_t errors = 0;
+  std::map<StatusCode, std::uint64_t> errors_by_code;  // totals, over the providers
   bool stream = false;             // a stream method: calls are streams
   std::int64_t active = 0;         // streams open now, over the providers
   std::uint64_t messages_in = 0;   // stream messages, over the providers
@@ -74,6 +76,8 @@ struct MonitorCenter::Impl {
   std::string registry_error;
   std::uint64_t ticks = 0;
   std::map<std::string, std::vector<ProviderInfo>> services;
+  std::map<std::string, std::vector<Url>> consumers;  // by service, from Registry::list_consumers
+  ProviderEventLog events;
   std::map<std::string, Endpoint> endpoints;  // by admin address
   std::map<Key, Series> series;
   std::thread thread;
@@ -81,7 +85,8 @@ struct MonitorCenter::Impl {
   bool stopping = false;
   bool started = false;
 
-  void discover(std::map<std::string, std::vector<ProviderInfo>>* out, std::string* error) {
+  void discover(std::map<std::string, std::vector<ProviderInfo>>* out,
+                std::map<std::string, std::vector<Url>>* consumers, std::string* error) {
     auto names = registry->list_services();
     if (!names) {
       *error = names.status().to_string();
@@ -95,6 +100,9 @@ struct MonitorCenter::Impl {
       }
       auto& list = (*out)[name];
       for (auto& u : *providers) list.push_back({u, u.param(kAdminParameter)});
+      // Who calls it; a backend without consumers (direct://, an older
+      // tern registry) shows none.
+      if (auto c = registry->list_consumers(name)) (*consumers)[name] = std::move(*c);
     }
   }
 };
@@ -146,8 +154,34 @@ void MonitorCenter::tick() {
   std::lock_guard tick_lock(im.tick_mu);
   if (!im.registry) return;
   std::map<std::string, std::vector<ProviderInfo>> found;
+  std::map<std::string, std::vector<Url>> consumers;
   std::string error;
-  im.discover(&found, &error);
+  im.discover(&found, &consumers, &error);
+
+  // Providers that left since the last tick: does their admin endpoint still
+  // answer? (No: the process is gone, the event is "expired".)
+  std::map<std::string, std::string> unreachable;  // provider URL -> why
+  if (error.empty()) {
+    std::vector<ProviderInfo> gone;
+    {
+      std::lock_guard lock(im.mu);
+      for (auto& [service, list] : im.services) {
+        auto now_list = found.find(service);
+        for (auto& p : list) {
+          bool still = false;
+          if (now_list != found.end()) {
+            for (auto& q : now_list->second) still = still || q.url == p.url;
+          }
+          if (!still && !p.admin.empty()) gone.push_back(p);
+        }
+      }
+    }
+    for (auto& p : gone) {
+      auto hp = parse_host_port(p.admin);
+      auto r = hp ? http_get(*hp, "/health", im.options.scrape_timeout) : Result<HttpResponse>(hp.status());
+      if (!r) unreachable[p.url.to_string()] = "admin " + p.admin + " unreachable: " + r.status().message();
+    }
+  }
 
   // Scrape every distinct admin endpoint (outside the state lock: it blocks).
   std::set<std::string> admins;
@@ -185,12 +219,14 @@ void MonitorCenter::tick() {
   ++im.ticks;
   im.registry_error = error;
   if (error.empty() || !found.empty()) im.services = std::move(found);
+  if (error.empty() || !consumers.empty()) im.consumers = std::move(consumers);
 
   // Interval deltas, summed over the endpoints, per (service, method).
   struct Acc {
     double qps = 0;
     std::uint64_t calls = 0, errors = 0;  // in the interval
     std::uint64_t total_calls = 0, total_errors = 0;
+    std::map<StatusCode, std::uint64_t> errors_by_code;
     bool stream = false;
     std::int64_t active = 0;
     std::uint64_t messages_in = 0, messages_out = 0;
@@ -228,6 +264,7 @@ void MonitorCenter::tick() {
       auto& a = acc[key];
       a.total_calls += m.calls;
       a.total_errors += m.errors;
+      for (auto& entry : m.errors_by_code) a.errors_by_code[entry.first] += entry.second;
       a.stream = a.stream || m.stream;
       a.active += m.in_flight;
       a.messages_in += m.messages_in;
@@ -256,6 +293,27 @@ void MonitorCenter::tick() {
     ep.last_ok = now;
     ep.uptime = s.uptime;
   }
+  // The event log, from the providers as this tick saw them (only after a
+  // complete discovery: a failed lookup is not every provider leaving).
+  if (error.empty()) {
+    std::vector<ProviderEventLog::Seen> seen;
+    for (auto& [service, list] : im.services) {
+      for (auto& p : list) {
+        ProviderEventLog::Seen s{service, p.url.to_string(), p.url.address(), !p.admin.empty(), false, ""};
+        if (auto ep = im.endpoints.find(p.admin); s.has_admin && ep != im.endpoints.end()) {
+          s.up = ep->second.up;
+          s.error = ep->second.error;
+        }
+        seen.push_back(std::move(s));
+      }
+    }
+    im.events.update(t, seen, [&](const ProviderEventLog::Seen& s, std::string* why) {
+      auto it = unreachable.find(s.url);
+      if (it == unreachable.end()) return false;
+      *why = it->second;
+      return true;
+    });
+  }
   // Forget endpoints no provider announces any more.
   for (auto it = im.endpoints.begin(); it != im.endpoints.end();) {
     it = admins.count(it->first) ? std::next(it) : im.endpoints.erase(it);
@@ -265,6 +323,7 @@ void MonitorCenter::tick() {
     auto& s = im.series[key];
     s.calls = a.total_calls;
     s.errors = a.total_errors;
+    s.errors_by_code = a.errors_by_code;
     s.stream = a.stream;
     s.active = a.active;
     s.messages_in = a.messages_in;
@@ -307,7 +366,7 @@ std::string MonitorCenter::state_json() const {
                     {"group", p.url.param("group")},
                     {"admin", p.admin},
                     {"status", "no-admin"},
-                    {"heartbeat_age_ms", nullptr},
+                    {"last_scrape_age_ms", nullptr},
                     {"error", ""},
                     {"qps", 0.0},
                     {"calls", 0},
@@ -317,7 +376,7 @@ std::string MonitorCenter::state_json() const {
           row["status"] = e.up ? "up" : "down";
           row["error"] = e.error;
           if (e.ever_ok) {
-            row["heartbeat_age_ms"] =
+            row["last_scrape_age_ms"] =
                 std::chrono::duration_cast<std::chrono::milliseconds>(now - e.last_ok).count();
           }
           double qps = 0;
@@ -355,23 +414,51 @@ std::string MonitorCenter::state_json() const {
         }
         points.push_back(std::move(jp));
       }
+      json by_code = json::object();
+      for (auto& entry : it->second.errors_by_code) by_code[std::string(status_code_name(entry.first))] = entry.second;
       methods.push_back({{"name", it->first.second},
                          {"calls", it->second.calls},
                          {"errors", it->second.errors},
+                         {"errors_by_code", std::move(by_code)},
                          {"stream", it->second.stream},
                          {"active", it->second.active},
                          {"messages_in", it->second.messages_in},
                          {"messages_out", it->second.messages_out},
                          {"series", std::move(points)}});
     }
-    services.push_back({{"name", name}, {"providers", std::move(providers)}, {"methods", std::move(methods)}});
+    json consumers = json::array();
+    if (auto it = im.consumers.find(name); it != im.consumers.end()) {
+      for (auto& c : it->second) {
+        consumers.push_back({{"host", c.host_port().host},
+                             {"application", c.param("application")},
+                             {"hostname", c.param("hostname")},
+                             {"pid", c.param("pid")},
+                             {"version", c.param("version")},
+                             {"group", c.param("group")},
+                             {"url", c.to_string()}});
+      }
+    }
+    services.push_back({{"name", name},
+                        {"providers", std::move(providers)},
+                        {"consumers", std::move(consumers)},
+                        {"methods", std::move(methods)}});
+  }
+  json events = json::array();
+  for (auto it = im.events.events().rbegin(); it != im.events.events().rend(); ++it) {
+    events.push_back({{"t", it->t},
+                      {"kind", it->kind},
+                      {"service", it->service},
+                      {"address", it->address},
+                      {"url", it->url},
+                      {"detail", it->detail}});
   }
   json doc = {{"now_ms", unix_ms()},
               {"registry", im.options.registry},
               {"registry_error", im.registry_error},
               {"interval_ms", im.options.interval.count()},
               {"ticks", im.ticks},
-              {"services", std::move(services)}};
+              {"services", std::move(services)},
+              {"events", std::move(events)}};
   return doc.dump();
 }
 

@@ -79,6 +79,8 @@ Result<std::shared_ptr<Reference>> Client::reference(const std::string& service,
   });
   if (!sub) return sub.status();
   core->subscription = *sub;
+  core->consumer = std::make_unique<ConsumerRegistration>(
+      core->registry, make_consumer_url(service, core_->options.application, core->options));
   return std::shared_ptr<Reference>(new Reference(std::move(core)));
 }
 

@@ -10,6 +10,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "proxy/consumer_registration.h"
 #include "tern/channel.h"
 #include "tern/client.h"
 #include "tern/contract.h"
@@ -82,6 +83,8 @@ struct ReferenceCore : std::enable_shared_from_this<ReferenceCore> {
   protocol::Compression compression = protocol::Compression::kNone;  // options.compression
   std::shared_ptr<Registry> registry;
   SubscriptionId subscription = 0;
+  // This reference in the registry's consumers (released by ~Reference).
+  std::unique_ptr<ConsumerRegistration> consumer;
   std::unique_ptr<cluster::LoadBalancer> lb;
   cluster::FaultTolerance mode = cluster::FaultTolerance::kFailover;  // set by Reference's constructor
 

@@ -520,6 +520,7 @@ Reference::Reference(std::shared_ptr<ReferenceCore> core) : core_(std::move(core
 // ---------------------------------------------------------------------------
 
 Reference::~Reference() {
+  core_->consumer.reset();  // unregisters this consumer
   if (core_->registry && core_->subscription != 0) core_->registry->unsubscribe(core_->subscription);
 }
 

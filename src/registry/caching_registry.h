@@ -83,6 +83,11 @@ class CachingRegistry final : public Registry {
   void unsubscribe(SubscriptionId id) override;
   Result<std::vector<Url>> lookup(const std::string& service) override;
   Result<std::vector<std::string>> list_services() override { return backend_->list_services(); }
+  Status register_consumer(const Url& consumer) override { return backend_->register_consumer(consumer); }
+  Status unregister_consumer(const Url& consumer) override { return backend_->unregister_consumer(consumer); }
+  Result<std::vector<Url>> list_consumers(const std::string& service) override {
+    return backend_->list_consumers(service);
+  }
 
  private:
   struct Sub {

@@ -16,6 +16,7 @@ using std::chrono::milliseconds;
 
 constexpr std::string_view kRoot = "/tern/";
 constexpr std::string_view kProviders = "/providers/";
+constexpr std::string_view kConsumers = "/consumers/";
 constexpr std::uint16_t kDefaultEtcdPort = 2379;
 // The destructor's lease revoke must not hold shutdown up for long.
 constexpr milliseconds kRevokeTimeout{1000};
@@ -94,6 +95,10 @@ std::string EtcdRegistry::provider_key(const Url& provider) {
   return service_prefix(provider.path()) + url_encode(provider.to_string());
 }
 
+std::string EtcdRegistry::consumer_key(const Url& consumer) {
+  return std::string(kRoot) + consumer.path() + std::string(kConsumers) + url_encode(consumer.to_string());
+}
+
 EtcdRegistry::EtcdRegistry(std::vector<HostPort> endpoints, RegistryOptions options)
     : options_(options),
       lease_ttl_s_(std::max<std::int64_t>(1, (3 * options.heartbeat_interval.count() + 999) / 1000)),
@@ -124,7 +129,38 @@ Status EtcdRegistry::register_provider(const Url& provider) {
   if (provider.path().empty() || provider.host_port().host.empty()) {
     return Status(StatusCode::kInvalidArgument, "provider URL needs a host and a service path: " + provider.to_string());
   }
-  const std::string key = provider_key(provider);
+  return register_key(provider_key(provider), provider);
+}
+
+Status EtcdRegistry::unregister_provider(const Url& provider) { return unregister_key(provider_key(provider), provider); }
+
+Status EtcdRegistry::register_consumer(const Url& consumer) {
+  if (consumer.path().empty() || consumer.host_port().host.empty()) {
+    return Status(StatusCode::kInvalidArgument, "consumer URL needs a host and a service path: " + consumer.to_string());
+  }
+  return register_key(consumer_key(consumer), consumer);
+}
+
+Status EtcdRegistry::unregister_consumer(const Url& consumer) { return unregister_key(consumer_key(consumer), consumer); }
+
+Result<std::vector<Url>> EtcdRegistry::list_consumers(const std::string& service) {
+  if (service.empty()) return Status(StatusCode::kInvalidArgument, "empty service name");
+  const std::string prefix = std::string(kRoot) + service + std::string(kConsumers);
+  auto r = client_.call("kv/range", json{{"key", etcd::base64_encode(prefix)},
+                                         {"range_end", etcd::base64_encode(etcd::prefix_range_end(prefix))}});
+  if (!r) return r.status();
+  std::vector<Url> out;
+  if (auto it = r->find("kvs"); it != r->end() && it->is_array()) {
+    for (const auto& kv : *it) {
+      auto value = etcd::base64_decode(kv.value("value", ""));
+      if (!value) continue;
+      if (auto url = Url::parse(*value)) out.push_back(std::move(*url));
+    }
+  }
+  return out;
+}
+
+Status EtcdRegistry::register_key(const std::string& key, const Url& provider) {
   {
     std::lock_guard lk(mu_);
     registered_[key] = provider;
@@ -140,8 +176,7 @@ Status EtcdRegistry::register_provider(const Url& provider) {
   return Status();
 }
 
-Status EtcdRegistry::unregister_provider(const Url& provider) {
-  const std::string key = provider_key(provider);
+Status EtcdRegistry::unregister_key(const std::string& key, const Url& provider) {
   {
     std::lock_guard lk(mu_);
     if (registered_.erase(key) == 0) return Status();

@@ -3,6 +3,8 @@
 //
 // Data layout: one key per provider,
 //   /tern/<service>/providers/<url_encode(provider.to_string())>  =  provider.to_string()
+// and one per consumer (tern/registry.h), on the same lease,
+//   /tern/<service>/consumers/<url_encode(consumer.to_string())>  =  consumer.to_string()
 // bound to one lease per EtcdRegistry object with TTL = 3 x heartbeat_interval
 // (whole seconds, rounded up; etcd may raise it to its minimum), renewed every
 // heartbeat_interval. A crashed provider's keys vanish when its lease expires;
@@ -79,6 +81,9 @@ class EtcdRegistry final : public Registry {
   void unsubscribe(SubscriptionId id) override;
   Result<std::vector<Url>> lookup(const std::string& service) override;
   Result<std::vector<std::string>> list_services() override;
+  Status register_consumer(const Url& consumer) override;
+  Status unregister_consumer(const Url& consumer) override;
+  Result<std::vector<Url>> list_consumers(const std::string& service) override;
 
   // Test seam: with `false`, destruction neither revokes the lease nor
   // deletes keys, as if the process had crashed; the keys then disappear
@@ -87,6 +92,8 @@ class EtcdRegistry final : public Registry {
 
   // The key a provider is stored under.
   static std::string provider_key(const Url& provider);
+  // The key a consumer is stored under.
+  static std::string consumer_key(const Url& consumer);
 
  private:
   using Clock = std::chrono::steady_clock;
@@ -108,6 +115,10 @@ class EtcdRegistry final : public Registry {
     std::vector<Event> pending;
     ListenerDispatcher::Snapshot pushed;  // the list last pushed; null before the first push
   };
+
+  // Puts / deletes `key` (= `url`) on the lease; `what` names it in errors.
+  Status register_key(const std::string& key, const Url& url);
+  Status unregister_key(const std::string& key, const Url& url);
 
   void session_loop();
   void watch_loop();

@@ -285,6 +285,17 @@ Result<std::vector<Url>> ZookeeperRegistry::lookup(const std::string& service) {
   return Status(StatusCode::kUnavailable, "ZooKeeper did not answer in time and " + service + " has no cached list");
 }
 
+Result<std::vector<Url>> ZookeeperRegistry::list_consumers(const std::string& service) {
+  if (Status s = check_service(service); !s) return s;
+  wait_for_first_connection();
+  auto result = std::make_shared<std::optional<Result<std::vector<Url>>>>();
+  bool answered = run_on_session_thread([this, service, result] {
+    *result = read_folder(std::string(kRoot) + "/" + service + "/consumers", /*watch=*/false);
+  });
+  if (!answered) return Status(StatusCode::kUnavailable, "ZooKeeper did not answer in time");
+  return std::move(**result);
+}
+
 Result<std::vector<std::string>> ZookeeperRegistry::list_services() {
   wait_for_first_connection();
   auto result = std::make_shared<std::optional<Result<std::vector<std::string>>>>();
@@ -581,8 +592,11 @@ Status ZookeeperRegistry::remove_node(const std::string& path) {
 }
 
 Result<std::vector<Url>> ZookeeperRegistry::read_providers(const std::string& service, bool watch) {
+  return read_folder(providers_folder(service), watch);
+}
+
+Result<std::vector<Url>> ZookeeperRegistry::read_folder(const std::string& folder, bool watch) {
   if (!zk_connected()) return Status(StatusCode::kUnavailable, "not connected to ZooKeeper");
-  const std::string folder = providers_folder(service);
   for (int attempt = 0; attempt < kMaxCreateAttempts; ++attempt) {
     String_vector children{};
     int rc = zoo_get_children(zh_, folder.c_str(), watch ? 1 : 0, &children);

@@ -94,11 +94,11 @@ class ZookeeperRegistry final : public Registry {
   // while disconnected.
   Result<std::vector<std::string>> list_services() override;
 
-  // Announces a consumer under /tern/<service>/consumers/ (for monitoring;
-  // not part of the Registry interface). Same statuses and lifetime as
-  // register_provider().
-  Status register_consumer(const Url& consumer);
-  Status unregister_consumer(const Url& consumer);
+  // Consumers: ephemeral nodes under /tern/<service>/consumers/, with the
+  // providers' statuses and lifetime (re-created after a session expiry).
+  Status register_consumer(const Url& consumer) override;
+  Status unregister_consumer(const Url& consumer) override;
+  Result<std::vector<Url>> list_consumers(const std::string& service) override;
 
   // Diagnostics and tests. The current session (nullopt before the first
   // connection and right after an expiry); `password` is the raw 16 bytes.
@@ -154,6 +154,8 @@ class ZookeeperRegistry final : public Registry {
   Status sync_node(const std::string& path);  // ensure or remove, as wanted_ says
   Status refresh(const std::string& service);
   Result<std::vector<Url>> read_providers(const std::string& service, bool watch);
+  // The URLs of the nodes under `folder` (sorted; empty when it does not exist). Session thread.
+  Result<std::vector<Url>> read_folder(const std::string& folder, bool watch);
 
   // Public side.
   Status register_node(std::string path, const Url& url);

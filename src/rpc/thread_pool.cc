@@ -132,6 +132,11 @@ std::size_t ThreadPool::queued() const {
   return queue_.size();
 }
 
+std::size_t ThreadPool::active() const {
+  std::lock_guard lock(mu_);
+  return live_ - idle_ - spinning_;
+}
+
 std::size_t ThreadPool::threads() const {
   std::lock_guard lock(mu_);
   return live_;

@@ -46,6 +46,8 @@ class ThreadPool {
   void stop(bool drain = true);
   std::size_t queued() const;
   std::size_t threads() const;
+  // Threads running a task now (live, neither waiting nor spinning for work).
+  std::size_t active() const;
   bool in_pool_thread() const noexcept;
 
  private:

@@ -911,6 +911,11 @@ Server::Stats Server::stats() const {
   s.oversize_responses = impl_->oversize_responses.load();
   s.rejected_limit = impl_->rejected_limit.load();
   std::lock_guard lock(impl_->mu);
+  if (impl_->pool) {
+    s.pool_threads = impl_->pool->threads();
+    s.pool_active = impl_->pool->active();
+    s.pool_queued = impl_->pool->queued();
+  }
   s.connections = impl_->sessions.size();
   return s;
 }

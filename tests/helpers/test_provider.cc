@@ -1,7 +1,7 @@
 // A provider process for tests that need to kill, freeze or stop a real process:
 //   tern_test_provider [--listen host:port] [--registry URL] [--weight N] [--heartbeat MS]
 //                      [--grace MS] [--server-heartbeat MS] [--max-write-queue BYTES]
-//                      [--io-threads N] [--workers N] [--backoff MS] [--raise-nofile 1]
+//                      [--io-threads N] [--workers N] [--backoff MS] [--raise-nofile 1] [--admin 1]
 // Serves testsvc::Calculator and a server stream Ticker.ticks: it reads a
 // count n and writes 0, 1, ... (n of them, or without end for 0), one every
 // `period` ms (attachment "period", default 2), then finishes OK.
@@ -14,6 +14,7 @@
 //   --max-write-queue B    ServerOptions::max_write_queue_bytes
 //   --backoff MS           registry reconnect backoff (initial; the maximum is 10x)
 //   --raise-nofile 1       raise RLIMIT_NOFILE to its hard limit (many connections)
+//   --admin 1              metrics and an admin endpoint on 127.0.0.1:0, announced in the URL
 #include <pthread.h>
 #include <signal.h>
 #include <sys/resource.h>
@@ -25,6 +26,7 @@
 #include <thread>
 
 #include "test_services.h"
+#include "tern/monitor/admin_server.h"
 #include "tern/provider.h"
 #include "tern/stream.h"
 
@@ -42,11 +44,13 @@ int main(int argc, char** argv) {
   opts.server.io_threads = 1;
   int weight = 100;
   int grace_ms = 1000;
+  bool admin = false;
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string k = argv[i];
     std::string v = argv[i + 1];
     if (k == "--listen") opts.server.listen = v;
     else if (k == "--registry") opts.registry = v;
+    else if (k == "--admin") admin = v == "1";
     else if (k == "--weight") weight = std::stoi(v);
     else if (k == "--heartbeat") opts.registry_options.heartbeat_interval = std::chrono::milliseconds(std::stoi(v));
     else if (k == "--grace") grace_ms = std::stoi(v);
@@ -66,9 +70,19 @@ int main(int argc, char** argv) {
       }
     }
   }
+  std::shared_ptr<tern::monitor::AdminServer> admin_server;
+  if (admin) {
+    auto a = tern::monitor::enable_admin(opts, "127.0.0.1:0");
+    if (!a) {
+      std::cerr << "admin failed: " << a.status() << "\n";
+      return 1;
+    }
+    admin_server = *a;
+  }
   tern::Provider provider(opts);
   tern::ServiceOptions so;
   so.weight = weight;
+  if (admin_server) tern::monitor::announce_admin(so, *admin_server);
   (void)provider.expose<testsvc::Calculator>(std::make_shared<testsvc::CalculatorImpl>(), so);
   (void)provider.server().add_blocking_stream_method<int, int>(
       "Ticker", "ticks", tern::StreamKind::kServer, [](tern::ServerStream<int, int>& s) -> tern::Status {

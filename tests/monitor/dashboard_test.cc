@@ -17,6 +17,7 @@
 #include "tern/monitor/http.h"
 #include "tern/registry_server.h"
 #include "test_services.h"
+#include "wait_until.h"
 
 namespace tern::monitor {
 namespace {
@@ -66,6 +67,8 @@ TEST(Dashboard, ChromiumSeesProvidersAndChartData) {
   // Load: adds and a few failures through the registry, both providers.
   ClientOptions co;
   co.io_threads = 1;
+  co.application = "dashboard-test";  // the consumer view shows it
+  co.registry.heartbeat_interval = milliseconds(500);  // the registry's: it expires silent consumers
   Client client(co);
   auto calc = client.refer<testsvc::Calculator>(reg_url).value();
   std::atomic<bool> stop{false};
@@ -88,6 +91,43 @@ TEST(Dashboard, ChromiumSeesProvidersAndChartData) {
   }
   ASSERT_FALSE(address.empty()) << "tern monitor did not print its address";
   auto hp = parse_host_port(address).value();
+  auto get_state = [&](nlohmann::json* out) {
+    auto r = http_get(hp, "/api/state", milliseconds(1000));
+    if (!r || r->status != 200) return false;
+    *out = nlohmann::json::parse(r->body);
+    return true;
+  };
+
+  // A third provider, in its own process, with an admin endpoint: once the
+  // monitor sees it up, SIGKILL it. The event log must say it expired.
+  auto doomed = std::make_unique<testutil::Subprocess>(std::vector<std::string>{
+      TERN_BINARY_DIR "/bin/tern_test_provider", "--registry", reg_url, "--heartbeat", "300", "--admin", "1"});
+  const int doomed_port = doomed->wait_for_port();
+  ASSERT_GT(doomed_port, 0);
+  const std::string doomed_address = "127.0.0.1:" + std::to_string(doomed_port);
+  nlohmann::json seen;
+  auto has_event = [&](const std::string& kind) {
+    if (!get_state(&seen)) return false;
+    for (auto& e : seen["events"]) {
+      if (e["kind"] == kind && e["address"] == doomed_address) return true;
+    }
+    return false;
+  };
+  auto doomed_up = [&] {
+    if (!get_state(&seen)) return false;
+    for (auto& s : seen["services"]) {
+      for (auto& p : s["providers"]) {
+        if (p["address"] == doomed_address && p["status"] == "up") return true;
+      }
+    }
+    return false;
+  };
+  ASSERT_TRUE(testutil::wait_until(doomed_up, milliseconds(10000))) << seen.dump(2);
+  EXPECT_TRUE(has_event("joined")) << seen["events"].dump(2);
+  doomed->kill(SIGKILL);
+  ASSERT_TRUE(testutil::wait_until([&] { return has_event("expired"); }, milliseconds(10000)))
+      << seen["events"].dump(2);
+  EXPECT_FALSE(has_event("left")) << "a killed provider is not a graceful leave";
 
   // Wait until the monitor has both providers up and a few points of data.
   const std::string svc(ServiceTraits<testsvc::Calculator>::name);
@@ -132,6 +172,18 @@ TEST(Dashboard, ChromiumSeesProvidersAndChartData) {
     EXPECT_NE(dom.find(row), std::string::npos) << row << "\n" << dom.substr(0, 4000);
   }
   EXPECT_NE(dom.find("data-service=\"" + svc + "\""), std::string::npos);
+  // The event log shows the killed provider as expired.
+  std::string expired = "class=\"event-row\" data-kind=\"expired\" data-address=\"" + doomed_address + "\"";
+  EXPECT_NE(dom.find(expired), std::string::npos) << expired;
+  // The consumer view: this process's reference, from the registry.
+  std::string consumer = "class=\"consumer-row\" data-application=\"dashboard-test\" data-pid=\"" +
+                         std::to_string(::getpid()) + "\"";
+  EXPECT_NE(dom.find(consumer), std::string::npos) << consumer;
+  // Errors by code: the load's failures are INTERNAL.
+  EXPECT_NE(dom.find("data-code=\"INTERNAL\""), std::string::npos);
+  // The column says what it measures.
+  EXPECT_NE(dom.find("Last scrape"), std::string::npos);
+  EXPECT_EQ(dom.find("Heartbeat age"), std::string::npos);
   EXPECT_NE(dom.find("data-method=\"add\""), std::string::npos);
   int charts = 0, max_points = 0;
   const std::string points_attr = "data-points=\"";

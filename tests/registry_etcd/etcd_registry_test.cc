@@ -277,6 +277,56 @@ TEST_F(EtcdRegistryTest, CrashedProviderDisappearsAfterLeaseTtl) {
   EXPECT_TRUE(rec.wait_for({}, 10s));
 }
 
+// Consumers (issue #20): listed by another registry object, never in the
+// provider list, put again after their lease is lost, gone with a revoked
+// lease (a closed registry) and with an expired one (a crash).
+TEST_F(EtcdRegistryTest, ConsumersAreListedAndFollowTheLeaseLikeProviders) {
+  auto observer = make();
+  auto owner = make(fast_options(300ms));
+  auto consumer = Url::parse("consumer://10.1.2.3/Buyers?application=shop&pid=4242&group=eu").value();
+  ASSERT_TRUE(owner->register_consumer(consumer).is_ok());
+  auto listed = observer->list_consumers("Buyers");
+  ASSERT_TRUE(listed.ok()) << listed.status();
+  EXPECT_EQ(texts(*listed), texts({consumer}));
+  auto providers = observer->lookup("Buyers");
+  ASSERT_TRUE(providers.ok());
+  EXPECT_TRUE(providers->empty()) << "a consumer is never a provider";
+  auto services = observer->list_services();
+  ASSERT_TRUE(services.ok());
+  EXPECT_EQ(std::count(services->begin(), services->end(), "Buyers"), 0);
+
+  // The lease is lost (revoked behind the registry's back, as when etcd
+  // expired it during an outage): the registry grants a new one and puts
+  // the consumer again.
+  std::string endpoints = "--endpoints=127.0.0.1:" + std::to_string(server_->client_port());
+  std::string revoke = "for l in $(ETCDCTL_API=3 etcdctl " + endpoints + " lease list | tail -n +2); do " +
+                       "ETCDCTL_API=3 etcdctl " + endpoints + " lease revoke $l >/dev/null; done";
+  ASSERT_EQ(std::system(revoke.c_str()), 0);
+  EXPECT_TRUE(wait_until([&] {
+    auto l = observer->list_consumers("Buyers");
+    return l.ok() && l->empty();
+  }, 5s)) << "revoking the lease removes the key";
+  EXPECT_TRUE(wait_until([&] {
+    auto l = observer->list_consumers("Buyers");
+    return l.ok() && texts(*l) == texts({consumer});
+  }, 10s)) << "the registry puts its consumer again on a new lease";
+
+  ASSERT_TRUE(owner->unregister_consumer(consumer).is_ok());
+  auto after = observer->list_consumers("Buyers");
+  ASSERT_TRUE(after.ok());
+  EXPECT_TRUE(after->empty());
+
+  // A crash (no revoke): gone when the lease expires.
+  ASSERT_TRUE(owner->register_consumer(consumer).is_ok());
+  owner->set_revoke_on_destroy(false);
+  owner.reset();
+  EXPECT_EQ(texts(observer->list_consumers("Buyers").value()), texts({consumer}));
+  EXPECT_TRUE(wait_until([&] {
+    auto l = observer->list_consumers("Buyers");
+    return l.ok() && l->empty();
+  }, 10s));
+}
+
 TEST_F(EtcdRegistryTest, KeepAliveHoldsTheRegistrationBeyondTheTtl) {
   auto consumer = make();
   auto producer = make(fast_options(300ms));

@@ -322,6 +322,44 @@ TEST_F(ZookeeperRegistryTest, ConsumersAreAnnounced) {
   EXPECT_TRUE(raw.children("/tern/" + svc + "/consumers", &rc).empty());
 }
 
+// Consumers (issue #20): listed by another registry object, gone with the
+// session (a crash), re-created after the expiry like providers, removed when
+// the registry object is destroyed; never in the provider list.
+TEST_F(ZookeeperRegistryTest, ConsumersAreListedAndFollowTheSessionLikeProviders) {
+  TcpProxy proxy(server_->port());
+  auto observer = make();
+  auto owner = make(proxy.host_port());
+  const std::string svc = service();
+  Url consumer("consumer", {{"10.1.2.3", 0}}, svc);
+  consumer.set_param("application", "shop");
+  consumer.set_param("pid", "4242");
+  consumer.set_param("version", "1.0");
+  ASSERT_TRUE(owner->register_consumer(consumer).is_ok());
+  auto listed = observer->list_consumers(svc);
+  ASSERT_TRUE(listed.ok()) << listed.status();
+  EXPECT_EQ(*listed, std::vector<Url>{consumer});
+  EXPECT_EQ(listed->front().param("application"), "shop");
+  auto providers = observer->lookup(svc);
+  ASSERT_TRUE(providers.ok());
+  EXPECT_TRUE(providers->empty()) << "a consumer is never a provider";
+
+  proxy.set_blocked(true);  // the owner's session expires: its node goes
+  EXPECT_TRUE(wait_until([&] {
+    auto l = observer->list_consumers(svc);
+    return l.ok() && l->empty();
+  }, kSessionTimeout + milliseconds(5000)));
+  proxy.set_blocked(false);  // a new session re-creates it
+  EXPECT_TRUE(wait_until([&] {
+    auto l = observer->list_consumers(svc);
+    return l.ok() && *l == std::vector<Url>{consumer};
+  }, milliseconds(10000)));
+
+  owner.reset();  // closing the registry removes it at once
+  auto after = observer->list_consumers(svc);
+  ASSERT_TRUE(after.ok());
+  EXPECT_TRUE(after->empty());
+}
+
 TEST_F(ZookeeperRegistryTest, ListenerMayCallBackIntoTheRegistry) {
   auto reg = make();
   const std::string svc = service();

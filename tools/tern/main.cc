@@ -99,8 +99,18 @@ int run_ls(const std::string& registry_url, const std::string& service, const te
   for (auto& s : services) {
     auto providers = (*reg)->lookup(s);
     if (!providers) return fail(providers.status());
-    std::cout << s << " (" << providers_text(providers->size()) << ")\n";
+    // Consumers (consumer:// URLs) after the providers, when the backend
+    // keeps them; a registry without them (an older `tern registry`) shows
+    // providers only.
+    auto consumers = (*reg)->list_consumers(s);
+    std::size_t n = consumers ? consumers->size() : 0;
+    std::cout << s << " (" << providers_text(providers->size());
+    if (n > 0) std::cout << ", " << n << (n == 1 ? " consumer" : " consumers");
+    std::cout << ")\n";
     for (auto& p : *providers) std::cout << "  " << p.to_string() << "\n";
+    if (consumers) {
+      for (auto& c : *consumers) std::cout << "  " << c.to_string() << "\n";
+    }
   }
   return 0;
 }

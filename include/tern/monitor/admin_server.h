@@ -1,6 +1,9 @@
 // tern/monitor/admin_server.h - a provider's (or consumer's) admin HTTP
 // endpoint (DESIGN §9), serving one MetricsRegistry:
-//   GET /metrics   Prometheus text format (tern/monitor/exposition.h)
+//   GET /metrics   Prometheus text format (tern/monitor/exposition.h): the
+//                  MetricsRegistry's per-method metrics, the standard process
+//                  metrics (tern/monitor/process_metrics.h), then what the
+//                  collectors() add (tern/monitor/runtime_metrics.h)
 //   GET /status    JSON: services, methods, counters, percentiles, uptime
 //   GET /health    "ok"
 // Other paths 404, malformed requests 400 (tern/monitor/http.h).
@@ -24,6 +27,8 @@
 #include <memory>
 #include <string>
 
+#include "tern/client.h"
+#include "tern/monitor/collector.h"
 #include "tern/monitor/http.h"
 #include "tern/monitor/metrics.h"
 #include "tern/provider.h"
@@ -44,9 +49,12 @@ class AdminServer {
   HostPort address() const { return http_.address(); }
   void shutdown() { http_.shutdown(); }
   const std::shared_ptr<MetricsRegistry>& metrics() const noexcept { return metrics_; }
+  // Scrape-time samples for /metrics; lives as long as this AdminServer.
+  CollectorSet& collectors() noexcept { return *collectors_; }
 
  private:
   std::shared_ptr<MetricsRegistry> metrics_;
+  std::shared_ptr<CollectorSet> collectors_ = std::make_shared<CollectorSet>();
   HttpServer http_;
 };
 
@@ -54,6 +62,12 @@ class AdminServer {
 // and starts an AdminServer on `listen` for its metrics (a new
 // MetricsRegistry unless `metrics` is given). Errors of AdminServer::start().
 Result<std::shared_ptr<AdminServer>> enable_admin(ProviderOptions& options, const std::string& listen = "127.0.0.1:0",
+                                                  std::shared_ptr<MetricsRegistry> metrics = nullptr);
+
+// The consumer's form: adds a MetricsClientFilter (first in the chain) to
+// `options.filters` and starts an AdminServer on `listen`. Pair it with
+// watch_client() (tern/monitor/runtime_metrics.h) for connection figures.
+Result<std::shared_ptr<AdminServer>> enable_admin(ClientOptions& options, const std::string& listen = "127.0.0.1:0",
                                                   std::shared_ptr<MetricsRegistry> metrics = nullptr);
 
 // Sets `service.parameters["admin"]` to the admin server's address, so the

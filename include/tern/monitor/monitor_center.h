@@ -8,7 +8,7 @@
 //   center.start();                          // a background thread ticks every second
 //   std::string json = center.state_json();  // what the dashboard polls
 //
-// One tick: list_services() + lookup() of each service; GET /status of each
+// One tick: list_services() + lookup() + list_consumers() of each service; GET /status of each
 // distinct admin address (in turn, each bounded by scrape_timeout); the
 // difference to the previous scrape of the same endpoint gives that
 // interval's calls, errors and latency histogram, summed over the providers
@@ -16,6 +16,10 @@
 // A provider whose scrape fails is "down"; one without an admin parameter is
 // "no-admin" (listed from the registry, no metrics). An endpoint whose uptime
 // went backwards restarted: its counters start over from that scrape.
+// Between ticks it keeps an event log (the last 200) of providers that
+// joined, left (gracefully: the admin endpoint still answers), expired (left
+// and the admin endpoint no longer answers: a killed or crashed process),
+// went down or came back up (src/monitor/provider_events.h).
 //
 // Thread safety: every method may be called from any thread; tick() calls
 // are serialized internally.
@@ -65,10 +69,17 @@ class MonitorCenter {
   //    "services": [{"name": "Calculator",
   //      "providers": [{"address": "127.0.0.1:4242", "url": "tern://...", "weight": 100, "version": "",
   //                     "group": "", "admin": "127.0.0.1:4343", "status": "up" | "down" | "no-admin",
-  //                     "heartbeat_age_ms": 310 | null, "error": "", "qps": 12.0, "calls": 345, "in_flight": 0}],
-  //      "methods": [{"name": "add", "calls": 345, "errors": 2,
+  //                     "last_scrape_age_ms": 310 | null, "error": "", "qps": 12.0, "calls": 345, "in_flight": 0}],
+  //      "consumers": [{"host": "10.0.0.7", "application": "shop", "hostname": "web-3", "pid": "4242",
+  //                     "version": "", "group": "", "url": "consumer://..."}],
+  //      "methods": [{"name": "add", "calls": 345, "errors": 2, "errors_by_code": {"INTERNAL": 2},
   //                   "series": [{"t": <unix ms>, "qps": 12.0, "error_rate": 0.0,
-  //                               "p50": 0.05, "p90": 0.1, "p99": 0.2, "p999": 0.2}]}]}]}
+  //                               "p50": 0.05, "p90": 0.1, "p99": 0.2, "p999": 0.2}]}]}],
+  //    "events": [{"t": <unix ms>, "kind": "joined" | "left" | "expired" | "down" | "up", "service": "Calculator",
+  //                "address": "127.0.0.1:4242", "url": "tern://...", "detail": "admin ... unreachable: ..."}]}
+  // last_scrape_age_ms is the time since this provider's /status was last
+  // read successfully (not a registry heartbeat); null before the first.
+  // errors_by_code and calls are totals over the providers; events are newest first.
   // Percentiles are in milliseconds, null for an interval without calls;
   // error_rate is errors / calls of the interval (0 without calls).
   std::string state_json() const;

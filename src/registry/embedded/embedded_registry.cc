@@ -2,6 +2,7 @@
 #include "registry/embedded/embedded_registry.h"
 
 #include <algorithm>
+#include <atomic>
 #include <condition_variable>
 #include <map>
 #include <mutex>
@@ -94,6 +95,41 @@ class EmbeddedRegistry final : public Registry, public std::enable_shared_from_t
     return Status();
   }
 
+  Status register_consumer(const Url& consumer) override {
+    if (consumer.path().empty() || consumer.hosts().empty()) {
+      return Status(StatusCode::kInvalidArgument, "consumer URL needs a host and a service path");
+    }
+    {
+      std::lock_guard lock(mu_);
+      consumers_.insert(consumer.to_string());
+    }
+    auto r = api_.call<&Api::register_consumer>(consumer.to_string());
+    if (!r) {
+      if (r.status().code() == StatusCode::kUnimplemented) consumers_supported_.store(false);
+      return consumer_error(r.status());
+    }
+    return Status();
+  }
+
+  Status unregister_consumer(const Url& consumer) override {
+    {
+      std::lock_guard lock(mu_);
+      consumers_.erase(consumer.to_string());
+    }
+    // Not connected: the registry dropped it with the connection already, and
+    // a reference being destroyed must not wait request_timeout for nothing.
+    if (!channel_->connected()) return Status();
+    auto r = api_.call<&Api::unregister_consumer>(consumer.to_string());
+    if (!r) return consumer_error(r.status());
+    return Status();
+  }
+
+  Result<std::vector<Url>> list_consumers(const std::string& service) override {
+    auto r = api_.call<&Api::list_consumers>(service);
+    if (!r) return consumer_error(r.status());
+    return to_urls(*r);
+  }
+
   Result<SubscriptionId> subscribe(const std::string& service, RegistryListener listener) override {
     SubscriptionId id = dispatcher_.add(service, std::move(listener));
     auto r = api_.call<&Api::subscribe>(service);
@@ -140,6 +176,15 @@ class EmbeddedRegistry final : public Registry, public std::enable_shared_from_t
   }
 
  private:
+  // A registry that answers UNIMPLEMENTED to the consumer methods predates them.
+  Status consumer_error(const Status& s) const {
+    if (s.code() == StatusCode::kUnimplemented) {
+      return Status(StatusCode::kUnimplemented, "registry " + address_.address() + " keeps no consumers (" +
+                                                    s.message() + "; a tern registry older than consumers)");
+    }
+    return request_error(s);
+  }
+
   static std::vector<Url> to_urls(const std::vector<std::string>& texts) {
     std::vector<Url> out;
     for (auto& t : texts) {
@@ -240,7 +285,9 @@ class EmbeddedRegistry final : public Registry, public std::enable_shared_from_t
       // The registry holds fewer of our registrations than we made: it dropped
       // them (we missed beats while paused, or it restarted) on a connection
       // that survived. Register again.
-      bool lost = ok && static_cast<std::size_t>(*hb) < registered_.size();
+      // (Consumers count too, unless the registry predates them.)
+      std::size_t expected = registered_.size() + (consumers_supported_.load() ? consumers_.size() : 0);
+      bool lost = ok && static_cast<std::size_t>(*hb) < expected;
       // The first connection was made by init()/subscribe() themselves, which
       // registered and subscribed on it: not a reconnection.
       if (ok && seen_connects == 0 && !resync_ && !lost) seen_connects = connects;
@@ -270,15 +317,26 @@ class EmbeddedRegistry final : public Registry, public std::enable_shared_from_t
     for (auto& u : regs) {
       if (!api_.call<&Api::register_provider>(u)) return false;
     }
+    std::vector<std::string> consumers;
+    {
+      std::lock_guard lock(mu_);
+      consumers.assign(consumers_.begin(), consumers_.end());
+    }
+    for (auto& u : consumers) {
+      auto r = api_.call<&Api::register_consumer>(u);
+      if (!r && r.status().code() == StatusCode::kUnimplemented) consumers_supported_.store(false);
+      if (!r && r.status().code() != StatusCode::kUnimplemented) return false;
+    }
     for (auto& service : dispatcher_.subscribed_services()) {
       auto r = api_.call<&Api::subscribe>(service);
       if (!r) return false;
       update(service, *r);
     }
-    if (!regs.empty() || !dispatcher_.subscribed_services().empty()) {
+    if (!regs.empty() || !consumers.empty() || !dispatcher_.subscribed_services().empty()) {
       const std::size_t services = dispatcher_.subscribed_services().size();
-      TERN_LOG(kInfo, "registry {}: re-registered {} provider{}, re-subscribed {} service{}", address_.address(),
-               regs.size(), regs.size() == 1 ? "" : "s", services, services == 1 ? "" : "s");
+      TERN_LOG(kInfo, "registry {}: re-registered {} provider{} and {} consumer{}, re-subscribed {} service{}",
+               address_.address(), regs.size(), regs.size() == 1 ? "" : "s", consumers.size(),
+               consumers.size() == 1 ? "" : "s", services, services == 1 ? "" : "s");
     }
     return true;
   }
@@ -293,6 +351,8 @@ class EmbeddedRegistry final : public Registry, public std::enable_shared_from_t
   std::mutex mu_;
   std::condition_variable cv_;
   std::set<std::string> registered_;                                                // guarded by mu_
+  std::set<std::string> consumers_;                                                 // guarded by mu_
+  std::atomic<bool> consumers_supported_{true};  // false once the registry answered UNIMPLEMENTED
   struct Known {
     std::uint64_t epoch = 0;
     std::uint64_t revision = 0;

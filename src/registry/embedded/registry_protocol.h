@@ -43,12 +43,21 @@ struct RegistryApi {
   virtual bool unsubscribe(std::string service) = 0;
   virtual ProviderList lookup(std::string service) = 0;
   virtual std::vector<std::string> list_services() = 0;
-  // Renews every registration of the calling connection; returns how many it holds.
+  // Renews every registration of the calling connection (providers and
+  // consumers); returns how many it holds (both kinds; a registry older than
+  // consumers counts providers only).
   virtual int heartbeat() = 0;
+  // Consumers (tern/registry.h), owned by the calling connection like
+  // providers, never pushed to subscribers. A registry older than these
+  // answers UNIMPLEMENTED.
+  virtual bool register_consumer(std::string url) = 0;
+  virtual bool unregister_consumer(std::string url) = 0;
+  virtual std::vector<std::string> list_consumers(std::string service) = 0;
 };
 
 }  // namespace tern::registry
 
 TERN_STRUCT(tern::registry::ProviderList, epoch, revision, urls)
 TERN_SERVICE_NAMED(tern::registry::RegistryApi, "tern.Registry", register_provider, unregister_provider, subscribe,
-                   unsubscribe, lookup, list_services, heartbeat)
+                   unsubscribe, lookup, list_services, heartbeat, register_consumer, unregister_consumer,
+                   list_consumers)

@@ -29,6 +29,8 @@ struct RegistryServer::Impl : registry::RegistryApi, std::enable_shared_from_thi
   mutable std::mutex mu;
   // service -> url -> registration
   std::map<std::string, std::map<std::string, Registration>> providers;
+  // service -> consumer url -> registration (never pushed)
+  std::map<std::string, std::map<std::string, Registration>> consumers;
   // service -> connection id -> connection
   std::map<std::string, std::map<std::uint64_t, std::weak_ptr<ServerConnection>>> subscribers;
 
@@ -119,6 +121,39 @@ struct RegistryServer::Impl : registry::RegistryApi, std::enable_shared_from_thi
     return true;
   }
 
+  bool register_consumer(std::string text) override {
+    auto url = Url::parse(text);
+    if (!url || url->path().empty() || url->hosts().empty()) {
+      throw RpcError(Status(StatusCode::kInvalidArgument, "not a consumer URL: " + text));
+    }
+    auto conn = caller();
+    std::lock_guard lock(mu);
+    auto& regs = consumers[url->path()];
+    auto canonical = url->to_string();
+    bool added = regs.find(canonical) == regs.end();
+    regs[canonical] = Registration{conn ? conn->id() : 0, Clock::now()};
+    return added;
+  }
+
+  bool unregister_consumer(std::string text) override {
+    auto url = Url::parse(text);
+    if (!url) throw RpcError(url.status());
+    std::lock_guard lock(mu);
+    auto it = consumers.find(url->path());
+    if (it == consumers.end() || it->second.erase(url->to_string()) == 0) return false;
+    if (it->second.empty()) consumers.erase(it);
+    return true;
+  }
+
+  std::vector<std::string> list_consumers(std::string service) override {
+    std::lock_guard lock(mu);
+    std::vector<std::string> out;
+    if (auto it = consumers.find(service); it != consumers.end()) {
+      for (auto& entry : it->second) out.push_back(entry.first);
+    }
+    return out;
+  }
+
   registry::ProviderList subscribe(std::string service) override {
     auto conn = caller();
     std::lock_guard lock(mu);
@@ -161,6 +196,14 @@ struct RegistryServer::Impl : registry::RegistryApi, std::enable_shared_from_thi
         }
       }
     }
+    for (auto& service : consumers) {
+      for (auto& entry : service.second) {
+        if (entry.second.connection == conn->id()) {
+          entry.second.renewed = now;
+          ++n;
+        }
+      }
+    }
     return n;
   }
 
@@ -168,6 +211,17 @@ struct RegistryServer::Impl : registry::RegistryApi, std::enable_shared_from_thi
   template <typename Pred>
   void remove_where(Pred pred, const char* why) {
     std::lock_guard lock(mu);
+    for (auto sit = consumers.begin(); sit != consumers.end();) {
+      for (auto it = sit->second.begin(); it != sit->second.end();) {
+        if (pred(it->second)) {
+          TERN_LOG(kInfo, "registry: removing consumer {} ({})", it->first, why);
+          it = sit->second.erase(it);
+        } else {
+          ++it;
+        }
+      }
+      sit = sit->second.empty() ? consumers.erase(sit) : std::next(sit);
+    }
     for (auto sit = providers.begin(); sit != providers.end();) {
       bool changed = false;
       for (auto it = sit->second.begin(); it != sit->second.end();) {
