@@ -139,6 +139,8 @@ Status post_otlp(const std::string& url, const std::string& body, std::chrono::m
   if (!h) return Status(StatusCode::kInternal, "curl_easy_init failed");
   std::unique_ptr<curl_slist, void (*)(curl_slist*)> headers(
       curl_slist_append(nullptr, "Content-Type: application/json"), curl_slist_free_all);
+  // No "Expect: 100-continue" round trip before the body.
+  if (headers) headers.reset(curl_slist_append(headers.release(), "Expect:"));
   curl_easy_setopt(h.get(), CURLOPT_URL, url.c_str());
   curl_easy_setopt(h.get(), CURLOPT_HTTPHEADER, headers.get());
   curl_easy_setopt(h.get(), CURLOPT_POST, 1L);

@@ -3,6 +3,8 @@
 //   GET /metrics   Prometheus text format (tern/monitor/exposition.h)
 //   GET /status    JSON: services, methods, counters, percentiles, uptime
 //   GET /health    "ok"
+//   GET /rpcz      recent and slowest calls with their spans (docs/tracing.md):
+//                  HTML, ?format=text, ?format=json; &trace=<id> for one trace
 // Other paths 404, malformed requests 400 (tern/monitor/http.h).
 //
 // The one-call way for a provider:
@@ -28,6 +30,10 @@
 #include "tern/monitor/metrics.h"
 #include "tern/provider.h"
 
+namespace tern::trace {
+class Tracer;  // tern/trace/tracer.h
+}
+
 namespace tern::monitor {
 
 // The provider URL parameter that carries the admin endpoint's "host:port".
@@ -44,9 +50,14 @@ class AdminServer {
   HostPort address() const { return http_.address(); }
   void shutdown() { http_.shutdown(); }
   const std::shared_ptr<MetricsRegistry>& metrics() const noexcept { return metrics_; }
+  // The tracer whose rpcz store /rpcz shows (default: trace::Tracer::global()
+  // at each request). Call before start().
+  void set_tracer(std::shared_ptr<trace::Tracer> tracer) { tracer_ = std::move(tracer); }
 
  private:
+  HttpResponse rpcz_page(const HttpRequest& request) const;
   std::shared_ptr<MetricsRegistry> metrics_;
+  std::shared_ptr<trace::Tracer> tracer_;
   HttpServer http_;
 };
 
