@@ -47,7 +47,7 @@ Status cancelled_by_caller() { return Status(StatusCode::kCancelled, "cancelled 
 // the body is not begun.
 protocol::FrameBuilder start_request(const ReferenceCore& core, std::string_view method, bool oneway) {
   protocol::FrameBuilder b(oneway ? protocol::FrameType::kOneway : protocol::FrameType::kRequest, 0,
-                           core.service.size() + method.size() + 64);
+                           core.service.size() + method.size() + 144);  // + traceparent (70 B)
   b.header().serialization = core.serialization_id;
   b.add_meta(protocol::meta_keys::kService, core.service);
   b.add_meta(protocol::meta_keys::kMethod, method);

@@ -25,9 +25,10 @@ struct Front {
   virtual int relay_add(int a, int b) = 0;           // B.add(a, b)
   virtual int relay_fail(std::string message) = 0;   // B.fail(message): fails
   virtual std::string traceparent() = 0;             // the traceparent this call arrived with
+  virtual std::string server_span() = 0;             // "<this server span's traceparent> <its parent span id>"
 };
 }  // namespace tracetest
-TERN_SERVICE_NAMED(tracetest::Front, "tracetest.Front", relay_add, relay_fail, traceparent)
+TERN_SERVICE_NAMED(tracetest::Front, "tracetest.Front", relay_add, relay_fail, traceparent, server_span)
 
 namespace {
 
@@ -47,6 +48,10 @@ class FrontImpl : public Front {
   }
   std::string traceparent() override {
     return std::string(tern::ServerContext::current()->attachment("traceparent"));
+  }
+  std::string server_span() override {
+    auto* ctx = tern::ServerContext::current();
+    return tern::trace::format_traceparent(ctx->trace_context()) + " " + ctx->trace_parent().hex();
   }
 
  private:
@@ -348,6 +353,34 @@ TEST(TraceE2E, IncomingTraceparentIsHonouredAndInvalidOnesStartANewTrace) {
   with.attachments.emplace_back("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
   EXPECT_EQ(front.with(with).call<&Front::traceparent>().value(),
             "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
+  // A valid one: A's server span joins that trace as the child of the sender's span.
+  std::string joined = front.with(with).call<&Front::server_span>().value();
+  auto joined_tp = tern::trace::parse_traceparent(joined.substr(0, tern::trace::kTraceparentSize));
+  ASSERT_TRUE(joined_tp.has_value()) << joined;
+  EXPECT_EQ(joined_tp->trace_id.hex(), "4bf92f3577b34da6a3ce929d0e0e4736");
+  EXPECT_NE(joined_tp->span_id.hex(), "00f067aa0ba902b7");
+  EXPECT_TRUE(joined_tp->sampled());
+  EXPECT_EQ(joined.substr(tern::trace::kTraceparentSize + 1), "00f067aa0ba902b7");
+  // Not sampled upstream: parent-based keeps it unsampled.
+  tern::CallOptions unsampled;
+  unsampled.attachments.emplace_back("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00");
+  auto u = tern::trace::parse_traceparent(front.with(unsampled).call<&Front::server_span>().value().substr(0, 55));
+  ASSERT_TRUE(u.has_value());
+  EXPECT_FALSE(u->sampled());
+  // Invalid ones (uppercase, zero ids, version ff, garbage): ignored, a new trace starts with no parent.
+  for (const char* bad : {"00-4BF92F3577B34DA6A3CE929D0E0E4736-00F067AA0BA902B7-01",
+                          "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
+                          "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",
+                          "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", "garbage"}) {
+    tern::CallOptions o;
+    o.attachments.emplace_back("traceparent", bad);
+    std::string got = front.with(o).call<&Front::server_span>().value();
+    auto tp = tern::trace::parse_traceparent(got.substr(0, tern::trace::kTraceparentSize));
+    ASSERT_TRUE(tp.has_value()) << bad << " -> " << got;
+    EXPECT_NE(tp->trace_id.hex(), "4bf92f3577b34da6a3ce929d0e0e4736") << bad;
+    EXPECT_NE(tp->trace_id.hex(), "00000000000000000000000000000000") << bad;
+    EXPECT_EQ(got.substr(tern::trace::kTraceparentSize + 1), "0000000000000000") << bad;  // a root span
+  }
   // A traced consumer sends a valid one of its own.
   tern::Client traced(testutil::one_io());
   auto front2 = traced.refer<Front>(testutil::direct(a)).value();
@@ -358,7 +391,7 @@ TEST(TraceE2E, IncomingTraceparentIsHonouredAndInvalidOnesStartANewTrace) {
   b->shutdown(100ms);
 }
 
-TEST(TraceE2E, NestedCallOverTheGrpcWireCarriesTraceparent) {
+TEST(TraceE2E, CallOverTheGrpcWireCarriesTraceparent) {
   testutil::OtlpReceiver rx;
   auto tc = tracer_for("consumer", rx.endpoint());
   auto tb = tracer_for("provider-b", rx.endpoint());
