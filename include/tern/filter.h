@@ -76,7 +76,7 @@ class ClientCallObserver {
   }
 };
 
-// A unary call as observe() sees it: after on_request, before the first attempt.
+// A call as observe() sees it: after on_request, before the first attempt.
 struct ClientCallStart {
   std::string_view service;
   std::string_view method;
@@ -99,9 +99,10 @@ class ClientFilter {
                            std::chrono::nanoseconds latency, const CallBytes& bytes) {
     (void)service, (void)method, (void)status, (void)latency, (void)bytes;
   }
-  // Optional per-call state for a unary call (tracing uses it): called on the
-  // invoking thread just before the first attempt. nullptr (the default) costs
-  // the call nothing more. Streams are not observed (yet).
+  // Optional per-call state (tracing uses it): called on the invoking thread
+  // just before the first attempt of a unary call, or when a stream is opened
+  // (its on_end then has bytes.stream set). nullptr (the default) costs the call nothing more. Oneway
+  // calls are not observed.
   virtual std::unique_ptr<ClientCallObserver> observe(const ClientCallStart& call) {
     (void)call;
     return nullptr;

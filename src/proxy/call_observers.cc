@@ -1,6 +1,8 @@
 // Per-call observers of the consumer filters (src/proxy/call_observers.h).
 #include "proxy/call_observers.h"
 
+#include <algorithm>
+
 #include "tern/protocol/frame.h"
 
 namespace tern {
@@ -22,18 +24,8 @@ class ObserverList final : public ClientCallObserver {
   std::vector<std::unique_ptr<ClientCallObserver>> list_;
 };
 
-}  // namespace
-
-std::unique_ptr<ClientCallObserver> observe_call(const std::vector<std::shared_ptr<ClientFilter>>& filters,
-                                                 std::string_view service, std::string_view method,
-                                                 const std::string& request) {
-  if (filters.empty() || request.size() < protocol::kHeaderSize) return nullptr;
-  // Header bytes 6..7: the metadata length, big-endian (docs/protocol.md).
-  std::size_t meta_len = (static_cast<std::size_t>(static_cast<unsigned char>(request[6])) << 8) |
-                         static_cast<unsigned char>(request[7]);
-  std::string_view meta = std::string_view(request).substr(protocol::kHeaderSize);
-  if (meta.size() > meta_len) meta = meta.substr(0, meta_len);
-  ClientCallStart start{service, method, meta};
+std::unique_ptr<ClientCallObserver> observe(const std::vector<std::shared_ptr<ClientFilter>>& filters,
+                                            const ClientCallStart& start) {
   std::unique_ptr<ClientCallObserver> first;
   std::unique_ptr<ObserverList> many;
   for (const auto& f : filters) {
@@ -51,6 +43,38 @@ std::unique_ptr<ClientCallObserver> observe_call(const std::vector<std::shared_p
   }
   if (many) return many;
   return first;
+}
+
+}  // namespace
+
+std::unique_ptr<ClientCallObserver> observe_call(const std::vector<std::shared_ptr<ClientFilter>>& filters,
+                                                 std::string_view service, std::string_view method,
+                                                 const std::string& request) {
+  if (filters.empty() || request.size() < protocol::kHeaderSize) return nullptr;
+  // Header bytes 6..7: the metadata length, big-endian (docs/protocol.md).
+  std::size_t meta_len = (static_cast<std::size_t>(static_cast<unsigned char>(request[6])) << 8) |
+                         static_cast<unsigned char>(request[7]);
+  std::string_view meta = std::string_view(request).substr(protocol::kHeaderSize);
+  if (meta.size() > meta_len) meta = meta.substr(0, meta_len);
+  return observe(filters, ClientCallStart{service, method, meta});
+}
+
+std::unique_ptr<ClientCallObserver> observe_stream(const std::vector<std::shared_ptr<ClientFilter>>& filters,
+                                                   std::string_view service, std::string_view method,
+                                                   const std::vector<std::pair<std::string, std::string>>& md) {
+  if (filters.empty()) return nullptr;
+  std::string meta;  // the wire form observe() reads (keys and values past 64 KiB are cut)
+  auto put = [&](std::string_view s) {
+    std::size_t n = std::min<std::size_t>(s.size(), 0xFFFF);
+    meta += static_cast<char>(n >> 8);
+    meta += static_cast<char>(n & 0xFF);
+    meta.append(s.substr(0, n));
+  };
+  for (const auto& kv : md) {
+    put(kv.first);
+    put(kv.second);
+  }
+  return observe(filters, ClientCallStart{service, method, meta});
 }
 
 }  // namespace tern

@@ -6,6 +6,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "tern/filter.h"
@@ -18,5 +19,9 @@ namespace tern {
 std::unique_ptr<ClientCallObserver> observe_call(const std::vector<std::shared_ptr<ClientFilter>>& filters,
                                                  std::string_view service, std::string_view method,
                                                  const std::string& request);
+// The same for a stream being opened with metadata `md` (key, value pairs).
+std::unique_ptr<ClientCallObserver> observe_stream(const std::vector<std::shared_ptr<ClientFilter>>& filters,
+                                                   std::string_view service, std::string_view method,
+                                                   const std::vector<std::pair<std::string, std::string>>& md);
 
 }  // namespace tern

@@ -64,6 +64,9 @@ class ClientSpan final : public ClientCallObserver {
       if (!status.is_ok()) span_.message = status.message();
       span_.request_bytes = bytes.sent;
       span_.response_bytes = bytes.received;
+      span_.stream = bytes.stream;
+      span_.messages_sent = bytes.messages_sent;
+      span_.messages_received = bytes.messages_received;
       span_.end_unix_nano = span_.start_unix_nano + static_cast<std::uint64_t>(std::max<std::int64_t>(0, latency.count()));
       done = std::move(span_);
     }
