@@ -17,6 +17,7 @@
 #include "common/echo_service.h"
 #include "tern/client.h"
 #include "tern/server.h"
+#include "tern/trace/tracer.h"
 
 namespace {
 
@@ -71,8 +72,15 @@ void operator delete(void* p, std::size_t, std::align_val_t) noexcept { std::fre
 
 namespace {
 
-void BM_EchoAllocations(benchmark::State& state, const char* dispatcher) {
+// trace: 0 tracing off on both sides, 1 the default (traceparent propagated,
+// nothing recorded), 2 every call recorded (rpcz on, sampler always).
+void BM_EchoAllocations(benchmark::State& state, const char* dispatcher, int trace = 1) {
+  tern::trace::TracerOptions to;
+  to.rpcz = trace == 2;
+  auto tracer = std::make_shared<tern::trace::Tracer>(to);
   tern::ServerOptions so;
+  so.tracing = trace != 0;
+  so.tracer = tracer;
   so.listen = "127.0.0.1:0";
   so.io_threads = 1;
   so.dispatcher = dispatcher;
@@ -84,6 +92,8 @@ void BM_EchoAllocations(benchmark::State& state, const char* dispatcher) {
   }
   tern::ClientOptions co;
   co.io_threads = 1;
+  co.tracing = trace != 0;
+  co.tracer = tracer;
   tern::Client client(co);
   auto proxy = client.refer<Echo>("direct://127.0.0.1:" + std::to_string(server.port())).value();
   std::string payload(16, 'x');
@@ -108,6 +118,8 @@ void BM_EchoAllocations(benchmark::State& state, const char* dispatcher) {
 }
 BENCHMARK_CAPTURE(BM_EchoAllocations, direct, "direct")->Iterations(20000)->UseRealTime();
 BENCHMARK_CAPTURE(BM_EchoAllocations, all, "all")->Iterations(20000)->UseRealTime();
+BENCHMARK_CAPTURE(BM_EchoAllocations, direct_tracing_off, "direct", 0)->Iterations(20000)->UseRealTime();
+BENCHMARK_CAPTURE(BM_EchoAllocations, direct_tracing_recorded, "direct", 2)->Iterations(20000)->UseRealTime();
 
 }  // namespace
 

@@ -25,6 +25,10 @@
 
 namespace tern {
 
+namespace trace {
+class Tracer;  // tern/trace/tracer.h
+}
+
 struct ClientOptions {
   // IO threads. 0 = number of cores.
   std::size_t io_threads = 0;
@@ -40,6 +44,14 @@ struct ClientOptions {
   std::string application{};
   // Consumer filters, in order (tern/filter.h).
   std::vector<std::shared_ptr<ClientFilter>> filters{};
+  // Distributed tracing (docs/tracing.md). True (default): a
+  // trace::TraceClientFilter goes first in `filters`, so every call carries
+  // W3C `traceparent`; spans are recorded when the tracer has an OTLP
+  // endpoint or rpcz. False: no tracing filter (nothing sent, nothing recorded).
+  bool tracing = true;
+  // Where this client's spans go and how it samples. Null (default): the
+  // trace::Tracer::global() of the moment the Client is created.
+  std::shared_ptr<trace::Tracer> tracer{};
 };
 
 struct ClientCore;

@@ -46,6 +46,7 @@
 #include "tern/result.h"
 #include "tern/server.h"
 #include "tern/service.h"
+#include "tern/trace/tracer.h"
 
 namespace tern {
 
@@ -75,6 +76,10 @@ Status apply_param(ServiceOptions& options, std::string_view key, std::string_vi
 Status apply_param(RegistryOptions& options, std::string_view key, std::string_view value);
 Status apply_param(ChannelOptions& options, std::string_view key, std::string_view value);
 Status apply_param(ClientOptions& options, std::string_view key, std::string_view value);
+// TracerOptions keys (docs/tracing.md): service_name sampler (always | never |
+// ratio) ratio (0..1) parent_based otlp_endpoint queue_capacity max_batch
+// max_delay export_timeout shutdown_timeout rpcz rpcz_recent rpcz_slow.
+Status apply_param(trace::TracerOptions& options, std::string_view key, std::string_view value);
 
 // The current value of field `key` in the text form apply_param() accepts
 // (durations as integer milliseconds, lists comma-separated, empty string for
@@ -148,6 +153,7 @@ Result<ReferenceConfig> parse_reference_url(std::string_view url, ReferenceOptio
 //   references:
 //     Calculator: {timeout: 500, load_balance: round_robin}  # ReferenceOptions keys (+ registry)
 //     Echo: "direct://127.0.0.1:20880?timeout=200"            # or one reference URL
+//   tracing:  {service_name: checkout, otlp_endpoint: "http://127.0.0.1:4318", rpcz: true}  # TracerOptions keys
 //
 // Scalars are read as text and go through apply_param(), so a key takes the
 // same values in the file as in a URL; idempotent_methods may also be a YAML
@@ -172,6 +178,11 @@ class Config {
   ClientOptions client_options() const;
   // server_options(), registry() and registry_options() together.
   ProviderOptions provider_options() const;
+  // The `tracing` section as TracerOptions (defaults when absent); its
+  // `enabled` key sets server_options().tracing and client_options().tracing.
+  // Make the tracer with it before the Client and Server:
+  //   tern::trace::Tracer::set_global(std::make_shared<tern::trace::Tracer>(config.tracing_options()));
+  const trace::TracerOptions& tracing_options() const noexcept { return tracing_; }
 
   // The options of the service exposed as `name` (defaults when the file
   // does not list it; see services()).
@@ -198,6 +209,7 @@ class Config {
   RegistryOptions registry_options_;
   ServerOptions server_;
   ClientOptions client_;
+  trace::TracerOptions tracing_;
   std::map<std::string, ServiceOptions, std::less<>> services_;
   std::map<std::string, ReferenceConfig, std::less<>> references_;
 };

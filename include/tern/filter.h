@@ -21,6 +21,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -56,6 +57,34 @@ struct CallBytes {
   std::uint64_t messages_received = 0;
 };
 
+// What a consumer call tells a ClientFilter's observer as it runs (for
+// tracing: a span per call, with its attempts as events). Created by
+// ClientFilter::observe() when the call starts; the call owns it and
+// destroys it after on_end().
+// Thread safety: on_attempt() may run on several threads at once for the
+// parallel strategies (forking, broadcast, hedging); on_end() runs once, after
+// every on_attempt() of the call that can still matter.
+class ClientCallObserver {
+ public:
+  enum class AttemptKind { kFirst, kRetry, kHedge, kFork };
+  virtual ~ClientCallObserver() = default;
+  // An attempt is sent to `peer` ("ip:port" of the provider).
+  virtual void on_attempt(std::string_view peer, AttemptKind kind) { (void)peer, (void)kind; }
+  // The call completed (as ClientFilter::on_response).
+  virtual void on_end(const Status& status, std::chrono::nanoseconds latency, const CallBytes& bytes) {
+    (void)status, (void)latency, (void)bytes;
+  }
+};
+
+// A call as observe() sees it: after on_request, before the first attempt.
+struct ClientCallStart {
+  std::string_view service;
+  std::string_view method;
+  // The request's metadata in wire form (docs/protocol.md: u16 key length,
+  // key, u16 value length, value, repeated), attachments included.
+  std::string_view meta;
+};
+
 class ClientFilter {
  public:
   virtual ~ClientFilter() = default;
@@ -69,6 +98,14 @@ class ClientFilter {
   virtual void on_response(std::string_view service, std::string_view method, const Status& status,
                            std::chrono::nanoseconds latency, const CallBytes& bytes) {
     (void)service, (void)method, (void)status, (void)latency, (void)bytes;
+  }
+  // Optional per-call state (tracing uses it): called on the invoking thread
+  // just before the first attempt of a unary call, or when a stream is opened
+  // (its on_end then has bytes.stream set). nullptr (the default) costs the call nothing more. Oneway
+  // calls are not observed.
+  virtual std::unique_ptr<ClientCallObserver> observe(const ClientCallStart& call) {
+    (void)call;
+    return nullptr;
   }
 };
 

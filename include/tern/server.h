@@ -73,6 +73,10 @@
 
 namespace tern {
 
+namespace trace {
+class Tracer;  // tern/trace/tracer.h
+}
+
 namespace rpc {
 class ServerSession;
 }
@@ -145,6 +149,14 @@ struct ServerOptions {
   std::size_t max_write_queue_bytes = 256u << 20;
   // Provider filters, in order (tern/filter.h).
   std::vector<std::shared_ptr<ServerFilter>> filters{};
+  // Distributed tracing (docs/tracing.md). True (default): a
+  // trace::TraceServerFilter goes first in `filters`: incoming `traceparent`
+  // is honoured, handlers' calls are its children, server spans are recorded
+  // when the tracer has an OTLP endpoint or rpcz. False: none of it.
+  bool tracing = true;
+  // Where this server's spans go and how it samples. Null (default): the
+  // trace::Tracer::global() of the moment the Server is created.
+  std::shared_ptr<trace::Tracer> tracer{};
   // Response compression (docs/protocol.md §5): a response to a consumer
   // that accepts compression (its request was compressed, or carried
   // `accept-compression`) is compressed with the consumer's algorithm when

@@ -33,6 +33,8 @@
 #include <string>
 #include <string_view>
 
+#include "tern/trace/context.h"
+
 namespace tern {
 
 class ServerCall;
@@ -125,6 +127,19 @@ class ServerContext {
   // The connection the request came on (to push to it later).
   std::shared_ptr<ServerConnection> connection() const noexcept;
 
+  // The trace context of this call's server span (tern/trace/context.h):
+  // set by the tracing filter (tern/trace/trace_filter.h) before the handler
+  // runs; calls the handler makes become its children. Invalid (all zero)
+  // when tracing is off for this server.
+  const trace::SpanContext& trace_context() const noexcept { return trace_; }
+  // The span that called this one (invalid for a root span).
+  trace::SpanId trace_parent() const noexcept { return trace_parent_; }
+  // Used by the tracing filter; from the handler's thread before the handler runs.
+  void set_trace_context(const trace::SpanContext& context, trace::SpanId parent) noexcept {
+    trace_ = context;
+    trace_parent_ = parent;
+  }
+
   // Sets current() for this thread and returns the previous value (used by
   // the coroutine call mode to carry the context across a co_await).
   static ServerContext* exchange_current(ServerContext* ctx) noexcept;
@@ -149,6 +164,8 @@ class ServerContext {
   std::string_view raw_meta() const noexcept;
   ServerCall* call_;                              // a unary call or oneway request, or
   detail::StreamContextState* stream_ = nullptr;  // a stream (then call_ is null)
+  trace::SpanContext trace_{};
+  trace::SpanId trace_parent_{};
 };
 
 template <typename F>

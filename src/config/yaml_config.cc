@@ -6,6 +6,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include <fstream>
+#include <functional>
 #include <sstream>
 
 #include "tern/config.h"
@@ -81,6 +82,21 @@ struct ConfigLoader {
       return s.is_ok() ? s : error_at(key_node, s.message());
     });
   }
+
+  // tracing.enabled: ServerOptions::tracing and ClientOptions::tracing.
+  Status tracing_enabled_key(const YAML::Node& value, const YAML::Node& key_node) {
+    std::string text;
+    if (Status s = scalar(value, "enabled", &text); !s.is_ok()) return s;
+    if (text != "true" && text != "false") return error_at(key_node, "enabled: expected true or false, got \"" + text + "\"");
+    config.server_.tracing = config.client_.tracing = text == "true";
+    return Status();
+  }
+  const std::function<bool(const std::string&, const YAML::Node&, const YAML::Node&, Status*)> tracing_enabled =
+      [this](const std::string& key, const YAML::Node& value, const YAML::Node& key_node, Status* out) {
+        if (key != "enabled") return false;
+        *out = tracing_enabled_key(value, key_node);
+        return true;
+      };
 
   static constexpr auto kNoExtra = [](const std::string&, const YAML::Node&, const YAML::Node&, Status*) {
     return false;
@@ -173,7 +189,9 @@ struct ConfigLoader {
       if (key == "services") return services_section(value);
       if (key == "client") return options_map(value, "client", config.client_, kNoExtra);
       if (key == "references") return references_section(value);
-      return error_at(k, "unknown section \"" + key + "\" (known: registry, server, services, client, references)");
+      if (key == "tracing") return options_map(value, "tracing", config.tracing_, tracing_enabled);
+      return error_at(k, "unknown section \"" + key +
+                             "\" (known: registry, server, services, client, references, tracing)");
     });
   }
 };

@@ -7,6 +7,7 @@
 
 #include "tern/monitor/exposition.h"
 #include "tern/monitor/process_metrics.h"
+#include "tern/trace/tracer.h"
 
 namespace tern::monitor {
 
@@ -30,10 +31,46 @@ AdminServer::AdminServer(std::shared_ptr<MetricsRegistry> metrics, HttpServerOpt
     r.body = to_status_json(m->snapshot(), uptime());
     return r;
   });
+  http_.route("/rpcz", [this](const HttpRequest& req) { return rpcz_page(req); });
   http_.route("/health", [](const HttpRequest&) { return HttpResponse{200, "text/plain; charset=utf-8", "ok\n", {}}; });
 }
 
 AdminServer::~AdminServer() { http_.shutdown(); }
+
+// /rpcz (tern/trace/rpcz.h): HTML by default, ?format=text or ?format=json,
+// &trace=<32 hex> for one trace.
+HttpResponse AdminServer::rpcz_page(const HttpRequest& req) const {
+  auto tracer = tracer_ ? tracer_ : trace::Tracer::global();
+  auto param = [&](std::string_view name) -> std::string {
+    std::string_view q = req.query;
+    while (!q.empty()) {
+      auto amp = q.find('&');
+      std::string_view kv = q.substr(0, amp);
+      if (kv.size() > name.size() && kv.substr(0, name.size()) == name && kv[name.size()] == '=') {
+        return std::string(kv.substr(name.size() + 1));
+      }
+      if (amp == std::string_view::npos) break;
+      q.remove_prefix(amp + 1);
+    }
+    return {};
+  };
+  const trace::RpczStore* store = tracer->rpcz();
+  trace::RpczStore::Snapshot snap;
+  if (store) snap = store->snapshot();
+  std::string format = param("format");
+  std::string only = param("trace");
+  HttpResponse r;
+  if (format == "json") {
+    r.content_type = "application/json";
+    r.body = trace::render_rpcz_json(snap, store != nullptr, only);
+  } else if (format == "text") {
+    r.body = trace::render_rpcz_text(snap, store != nullptr, only);
+  } else {
+    r.content_type = "text/html; charset=utf-8";
+    r.body = trace::render_rpcz_html(snap, store != nullptr, only);
+  }
+  return r;
+}
 
 Status AdminServer::start() { return http_.start(); }
 

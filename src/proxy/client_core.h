@@ -20,11 +20,14 @@
 #include "tern/cluster/outlier_ejector.h"
 #include "tern/protocol/compression.h"
 #include "tern/reference.h"
+#include "tern/trace/trace_filter.h"
 
 namespace tern {
 
 struct ClientCore {
-  explicit ClientCore(ClientOptions o) : options(std::move(o)), channels(options.io_threads, options.channel) {}
+  explicit ClientCore(ClientOptions o) : options(std::move(o)), channels(options.io_threads, options.channel) {
+    if (options.tracing) trace::install_tracing(options.filters, options.tracer);
+  }
   ClientOptions options;
   ChannelPool channels;
   std::mutex mu;
@@ -124,7 +127,7 @@ struct ReferenceCore : std::enable_shared_from_this<ReferenceCore> {
   // (with the request frame's size in bytes), applies failsafe, then `done`.
   void complete(const std::shared_ptr<CallControl>& control, std::string_view method,
                 std::chrono::steady_clock::time_point started, std::uint64_t request_bytes, CallResult&& result,
-                CallCompletion& done) const;
+                CallCompletion& done, ClientCallObserver* observer = nullptr) const;
 
   // Sequential strategies (failover, failfast, failsafe): one attempt at a time.
   static void start_attempt(std::unique_ptr<CallAttempt> attempt, Status last_error);

@@ -22,6 +22,7 @@
 #include <mutex>
 #include <optional>
 
+#include "proxy/call_observers.h"
 #include "proxy/client_core.h"
 #include "tern/cluster/load_balancer.h"
 #include "tern/log.h"
@@ -31,6 +32,7 @@ namespace tern {
 
 using Clock = std::chrono::steady_clock;
 using cluster::FaultTolerance;
+using AttemptKind = ClientCallObserver::AttemptKind;
 
 namespace {
 
@@ -45,7 +47,7 @@ Status cancelled_by_caller() { return Status(StatusCode::kCancelled, "cancelled 
 // the body is not begun.
 protocol::FrameBuilder start_request(const ReferenceCore& core, std::string_view method, bool oneway) {
   protocol::FrameBuilder b(oneway ? protocol::FrameType::kOneway : protocol::FrameType::kRequest, 0,
-                           core.service.size() + method.size() + 64);
+                           core.service.size() + method.size() + 144);  // + traceparent (70 B)
   b.header().serialization = core.serialization_id;
   b.add_meta(protocol::meta_keys::kService, core.service);
   b.add_meta(protocol::meta_keys::kMethod, method);
@@ -214,7 +216,7 @@ void ReferenceCore::send_attempt(std::shared_ptr<EndpointInvoker> ep, std::strin
 
 void ReferenceCore::complete(const std::shared_ptr<CallControl>& control, std::string_view method,
                              Clock::time_point started, std::uint64_t request_bytes, CallResult&& r,
-                             CallCompletion& done) const {
+                             CallCompletion& done, ClientCallObserver* observer) const {
   if (control) control->clear_hook();
   auto& filters = client->options.filters;
   if (!filters.empty()) {
@@ -228,6 +230,7 @@ void ReferenceCore::complete(const std::shared_ptr<CallControl>& control, std::s
     for (auto it = filters.rbegin(); it != filters.rend(); ++it) {
       (*it)->on_response(service, method, r.status, latency, bytes);
     }
+    if (observer) observer->on_end(r.status, latency, bytes);
   }
   // failsafe: the filters saw the real outcome; the caller gets OK and an
   // empty body — except for its own cancel, which it asked for.
@@ -254,10 +257,11 @@ struct CallAttempt {
   int attempts_left = 0;  // failover: retries still allowed; 0 for failfast / failsafe
   bool idempotent = false;
   std::vector<std::string> tried;
+  std::unique_ptr<ClientCallObserver> observer;  // a filter's (tracing); usually null
 };
 
 void ReferenceCore::finish(std::unique_ptr<CallAttempt> a, CallResult&& r) {
-  a->core->complete(a->control, a->method, a->started, a->request_bytes, std::move(r), a->done);
+  a->core->complete(a->control, a->method, a->started, a->request_bytes, std::move(r), a->done, a->observer.get());
 }
 
 void ReferenceCore::start_attempt(std::unique_ptr<CallAttempt> a, Status last_error) {
@@ -280,6 +284,7 @@ void ReferenceCore::start_attempt(std::unique_ptr<CallAttempt> a, Status last_er
   std::string bytes = a->attempts_left > 0 ? a->request : std::move(a->request);
   auto control = a->control;
   auto id = ep->id();
+  if (a->observer) a->observer->on_attempt(id, a->tried.empty() ? AttemptKind::kFirst : AttemptKind::kRetry);
   send_attempt(std::move(ep), std::move(bytes), remaining, control,
                [a = std::move(a), id = std::move(id)](CallResult&& r) mutable {
                  if (!r.status.is_ok() && a->attempts_left > 0 && cluster::should_retry(r.status, a->idempotent) &&
@@ -325,6 +330,7 @@ struct FanOut : std::enable_shared_from_this<FanOut> {
   Status error;                                     // forking, failover: last error; broadcast: first
   std::optional<CallResult> last_ok;                // broadcast
   std::unique_ptr<asio::steady_timer> hedge_timer;  // hedged failover; armed under mu
+  std::unique_ptr<ClientCallObserver> observer;     // a filter's (tracing); usually null
 
   static void start(const std::shared_ptr<FanOut>& f);
 
@@ -348,10 +354,10 @@ struct FanOut : std::enable_shared_from_this<FanOut> {
   void run(Settled&& s) {
     if (!s.settled) return;
     for (auto& leg : s.cancel) leg->cancel();  // losers: cancel frames; their completions are ignored
-    core->complete(control, method, started, request.size(), std::move(s.result), s.done);
+    core->complete(control, method, started, request.size(), std::move(s.result), s.done, observer.get());
   }
-  void launch(std::shared_ptr<EndpointInvoker> ep);
-  void launch_next();
+  void launch(std::shared_ptr<EndpointInvoker> ep, AttemptKind kind);
+  void launch_next(AttemptKind kind);
   void on_leg(CallResult&& r);
   void on_hedge_timer();
 };
@@ -414,11 +420,14 @@ void FanOut::start(const std::shared_ptr<FanOut>& f) {
       return true;
     });
   }
-  for (auto& ep : targets) f->launch(std::move(ep));
+  for (std::size_t i = 0; i < targets.size(); ++i) {
+    f->launch(std::move(targets[i]), i == 0 ? AttemptKind::kFirst : AttemptKind::kFork);
+  }
 }
 
 // Sends one leg (already counted in in_flight) to `ep`.
-void FanOut::launch(std::shared_ptr<EndpointInvoker> ep) {
+void FanOut::launch(std::shared_ptr<EndpointInvoker> ep, AttemptKind kind) {
+  if (observer) observer->on_attempt(ep->id(), kind);
   auto leg = std::make_shared<CallControl>();
   {
     std::lock_guard lock(mu);
@@ -437,7 +446,7 @@ void FanOut::launch(std::shared_ptr<EndpointInvoker> ep) {
 }
 
 // Sends one more leg (already counted in in_flight) to a provider not tried yet.
-void FanOut::launch_next() {
+void FanOut::launch_next(AttemptKind kind) {
   std::vector<std::string> exclude;
   {
     std::lock_guard lock(mu);
@@ -449,7 +458,7 @@ void FanOut::launch_next() {
   }
   std::shared_ptr<EndpointInvoker> ep;
   if (auto dir = core->snapshot()) ep = core->pick(*dir, method, exclude);
-  if (ep) return launch(std::move(ep));
+  if (ep) return launch(std::move(ep), kind);
   Settled out;
   {
     std::lock_guard lock(mu);
@@ -493,7 +502,7 @@ void FanOut::on_leg(CallResult&& r) {
   }
   if (retry) {
     TERN_LOG(kDebug, "failover: {}.{} failed ({}); retrying elsewhere", core->service, method, r.status.to_string());
-    launch_next();
+    launch_next(AttemptKind::kRetry);
     return;
   }
   run(std::move(out));
@@ -508,7 +517,7 @@ void FanOut::on_hedge_timer() {
   }
   TERN_LOG(kDebug, "hedging: no answer for {}.{} within {} ms; sending a backup request", core->service, method,
            core->options.backup_request.count());
-  launch_next();
+  launch_next(AttemptKind::kHedge);
 }
 
 // ---------------------------------------------------------------------------
@@ -595,13 +604,14 @@ void Reference::invoke(std::string_view method, std::string request, std::chrono
   if (core_->compression != protocol::Compression::kNone) {
     protocol::compress_frame(request, core_->compression, o.compression_threshold);
   }
+  auto observer = observe_call(core_->client->options.filters, core_->service, method, request);
   auto budget = timeout.count() > 0 ? timeout : o.timeout;
   // Deadline propagation: a nested call never outlives the request it serves.
   if (auto* ctx = ServerContext::current(); ctx && ctx->has_deadline()) {
     budget = std::min(budget, ctx->remaining());
     if (budget.count() <= 0) {
       CallResult r{Status(StatusCode::kDeadlineExceeded, "the request being served has no time left"), {}};
-      core_->complete(control, method, started, request.size(), std::move(r), done);
+      core_->complete(control, method, started, request.size(), std::move(r), done, observer.get());
       return;
     }
   }
@@ -620,6 +630,7 @@ void Reference::invoke(std::string_view method, std::string request, std::chrono
     f->deadline = started + budget;
     f->done = std::move(done);
     f->attempts_left = hedged ? o.retries : 0;
+    f->observer = std::move(observer);
     FanOut::start(f);
     return;
   }
@@ -634,6 +645,7 @@ void Reference::invoke(std::string_view method, std::string request, std::chrono
   a->idempotent = idempotent;
   a->request_bytes = request.size();
   a->request = std::move(request);
+  a->observer = std::move(observer);
   ReferenceCore::start_attempt(std::move(a), Status());
 }
 

@@ -2,6 +2,7 @@
 // at open and the stream stays on it (tern/stream.h open_stream).
 #include <algorithm>
 
+#include "proxy/call_observers.h"
 #include "proxy/client_core.h"
 #include "rpc/stream_hub.h"
 #include "tern/filter.h"
@@ -68,6 +69,8 @@ Result<std::shared_ptr<RawStream>> open_stream(Reference& ref, std::string_view 
       timeout = timeout.count() > 0 ? std::min(timeout, remaining) : remaining;
     }
   }
+  std::shared_ptr<ClientCallObserver> observer = observe_stream(filters, core.service, method, md);  // tracing
+  if (observer) observer->on_attempt(ep->id(), ClientCallObserver::AttemptKind::kFirst);
   ep->attempts.fetch_add(1, std::memory_order_relaxed);
   auto stream = ep->channel()->open_stream(core.service, std::string(method), core.serialization_id, timeout,
                                           std::move(md));
@@ -75,7 +78,7 @@ Result<std::shared_ptr<RawStream>> open_stream(Reference& ref, std::string_view 
     auto started = std::chrono::steady_clock::now();
     auto client = core.client;  // keeps the filters alive until the stream ends
     std::weak_ptr<RawStream> weak = stream;
-    stream->await_status([client, weak, started, service = core.service, m = std::string(method)](Status st) {
+    stream->await_status([client, weak, started, observer, service = core.service, m = std::string(method)](Status st) {
       CallBytes bytes;
       bytes.stream = true;
       if (auto s = std::dynamic_pointer_cast<rpc::StreamCall>(weak.lock())) {
@@ -87,6 +90,7 @@ Result<std::shared_ptr<RawStream>> open_stream(Reference& ref, std::string_view 
       auto latency = std::chrono::steady_clock::now() - started;
       auto& fs = client->options.filters;
       for (auto it = fs.rbegin(); it != fs.rend(); ++it) (*it)->on_response(service, m, st, latency, bytes);
+      if (observer) observer->on_end(st, latency, bytes);
     });
   }
   return stream;

@@ -30,6 +30,7 @@
 #include "tern/log.h"
 #include "tern/net/connection.h"
 #include "tern/net/io_context_pool.h"
+#include "tern/trace/trace_filter.h"
 #include "tern/net/tls_context.h"
 
 namespace tern {
@@ -486,6 +487,7 @@ ServerCall::ServerCall(ServerCall&& o) noexcept
       arrived_(o.arrived_),
       response_compression_(o.response_compression_),
       compression_threshold_(o.compression_threshold_) {
+  context_.set_trace_context(o.context_.trace_context(), o.context_.trace_parent());
   o.responded_ = true;  // the moved-from call must not answer
   o.holds_slot_ = false;
   o.filters_ = nullptr;
@@ -648,7 +650,10 @@ void ServerCall::respond(const Status& error) {
 // ---------------------------------------------------------------------------
 // Server
 
-Server::Server(ServerOptions options) : impl_(std::make_shared<Impl>()) { impl_->options = std::move(options); }
+Server::Server(ServerOptions options) : impl_(std::make_shared<Impl>()) {
+  impl_->options = std::move(options);
+  if (impl_->options.tracing) trace::install_tracing(impl_->options.filters, impl_->options.tracer);
+}
 
 Server::~Server() { shutdown(std::chrono::milliseconds(0)); }
 

@@ -142,8 +142,9 @@ TEST(MetricsFilters, ProviderAndConsumerSideCountTheSameCalls) {
   }
   // Bytes: whole frames. add(i, 1) with i < 7: a request of the 24-byte
   // header, metadata {service, method} and the msgpack body [i, 1] (3 bytes);
-  // a response of the header and one msgpack fixint.
-  const std::uint64_t request = 24 + (2 + 7 + 2 + svc.size()) + (2 + 6 + 2 + 3) + 3;
+  // a response of the header and one msgpack fixint. Plus the `traceparent`
+  // attachment every call carries by default (docs/tracing.md): 2 + 11 + 2 + 55 bytes.
+  const std::uint64_t request = 24 + (2 + 7 + 2 + svc.size()) + (2 + 6 + 2 + 3) + 3 + (2 + 11 + 2 + 55);
   const std::uint64_t response = 24 + 1;
   auto& p_add = by.at({Side::kProvider, "add"});
   auto& c_add = by.at({Side::kConsumer, "add"});

@@ -6,6 +6,8 @@
 //                  collectors() add (tern/monitor/runtime_metrics.h)
 //   GET /status    JSON: services, methods, counters, percentiles, uptime
 //   GET /health    "ok"
+//   GET /rpcz      recent and slowest calls with their spans (docs/tracing.md):
+//                  HTML, ?format=text, ?format=json; &trace=<id> for one trace
 // Other paths 404, malformed requests 400 (tern/monitor/http.h).
 //
 // The one-call way for a provider:
@@ -33,6 +35,10 @@
 #include "tern/monitor/metrics.h"
 #include "tern/provider.h"
 
+namespace tern::trace {
+class Tracer;  // tern/trace/tracer.h
+}
+
 namespace tern::monitor {
 
 // The provider URL parameter that carries the admin endpoint's "host:port".
@@ -51,10 +57,15 @@ class AdminServer {
   const std::shared_ptr<MetricsRegistry>& metrics() const noexcept { return metrics_; }
   // Scrape-time samples for /metrics; lives as long as this AdminServer.
   CollectorSet& collectors() noexcept { return *collectors_; }
+  // The tracer whose rpcz store /rpcz shows (default: trace::Tracer::global()
+  // at each request). Call before start().
+  void set_tracer(std::shared_ptr<trace::Tracer> tracer) { tracer_ = std::move(tracer); }
 
  private:
+  HttpResponse rpcz_page(const HttpRequest& request) const;
   std::shared_ptr<MetricsRegistry> metrics_;
   std::shared_ptr<CollectorSet> collectors_ = std::make_shared<CollectorSet>();
+  std::shared_ptr<trace::Tracer> tracer_;
   HttpServer http_;
 };
 

@@ -29,6 +29,7 @@ class EmbeddedRegistry final : public Registry, public std::enable_shared_from_t
     co.channel.heartbeat_interval = options_.heartbeat_interval;
     co.channel.connect_timeout = options_.request_timeout;
     co.channel.tls = options_.tls;
+    co.tracing = false;  // registry traffic is not the application's trace
     client_ = std::make_unique<Client>(co);
   }
 

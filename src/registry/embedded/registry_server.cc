@@ -285,6 +285,7 @@ Status RegistryServer::start() {
   so.worker_threads = 2;
   so.heartbeat_interval = impl_->options.heartbeat_interval;
   so.tls = impl_->options.tls;
+  so.tracing = false;  // registry traffic is not the application's trace
   impl_->server = std::make_unique<Server>(so);
   // The Impl is the service; the server (owned by the Impl) holds it
   // without owning it, so there is no reference cycle.
