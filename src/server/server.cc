@@ -807,21 +807,7 @@ std::vector<Url> Server::provider_urls() const {
     for (auto& m : svc.method_names) methods += (methods.empty() ? "" : ",") + m;
     u.set_param("methods", methods);
     // The contract check (tern/contract.h): each typed method's signature and digest.
-    if (!svc.description.is_null() || !svc.stream_descriptions.empty()) {
-      nlohmann::json d = svc.description.is_object() ? svc.description : nlohmann::json::object();
-      if (!d.contains("methods") || !d["methods"].is_array()) d["methods"] = nlohmann::json::array();
-      if (!d.contains("types") || !d["types"].is_object()) d["types"] = nlohmann::json::object();
-      for (const auto& [method, sd] : svc.stream_descriptions) {
-        nlohmann::json m = sd;
-        if (m.contains("types")) {
-          if (m["types"].is_object()) d["types"].update(m["types"]);
-          m.erase("types");
-        }
-        m["name"] = method;
-        d["methods"].push_back(std::move(m));
-      }
-      if (auto c = encode_contracts(method_contracts(d)); !c.empty()) u.set_param(std::string(kContractUrlParam), c);
-    }
+    if (auto c = server_impl::contract_param(svc); !c.empty()) u.set_param(std::string(kContractUrlParam), c);
     u.set_param("weight", std::to_string(svc.options.weight));
     // The same port answers the Tern protocol and gRPC (h2c, or h2 by ALPN
     // over TLS; docs/grpc.md), so gRPC-only consumers and `tern ls` see both.

@@ -44,6 +44,10 @@ struct ServiceEntry {
   std::unordered_map<std::string, nlohmann::json> stream_descriptions;
 };
 
+// The provider URL's `contract` parameter for `svc` (tern/contract.h): its
+// typed methods, stream methods included; empty when none has types.
+std::string contract_param(const ServiceEntry& svc);
+
 // Builds the limiters of `svc`'s methods from its ServiceOptions::limit and
 // method_limits (tern/overload.h). INVALID_ARGUMENT for an override naming
 // no method of the service, or a negative limit. Called by Server::start().
