@@ -9,6 +9,7 @@
 
 #include <iostream>
 #include <map>
+#include <optional>
 #include <set>
 #include <nlohmann/json.hpp>
 
@@ -131,6 +132,28 @@ const Span* find(const std::vector<Span>& spans, const std::string& service_name
     if (s.service_name == service_name && s.j["kind"] == kind && s.j["name"] == name) return &s;
   }
   return nullptr;
+}
+
+// One call's two spans: flushes `tc` and `tb` until `rx` holds exactly two
+// spans, then checks they are a client span of "consumer" and a server span
+// of "provider-b" named `name`, in one trace, the server's parent being the
+// client. Returns {client, server}; empty (with a test failure) otherwise.
+std::optional<std::pair<Span, Span>> client_server_pair(const testutil::OtlpReceiver& rx, tern::trace::Tracer& tc,
+                                                       tern::trace::Tracer& tb, const std::string& name) {
+  std::vector<Span> spans;
+  bool two = testutil::wait_until([&] {
+    tc.flush(std::chrono::seconds(1)), tb.flush(std::chrono::seconds(1));
+    spans = spans_received(rx);
+    return spans.size() == 2u;
+  });
+  EXPECT_TRUE(two) << spans.size() << " spans";
+  const Span* c = find(spans, "consumer", 3, name);
+  const Span* p = find(spans, "provider-b", 2, name);
+  EXPECT_TRUE(c && p);
+  if (!two || !c || !p) return std::nullopt;
+  EXPECT_EQ(p->j["traceId"], c->j["traceId"]);
+  EXPECT_EQ(p->j["parentSpanId"], c->j["spanId"]);
+  return std::make_pair(*c, *p);
 }
 
 // consumer -> A -> B, each with its own tracer exporting to one receiver.
@@ -430,17 +453,7 @@ TEST(TraceE2E, CallOverTheGrpcWireCarriesTraceparent) {
   auto r = calc->call<&Calculator::add>(5, 6);
   ASSERT_TRUE(r.has_value()) << r.status().to_string();
   EXPECT_EQ(*r, 11);
-  std::vector<Span> spans;
-  ASSERT_TRUE(testutil::wait_until([&] {
-    tc->flush(1s), tb->flush(1s);
-    spans = spans_received(rx);
-    return spans.size() == 2u;
-  }));
-  const Span* client_span = find(spans, "consumer", 3, "testsvc::Calculator/add");
-  const Span* server_span = find(spans, "provider-b", 2, "testsvc::Calculator/add");
-  ASSERT_TRUE(client_span && server_span);
-  EXPECT_EQ(server_span->j["traceId"], client_span->j["traceId"]);
-  EXPECT_EQ(server_span->j["parentSpanId"], client_span->j["spanId"]);
+  ASSERT_TRUE(client_server_pair(rx, *tc, *tb, "testsvc::Calculator/add").has_value());
   b->shutdown(100ms);
 }
 
@@ -472,17 +485,10 @@ TEST(TraceE2E, AStreamGetsAClientSpanAndAServerSpan) {
     EXPECT_EQ(got, 3);
     EXPECT_TRUE(s.finish_sync().is_ok());
   }
-  std::vector<Span> spans;
-  ASSERT_TRUE(testutil::wait_until([&] {
-    tc->flush(1s), tb->flush(1s);
-    spans = spans_received(rx);
-    return spans.size() == 2u;
-  }));
-  const Span* c = find(spans, "consumer", 3, "tracetest.Ticker/countdown");
-  const Span* p = find(spans, "provider-b", 2, "tracetest.Ticker/countdown");
-  ASSERT_TRUE(c && p);
-  EXPECT_EQ(p->j["traceId"], c->j["traceId"]);
-  EXPECT_EQ(p->j["parentSpanId"], c->j["spanId"]);
+  auto pair = client_server_pair(rx, *tc, *tb, "tracetest.Ticker/countdown");
+  ASSERT_TRUE(pair.has_value());
+  const Span* c = &pair->first;
+  const Span* p = &pair->second;
   EXPECT_TRUE(c->attrs.at("tern.stream").value("boolValue", false));
   EXPECT_TRUE(p->attrs.at("tern.stream").value("boolValue", false));
   EXPECT_EQ(c->attr_int("tern.stream.messages_sent"), "1");
