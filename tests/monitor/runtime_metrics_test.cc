@@ -192,8 +192,12 @@ TEST_F(RuntimeMetricsTest, PromtoolAcceptsLiveScrapesAfterRealCallsIncludingFail
 TEST_F(RuntimeMetricsTest, BusinessPoolDepthAndActiveThreadsWhileHandlersBlock) {
   // Two business threads (start_monitored_provider): four slow calls keep
   // both busy and queue two.
+  // The queued two end after two handler runs: give them far more than the
+  // default 3 s timeout.
+  CallOptions patient;
+  patient.timeout = milliseconds(20000);
   std::vector<Future<std::string>> calls;
-  for (int i = 0; i < 4; ++i) calls.push_back(calc_->async_call<&testsvc::Calculator::sleep_ms>(1500));
+  for (int i = 0; i < 4; ++i) calls.push_back(calc_->with(patient).async_call<&testsvc::Calculator::sleep_ms>(1500));
   std::map<std::string, double> m;
   EXPECT_TRUE(testutil::wait_until([&] {
     m = scrape(*p_.admin);
