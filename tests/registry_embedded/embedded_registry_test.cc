@@ -28,7 +28,9 @@
 #include "subprocess.h"  // testutil::Subprocess: plain fork/exec, as an application would
 #include "test_services.h"
 #include "tern/client.h"
+#include "tern/contract.h"
 #include "tern/provider.h"
+#include "tern/reflection.h"
 #include "tern/registry.h"
 #include "tern/server.h"
 #include "wait_until.h"
@@ -83,6 +85,8 @@ struct ProviderProcess {
     u.set_param("methods", "add,greet,midpoint,fail,sleep_ms,count,total,histogram");
     u.set_param("weight", std::to_string(weight));
     u.set_param("protocols", "tern,grpc");
+    u.set_param("contract",
+                tern::encode_contracts(tern::method_contracts(tern::reflection::describe_interface<testsvc::Calculator>())));
     return u.to_string();
   }
   regtest::Child proc;
