@@ -36,6 +36,18 @@ struct Reflect {
 template <typename T>
 inline constexpr bool is_reflected_v = Reflect<std::remove_cvref_t<T>>::kReflected;
 
+namespace detail {
+// T of Reflect<T>, read inside TERN_STRUCT's body through the
+// injected-class-name: the body is in namespace tern's scope, where a user's
+// `proto::Foo` would find tern's own sub-namespace first.
+template <typename Specialization>
+struct ReflectedType;
+template <typename T>
+struct ReflectedType<Reflect<T>> {
+  using type = T;
+};
+}  // namespace detail
+
 // Calls f(name, member_reference) for each field of `obj`, in declaration order.
 template <typename T, typename F>
 void for_each_field(T&& obj, F&& f) {
@@ -53,8 +65,9 @@ void for_each_field(T&& obj, F&& f) {
   struct tern::Reflect<Type> {                                                     \
     static constexpr bool kReflected = true;                                       \
     static constexpr std::string_view name() { return #Type; }                     \
+    using TernSelf = typename ::tern::detail::ReflectedType<Reflect>::type;        \
     static constexpr auto fields() {                                               \
-      return std::tuple_cat(TERN_FOR_EACH(TERN_DETAIL_FIELD, Type, __VA_ARGS__) std::tuple<>()); \
+      return std::tuple_cat(TERN_FOR_EACH(TERN_DETAIL_FIELD, TernSelf, __VA_ARGS__) std::tuple<>()); \
     }                                                                              \
   };
 

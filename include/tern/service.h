@@ -61,6 +61,22 @@ struct MemberFn<R (C::*)(A...) noexcept> : MemberFn<R (C::*)(A...)> {};
 template <typename R, typename C, typename... A>
 struct MemberFn<R (C::*)(A...) const noexcept> : MemberFn<R (C::*)(A...)> {};
 
+// The argument of an explicit specialization, read back inside its body
+// through the injected-class-name. The TERN_SERVICE and TERN_STRUCT bodies are
+// in namespace tern's scope, where a user's `proto::Foo` (or `config::`,
+// `net::`, ...) would find tern's own sub-namespace first; the bodies name the
+// user's type only through this.
+template <typename Specialization>
+struct SpecializedFor;
+template <typename T>
+struct SpecializedFor<ServiceTraits<T>> {
+  using type = T;
+};
+template <auto Method>
+struct SpecializedFor<MethodTraits<Method>> {
+  using type = typename MemberFn<decltype(Method)>::Class;
+};
+
 // Result<T> -> T; T -> T.
 template <typename T>
 struct UnwrapResult {
@@ -96,12 +112,12 @@ using method_args_t = typename detail::MemberFn<decltype(Method)>::Args;
 }  // namespace tern
 
 #define TERN_DETAIL_METHOD_ENTRY(Type, m) std::make_tuple(::tern::detail::MethodEntry<&Type::m>{#m}),
-#define TERN_DETAIL_METHOD_TRAITS(Type, m)         \
-  template <>                                      \
-  struct tern::MethodTraits<&Type::m> {            \
-    static constexpr bool kDefined = true;         \
-    static constexpr std::string_view name = #m;   \
-    using Service = Type;                          \
+#define TERN_DETAIL_METHOD_TRAITS(Type, m)                                        \
+  template <>                                                                     \
+  struct tern::MethodTraits<&Type::m> {                                           \
+    static constexpr bool kDefined = true;                                        \
+    static constexpr std::string_view name = #m;                                  \
+    using Service = typename ::tern::detail::SpecializedFor<MethodTraits>::type;  \
   };
 
 #define TERN_SERVICE_NAMED(Type, Name, ...)                                                      \
@@ -109,8 +125,9 @@ using method_args_t = typename detail::MemberFn<decltype(Method)>::Args;
   struct tern::ServiceTraits<Type> {                                                             \
     static constexpr bool kDefined = true;                                                       \
     static constexpr std::string_view name = Name;                                               \
+    using TernSelf = typename ::tern::detail::SpecializedFor<ServiceTraits>::type;               \
     static constexpr auto methods() {                                                            \
-      return std::tuple_cat(TERN_FOR_EACH(TERN_DETAIL_METHOD_ENTRY, Type, __VA_ARGS__) std::tuple<>()); \
+      return std::tuple_cat(TERN_FOR_EACH(TERN_DETAIL_METHOD_ENTRY, TernSelf, __VA_ARGS__) std::tuple<>()); \
     }                                                                                            \
   };                                                                                             \
   TERN_FOR_EACH(TERN_DETAIL_METHOD_TRAITS, Type, __VA_ARGS__)
