@@ -60,6 +60,8 @@ using ConfigParams = std::map<std::string, std::string>;
 //   ReferenceOptions  timeout serialization version group load_balance cluster
 //                     retries forks idempotent_methods backup_request
 //                     eject_after eject_backoff eject_backoff_max warmup seed
+//                     breaker_window breaker_min_calls breaker_failure_rate
+//                     breaker_slow_call breaker_slow_rate
 //   ServerOptions     listen announce_host io_threads pool worker_threads
 //                     worker_queue pool_keep_alive dispatcher
 //                     io_block_threshold heartbeat_interval max_body max_meta
@@ -115,7 +117,7 @@ const std::vector<std::string>& param_keys<ClientOptions>();
 // value is the error. Cross-field rules the runtime checks later (e.g.
 // eject_backoff <= eject_backoff_max) are checked here too where stated.
 // parse_reference_options: also INVALID_ARGUMENT when eject_backoff >
-// eject_backoff_max. parse_registry_options: when initial_backoff > max_backoff.
+// eject_backoff_max, or breaker_min_calls > breaker_window (window > 0). parse_registry_options: when initial_backoff > max_backoff.
 Result<ReferenceOptions> parse_reference_options(const ConfigParams& params, ReferenceOptions base = {});
 Result<ServerOptions> parse_server_options(const ConfigParams& params, ServerOptions base = {});
 Result<ServiceOptions> parse_service_options(const ConfigParams& params, ServiceOptions base = {});

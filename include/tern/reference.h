@@ -92,6 +92,21 @@ struct ReferenceOptions {
   int eject_after = 3;
   std::chrono::milliseconds eject_backoff{1000};
   std::chrono::milliseconds eject_backoff_max{30000};
+  // Circuit breaking per provider, by error rate and latency: the same
+  // ejection (backoff, one probe, doubling) tripped by rates over the last
+  // `breaker_window` attempts on that provider, as Resilience4j's count-based
+  // CircuitBreaker (tern/cluster/outlier_ejector.h has the state machine and
+  // what counts as a failure). Once `breaker_min_calls` attempts are in, a
+  // failure share >= `breaker_failure_rate`, or (when `breaker_slow_call` > 0)
+  // a share of answers as slow as that >= `breaker_slow_rate`, ejects it.
+  // Default breaker_window 0 = off; min_calls 20 (1..window), failure_rate
+  // 0.5, slow_call 0, slow_rate 1.0 (rates in (0, 1]). INVALID_ARGUMENT at
+  // reference creation for values out of range.
+  int breaker_window = 0;
+  int breaker_min_calls = 20;
+  double breaker_failure_rate = 0.5;
+  std::chrono::milliseconds breaker_slow_call{0};
+  double breaker_slow_rate = 1.0;
   // Warm-up: a newly discovered provider's weight ramps up linearly over this
   // period (as Dubbo). Default 10 min; 0 disables.
   std::chrono::milliseconds warmup{std::chrono::minutes(10)};

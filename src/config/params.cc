@@ -68,6 +68,31 @@ Status set_duration(milliseconds& out, std::string_view v, std::int64_t min_ms) 
 
 std::string ms(milliseconds d) { return std::to_string(d.count()); }
 
+// "0.5", "5%" -> a share in (0, 1].
+Status set_rate(double& out, std::string_view v) {
+  std::string_view number = v;
+  double scale = 1.0;
+  if (!number.empty() && number.back() == '%') {
+    number.remove_suffix(1);
+    scale = 0.01;
+  }
+  double parsed = 0;
+  auto [end, ec] = std::from_chars(number.data(), number.data() + number.size(), parsed);
+  if (number.empty() || ec != std::errc() || end != number.data() + number.size()) {
+    return invalid(quoted(v) + " is not a number (0.5, or a percentage like 50%)");
+  }
+  parsed *= scale;
+  if (!(parsed > 0.0 && parsed <= 1.0)) return invalid(quoted(v) + " is out of range (0, 1]");
+  out = parsed;
+  return Status();
+}
+
+std::string rate(double r) {
+  char buf[32];
+  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, r);
+  return ec == std::errc() ? std::string(buf, end) : std::to_string(r);
+}
+
 Status set_pool_kind(std::string& out, std::string_view v) {
   if (v != "fixed" && v != "cached" && v != "limited") {
     return invalid("unknown pool " + quoted(v) + " (known: fixed, cached, limited)");
@@ -198,6 +223,16 @@ const std::vector<Field<RO>>& reference_fields() {
   static const std::vector<Field<RO>> fields = {
       {"backup_request", [](RO& o, std::string_view v) { return set_duration(o.backup_request, v, 0); },
        [](const RO& o) { return ms(o.backup_request); }},
+      {"breaker_failure_rate", [](RO& o, std::string_view v) { return set_rate(o.breaker_failure_rate, v); },
+       [](const RO& o) { return rate(o.breaker_failure_rate); }},
+      {"breaker_min_calls", [](RO& o, std::string_view v) { return set_int(o.breaker_min_calls, v, 1, 100000); },
+       [](const RO& o) { return std::to_string(o.breaker_min_calls); }},
+      {"breaker_slow_call", [](RO& o, std::string_view v) { return set_duration(o.breaker_slow_call, v, 0); },
+       [](const RO& o) { return ms(o.breaker_slow_call); }},
+      {"breaker_slow_rate", [](RO& o, std::string_view v) { return set_rate(o.breaker_slow_rate, v); },
+       [](const RO& o) { return rate(o.breaker_slow_rate); }},
+      {"breaker_window", [](RO& o, std::string_view v) { return set_int(o.breaker_window, v, 0, 100000); },
+       [](const RO& o) { return std::to_string(o.breaker_window); }},
       {"cluster", [](RO& o, std::string_view v) { return set_cluster(o.cluster, v); },
        [](const RO& o) { return o.cluster; }},
       {"compression", [](RO& o, std::string_view v) { return set_compression(o.compression, v); },
@@ -489,6 +524,10 @@ Result<ReferenceOptions> parse_reference_options(const ConfigParams& params, Ref
   if (r && r->eject_backoff > r->eject_backoff_max) {
     return invalid("eject_backoff: " + ms(r->eject_backoff) + " ms exceeds eject_backoff_max (" +
                    ms(r->eject_backoff_max) + " ms)");
+  }
+  if (r && r->breaker_window > 0 && r->breaker_min_calls > r->breaker_window) {
+    return invalid("breaker_min_calls: " + std::to_string(r->breaker_min_calls) + " exceeds breaker_window (" +
+                   std::to_string(r->breaker_window) + ")");
   }
   return r;
 }

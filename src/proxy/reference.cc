@@ -88,6 +88,16 @@ Status ReferenceCore::validate(const ReferenceOptions& o) {
   if (o.eject_backoff.count() <= 0 || o.eject_backoff_max < o.eject_backoff) {
     return bad("eject_backoff must be > 0 and <= eject_backoff_max");
   }
+  if (o.breaker_window < 0 || o.breaker_window > 100000) return bad("breaker_window must be in [0, 100000]");
+  if (o.breaker_window > 0) {
+    if (o.breaker_min_calls < 1 || o.breaker_min_calls > o.breaker_window) {
+      return bad("breaker_min_calls must be in [1, breaker_window]");
+    }
+    auto rate_ok = [](double r) { return r > 0.0 && r <= 1.0; };
+    if (!rate_ok(o.breaker_failure_rate)) return bad("breaker_failure_rate must be in (0, 1]");
+    if (!rate_ok(o.breaker_slow_rate)) return bad("breaker_slow_rate must be in (0, 1]");
+    if (o.breaker_slow_call.count() < 0) return bad("breaker_slow_call must be >= 0");
+  }
   if (o.contract_check != "warn" && o.contract_check != "strict" && o.contract_check != "off") {
     return bad("contract_check must be warn, strict or off, not '" + o.contract_check + "'");
   }
@@ -101,7 +111,10 @@ void ReferenceCore::on_providers(const std::vector<Url>& urls) {
     std::lock_guard lock(mu);
     prev = directory;
   }
-  cluster::OutlierEjectionOptions ejection{options.eject_after, options.eject_backoff, options.eject_backoff_max};
+  cluster::OutlierEjectionOptions ejection{options.eject_after,          options.eject_backoff,
+                                          options.eject_backoff_max,    options.breaker_window,
+                                          options.breaker_min_calls,    options.breaker_failure_rate,
+                                          options.breaker_slow_call,    options.breaker_slow_rate};
   std::string excluded;
   for (const auto& u : urls) {
     if (!options.version.empty() && u.param("version") != options.version) continue;
@@ -200,16 +213,9 @@ void ReferenceCore::send_attempt(std::shared_ptr<EndpointInvoker> ep, std::strin
   channel->call(std::move(bytes), timeout, [ep = std::move(ep), started, done = std::move(done)](CallResult&& r) mutable {
     auto now = Clock::now();
     ep->stats().active.fetch_sub(1, std::memory_order_relaxed);
-    ep->stats().record_latency(std::chrono::duration_cast<std::chrono::microseconds>(now - started));
-    const Status& s = r.status;
-    if (cluster::is_connection_failure(s)) {
-      ep->ejector().on_connection_failure(ep->stats(), now);
-    } else if (s.code() == StatusCode::kCancelled || s.code() == StatusCode::kDeadlineExceeded ||
-               s.code() == StatusCode::kUnavailable) {
-      ep->ejector().on_inconclusive();
-    } else {
-      ep->ejector().on_success(ep->stats());  // the provider answered (a remote error is an answer too)
-    }
+    auto latency = std::chrono::duration_cast<std::chrono::microseconds>(now - started);
+    ep->stats().record_latency(latency);
+    ep->ejector().on_result(ep->stats(), r.status, latency, now);
     done(std::move(r));
   }, control);
 }

@@ -66,7 +66,7 @@ TEST(ReferenceUrl, ServicePathListsDurationsWithUnits) {
 
 TEST(ReferenceUrl, UnknownKeysAndBadValuesNameTheKey) {
   EXPECT_INVALID(tern::parse_reference_url("tern://127.0.0.1:9090/?timout=500"), "\"timout\"");
-  EXPECT_INVALID(tern::parse_reference_url("tern://127.0.0.1:9090/?timout=500"), "known: backup_request, cluster");
+  EXPECT_INVALID(tern::parse_reference_url("tern://127.0.0.1:9090/?timout=500"), "known: backup_request, breaker_failure_rate");
   EXPECT_INVALID(tern::parse_reference_url("tern://127.0.0.1:9090/?timeout=abc"),
                  "timeout: \"abc\" is not a duration");
   EXPECT_INVALID(tern::parse_reference_url("tern://127.0.0.1:9090/?timeout=0"), "timeout: \"0\" must be at least 1 ms");
@@ -90,6 +90,27 @@ TEST(ReferenceUrl, UnknownKeysAndBadValuesNameTheKey) {
                  "eject_backoff: 5000 ms exceeds eject_backoff_max (1000 ms)");
   EXPECT_INVALID(tern::parse_reference_url("tern:///Calculator?timeout=5"), "names no registry host");
   EXPECT_INVALID(tern::parse_reference_url("not a url"), "");
+}
+
+TEST(ReferenceUrl, CircuitBreakerKeys) {
+  auto rc = tern::parse_reference_url(
+      "tern://127.0.0.1:9090/Calculator?breaker_window=50&breaker_min_calls=10&breaker_failure_rate=25%25"
+      "&breaker_slow_call=200ms&breaker_slow_rate=0.75");
+  ASSERT_TRUE(rc.ok()) << rc.status();
+  EXPECT_EQ(rc->options.breaker_window, 50);
+  EXPECT_EQ(rc->options.breaker_min_calls, 10);
+  EXPECT_DOUBLE_EQ(rc->options.breaker_failure_rate, 0.25);
+  EXPECT_EQ(rc->options.breaker_slow_call, milliseconds(200));
+  EXPECT_DOUBLE_EQ(rc->options.breaker_slow_rate, 0.75);
+  EXPECT_EQ(tern::param_value(rc->options, "breaker_failure_rate").value(), "0.25");
+  EXPECT_INVALID(tern::parse_reference_url("tern://127.0.0.1:9090/?breaker_failure_rate=1.5"),
+                 "breaker_failure_rate: \"1.5\" is out of range (0, 1]");
+  EXPECT_INVALID(tern::parse_reference_url("tern://127.0.0.1:9090/?breaker_slow_rate=0"),
+                 "breaker_slow_rate: \"0\" is out of range (0, 1]");
+  EXPECT_INVALID(tern::parse_reference_url("tern://127.0.0.1:9090/?breaker_failure_rate=half"),
+                 "breaker_failure_rate: \"half\" is not a number");
+  EXPECT_INVALID(tern::parse_reference_url("tern://127.0.0.1:9090/?breaker_window=10&breaker_min_calls=20"),
+                 "breaker_min_calls: 20 exceeds breaker_window (10)");
 }
 
 TEST(ServerParams, EveryKeyWithRealValues) {
@@ -212,7 +233,7 @@ TEST(Params, RoundTripEveryKey) {
   expect_round_trip(tern::RegistryOptions{});
   expect_round_trip(tern::ChannelOptions{});
   expect_round_trip(tern::ClientOptions{});
-  EXPECT_EQ(tern::param_keys<tern::ReferenceOptions>().size(), 18u);
+  EXPECT_EQ(tern::param_keys<tern::ReferenceOptions>().size(), 23u);  // 18 + the five breaker_ keys
   EXPECT_EQ(tern::param_keys<tern::ServerOptions>().size(), 26u);
   EXPECT_EQ(tern::param_keys<tern::ServiceOptions>().size(), 8u);
   auto limited = tern::parse_service_options({{"max_concurrency", "auto"}, {"max_qps", "50"}}).value();
