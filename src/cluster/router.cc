@@ -73,9 +73,26 @@ Result<std::unique_ptr<Router>> create_router(std::string_view name, std::string
   return router;
 }
 
+namespace {
+
+// splitmix64's finalizer: a well-mixed 64-bit value from `x`.
+std::uint64_t mix64(std::uint64_t x) {
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+  return x ^ (x >> 31);
+}
+
+}  // namespace
+
 Result<RouterChain> RouterChain::create(std::span<const std::string> routes, const RouterOptions& options) {
   RouterChain chain;
   for (std::size_t i = 0; i < routes.size(); ++i) {
+    // Each router's own seed, derived from the chain's and its position: the
+    // load balancer seeded with the same value, and two weighted routers of
+    // one chain, would otherwise draw the same sequence in lockstep (a 5 %
+    // split followed by a random pick would always pick the first canary).
+    RouterOptions own = options;
+    if (options.seed != 0) own.seed = mix64(options.seed + (i + 1) * 0x9e3779b97f4a7c15ULL) | 1;
     const std::string& spec = routes[i];
     const std::string where = "routes[" + std::to_string(i) + "] ";
     auto colon = spec.find(':');
@@ -86,7 +103,7 @@ Result<RouterChain> RouterChain::create(std::span<const std::string> routes, con
     std::string_view name(spec.data(), colon);
     while (!name.empty() && name.back() == ' ') name.remove_suffix(1);
     while (!name.empty() && name.front() == ' ') name.remove_prefix(1);
-    auto router = create_router(name, std::string_view(spec).substr(colon + 1), options);
+    auto router = create_router(name, std::string_view(spec).substr(colon + 1), own);
     if (!router) return Status(StatusCode::kInvalidArgument, where + router.status().message());
     chain.add(std::move(*router));
   }

@@ -223,8 +223,8 @@ Result<std::shared_ptr<EndpointInvoker>> ReferenceCore::pick(const Directory& di
                                                              const StreamMetadata* metadata) const {
   cluster::Invocation inv{service, method, {}};
   std::span<cluster::Invoker* const> candidates = dir.ptrs;
-  thread_local std::vector<cluster::Invoker*> routed;
   if (!routers.empty()) {
+    thread_local std::vector<cluster::Invoker*> routed;  // outlives this block: `candidates` views it
     if (Status s = route(dir, method, request, metadata, routed); !s.is_ok()) return s;
     candidates = routed;
   }

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "cluster/lb/random_load_balancer.h"
 #include "fake_invoker.h"
 
 namespace tern::cluster {
@@ -344,6 +345,33 @@ TEST(RouterChain, EmptyChainAndMalformedSpecs) {
   auto c = RouterChain::create(unknown);
   ASSERT_FALSE(c.has_value());
   EXPECT_EQ(c.status().message(), "routes[0] unknown router 'geo' (known: condition, tag, weighted)");
+}
+
+TEST(RouterChain, SameSeedAsTheLoadBalancerStillSplitsFairly) {
+  // Chain and balancer given the same seed: had the weighted router drawn
+  // the balancer's sequence, every canary call (a small draw) would land on
+  // the first canary.
+  Providers p(Params{{{"tag", "canary"}}, {}, {{"tag", "canary"}}, {}});
+  std::vector<std::string> routes = {"weighted:=> tag = canary @ 50%"};
+  RouterOptions ro;
+  ro.seed = 7;
+  auto chain = RouterChain::create(routes, ro);
+  ASSERT_TRUE(chain.has_value());
+  LoadBalancerOptions lbo;
+  lbo.seed = 7;
+  lb::RandomLoadBalancer balancer(lbo);
+  std::map<std::string, int> picks;
+  std::vector<Invoker*> out;
+  constexpr int kCalls = 10'000;
+  for (int i = 0; i < kCalls; ++i) {
+    ASSERT_TRUE(chain->route(p.span(), call("x"), out).is_ok());
+    ++picks[balancer.select(out, {})->id()];
+  }
+  ASSERT_EQ(picks.size(), 4u);
+  for (const auto& [id, n] : picks) {
+    EXPECT_GE(n, 2250) << id;  // 25 % each, +-2.5 points
+    EXPECT_LE(n, 2750) << id;
+  }
 }
 
 TEST(Glob, StarMatchesAnyRun) {

@@ -143,6 +143,9 @@ class RouterChain {
   // first ':' names the router, the rest is its rule; "tag:" has an empty
   // rule). INVALID_ARGUMENT "routes[i] ..." for a spec without ':' or whose
   // router is unknown or whose rule is malformed (create_router's message).
+  // Router i gets a seed derived from options.seed and i (0 stays 0 =
+  // random), so the routers of a chain and a load balancer given the same
+  // seed draw independent sequences; the chain stays reproducible.
   static Result<RouterChain> create(std::span<const std::string> routes, const RouterOptions& options = {});
 
   // Appends one router.
