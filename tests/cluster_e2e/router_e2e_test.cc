@@ -193,3 +193,38 @@ TEST_F(RouterE2e, WeightedSplitSendsAShareToTheCanary) {
 }
 
 }  // namespace
+
+namespace {
+
+// A propagated tag (CallOptions::propagated, sent as "^tern.tag" so nested
+// calls keep it) routes like a plain one.
+TEST_F(RouterE2e, PropagatedTagRoutesLikeAnAttachment) {
+  auto& plain = add_provider(with_params(""));
+  auto& canary = add_provider(with_params("", {{"tag", "canary"}}));
+  auto calc = refer({"tag:force"});
+  tern::CallOptions propagated;
+  propagated.propagated = {{"tern.tag", "canary"}};
+  for (int i = 0; i < 4; ++i) ASSERT_TRUE(calc.with(propagated).call<&Calculator::add>(1, 2).has_value());
+  EXPECT_EQ(canary.impl->adds.load(), 4);
+  EXPECT_EQ(plain.impl->adds.load(), 0);
+}
+
+// broadcast calls every provider the routers leave, not every provider.
+TEST_F(RouterE2e, BroadcastReachesOnlyTheRoutedProviders) {
+  auto& v1 = add_provider(with_params("1.0"));
+  auto& v2a = add_provider(with_params("2.0"));
+  auto& v2b = add_provider(with_params("2.0"));
+  tern::ReferenceOptions o;
+  o.cluster = "broadcast";
+  o.routes = {"condition:method = add => version = 2.0"};
+  auto p = client->refer<Calculator>(registry_url, std::move(o));
+  ASSERT_TRUE(p.has_value()) << p.status().to_string();
+  auto calc = std::move(p).value();
+  ASSERT_TRUE(wait_until([&] { return calc.reference()->providers().size() == 3; }, 5s));
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(calc.call<&Calculator::add>(1, 2).has_value());
+  EXPECT_EQ(v1.impl->adds.load(), 0);
+  EXPECT_EQ(v2a.impl->adds.load(), 3);
+  EXPECT_EQ(v2b.impl->adds.load(), 3);
+}
+
+}  // namespace
