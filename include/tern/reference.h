@@ -122,6 +122,21 @@ struct ReferenceOptions {
   // fills it from the interface I when empty; with the generic reference()
   // it stays empty unless set, and then nothing is checked.
   std::string expected_contract;
+  // Routing rules (tern/cluster/router.h, docs/governance.md), each
+  // "<router>:<rule>", applied in this order to the providers of every call
+  // (and of every stream opened) before the load balancer picks one:
+  //   "condition:method = get => version = 2.0"
+  //   "tag:"            (a call's `tern.tag` attachment picks the providers
+  //                      whose URL parameter `tag` equals it; "tag:force"
+  //                      fails when none has it instead of falling back)
+  //   "weighted:method = pay => tag = canary @ 5%"   (draws from `seed`)
+  // A rule that leaves a call no provider either fails it with UNAVAILABLE
+  // naming the rule (not retried) or falls back as the rule says; never to
+  // every provider silently. A malformed rule or unknown router:
+  // INVALID_ARGUMENT at reference creation, naming routes[i], the position
+  // and the token. Set per reference; the registry does not push rules yet.
+  // Default none (no routing cost per call).
+  std::vector<std::string> routes;
 };
 
 // Per-call settings (Proxy::with(options)).

@@ -57,6 +57,16 @@ Result<std::shared_ptr<Reference>> Client::reference(const std::string& service,
   auto lb = cluster::create_load_balancer(core->options.load_balance, lbo);
   if (!lb) return lb.status();
   core->lb = std::move(*lb);
+  cluster::RouterOptions ro;
+  ro.seed = core->options.seed;
+  auto routers = cluster::RouterChain::create(core->options.routes, ro);
+  if (!routers) return routers.status();
+  core->routers = std::move(*routers);
+  // The consumer as routers see it (read on every call, so set before
+  // the directory can serve one).
+  Url consumer_url = make_consumer_url(service, core_->options.application, core->options);
+  core->consumer_application = consumer_url.param("application");
+  core->consumer_host = consumer_url.host_port().host;
   auto reg = registry(registry_url);
   if (!reg) return reg.status();
   core->registry = *reg;
@@ -79,8 +89,7 @@ Result<std::shared_ptr<Reference>> Client::reference(const std::string& service,
   });
   if (!sub) return sub.status();
   core->subscription = *sub;
-  core->consumer = std::make_unique<ConsumerRegistration>(
-      core->registry, make_consumer_url(service, core_->options.application, core->options));
+  core->consumer = std::make_unique<ConsumerRegistration>(core->registry, std::move(consumer_url));
   return std::shared_ptr<Reference>(new Reference(std::move(core)));
 }
 

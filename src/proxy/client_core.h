@@ -18,6 +18,7 @@
 #include "tern/cluster/invoker.h"
 #include "tern/cluster/load_balancer.h"
 #include "tern/cluster/outlier_ejector.h"
+#include "tern/cluster/router.h"
 #include "tern/protocol/compression.h"
 #include "tern/reference.h"
 #include "tern/trace/trace_filter.h"
@@ -89,6 +90,12 @@ struct ReferenceCore : std::enable_shared_from_this<ReferenceCore> {
   // This reference in the registry's consumers (released by ~Reference).
   std::unique_ptr<ConsumerRegistration> consumer;
   std::unique_ptr<cluster::LoadBalancer> lb;
+  // Routing (tern/cluster/router.h): the routers of options.routes, in order,
+  // and the consumer as they see it (application and host of its consumer
+  // URL). Set before the first call, read-only afterwards.
+  cluster::RouterChain routers;
+  std::string consumer_application;
+  std::string consumer_host;
   cluster::FaultTolerance mode = cluster::FaultTolerance::kFailover;  // set by Reference's constructor
 
   // The contract check (tern/contract.h): this consumer's contract, parsed
@@ -115,10 +122,19 @@ struct ReferenceCore : std::enable_shared_from_this<ReferenceCore> {
   // `excluded` (when empty) to the first one's message.
   bool check_contract(const Url& u, std::string& excluded);
   std::shared_ptr<const Directory> snapshot() const;
-  // A provider for the next attempt, picked by the load balancer among those
-  // whose id is not in `exclude`; null when none is left.
-  std::shared_ptr<EndpointInvoker> pick(const Directory& dir, std::string_view method,
-                                        const std::vector<std::string>& exclude) const;
+  // A provider for the next attempt: the routers narrow the directory for
+  // this call, then the load balancer picks among those whose id is not in
+  // `exclude`; null when none is left. A routing error (UNAVAILABLE naming
+  // the rule) is returned as it is: the call fails with it.
+  // The routers read the call's attachments (only when one needs them) from
+  // the request frame `request`'s metadata, or from `metadata` when given
+  // (streams); both must stay alive during the call to pick().
+  Result<std::shared_ptr<EndpointInvoker>> pick(const Directory& dir, std::string_view method,
+                                                std::string_view request, const std::vector<std::string>& exclude,
+                                                const StreamMetadata* metadata = nullptr) const;
+  // The providers the routers leave for this call, into `out` (see pick()).
+  Status route(const Directory& dir, std::string_view method, std::string_view request,
+               const StreamMetadata* metadata, std::vector<cluster::Invoker*>& out) const;
   // The only place an attempt reaches a channel: keeps the invoker's counters
   // (active, latency, attempts, outlier ejection) on every completion path.
   static void send_attempt(std::shared_ptr<EndpointInvoker> ep, std::string bytes, std::chrono::milliseconds timeout,

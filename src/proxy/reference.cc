@@ -1,4 +1,5 @@
-// Reference: the directory (live provider list from the registry), load
+// Reference: the directory (live provider list from the registry), routing
+// (ReferenceOptions::routes, applied in pick() before the load balancer), load
 // balancing, outlier ejection and the fault-tolerance strategies over
 // channels. See tern/reference.h and docs/load-balancing.md.
 //
@@ -25,6 +26,7 @@
 #include "proxy/call_observers.h"
 #include "proxy/client_core.h"
 #include "tern/cluster/load_balancer.h"
+#include "tern/cluster/router.h"
 #include "tern/log.h"
 #include "tern/server_context.h"
 
@@ -41,6 +43,29 @@ std::chrono::milliseconds until(Clock::time_point deadline) {
 }
 
 Status cancelled_by_caller() { return Status(StatusCode::kCancelled, "cancelled by the caller"); }
+
+// Keys of the request metadata that name the call rather than attach to it.
+bool reserved_meta_key(std::string_view k) {
+  return k == protocol::meta_keys::kService || k == protocol::meta_keys::kMethod ||
+         k == protocol::meta_keys::kVersion || k == protocol::meta_keys::kGroup ||
+         k == protocol::meta_keys::kAcceptCompression;
+}
+
+// The call's attachments as routers see them (tern/cluster/router.h): views
+// into the metadata of the request frame `frame` (compression touches only
+// the body), reserved keys left out, propagated ones ("^k") under their
+// name. Only decoded when a router needs them.
+void frame_attachments(std::string_view frame, std::vector<cluster::RouteAttachment>& out) {
+  if (frame.size() < protocol::kHeaderSize) return;
+  auto h = protocol::decode_header_unchecked(frame.data());
+  if (frame.size() - protocol::kHeaderSize < h.meta_len) return;
+  (void)protocol::for_each_meta(frame.substr(protocol::kHeaderSize, h.meta_len),
+                                [&](std::string_view k, std::string_view v) {
+                                  if (reserved_meta_key(k)) return;
+                                  if (!k.empty() && k[0] == '^') k.remove_prefix(1);
+                                  out.emplace_back(k, v);
+                                });
+}
 
 // A request frame to `core`'s service with the metadata every request of the
 // reference carries (service, method, version, group, accepted compression);
@@ -100,6 +125,10 @@ Status ReferenceCore::validate(const ReferenceOptions& o) {
   }
   if (o.contract_check != "warn" && o.contract_check != "strict" && o.contract_check != "off") {
     return bad("contract_check must be warn, strict or off, not '" + o.contract_check + "'");
+  }
+  if (!o.routes.empty()) {
+    auto routers = cluster::RouterChain::create(o.routes);
+    if (!routers) return routers.status();
   }
   return Status();
 }
@@ -181,25 +210,53 @@ std::shared_ptr<const Directory> ReferenceCore::snapshot() const {
   return directory;
 }
 
-std::shared_ptr<EndpointInvoker> ReferenceCore::pick(const Directory& dir, std::string_view method,
-                                                     const std::vector<std::string>& exclude) const {
+Status ReferenceCore::route(const Directory& dir, std::string_view method, std::string_view request,
+                            const StreamMetadata* metadata, std::vector<cluster::Invoker*>& out) const {
+  thread_local std::vector<cluster::RouteAttachment> attachments;
+  attachments.clear();
+  if (routers.needs_attachments()) {
+    if (metadata) {
+      for (const auto& [k, v] : *metadata) {
+        if (reserved_meta_key(k)) continue;
+        std::string_view key = k;
+        if (!key.empty() && key[0] == '^') key.remove_prefix(1);
+        attachments.emplace_back(key, v);
+      }
+    } else {
+      frame_attachments(request, attachments);
+    }
+  }
+  cluster::RouteContext context{service, method, consumer_application, consumer_host, attachments};
+  return routers.route(dir.ptrs, context, out);
+}
+
+Result<std::shared_ptr<EndpointInvoker>> ReferenceCore::pick(const Directory& dir, std::string_view method,
+                                                             std::string_view request,
+                                                             const std::vector<std::string>& exclude,
+                                                             const StreamMetadata* metadata) const {
   cluster::Invocation inv{service, method, {}};
+  std::span<cluster::Invoker* const> candidates = dir.ptrs;
+  if (!routers.empty()) {
+    thread_local std::vector<cluster::Invoker*> routed;  // outlives this block: `candidates` views it
+    if (Status s = route(dir, method, request, metadata, routed); !s.is_ok()) return s;
+    candidates = routed;
+  }
   cluster::Invoker* picked = nullptr;
   if (exclude.empty()) {
-    picked = lb->select(dir.ptrs, inv);
+    picked = lb->select(candidates, inv);
   } else {
     std::vector<cluster::Invoker*> untried;
-    untried.reserve(dir.ptrs.size());
-    for (auto* p : dir.ptrs) {
+    untried.reserve(candidates.size());
+    for (auto* p : candidates) {
       if (std::find(exclude.begin(), exclude.end(), p->id()) == exclude.end()) untried.push_back(p);
     }
-    if (untried.empty()) return nullptr;
+    if (untried.empty()) return std::shared_ptr<EndpointInvoker>();
     picked = lb->select(untried, inv);
   }
   for (auto& o : dir.owners) {
     if (o.get() == picked) return o;
   }
-  return nullptr;
+  return std::shared_ptr<EndpointInvoker>();
 }
 
 void ReferenceCore::send_attempt(std::shared_ptr<EndpointInvoker> ep, std::string bytes,
@@ -282,7 +339,9 @@ void ReferenceCore::start_attempt(std::unique_ptr<CallAttempt> a, Status last_er
   if (remaining.count() <= 0) {
     return fail(last_error.is_ok() ? Status(StatusCode::kDeadlineExceeded, "deadline passed before sending") : last_error);
   }
-  auto ep = a->core->pick(*dir, a->method, a->tried);
+  auto picked = a->core->pick(*dir, a->method, a->request, a->tried);
+  if (!picked) return fail(picked.status());  // a routing rule's error: the call fails with it
+  auto ep = std::move(*picked);
   if (!ep) {
     if (!last_error.is_ok()) return fail(std::move(last_error));
     return fail(Status(StatusCode::kUnavailable, "no provider with a non-zero weight for '" + a->core->service + "'"));
@@ -383,13 +442,25 @@ void FanOut::start(const std::shared_ptr<FanOut>& f) {
     return fail(f->core->no_provider());
   }
   std::vector<std::shared_ptr<EndpointInvoker>> targets;
-  if (f->mode == FaultTolerance::kBroadcast) {
+  if (f->mode == FaultTolerance::kBroadcast && f->core->routers.empty()) {
     targets = dir->owners;  // every provider in the directory, ejected ones included
+  } else if (f->mode == FaultTolerance::kBroadcast) {
+    std::vector<cluster::Invoker*> routed;  // every provider the routers leave, in directory order
+    if (Status s = f->core->route(*dir, f->method, f->request, nullptr, routed); !s.is_ok()) return fail(std::move(s));
+    std::size_t next = 0;
+    for (auto& o : dir->owners) {
+      if (next < routed.size() && routed[next] == o.get()) {
+        targets.push_back(o);
+        ++next;
+      }
+    }
   } else {
     std::size_t n = f->mode == FaultTolerance::kForking ? static_cast<std::size_t>(f->core->options.forks) : 1;
     std::vector<std::string> chosen;
     while (targets.size() < n) {
-      auto ep = f->core->pick(*dir, f->method, chosen);
+      auto picked = f->core->pick(*dir, f->method, f->request, chosen);
+      if (!picked) return fail(picked.status());  // a routing rule's error: the call fails with it
+      auto ep = std::move(*picked);
       if (!ep) break;
       chosen.push_back(ep->id());
       targets.push_back(std::move(ep));
@@ -463,12 +534,20 @@ void FanOut::launch_next(AttemptKind kind) {
     exclude = tried;
   }
   std::shared_ptr<EndpointInvoker> ep;
-  if (auto dir = core->snapshot()) ep = core->pick(*dir, method, exclude);
+  Status route_error;
+  if (auto dir = core->snapshot()) {
+    auto picked = core->pick(*dir, method, request, exclude);
+    if (picked) {
+      ep = std::move(*picked);
+    } else {
+      route_error = picked.status();
+    }
+  }
   if (ep) return launch(std::move(ep), kind);
   Settled out;
   {
     std::lock_guard lock(mu);
-    if (--in_flight == 0 && !finished) out = settle_locked(CallResult{error, {}});
+    if (--in_flight == 0 && !finished) out = settle_locked(CallResult{route_error.is_ok() ? error : route_error, {}});
   }
   run(std::move(out));
 }
@@ -663,10 +742,10 @@ Status Reference::invoke_oneway(std::string_view method, std::string request) {
   if (!dir || dir->ptrs.empty()) {
     return core_->no_provider();
   }
-  cluster::Invocation inv{core_->service, method, {}};
-  auto* picked = static_cast<EndpointInvoker*>(core_->lb->select(dir->ptrs, inv));
-  if (picked == nullptr) return Status(StatusCode::kUnavailable, "no provider with a non-zero weight");
-  return picked->channel()->send_oneway(std::move(request));
+  auto picked = core_->pick(*dir, method, request, {});
+  if (!picked) return picked.status();  // a routing rule's error
+  if (*picked == nullptr) return Status(StatusCode::kUnavailable, "no provider with a non-zero weight");
+  return (*picked)->channel()->send_oneway(std::move(request));
 }
 
 std::vector<Url> Reference::providers() const {

@@ -1,5 +1,5 @@
-// Consumer streams through a Reference: the load balancer picks one provider
-// at open and the stream stays on it (tern/stream.h open_stream).
+// Consumer streams through a Reference: the routers and the load balancer
+// pick one provider at open and the stream stays on it (tern/stream.h open_stream).
 #include <algorithm>
 
 #include "proxy/call_observers.h"
@@ -17,8 +17,6 @@ Result<std::shared_ptr<RawStream>> open_stream(Reference& ref, std::string_view 
   if (!dir || dir->ptrs.empty()) {
     return core.no_provider();
   }
-  auto ep = core.pick(*dir, method, {});
-  if (!ep) return Status(StatusCode::kUnavailable, "no available provider for service '" + core.service + "'", false);
 
   // A stream has no deadline unless the caller gives one (as in gRPC):
   // watch and subscribe streams live as long as their consumer wants. The
@@ -69,6 +67,11 @@ Result<std::shared_ptr<RawStream>> open_stream(Reference& ref, std::string_view 
       timeout = timeout.count() > 0 ? std::min(timeout, remaining) : remaining;
     }
   }
+  // Routed and picked once the metadata is known: routers may read its attachments.
+  auto picked = core.pick(*dir, method, {}, {}, &md);
+  if (!picked) return picked.status();  // a routing rule's error
+  auto ep = std::move(*picked);
+  if (!ep) return Status(StatusCode::kUnavailable, "no available provider for service '" + core.service + "'", false);
   std::shared_ptr<ClientCallObserver> observer = observe_stream(filters, core.service, method, md);  // tracing
   if (observer) observer->on_attempt(ep->id(), ClientCallObserver::AttemptKind::kFirst);
   ep->attempts.fetch_add(1, std::memory_order_relaxed);
