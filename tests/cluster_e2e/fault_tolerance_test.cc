@@ -55,7 +55,7 @@ struct Named : testsvc::CalculatorImpl {
         saw_cancel.store(true);
         return "cancelled";
       }
-      std::this_thread::sleep_for(2ms);
+      std::this_thread::sleep_for(2ms);  // polling cancelled(): the behaviour under test
     }
     return name;
   }
@@ -93,7 +93,7 @@ void expect_idle(const tern::Proxy<Calculator>& p) {
     }
     return false;
   };
-  for (int i = 0; i < 400 && busy(); ++i) std::this_thread::sleep_for(5ms);
+  EXPECT_TRUE(wait_until([&] { return !busy(); }, 2s));
   for (auto& s : p.reference()->provider_stats()) EXPECT_EQ(s.active, 0) << s.url.address();
 }
 
@@ -224,7 +224,8 @@ TEST(Failover, RetriesZeroMakesExactlyOneAttempt) {
 // A call that reached a provider process which then died: retried only when
 // the method is declared idempotent.
 static void kill_mid_call(bool idempotent) {
-  testutil::Subprocess child({std::string(TERN_BINARY_DIR) + "/bin/tern_test_provider"});
+  // --announce: the child prints "SLEEP <ms>" as sleep_ms enters its handler.
+  testutil::Subprocess child({std::string(TERN_BINARY_DIR) + "/bin/tern_test_provider", "--announce", "1"});
   int port = child.wait_for_port();
   ASSERT_GT(port, 0);
   Provider b("B", /*sleep=*/0);
@@ -239,7 +240,7 @@ static void kill_mid_call(bool idempotent) {
   ASSERT_TRUE(b_last);
   auto before = stats_of(calc, port).attempts;
   auto f = calc.async_call<&Calculator::sleep_ms>(5000);
-  std::this_thread::sleep_for(300ms);
+  EXPECT_EQ(child.read_line(5s), "SLEEP 5000");  // the call is in the child's handler
   auto t0 = Clock::now();
   child.kill(SIGKILL);
   auto r = f.get();
@@ -430,31 +431,47 @@ TEST(OutlierEjection, DeadAddressIsSkippedAfterThreeFailuresAndProbedAfterTheBac
   auto attempts = [&] { return stats_of(calc, dead).attempts; };
 
   for (int i = 0; i < 20 && attempts() < 3; ++i) ASSERT_EQ(calc.call<&Calculator::add>(1, 1).value(), 2);
+  auto ejected_at = Clock::now();  // just after the ejection (the third failure)
   EXPECT_EQ(attempts(), 3u);
   EXPECT_TRUE(stats_of(calc, dead).ejected);
   EXPECT_EQ(stats_of(calc, dead).consecutive_failures, 3);
   for (int i = 0; i < 20; ++i) ASSERT_EQ(calc.call<&Calculator::add>(1, 1).value(), 2);
   EXPECT_EQ(attempts(), 3u);  // skipped while ejected
 
-  std::this_thread::sleep_for(350ms);  // backoff over: one probe, which fails
-  for (int i = 0; i < 4; ++i) ASSERT_EQ(calc.call<&Calculator::add>(1, 1).value(), 2);
-  EXPECT_EQ(attempts(), 4u);
-  EXPECT_TRUE(stats_of(calc, dead).ejected);  // again, now for 600 ms
-  std::this_thread::sleep_for(350ms);
-  for (int i = 0; i < 10; ++i) ASSERT_EQ(calc.call<&Calculator::add>(1, 1).value(), 2);
-  EXPECT_EQ(attempts(), 4u);  // the doubled backoff is not over yet
+  // Calls (one every 5 ms) until the backoff is over and one of them probes
+  // the address (a probe that fails fails over to B): every call before the
+  // probe skipped it. When the probing call started.
+  auto probe_after = [&](std::uint64_t attempts_before) {
+    auto started = Clock::now();
+    EXPECT_TRUE(wait_until([&] {
+      started = Clock::now();
+      EXPECT_EQ(calc.call<&Calculator::add>(1, 1).value(), 2);
+      return attempts() > attempts_before;
+    }, 5s)) << "no probe";
+    EXPECT_EQ(attempts(), attempts_before + 1);  // one probe
+    return started;
+  };
+  // The backoff runs from the failure, a little before ejected_at (the call
+  // failed over to B before returning): hence the margin.
+  auto first = probe_after(3) - ejected_at;
+  EXPECT_GE(first, 250ms) << ms_f(first) << " ms: probed before the 300 ms backoff was over";
+  EXPECT_TRUE(stats_of(calc, dead).ejected);  // the probe failed: ejected again, now for 600 ms
+  auto reejected_at = Clock::now();
 
-  // The provider comes back: the next probe succeeds and restores it.
+  // The provider comes back while ejected: skipped until the doubled
+  // backoff is over, then the probe succeeds and restores it.
   tern::ServerOptions so;
   so.listen = addr(dead);
   Provider revived("revived", -1, so);
   ASSERT_EQ(revived.port(), dead);
-  std::this_thread::sleep_for(300ms);
-  for (int i = 0; i < 10; ++i) ASSERT_EQ(calc.call<&Calculator::add>(1, 1).value(), 2);
+  auto second = probe_after(4) - reejected_at;
+  EXPECT_GE(second, 550ms) << ms_f(second) << " ms: probed before the doubled (600 ms) backoff was over";
   auto d = stats_of(calc, dead);
   EXPECT_FALSE(d.ejected);
   EXPECT_EQ(d.consecutive_failures, 0);
-  EXPECT_GE(revived.impl->adds.load(), 4);  // back in the rotation
+  EXPECT_EQ(revived.impl->adds.load(), 1);  // the probe
+  for (int i = 0; i < 10; ++i) ASSERT_EQ(calc.call<&Calculator::add>(1, 1).value(), 2);
+  EXPECT_GE(revived.impl->adds.load(), 5);  // back in the rotation
   expect_idle(calc);
 }
 
@@ -483,6 +500,7 @@ TEST(ReconnectBackoff, AProviderWhoseConnectionBrokeIsSkippedThenTriedAgain) {
   ASSERT_TRUE(wait_until([&] { return a.impl->sleeps.load() == 1; }, 2s));
   proxy.set_blocked(true);  // cuts the connection; new ones are accepted, then closed
   auto lost = f.get();
+  auto lost_at = Clock::now();  // just after the channel saw the connection break
   ASSERT_FALSE(lost.has_value());
   EXPECT_EQ(lost.status().code(), tern::StatusCode::kUnavailable);
   EXPECT_TRUE(lost.status().may_have_executed());
@@ -497,9 +515,18 @@ TEST(ReconnectBackoff, AProviderWhoseConnectionBrokeIsSkippedThenTriedAgain) {
   }
   EXPECT_EQ(stats_of(calc, via_proxy).attempts, attempts_a);  // not tried during the backoff
 
-  // Back: after the backoff a call dials it again and A is in the rotation.
+  // Back: calls (one every 5 ms) go to B until the backoff is over; then a
+  // call dials A again and A is in the rotation.
   proxy.set_blocked(false);
-  std::this_thread::sleep_for(1600ms);
+  auto a_again = lost_at;
+  EXPECT_TRUE(wait_until([&] {
+    a_again = Clock::now();
+    auto r = calc.call<&Calculator::greet>("x");
+    EXPECT_TRUE(r.has_value()) << r.status();
+    return r.has_value() && *r == "A";
+  }, 5s)) << "A never came back";
+  // The backoff runs from the break, a little before lost_at: hence the margin.
+  EXPECT_GE(a_again - lost_at, 1400ms) << ms_f(a_again - lost_at) << " ms: A dialled again during the 1500 ms backoff";
   int from_a = 0;
   for (int i = 0; i < 6; ++i) {
     auto r = calc.call<&Calculator::greet>("x");

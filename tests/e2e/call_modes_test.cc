@@ -11,6 +11,7 @@
 #include "test_services.h"
 #include "tern/client.h"
 #include "tern/server.h"
+#include "wait_until.h"
 
 using namespace std::chrono_literals;
 using testsvc::Calculator;
@@ -37,6 +38,8 @@ namespace {
 using testutil::direct;
 using testutil::one_io;
 using testutil::start_server;
+using testutil::wait_until;
+using Announcing = testsvc::AnnouncingCalculator;
 
 TEST(CallModes, FutureGetWaitReadyThenChain) {
   auto server = start_server();
@@ -65,7 +68,7 @@ TEST(CallModes, FutureGetWaitReadyThenChain) {
 }
 
 TEST(CallModes, CallbackRunsExactlyOnceInEveryTerminalState) {
-  auto impl = std::make_shared<testsvc::CalculatorImpl>();
+  auto impl = std::make_shared<Announcing>();
   auto server = start_server(impl);
   auto client = std::make_unique<tern::Client>(one_io());
   tern::ReferenceOptions ro;
@@ -76,10 +79,9 @@ TEST(CallModes, CallbackRunsExactlyOnceInEveryTerminalState) {
     std::atomic<int> runs{0};
     std::atomic<int> code{-1};
   };
-  auto wait_runs = [](Probe& p) {
-    for (int i = 0; i < 500 && p.runs.load() == 0; ++i) std::this_thread::sleep_for(5ms);
-    std::this_thread::sleep_for(50ms);  // a second (wrong) run would show up here
-  };
+  // The first run; a second (wrong) one is looked for once nothing more can
+  // come: after the late responses arrived, and after the client is gone.
+  auto wait_runs = [](Probe& p) { EXPECT_TRUE(wait_until([&] { return p.runs.load() > 0; }, 3s)); };
   auto cb = [](Probe& p) {
     return [&p](auto r) {
       p.runs.fetch_add(1);
@@ -88,12 +90,18 @@ TEST(CallModes, CallbackRunsExactlyOnceInEveryTerminalState) {
   };
 
   Probe value, remote, timeout, lost, shutdown, cancelled;
+  auto ch = client->channels().get(tern::HostPort{"127.0.0.1", server->port()});
   calc.callback<&Calculator::add>(cb(value), 1, 2);
   calc.callback<&Calculator::fail>(cb(remote), "x");
+  // The handler's 400 ms sleep is the behaviour under test: longer than the
+  // 150 ms timeout, so the call times out and the answer comes late.
   calc.callback<&Calculator::sleep_ms>(cb(timeout), 400);
   wait_runs(value);
   wait_runs(remote);
   wait_runs(timeout);
+  // The late answer arrived and was dropped: it did not run the callback again.
+  ASSERT_TRUE(wait_until([&] { return ch->stats().late_responses == 1; }, 3s)) << ch->stats().late_responses;
+  EXPECT_EQ(ch->stats().timeouts, 1u);
   EXPECT_EQ(value.runs.load(), 1);
   EXPECT_EQ(value.code.load(), 0);
   EXPECT_EQ(remote.runs.load(), 1);
@@ -110,18 +118,20 @@ TEST(CallModes, CallbackRunsExactlyOnceInEveryTerminalState) {
   });
   EXPECT_TRUE(f.cancel());
   EXPECT_EQ(g.get().value(), tern::StatusCode::kCancelled);
-  std::this_thread::sleep_for(400ms);
+  // The handler (which ignores the cancel) answers after its 300 ms: that
+  // answer arrives late and is dropped, and the continuation ran only once.
+  ASSERT_TRUE(wait_until([&] { return ch->stats().late_responses == 2; }, 3s)) << ch->stats().late_responses;
   EXPECT_EQ(then_runs.load(), 1);
-  auto ch = client->channels().get(tern::HostPort{"127.0.0.1", server->port()});
   EXPECT_EQ(ch->stats().pending, 0u);
 
   // Connection lost: the provider goes away mid-call.
   tern::ReferenceOptions long_ro;
   long_ro.timeout = 5s;
-  auto server2 = start_server();
+  auto impl2 = std::make_shared<Announcing>();
+  auto server2 = start_server(impl2);
   auto calc2 = client->refer<Calculator>(direct(*server2), long_ro).value();
   calc2.callback<&Calculator::sleep_ms>(cb(lost), 1000);
-  std::this_thread::sleep_for(100ms);
+  ASSERT_TRUE(wait_until([&] { return impl2->started.load() == 1; }, 3s));  // in the handler
   server2->shutdown(0ms);
   wait_runs(lost);
   EXPECT_EQ(lost.runs.load(), 1);
@@ -129,11 +139,15 @@ TEST(CallModes, CallbackRunsExactlyOnceInEveryTerminalState) {
 
   // Consumer shutdown with the call pending.
   auto calc3 = client->refer<Calculator>(direct(*server), long_ro).value();
+  const int started_before = impl->started.load();
   calc3.callback<&Calculator::sleep_ms>(cb(shutdown), 300);
-  std::this_thread::sleep_for(50ms);
+  ASSERT_TRUE(wait_until([&] { return impl->started.load() == started_before + 1; }, 3s));  // in the handler
   client.reset();
   EXPECT_EQ(shutdown.runs.load(), 1);
   EXPECT_EQ(shutdown.code.load(), static_cast<int>(tern::StatusCode::kCancelled));
+  // The client is gone: nothing can run a callback any more. Each ran once.
+  for (Probe* p : {&value, &remote, &timeout, &lost, &shutdown}) EXPECT_EQ(p->runs.load(), 1);
+  EXPECT_EQ(then_runs.load(), 1);
   server->shutdown(1s);
 }
 
@@ -141,7 +155,9 @@ TEST(CallModes, CancelFreesPendingAndTellsTheProvider) {
   std::atomic<bool> saw_cancel{false};
   struct Slow : testsvc::CalculatorImpl {
     std::atomic<bool>* flag;
+    std::atomic<bool> started{false};
     std::string sleep_ms(int ms) override {
+      started = true;
       auto* ctx = tern::ServerContext::current();
       auto end = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
       while (std::chrono::steady_clock::now() < end) {
@@ -149,7 +165,7 @@ TEST(CallModes, CancelFreesPendingAndTellsTheProvider) {
           flag->store(true);
           return "cancelled";
         }
-        std::this_thread::sleep_for(5ms);
+        std::this_thread::sleep_for(5ms);  // the handler's polling of cancelled(): the behaviour under test
       }
       return "done";
     }
@@ -160,14 +176,13 @@ TEST(CallModes, CancelFreesPendingAndTellsTheProvider) {
   tern::Client client(one_io());
   auto calc = client.refer<Calculator>(direct(*server)).value();
   auto f = calc.async_call<&Calculator::sleep_ms>(2000);
-  std::this_thread::sleep_for(100ms);
+  ASSERT_TRUE(wait_until([&] { return impl->started.load(); }, 3s));  // the provider runs it
   auto ch = client.channels().get(tern::HostPort{"127.0.0.1", server->port()});
   EXPECT_EQ(ch->stats().pending, 1u);
   EXPECT_TRUE(f.cancel());
   EXPECT_EQ(ch->stats().pending, 0u);  // freed at once
   EXPECT_EQ(f.get().status().code(), tern::StatusCode::kCancelled);
-  for (int i = 0; i < 200 && !saw_cancel.load(); ++i) std::this_thread::sleep_for(5ms);
-  EXPECT_TRUE(saw_cancel.load());
+  EXPECT_TRUE(wait_until([&] { return saw_cancel.load(); }, 1s));
   EXPECT_FALSE(f.cancel());  // already complete
   server->shutdown(500ms);
 }
@@ -246,21 +261,24 @@ TEST(CallModes, NestedCoroutineChainShrinksTheDeadlineHopByHop) {
 }
 
 TEST(CallModes, ExpiredDeadlineIsAnsweredWithoutRunningTheHandler) {
-  auto impl = std::make_shared<testsvc::CalculatorImpl>();
+  auto impl = std::make_shared<Announcing>();
   tern::ServerOptions so;
   so.worker_threads = 1;
   auto server = start_server(impl, so);
   tern::Client client(one_io());
   auto calc = client.refer<Calculator>(direct(*server)).value();
-  auto blocker = calc.async_call<&Calculator::sleep_ms>(300);  // occupies the only worker
-  std::this_thread::sleep_for(20ms);
+  // Occupies the only worker; its 300 ms sleep outlasts the next call's deadline.
+  auto blocker = calc.async_call<&Calculator::sleep_ms>(300);
+  ASSERT_TRUE(wait_until([&] { return impl->started.load() == 1; }, 3s));
   tern::CallOptions co;
   co.timeout = 50ms;
   auto r = calc.with(co).call<&Calculator::count>(7);  // queued behind the blocker
   EXPECT_EQ(r.status().code(), tern::StatusCode::kDeadlineExceeded);
   EXPECT_EQ(blocker.get().value(), "slept 300");
-  std::this_thread::sleep_for(50ms);
+  // The worker, free again, takes the queued call and sheds it (counted).
+  EXPECT_TRUE(wait_until([&] { return server->stats().shed == 1; }, 3s)) << server->stats().shed;
   EXPECT_EQ(impl->total_.load(), 0);  // count() never ran
+  EXPECT_EQ(calc.call<&Calculator::total>().value(), 0);
   server->shutdown(100ms);
 }
 
@@ -316,7 +334,7 @@ TEST(CallModes, FiltersAndAttachments) {
   EXPECT_EQ(response_meta[0].second, "filtered");
   // The provider runs on_response just after queueing the response, so it
   // may still be running when the consumer has its result.
-  for (int i = 0; i < 1000 && filter->responses.load() < 2; ++i) std::this_thread::sleep_for(2ms);
+  EXPECT_TRUE(wait_until([&] { return filter->responses.load() >= 2; }, 2s));
   EXPECT_EQ(filter->responses.load(), 2);
   EXPECT_EQ(filter->last_code.load(), 0);
   server->shutdown(100ms);
@@ -367,11 +385,11 @@ TEST(CallModes, HundredThousandMixedCallsLeaveNothingPending) {
       }
     }
   }
-  for (int i = 0; i < 2000 && completed.load() < kCalls; ++i) std::this_thread::sleep_for(5ms);
+  EXPECT_TRUE(wait_until([&] { return completed.load() >= kCalls; }, 10s));
   EXPECT_EQ(completed.load(), kCalls);
   EXPECT_GT(ok.load(), kCalls / 2);
   auto ch = client.channels().get(tern::HostPort{"127.0.0.1", server->port()});
-  for (int i = 0; i < 200 && ch->stats().pending != 0; ++i) std::this_thread::sleep_for(5ms);
+  EXPECT_TRUE(wait_until([&] { return ch->stats().pending == 0; }, 1s));
   EXPECT_EQ(ch->stats().pending, 0u);
   server->shutdown(1s);
 }

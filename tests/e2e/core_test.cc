@@ -12,6 +12,7 @@
 #include "tern/client.h"
 #include "tern/provider.h"
 #include "tern/server.h"
+#include "wait_until.h"
 
 using namespace std::chrono_literals;
 using testsvc::Calculator;
@@ -157,7 +158,7 @@ TEST_F(Fixture, TimeoutGivesDeadlineExceededAndLateResponseIsDroppedAndCounted) 
   // The handler's answer arrives ~300 ms later: dropped, counted, never
   // delivered to the next call.
   auto ch = client->channels().get(tern::HostPort{"127.0.0.1", server->port()});
-  for (int i = 0; i < 100 && ch->stats().late_responses == 0; ++i) std::this_thread::sleep_for(10ms);
+  EXPECT_TRUE(testutil::wait_until([&] { return ch->stats().late_responses != 0; }, 2s));
   EXPECT_EQ(ch->stats().late_responses, 1u);
   EXPECT_EQ(ch->stats().timeouts, 1u);
   EXPECT_EQ(calc.call<&Calculator::greet>("after").value(), "hello, after");
@@ -166,7 +167,7 @@ TEST_F(Fixture, TimeoutGivesDeadlineExceededAndLateResponseIsDroppedAndCounted) 
 TEST_F(Fixture, OnewayCallsArrive) {
   auto calc = proxy();
   for (int i = 1; i <= 100; ++i) ASSERT_TRUE(calc.oneway<&Calculator::count>(i).is_ok());
-  for (int i = 0; i < 200 && impl->total_.load() != 5050; ++i) std::this_thread::sleep_for(10ms);
+  EXPECT_TRUE(testutil::wait_until([&] { return impl->total_.load() >= 5050; }, 2s));
   EXPECT_EQ(impl->total_.load(), 5050);
   // A oneway leaves no pending state and does not desynchronize responses.
   EXPECT_EQ(calc.call<&Calculator::total>().value(), 5050);
@@ -231,7 +232,8 @@ TEST(Core, NoProviderIsUnavailableAtOnce) {
 }
 
 TEST(Core, ProviderKilledMidCallFailsPromptlyWithUnavailable) {
-  testutil::Subprocess child({std::string(TERN_BINARY_DIR) + "/bin/tern_test_provider"});
+  // --announce: the provider prints "SLEEP <ms>" as sleep_ms enters its handler.
+  testutil::Subprocess child({std::string(TERN_BINARY_DIR) + "/bin/tern_test_provider", "--announce", "1"});
   int port = child.wait_for_port();
   ASSERT_GT(port, 0);
   tern::Client client({.io_threads = 1});
@@ -239,14 +241,16 @@ TEST(Core, ProviderKilledMidCallFailsPromptlyWithUnavailable) {
   o.timeout = 10s;
   auto calc = client.refer<Calculator>(testutil::direct({port}), o).value();
   ASSERT_EQ(calc.call<&Calculator::add>(1, 2).value(), 3);
+  std::string announced;
   std::thread killer([&] {
-    std::this_thread::sleep_for(200ms);
+    announced = child.read_line(5s);  // the call is in the provider's handler
     child.kill(SIGKILL);
   });
   auto t0 = std::chrono::steady_clock::now();
   auto r = calc.call<&Calculator::sleep_ms>(5000);
   auto took = std::chrono::steady_clock::now() - t0;
   killer.join();
+  EXPECT_EQ(announced, "SLEEP 5000");
   ASSERT_FALSE(r.has_value());
   EXPECT_EQ(r.status().code(), tern::StatusCode::kUnavailable);
   EXPECT_TRUE(r.status().may_have_executed());
@@ -258,7 +262,8 @@ TEST(Core, ClientDestroyedWithPendingCallsCompletesThemCancelled) {
   so.listen = "127.0.0.1:0";
   so.io_threads = 1;
   tern::Server server(so);
-  ASSERT_TRUE(server.expose<Calculator>(std::make_shared<testsvc::CalculatorImpl>()).is_ok());
+  auto impl = std::make_shared<testsvc::AnnouncingCalculator>();
+  ASSERT_TRUE(server.expose<Calculator>(impl).is_ok());
   ASSERT_TRUE(server.start().is_ok());
   std::atomic<int> completions{0};
   tern::Status got;
@@ -272,7 +277,8 @@ TEST(Core, ClientDestroyedWithPendingCallsCompletesThemCancelled) {
       got = r.status;
       completions.fetch_add(1);
     });
-    std::this_thread::sleep_for(100ms);
+    ASSERT_TRUE(testutil::wait_until([&] { return impl->started.load() == 1; }, 3s));  // in the handler
+    EXPECT_EQ(completions.load(), 0);
   }
   EXPECT_EQ(completions.load(), 1);
   EXPECT_EQ(got.code(), tern::StatusCode::kCancelled);

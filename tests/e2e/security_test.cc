@@ -52,9 +52,10 @@ TEST(Limits, InFlightPerConnectionIsBoundedAndTheExtraCallIsRefusedUnrun) {
     ASSERT_TRUE(calc.oneway<&Calculator::count>(1).is_ok());
     ASSERT_TRUE(wait_until([&] { return calc.call<&Calculator::total>().value() == i; }));
   }
-  // (The last oneway's slot is given back when its handler returns, a few
-  // microseconds after `total` can see its effect.)
-  std::this_thread::sleep_for(50ms);
+  // The last oneway's slot is given back when its call is destroyed, just
+  // after its handler returned (and after `total` could see its effect): a
+  // pool thread counts as active until the task holding the call is gone.
+  ASSERT_TRUE(wait_until([&] { return server->stats().pool_active == 0; })) << server->stats().pool_active;
   auto again1 = calc.async_call<&Calculator::sleep_ms>(50);
   auto again2 = calc.async_call<&Calculator::sleep_ms>(50);
   EXPECT_EQ(again1.get().value(), "slept 50");

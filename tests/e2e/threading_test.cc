@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <condition_variable>
 #include <map>
 #include <vector>
 #include <mutex>
@@ -187,21 +188,44 @@ TEST(Threading, BlockingHandlerOnIoThreadIsDetectedAndCounted) {
 }
 
 TEST(Threading, UnderAllABlockedHandlerDoesNotStallOtherConnections) {
+  // sleep_ms blocks its thread until the test opens the gate (at most 5 s).
+  struct Gated : testsvc::CalculatorImpl {
+    std::mutex mu;
+    std::condition_variable cv;
+    bool entered = false;  // guarded by mu
+    bool open = false;     // guarded by mu
+    std::string sleep_ms(int ms) override {
+      std::unique_lock lock(mu);
+      entered = true;
+      cv.notify_all();
+      cv.wait_for(lock, 5s, [&] { return open; });
+      return open ? "slept " + std::to_string(ms) : "gate never opened";
+    }
+  };
+  auto impl = std::make_shared<Gated>();
   tern::ServerOptions so;
   so.dispatcher = "all";
-  auto server = start_server(so);
+  auto server = start_server(impl, so);
   std::string url = direct(*server);
   tern::Client slow_client(one_io()), fast_client(one_io());
   auto slow = slow_client.refer<Calculator>(url).value();
   auto fast = fast_client.refer<Calculator>(url).value();
   auto blocked = slow.async_call<&Calculator::sleep_ms>(300);
-  std::this_thread::sleep_for(20ms);
+  {
+    std::unique_lock lock(impl->mu);
+    ASSERT_TRUE(impl->cv.wait_for(lock, 3s, [&] { return impl->entered; }));  // the handler holds its thread
+  }
   for (int i = 0; i < 10; ++i) {
     auto t0 = std::chrono::steady_clock::now();
     EXPECT_EQ(fast.call<&Calculator::add>(i, i).value(), 2 * i);
     EXPECT_LT(std::chrono::steady_clock::now() - t0, 100ms);
   }
-  EXPECT_FALSE(blocked.ready());
+  EXPECT_FALSE(blocked.ready());  // still in the handler: the fast calls went around it
+  {
+    std::lock_guard lock(impl->mu);
+    impl->open = true;
+  }
+  impl->cv.notify_all();
   EXPECT_EQ(blocked.get().value(), "slept 300");
   EXPECT_EQ(server->stats().blocked_io_handlers, 0u);
   server->shutdown(100ms);
@@ -264,15 +288,22 @@ TEST(Threading, CachedPoolGrowsAndRetiresLimitedNeverShrinks) {
     for (int i = 0; i < 4; ++i) {
       ASSERT_TRUE(pool->try_submit([&] {
         running.fetch_add(1);
-        while (!release.load()) std::this_thread::sleep_for(1ms);
+        release.wait(false);
       })) << kind;
     }
     ASSERT_TRUE(wait_until([&] { return running.load() == 4; }, 3s));
     EXPECT_EQ(pool->threads(), 4u);
     EXPECT_FALSE(pool->try_submit([] {})) << kind << ": full pool with no queue must refuse";
     release = true;
-    std::this_thread::sleep_for(400ms);
-    EXPECT_EQ(pool->threads(), kind == "cached" ? 0u : 4u) << kind;
+    release.notify_all();
+    if (kind == "cached") {
+      EXPECT_TRUE(wait_until([&] { return pool->threads() == 0; }, 3s)) << pool->threads() << " threads left";
+    } else {
+      // The behaviour under test is that nothing happens: the wait has to
+      // outlast keep_alive (four times over) for the check to mean anything.
+      std::this_thread::sleep_for(4 * po.keep_alive);
+      EXPECT_EQ(pool->threads(), 4u) << kind;
+    }
     pool->stop(true);
   }
   tern::rpc::ThreadPoolOptions bad;
@@ -285,7 +316,7 @@ TEST(Threading, GracefulStopDrainsQueuedWork) {
   std::atomic<int> ran{0};
   for (int i = 0; i < 20; ++i) {
     ASSERT_TRUE(pool.try_submit([&] {
-      std::this_thread::sleep_for(2ms);
+      std::this_thread::sleep_for(2ms);  // slow tasks: most are still queued when stop() comes
       ran.fetch_add(1);
     }));
   }
@@ -309,13 +340,14 @@ TEST(ThreadPoolWakeups, TasksQueuedBehindABlockedTaskRunOnTheOtherThreads) {
     std::atomic<int> blocked{0};
     ASSERT_TRUE(pool->try_submit([&] {
       blocked.fetch_add(1);
-      while (!release.load()) std::this_thread::sleep_for(1ms);
+      release.wait(false);
     }));
     ASSERT_TRUE(wait_until([&] { return blocked.load() == 1; }, 3s)) << kind;
     std::atomic<int> done{0};
     for (int i = 0; i < 300; ++i) ASSERT_TRUE(pool->try_submit([&] { done.fetch_add(1); })) << kind;
     EXPECT_TRUE(wait_until([&] { return done.load() == 300; }, 5s)) << kind << ": " << done.load() << " of 300 ran";
     release = true;
+    release.notify_all();
     pool->stop(true);
   }
 }

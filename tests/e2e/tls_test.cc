@@ -334,10 +334,11 @@ TEST(Tls, SilentPeerIsClosedAfterTheHandshakeTimeout) {
   // Client side: a "server" that accepts and never answers the ClientHello.
   asio::ip::tcp::acceptor acceptor(io, {asio::ip::make_address("127.0.0.1"), 0});
   auto port = acceptor.local_endpoint().port();
+  std::atomic<bool> call_done{false};
   std::thread accept_thread([&] {
     asio::ip::tcp::socket s(io);
     acceptor.accept(s, ec);
-    std::this_thread::sleep_for(1500ms);
+    wait_until([&] { return call_done.load(); });  // holds the connection, silent, until the call gave up
   });
   auto co = client_options(client_tls());
   co.channel.connect_timeout = 300ms;
@@ -346,10 +347,11 @@ TEST(Tls, SilentPeerIsClosedAfterTheHandshakeTimeout) {
   t0 = std::chrono::steady_clock::now();
   auto r = calc.call<&Calculator::add>(1, 2);
   waited = std::chrono::steady_clock::now() - t0;
+  call_done = true;
+  accept_thread.join();
   ASSERT_FALSE(r.has_value());
   expect_refused(r.status(), "TLS handshake with 127.0.0.1:" + std::to_string(port) + " timed out after 300 ms");
   EXPECT_LT(waited, 1200ms);
-  accept_thread.join();
 }
 
 // The openssl CLI as the client: the server handshakes TLS 1.2 as well as

@@ -2,6 +2,7 @@
 //   tern_test_provider [--listen host:port] [--registry URL] [--weight N] [--heartbeat MS]
 //                      [--grace MS] [--server-heartbeat MS] [--max-write-queue BYTES]
 //                      [--io-threads N] [--workers N] [--backoff MS] [--raise-nofile 1] [--admin 1]
+//                      [--announce 1]
 // Serves testsvc::Calculator and a server stream Ticker.ticks: it reads a
 // count n and writes 0, 1, ... (n of them, or without end for 0), one every
 // `period` ms (attachment "period", default 2), then finishes OK.
@@ -15,6 +16,8 @@
 //   --backoff MS           registry reconnect backoff (initial; the maximum is 10x)
 //   --raise-nofile 1       raise RLIMIT_NOFILE to its hard limit (many connections)
 //   --admin 1              metrics and an admin endpoint on 127.0.0.1:0, announced in the URL
+//   --announce 1           print "SLEEP <ms>" as a sleep_ms call enters its handler (a test
+//                          then kills the process with a call known to be in it)
 #include <pthread.h>
 #include <signal.h>
 #include <sys/resource.h>
@@ -29,6 +32,19 @@
 #include "tern/monitor/admin_server.h"
 #include "tern/provider.h"
 #include "tern/stream.h"
+
+namespace {
+
+// testsvc::CalculatorImpl, announcing each sleep_ms on stdout (--announce 1).
+struct AnnouncingCalculator : testsvc::CalculatorImpl {
+  std::string sleep_ms(int ms) override {
+    std::printf("SLEEP %d\n", ms);  // one call: whole lines even from concurrent handlers
+    std::fflush(stdout);
+    return testsvc::CalculatorImpl::sleep_ms(ms);
+  }
+};
+
+}  // namespace
 
 int main(int argc, char** argv) {
   // Block the stop signals in every thread (the provider's threads inherit
@@ -45,12 +61,14 @@ int main(int argc, char** argv) {
   int weight = 100;
   int grace_ms = 1000;
   bool admin = false;
+  bool announce = false;
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string k = argv[i];
     std::string v = argv[i + 1];
     if (k == "--listen") opts.server.listen = v;
     else if (k == "--registry") opts.registry = v;
     else if (k == "--admin") admin = v == "1";
+    else if (k == "--announce") announce = v == "1";
     else if (k == "--weight") weight = std::stoi(v);
     else if (k == "--heartbeat") opts.registry_options.heartbeat_interval = std::chrono::milliseconds(std::stoi(v));
     else if (k == "--grace") grace_ms = std::stoi(v);
@@ -83,7 +101,13 @@ int main(int argc, char** argv) {
   tern::ServiceOptions so;
   so.weight = weight;
   if (admin_server) tern::monitor::announce_admin(so, *admin_server);
-  (void)provider.expose<testsvc::Calculator>(std::make_shared<testsvc::CalculatorImpl>(), so);
+  std::shared_ptr<testsvc::Calculator> calculator;
+  if (announce) {
+    calculator = std::make_shared<AnnouncingCalculator>();
+  } else {
+    calculator = std::make_shared<testsvc::CalculatorImpl>();
+  }
+  (void)provider.expose<testsvc::Calculator>(calculator, so);
   (void)provider.server().add_blocking_stream_method<int, int>(
       "Ticker", "ticks", tern::StreamKind::kServer, [](tern::ServerStream<int, int>& s) -> tern::Status {
         auto n = s.read_sync();

@@ -61,6 +61,19 @@ class CalculatorImpl : public Calculator {
   std::atomic<long long> total_{0};
 };
 
+// A CalculatorImpl whose sleep_ms counts the calls that reached it
+// (`started`) before it sleeps: a test waits for a call to be in its handler
+// instead of sleeping for a guessed time.
+class AnnouncingCalculator : public CalculatorImpl {
+ public:
+  std::string sleep_ms(int ms) override {
+    started.fetch_add(1);
+    return CalculatorImpl::sleep_ms(ms);
+  }
+
+  std::atomic<int> started{0};
+};
+
 }  // namespace testsvc
 
 TERN_STRUCT(testsvc::Point, x, y, label, tags, z)
