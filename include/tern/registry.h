@@ -53,6 +53,22 @@ namespace tern {
 // Receives the complete provider list of one service after every change.
 using RegistryListener = std::function<void(const std::string& service, const std::vector<Url>& providers)>;
 
+// One service's dynamic configuration document (docs/governance.md): the
+// routing rules and overrides operators change at run time. The registry
+// stores the text as it is given (tern/governance.h parses and validates
+// it); `revision` grows with every change of that service's document
+// (backend-specific numbers: the embedded registry's change counter,
+// ZooKeeper's node mzxid, etcd's mod_revision), and is 0 when the service
+// has no document (then `text` is empty).
+struct ConfigDocument {
+  std::string text;
+  std::uint64_t revision = 0;
+};
+
+// Receives the current configuration document of one service after every
+// change (a removed document arrives as revision 0).
+using ConfigListener = std::function<void(const std::string& service, const ConfigDocument& document)>;
+
 using SubscriptionId = std::uint64_t;
 
 class Registry {
@@ -108,6 +124,46 @@ class Registry {
   // Names every service that has at least one provider, when the backend can
   // list them (UNIMPLEMENTED otherwise). Used by `tern ls` and the monitor.
   virtual Result<std::vector<std::string>> list_services() { return Status(StatusCode::kUnimplemented, "list_services not supported"); }
+
+  // ---- dynamic configuration (docs/governance.md) ----
+  // One document per service, stored under /tern/<service>/config
+  // (ZooKeeper: a persistent node; etcd: a key bound to no lease; embedded:
+  // kept by the `tern registry` process). Unlike registrations it is not
+  // tied to the writer's session: it stays until removed. The defaults
+  // return UNIMPLEMENTED (direct://, backends without storage).
+  //
+  // Stores `text` as the document of `service` (replacing the previous one).
+  // UNAVAILABLE when the backend cannot be reached (nothing is stored then,
+  // and nothing is retried: the caller decides), INVALID_ARGUMENT for an
+  // empty service name.
+  virtual Status set_config(const std::string& service, const std::string& text) {
+    (void)service;
+    (void)text;
+    return Status(StatusCode::kUnimplemented, "dynamic configuration not supported by this registry");
+  }
+  // Removes the document of `service` (OK when there is none).
+  virtual Status remove_config(const std::string& service) {
+    (void)service;
+    return Status(StatusCode::kUnimplemented, "dynamic configuration not supported by this registry");
+  }
+  // The current document of `service`, read from the backend (revision 0
+  // when there is none). UNAVAILABLE when the backend cannot be reached.
+  virtual Result<ConfigDocument> get_config(const std::string& service) {
+    (void)service;
+    return Status(StatusCode::kUnimplemented, "dynamic configuration not supported by this registry");
+  }
+  // Starts watching the document of `service`, with the semantics of
+  // subscribe(): the current document (revision 0 when none) soon after,
+  // then the whole document after every change; after a lost connection the
+  // backend re-reads it and pushes only if it changed. Listeners run on the
+  // same thread as provider-list listeners, under the same rules.
+  virtual Result<SubscriptionId> watch_config(const std::string& service, ConfigListener listener) {
+    (void)service;
+    (void)listener;
+    return Status(StatusCode::kUnimplemented, "dynamic configuration not supported by this registry");
+  }
+  // Stops the pushes for `id` (as unsubscribe()).
+  virtual void unwatch_config(SubscriptionId id) { (void)id; }
 };
 
 struct RegistryOptions {
