@@ -237,8 +237,14 @@ void Server::Impl::do_accept() {
       std::lock_guard lock(self->mu);
       self->sessions.insert(session);
     }
-    session->attach(std::move(conn));
+    // The connect event first: attach() starts the connection on its own IO
+    // loop (io->next(), often not this acceptor's loop), which may read the
+    // consumer's close and dispatch the disconnect event before this handler
+    // continues. Dispatched before attach(), the connect event is queued (or
+    // run) before anything can close the connection, so `connection`'s
+    // ordered queue sees connect before disconnect.
     self->session_opened(session);
+    session->attach(std::move(conn));
     self->do_accept();
   });
 }
