@@ -122,6 +122,12 @@ void check_section(const std::vector<Row>& all, const std::string& section) {
       EXPECT_EQ(tern::apply_param(b, key, "yes").code(), tern::StatusCode::kInvalidArgument);
       ASSERT_TRUE(tern::apply_param(b, key, "true").is_ok());
       EXPECT_EQ(tern::param_value(b, key).value(), "true");
+    } else if (r.type == "rate") {
+      O q;
+      ASSERT_TRUE(tern::apply_param(q, key, "25%").is_ok());
+      EXPECT_EQ(tern::param_value(q, key).value(), "0.25");
+      EXPECT_EQ(tern::apply_param(q, key, "1.5").code(), tern::StatusCode::kInvalidArgument);
+      EXPECT_EQ(tern::apply_param(q, key, "0").code(), tern::StatusCode::kInvalidArgument);
     } else if (r.type == "name") {
       O n;
       EXPECT_EQ(tern::apply_param(n, key, "no-such-name").code(), tern::StatusCode::kInvalidArgument);
