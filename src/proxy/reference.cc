@@ -1,7 +1,10 @@
 // Reference: the directory (live provider list from the registry), routing
 // (ReferenceOptions::routes, applied in pick() before the load balancer), load
 // balancing, outlier ejection and the fault-tolerance strategies over
-// channels. See tern/reference.h and docs/load-balancing.md.
+// channels. See tern/reference.h and docs/load-balancing.md. The dynamic
+// configuration (docs/governance.md) replaces the policy (CallPolicy: timeout,
+// retries, routers, balancer) and per-provider weights in the directory
+// snapshot (rebuild(), on_config()).
 //
 // Layout of this file:
 //   1. EndpointInvoker, the directory, picking and sending one attempt
@@ -232,8 +235,8 @@ void ReferenceCore::on_config(const ConfigDocument& document) {
   auto current = snapshot()->policy;
   if (document.revision == 0) {
     rebuild(base_policy);
-    TERN_LOG(kInfo, "dynamic configuration of {}: revision {} removed; the reference's own options apply", service,
-             current->revision);
+    TERN_LOG(kInfo, "dynamic configuration of {}: document removed (revision {} was in force); the reference's own "
+             "options apply", service, current->revision);
     return;
   }
   auto reject = [&](const Status& why) {
