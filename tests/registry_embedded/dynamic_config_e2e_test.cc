@@ -181,6 +181,25 @@ TEST_F(DynamicConfigE2e, CliSetChangesWhereARunningConsumersCallsGo) {
   EXPECT_EQ(v2.impl->adds.load(), 20);
 }
 
+TEST_F(DynamicConfigE2e, CliWatchPrintsEveryPush) {
+  regtest::Child watch({binary("tern"), "config", "watch", kCalc, "--registry", registry_url});
+  // Lines up to and including the next "# revision" line.
+  auto next_push = [&] {
+    std::string text;
+    for (int i = 0; i < 20; ++i) {
+      std::string line = watch.read_line(10s);
+      text += line + "\n";
+      if (line.empty() || line.rfind("# revision", 0) == 0) break;
+    }
+    return text;
+  };
+  EXPECT_EQ(next_push(), "push: " + kCalc + "\n# revision 0 (no document)\n");
+  auto rev = cli_set("retries: 1\n");
+  EXPECT_EQ(next_push(), "push: " + kCalc + "\nretries: 1\n# revision " + std::to_string(rev) + "\n");
+  ASSERT_EQ(tern_config({"rm", kCalc}).exit_code, 0);
+  EXPECT_EQ(next_push(), "push: " + kCalc + "\n# revision 0 (no document)\n");
+}
+
 TEST_F(DynamicConfigE2e, DocsCanaryAndDrainExample) {
   auto blocks = yaml_blocks_after(read_file(std::string(TERN_SOURCE_DIR) + "/docs/governance.md"),
                                   "### Worked example: canary and drain through the registry");
