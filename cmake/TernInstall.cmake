@@ -27,7 +27,7 @@ install(FILES ${PROJECT_BINARY_DIR}/TernConfig.cmake ${PROJECT_BINARY_DIR}/TernC
   ${PROJECT_SOURCE_DIR}/cmake/TernProto.cmake DESTINATION ${TERN_CMAKE_DIR})
 
 # pkg-config: static libraries in dependency order, then the system libraries.
-set(TERN_PC_LIBS "-ltern_config -ltern_monitor -ltern_proxy -ltern_cluster -ltern_registry -ltern_rpc -ltern_serialization -ltern_net -ltern_protocol -ltern_base")
+set(TERN_PC_LIBS "-ltern_config -ltern_monitor -ltern_proxy -ltern_governance -ltern_cluster -ltern_registry -ltern_rpc -ltern_serialization -ltern_net -ltern_protocol -ltern_base")
 configure_file(${PROJECT_SOURCE_DIR}/cmake/tern.pc.in ${PROJECT_BINARY_DIR}/tern.pc @ONLY)
 install(FILES ${PROJECT_BINARY_DIR}/tern.pc DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)
 

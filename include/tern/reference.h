@@ -134,8 +134,10 @@ struct ReferenceOptions {
   // naming the rule (not retried) or falls back as the rule says; never to
   // every provider silently. A malformed rule or unknown router:
   // INVALID_ARGUMENT at reference creation, naming routes[i], the position
-  // and the token. Set per reference; the registry does not push rules yet.
-  // Default none (no routing cost per call).
+  // and the token. The service's dynamic configuration document in the
+  // registry (docs/governance.md, tern/governance.h) replaces them, and
+  // timeout, retries and load_balance, while it says so; see
+  // Reference::config_revision(). Default none (no routing cost per call).
   std::vector<std::string> routes;
 };
 
@@ -179,7 +181,15 @@ class Reference : public std::enable_shared_from_this<Reference> {
   ~Reference();
 
   const std::string& service() const noexcept;
+  // The options the reference was created with (the dynamic configuration
+  // does not change them; see config_revision()).
   const ReferenceOptions& options() const noexcept;
+  // The revision of the service's dynamic configuration document in force
+  // (docs/governance.md "Dynamic configuration"): its routes, timeout,
+  // retries, load_balance and provider overrides apply to calls started
+  // from now on. 0 = none (no document, a registry without dynamic
+  // configuration, or only rejected ones): the options above apply.
+  std::uint64_t config_revision() const;
   std::uint8_t serialization_id() const noexcept;
 
   // A request frame builder with service, method, version and group set and

@@ -51,17 +51,28 @@ Result<std::shared_ptr<Reference>> Client::reference(const std::string& service,
   auto compression = protocol::parse_compression(core->options.compression);
   if (!compression) return compression.status();
   core->compression = *compression;
+  auto base = std::make_shared<CallPolicy>();
+  base->timeout = core->options.timeout;
+  base->retries = core->options.retries;
+  base->load_balance = core->options.load_balance;
   cluster::LoadBalancerOptions lbo;
   lbo.seed = core->options.seed;
   lbo.warmup = core->options.warmup;
   auto lb = cluster::create_load_balancer(core->options.load_balance, lbo);
   if (!lb) return lb.status();
-  core->lb = std::move(*lb);
+  base->lb = std::move(*lb);
+  base->routes = core->options.routes;
   cluster::RouterOptions ro;
   ro.seed = core->options.seed;
   auto routers = cluster::RouterChain::create(core->options.routes, ro);
   if (!routers) return routers.status();
-  core->routers = std::move(*routers);
+  base->routers = std::make_shared<const cluster::RouterChain>(std::move(*routers));
+  core->base_policy = base;
+  {
+    auto empty = std::make_shared<Directory>();
+    empty->policy = core->base_policy;
+    core->directory = std::move(empty);  // never null from here on
+  }
   // The consumer as routers see it (read on every call, so set before
   // the directory can serve one).
   Url consumer_url = make_consumer_url(service, core_->options.application, core->options);
@@ -75,8 +86,12 @@ Result<std::shared_ptr<Reference>> Client::reference(const std::string& service,
     core->contract_strict = core->options.contract_check == "strict";
   }
   // Seed the directory synchronously so the first call need not wait for a
-  // push; every later push (a full snapshot) replaces it.
+  // push; every later push (a full snapshot) replaces it. The same for the
+  // service's configuration document (docs/governance.md), so the first call
+  // already follows it; a registry without dynamic configuration answers
+  // UNIMPLEMENTED and the reference keeps its own options.
   if (auto initial = core->registry->lookup(service); initial.has_value()) core->on_providers(*initial);
+  if (auto document = core->registry->get_config(service); document.has_value()) core->on_config(*document);
   if (core->contract_strict) {
     std::lock_guard lock(core->mu);
     if (!core->contract_excluded.empty()) {
@@ -89,6 +104,15 @@ Result<std::shared_ptr<Reference>> Client::reference(const std::string& service,
   });
   if (!sub) return sub.status();
   core->subscription = *sub;
+  auto watch = core->registry->watch_config(service, [weak](const std::string&, const ConfigDocument& document) {
+    if (auto c = weak.lock()) c->on_config(document);
+  });
+  if (watch) {
+    core->config_watch = *watch;
+  } else if (watch.status().code() != StatusCode::kUnimplemented) {
+    TERN_LOG(kWarn, "cannot watch the configuration of {} ({}); the reference keeps its own options", service,
+             watch.status().to_string());
+  }
   core->consumer = std::make_unique<ConsumerRegistration>(core->registry, std::move(consumer_url));
   return std::shared_ptr<Reference>(new Reference(std::move(core)));
 }

@@ -3,6 +3,7 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <set>
@@ -14,6 +15,7 @@
 #include "tern/channel.h"
 #include "tern/client.h"
 #include "tern/contract.h"
+#include "tern/governance.h"
 #include "tern/cluster/fault_tolerance.h"
 #include "tern/cluster/invoker.h"
 #include "tern/cluster/load_balancer.h"
@@ -65,10 +67,53 @@ class EndpointInvoker final : public cluster::Invoker {
   cluster::OutlierEjector ejector_;
 };
 
-// The live provider list: an immutable snapshot swapped on every registry push.
+// A provider whose weight the dynamic configuration replaces (tern/governance.h):
+// the load balancers and routers see the overridden weight (also as the
+// URL's `weight` parameter); everything else is the endpoint's own (counters,
+// ejection, warm-up).
+class OverriddenInvoker final : public cluster::Invoker {
+ public:
+  OverriddenInvoker(EndpointInvoker& base, int weight) : base_(base), url_(base.url()), weight_(weight) {
+    url_.set_param("weight", std::to_string(weight));
+  }
+  const Url& url() const override { return url_; }
+  const std::string& id() const override { return base_.id(); }
+  int weight() const override { return weight_; }
+  std::chrono::steady_clock::time_point discovered_at() const override { return base_.discovered_at(); }
+  cluster::InvokerStats& stats() override { return base_.stats(); }
+  bool available() const override { return base_.available(); }
+
+ private:
+  EndpointInvoker& base_;
+  Url url_;
+  int weight_;
+};
+
+// What a call follows besides the provider list: the reference's own options
+// (revision 0), or those with a dynamic configuration document applied.
+// Immutable once built; a call keeps the one in force when it started.
+struct CallPolicy {
+  std::uint64_t revision = 0;  // of the document applied; 0 = the reference's own options
+  std::chrono::milliseconds timeout{0};
+  int retries = 0;
+  std::string load_balance;                              // lb's name
+  std::shared_ptr<cluster::LoadBalancer> lb;             // never null; shared while the name stays
+  std::vector<std::string> routes;                       // routers' specs
+  std::shared_ptr<const cluster::RouterChain> routers;   // never null (may be empty)
+  std::map<std::string, ProviderOverride, std::less<>> providers;  // by host:port
+};
+
+// The live provider list with the policy in force: an immutable snapshot
+// swapped on every registry push and every applied configuration document.
 struct Directory {
   std::vector<std::shared_ptr<EndpointInvoker>> owners;
-  std::vector<cluster::Invoker*> ptrs;  // same order, for the load balancer
+  std::vector<cluster::Invoker*> ptrs;  // same order, for the routers and the load balancer:
+                                        // the owner, or its OverriddenInvoker in `views`
+  std::vector<std::unique_ptr<OverriddenInvoker>> views;
+  // Providers the configuration disables: out of the lists above, kept so
+  // that re-enabling one keeps its counters and warm-up.
+  std::vector<std::shared_ptr<EndpointInvoker>> disabled;
+  std::shared_ptr<const CallPolicy> policy;  // never null
 };
 
 struct CallAttempt;
@@ -89,11 +134,16 @@ struct ReferenceCore : std::enable_shared_from_this<ReferenceCore> {
   SubscriptionId subscription = 0;
   // This reference in the registry's consumers (released by ~Reference).
   std::unique_ptr<ConsumerRegistration> consumer;
-  std::unique_ptr<cluster::LoadBalancer> lb;
-  // Routing (tern/cluster/router.h): the routers of options.routes, in order,
-  // and the consumer as they see it (application and host of its consumer
-  // URL). Set before the first call, read-only afterwards.
-  cluster::RouterChain routers;
+  // The policy of the reference's own options (load balancer, routers of
+  // options.routes, timeout, retries): in force while no configuration
+  // document is. Set before the first call, read-only afterwards.
+  std::shared_ptr<const CallPolicy> base_policy;
+  // Dynamic configuration (tern/governance.h): the watch of the service's
+  // document (0 = none: the registry does not support it).
+  SubscriptionId config_watch = 0;
+  // Routing (tern/cluster/router.h): the consumer as routers see it
+  // (application and host of its consumer URL). Set before the first call,
+  // read-only afterwards.
   std::string consumer_application;
   std::string consumer_host;
   cluster::FaultTolerance mode = cluster::FaultTolerance::kFailover;  // set by Reference's constructor
@@ -116,7 +166,23 @@ struct ReferenceCore : std::enable_shared_from_this<ReferenceCore> {
   // the mismatch when strict contract checking left every provider out.
   Status no_provider() const;
 
+  // Serializes the directory's rebuilds (provider pushes, configuration
+  // pushes) and guards the two fields below. Taken before `mu`, never inside it.
+  std::mutex update_mu;
+  std::vector<Url> provider_urls;      // the last provider list pushed
+  std::uint64_t seen_revision = 0;     // the last configuration revision pushed (applied or rejected)
+
   void on_providers(const std::vector<Url>& urls);
+  // A configuration push: parses `document` and applies it (or, revision 0,
+  // goes back to base_policy); a bad one is logged and changes nothing.
+  void on_config(const ConfigDocument& document);
+  // The policy `config` (revision `revision`) makes of the reference's own
+  // options; reuses `current`'s load balancer and routers when unchanged.
+  Result<std::shared_ptr<const CallPolicy>> make_policy(const GovernanceConfig& config, std::uint64_t revision,
+                                                        const CallPolicy& current) const;
+  // Rebuilds the directory from provider_urls under `policy` and swaps it in
+  // (update_mu held).
+  void rebuild(std::shared_ptr<const CallPolicy> policy);
   // True when provider `u` may be used under the contract check; logs each
   // new mismatch once. In strict mode a mismatch returns false and sets
   // `excluded` (when empty) to the first one's message.
@@ -129,11 +195,12 @@ struct ReferenceCore : std::enable_shared_from_this<ReferenceCore> {
   // The routers read the call's attachments (only when one needs them) from
   // the request frame `request`'s metadata, or from `metadata` when given
   // (streams); both must stay alive during the call to pick().
-  Result<std::shared_ptr<EndpointInvoker>> pick(const Directory& dir, std::string_view method,
+  // `policy` is the call's (its routers and load balancer).
+  Result<std::shared_ptr<EndpointInvoker>> pick(const CallPolicy& policy, const Directory& dir, std::string_view method,
                                                 std::string_view request, const std::vector<std::string>& exclude,
                                                 const StreamMetadata* metadata = nullptr) const;
   // The providers the routers leave for this call, into `out` (see pick()).
-  Status route(const Directory& dir, std::string_view method, std::string_view request,
+  Status route(const CallPolicy& policy, const Directory& dir, std::string_view method, std::string_view request,
                const StreamMetadata* metadata, std::vector<cluster::Invoker*>& out) const;
   // The only place an attempt reaches a channel: keeps the invoker's counters
   // (active, latency, attempts, outlier ejection) on every completion path.

@@ -1,7 +1,10 @@
 // Reference: the directory (live provider list from the registry), routing
 // (ReferenceOptions::routes, applied in pick() before the load balancer), load
 // balancing, outlier ejection and the fault-tolerance strategies over
-// channels. See tern/reference.h and docs/load-balancing.md.
+// channels. See tern/reference.h and docs/load-balancing.md. The dynamic
+// configuration (docs/governance.md) replaces the policy (CallPolicy: timeout,
+// retries, routers, balancer) and per-provider weights in the directory
+// snapshot (rebuild(), on_config()).
 //
 // Layout of this file:
 //   1. EndpointInvoker, the directory, picking and sending one attempt
@@ -134,25 +137,31 @@ Status ReferenceCore::validate(const ReferenceOptions& o) {
 }
 
 void ReferenceCore::on_providers(const std::vector<Url>& urls) {
+  std::lock_guard update(update_mu);
+  provider_urls = urls;
+  rebuild(snapshot()->policy);
+}
+
+void ReferenceCore::rebuild(std::shared_ptr<const CallPolicy> policy) {
   auto next = std::make_shared<Directory>();
-  std::shared_ptr<const Directory> prev;
-  {
-    std::lock_guard lock(mu);
-    prev = directory;
-  }
+  std::shared_ptr<const Directory> prev = snapshot();
   cluster::OutlierEjectionOptions ejection{options.eject_after,          options.eject_backoff,
                                           options.eject_backoff_max,    options.breaker_window,
                                           options.breaker_min_calls,    options.breaker_failure_rate,
                                           options.breaker_slow_call,    options.breaker_slow_rate};
   std::string excluded;
-  for (const auto& u : urls) {
+  for (const auto& u : provider_urls) {
     if (!options.version.empty() && u.param("version") != options.version) continue;
     if (!options.group.empty() && u.param("group") != options.group) continue;
     if (!contract.empty() && !check_contract(u, excluded)) continue;
     std::shared_ptr<EndpointInvoker> inv;
     if (prev) {
+      // Same provider: keep its live stats, ejection state and warm-up.
       for (auto& old : prev->owners) {
-        if (old->url() == u) inv = old;  // same provider: keep its live stats and ejection state
+        if (old->url() == u) inv = old;
+      }
+      for (auto& old : prev->disabled) {
+        if (old->url() == u) inv = old;
       }
     }
     if (!inv) {
@@ -160,15 +169,87 @@ void ReferenceCore::on_providers(const std::vector<Url>& urls) {
       const bool grpc = u.scheme() == "grpc" || u.param("protocol") == "grpc";
       inv = std::make_shared<EndpointInvoker>(u, client->channels.get(u.host_port(), grpc ? "grpc" : "tern"), ejection);
     }
-    next->owners.push_back(inv);
-    next->ptrs.push_back(inv.get());
+    auto o = policy->providers.find(inv->id());
+    if (o != policy->providers.end() && o->second.disabled) {
+      next->disabled.push_back(std::move(inv));
+      continue;
+    }
+    if (o != policy->providers.end() && o->second.weight) {
+      next->views.push_back(std::make_unique<OverriddenInvoker>(*inv, *o->second.weight));
+      next->ptrs.push_back(next->views.back().get());
+    } else {
+      next->ptrs.push_back(inv.get());
+    }
+    next->owners.push_back(std::move(inv));
   }
+  next->policy = std::move(policy);
   {
     std::lock_guard lock(mu);
     directory = std::move(next);
     contract_excluded = std::move(excluded);
   }
   cv.notify_all();
+}
+
+Result<std::shared_ptr<const CallPolicy>> ReferenceCore::make_policy(const GovernanceConfig& config,
+                                                                     std::uint64_t revision,
+                                                                     const CallPolicy& current) const {
+  auto p = std::make_shared<CallPolicy>();
+  p->revision = revision;
+  p->timeout = config.timeout.value_or(options.timeout);
+  p->retries = config.retries.value_or(options.retries);
+  p->load_balance = config.load_balance.value_or(options.load_balance);
+  // The balancer in use stays while its name does (round robin keeps its rotation).
+  if (p->load_balance == current.load_balance) {
+    p->lb = current.lb;
+  } else if (p->load_balance == base_policy->load_balance) {
+    p->lb = base_policy->lb;
+  } else {
+    cluster::LoadBalancerOptions lbo;
+    lbo.seed = options.seed;
+    lbo.warmup = options.warmup;
+    auto lb = cluster::create_load_balancer(p->load_balance, lbo);
+    if (!lb) return Status(StatusCode::kInvalidArgument, "load_balance: " + lb.status().message());
+    p->lb = std::move(*lb);
+  }
+  p->routes = config.routes.value_or(options.routes);
+  if (p->routes == current.routes) {
+    p->routers = current.routers;
+  } else if (p->routes == base_policy->routes) {
+    p->routers = base_policy->routers;
+  } else {
+    cluster::RouterOptions ro;
+    ro.seed = options.seed;
+    auto chain = cluster::RouterChain::create(p->routes, ro);
+    if (!chain) return chain.status();
+    p->routers = std::make_shared<const cluster::RouterChain>(std::move(*chain));
+  }
+  p->providers = config.providers;
+  return std::shared_ptr<const CallPolicy>(std::move(p));
+}
+
+void ReferenceCore::on_config(const ConfigDocument& document) {
+  std::lock_guard update(update_mu);
+  if (document.revision == seen_revision) return;  // a repeated push (or none yet and none now)
+  seen_revision = document.revision;
+  auto current = snapshot()->policy;
+  if (document.revision == 0) {
+    rebuild(base_policy);
+    TERN_LOG(kInfo, "dynamic configuration of {}: document removed (revision {} was in force); the reference's own "
+             "options apply", service, current->revision);
+    return;
+  }
+  auto reject = [&](const Status& why) {
+    TERN_LOG(kWarn, "dynamic configuration of {}: revision {} rejected ({}); revision {} stays in force", service,
+             document.revision, why.message(), current->revision);
+  };
+  auto config = parse_governance_config(document.text);
+  if (!config) return reject(config.status());
+  auto policy = make_policy(*config, document.revision, *current);
+  if (!policy) return reject(policy.status());
+  rebuild(std::move(*policy));
+  TERN_LOG(kInfo, "dynamic configuration of {}: revision {} applied: {}", service, document.revision,
+           describe_governance_config(*config));
 }
 
 bool ReferenceCore::check_contract(const Url& u, std::string& excluded) {
@@ -210,10 +291,11 @@ std::shared_ptr<const Directory> ReferenceCore::snapshot() const {
   return directory;
 }
 
-Status ReferenceCore::route(const Directory& dir, std::string_view method, std::string_view request,
+Status ReferenceCore::route(const CallPolicy& policy, const Directory& dir, std::string_view method, std::string_view request,
                             const StreamMetadata* metadata, std::vector<cluster::Invoker*>& out) const {
   thread_local std::vector<cluster::RouteAttachment> attachments;
   attachments.clear();
+  const cluster::RouterChain& routers = *policy.routers;
   if (routers.needs_attachments()) {
     if (metadata) {
       for (const auto& [k, v] : *metadata) {
@@ -230,20 +312,21 @@ Status ReferenceCore::route(const Directory& dir, std::string_view method, std::
   return routers.route(dir.ptrs, context, out);
 }
 
-Result<std::shared_ptr<EndpointInvoker>> ReferenceCore::pick(const Directory& dir, std::string_view method,
+Result<std::shared_ptr<EndpointInvoker>> ReferenceCore::pick(const CallPolicy& policy, const Directory& dir,
+                                                             std::string_view method,
                                                              std::string_view request,
                                                              const std::vector<std::string>& exclude,
                                                              const StreamMetadata* metadata) const {
   cluster::Invocation inv{service, method, {}};
   std::span<cluster::Invoker* const> candidates = dir.ptrs;
-  if (!routers.empty()) {
+  if (!policy.routers->empty()) {
     thread_local std::vector<cluster::Invoker*> routed;  // outlives this block: `candidates` views it
-    if (Status s = route(dir, method, request, metadata, routed); !s.is_ok()) return s;
+    if (Status s = route(policy, dir, method, request, metadata, routed); !s.is_ok()) return s;
     candidates = routed;
   }
   cluster::Invoker* picked = nullptr;
   if (exclude.empty()) {
-    picked = lb->select(candidates, inv);
+    picked = policy.lb->select(candidates, inv);
   } else {
     std::vector<cluster::Invoker*> untried;
     untried.reserve(candidates.size());
@@ -251,10 +334,10 @@ Result<std::shared_ptr<EndpointInvoker>> ReferenceCore::pick(const Directory& di
       if (std::find(exclude.begin(), exclude.end(), p->id()) == exclude.end()) untried.push_back(p);
     }
     if (untried.empty()) return std::shared_ptr<EndpointInvoker>();
-    picked = lb->select(untried, inv);
+    picked = policy.lb->select(untried, inv);
   }
-  for (auto& o : dir.owners) {
-    if (o.get() == picked) return o;
+  for (std::size_t i = 0; i < dir.ptrs.size(); ++i) {
+    if (dir.ptrs[i] == picked) return dir.owners[i];
   }
   return std::shared_ptr<EndpointInvoker>();
 }
@@ -310,6 +393,7 @@ void ReferenceCore::complete(const std::shared_ptr<CallControl>& control, std::s
 // One call across its attempts, moved from each completion into the next attempt.
 struct CallAttempt {
   std::shared_ptr<ReferenceCore> core;
+  std::shared_ptr<const CallPolicy> policy;  // in force when the call started
   std::shared_ptr<CallControl> control;
   Clock::time_point started;
   std::string method;
@@ -339,7 +423,7 @@ void ReferenceCore::start_attempt(std::unique_ptr<CallAttempt> a, Status last_er
   if (remaining.count() <= 0) {
     return fail(last_error.is_ok() ? Status(StatusCode::kDeadlineExceeded, "deadline passed before sending") : last_error);
   }
-  auto picked = a->core->pick(*dir, a->method, a->request, a->tried);
+  auto picked = a->core->pick(*a->policy, *dir, a->method, a->request, a->tried);
   if (!picked) return fail(picked.status());  // a routing rule's error: the call fails with it
   auto ep = std::move(*picked);
   if (!ep) {
@@ -377,6 +461,7 @@ void ReferenceCore::start_attempt(std::unique_ptr<CallAttempt> a, Status last_er
 
 struct FanOut : std::enable_shared_from_this<FanOut> {
   std::shared_ptr<ReferenceCore> core;
+  std::shared_ptr<const CallPolicy> policy;  // in force when the call started
   std::shared_ptr<CallControl> control;  // the caller's (may be null)
   FaultTolerance mode = FaultTolerance::kFailover;
   bool hedged = false;
@@ -442,15 +527,17 @@ void FanOut::start(const std::shared_ptr<FanOut>& f) {
     return fail(f->core->no_provider());
   }
   std::vector<std::shared_ptr<EndpointInvoker>> targets;
-  if (f->mode == FaultTolerance::kBroadcast && f->core->routers.empty()) {
+  if (f->mode == FaultTolerance::kBroadcast && f->policy->routers->empty()) {
     targets = dir->owners;  // every provider in the directory, ejected ones included
   } else if (f->mode == FaultTolerance::kBroadcast) {
     std::vector<cluster::Invoker*> routed;  // every provider the routers leave, in directory order
-    if (Status s = f->core->route(*dir, f->method, f->request, nullptr, routed); !s.is_ok()) return fail(std::move(s));
+    if (Status s = f->core->route(*f->policy, *dir, f->method, f->request, nullptr, routed); !s.is_ok()) {
+      return fail(std::move(s));
+    }
     std::size_t next = 0;
-    for (auto& o : dir->owners) {
-      if (next < routed.size() && routed[next] == o.get()) {
-        targets.push_back(o);
+    for (std::size_t i = 0; i < dir->ptrs.size(); ++i) {
+      if (next < routed.size() && routed[next] == dir->ptrs[i]) {
+        targets.push_back(dir->owners[i]);
         ++next;
       }
     }
@@ -458,7 +545,7 @@ void FanOut::start(const std::shared_ptr<FanOut>& f) {
     std::size_t n = f->mode == FaultTolerance::kForking ? static_cast<std::size_t>(f->core->options.forks) : 1;
     std::vector<std::string> chosen;
     while (targets.size() < n) {
-      auto picked = f->core->pick(*dir, f->method, f->request, chosen);
+      auto picked = f->core->pick(*f->policy, *dir, f->method, f->request, chosen);
       if (!picked) return fail(picked.status());  // a routing rule's error: the call fails with it
       auto ep = std::move(*picked);
       if (!ep) break;
@@ -536,7 +623,7 @@ void FanOut::launch_next(AttemptKind kind) {
   std::shared_ptr<EndpointInvoker> ep;
   Status route_error;
   if (auto dir = core->snapshot()) {
-    auto picked = core->pick(*dir, method, request, exclude);
+    auto picked = core->pick(*policy, *dir, method, request, exclude);
     if (picked) {
       ep = std::move(*picked);
     } else {
@@ -615,10 +702,12 @@ Reference::Reference(std::shared_ptr<ReferenceCore> core) : core_(std::move(core
 
 Reference::~Reference() {
   core_->consumer.reset();  // unregisters this consumer
+  if (core_->registry && core_->config_watch != 0) core_->registry->unwatch_config(core_->config_watch);
   if (core_->registry && core_->subscription != 0) core_->registry->unsubscribe(core_->subscription);
 }
 
 const std::string& Reference::service() const noexcept { return core_->service; }
+std::uint64_t Reference::config_revision() const { return core_->snapshot()->policy->revision; }
 const ReferenceOptions& Reference::options() const noexcept { return core_->options; }
 std::uint8_t Reference::serialization_id() const noexcept { return core_->serialization_id; }
 
@@ -690,7 +779,10 @@ void Reference::invoke(std::string_view method, std::string request, std::chrono
     protocol::compress_frame(request, core_->compression, o.compression_threshold);
   }
   auto observer = observe_call(core_->client->options.filters, core_->service, method, request);
-  auto budget = timeout.count() > 0 ? timeout : o.timeout;
+  // The configuration in force now (timeout, retries, routers, load
+  // balancer) stays this call's, whatever is pushed meanwhile.
+  std::shared_ptr<const CallPolicy> policy = core_->snapshot()->policy;
+  auto budget = timeout.count() > 0 ? timeout : policy->timeout;
   // Deadline propagation: a nested call never outlives the request it serves.
   if (auto* ctx = ServerContext::current(); ctx && ctx->has_deadline()) {
     budget = std::min(budget, ctx->remaining());
@@ -702,7 +794,7 @@ void Reference::invoke(std::string_view method, std::string request, std::chrono
   }
   bool idempotent = o.idempotent_methods.contains(method);
   FaultTolerance mode = core_->mode;
-  bool hedged = mode == FaultTolerance::kFailover && idempotent && o.backup_request.count() > 0 && o.retries > 0;
+  bool hedged = mode == FaultTolerance::kFailover && idempotent && o.backup_request.count() > 0 && policy->retries > 0;
   if (mode == FaultTolerance::kForking || mode == FaultTolerance::kBroadcast || hedged) {
     auto f = std::make_shared<FanOut>();
     f->core = core_;
@@ -714,7 +806,8 @@ void Reference::invoke(std::string_view method, std::string request, std::chrono
     f->started = started;
     f->deadline = started + budget;
     f->done = std::move(done);
-    f->attempts_left = hedged ? o.retries : 0;
+    f->attempts_left = hedged ? policy->retries : 0;
+    f->policy = std::move(policy);
     f->observer = std::move(observer);
     FanOut::start(f);
     return;
@@ -726,7 +819,8 @@ void Reference::invoke(std::string_view method, std::string request, std::chrono
   a->started = started;
   a->deadline = started + budget;
   a->done = std::move(done);
-  a->attempts_left = mode == FaultTolerance::kFailover ? std::max(0, o.retries) : 0;
+  a->attempts_left = mode == FaultTolerance::kFailover ? std::max(0, policy->retries) : 0;
+  a->policy = std::move(policy);
   a->idempotent = idempotent;
   a->request_bytes = request.size();
   a->request = std::move(request);
@@ -742,7 +836,7 @@ Status Reference::invoke_oneway(std::string_view method, std::string request) {
   if (!dir || dir->ptrs.empty()) {
     return core_->no_provider();
   }
-  auto picked = core_->pick(*dir, method, request, {});
+  auto picked = core_->pick(*dir->policy, *dir, method, request, {});
   if (!picked) return picked.status();  // a routing rule's error
   if (*picked == nullptr) return Status(StatusCode::kUnavailable, "no provider with a non-zero weight");
   return (*picked)->channel()->send_oneway(std::move(request));

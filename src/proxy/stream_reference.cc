@@ -68,7 +68,7 @@ Result<std::shared_ptr<RawStream>> open_stream(Reference& ref, std::string_view 
     }
   }
   // Routed and picked once the metadata is known: routers may read its attachments.
-  auto picked = core.pick(*dir, method, {}, {}, &md);
+  auto picked = core.pick(*dir->policy, *dir, method, {}, {}, &md);
   if (!picked) return picked.status();  // a routing rule's error
   auto ep = std::move(*picked);
   if (!ep) return Status(StatusCode::kUnavailable, "no available provider for service '" + core.service + "'", false);

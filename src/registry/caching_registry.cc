@@ -112,15 +112,20 @@ CachingRegistry::CachingRegistry(std::shared_ptr<Registry> backend, std::string 
 
 CachingRegistry::~CachingRegistry() {
   std::map<SubscriptionId, Sub> subs;
+  std::map<SubscriptionId, SubscriptionId> watches;
   {
     std::lock_guard lock(mu_);
     stop_ = true;
     subs.swap(subs_);
+    watches.swap(config_watches_);
   }
   cv_.notify_all();
   if (timer_.joinable()) timer_.join();
   // The backend's listeners use this object: stop them before it goes.
   for (const auto& [id, sub] : subs) backend_->unsubscribe(sub.backend_id);
+  for (const auto& [id, backend_id] : watches) {
+    if (backend_id != 0) backend_->unwatch_config(backend_id);
+  }
   backend_.reset();
 }
 
@@ -179,6 +184,51 @@ Result<std::vector<Url>> CachingRegistry::lookup(const std::string& service) {
   }
   if (auto cached = file_->get(address_, service)) return std::move(*cached);
   return r;
+}
+
+Result<SubscriptionId> CachingRegistry::watch_config(const std::string& service, ConfigListener listener) {
+  const SubscriptionId id = dispatcher_.add_config(service, std::move(listener));
+  {
+    std::lock_guard lock(mu_);
+    config_watches_.emplace(id, 0);
+  }
+  auto backend_id = backend_->watch_config(service, [this, id](const std::string&, const ConfigDocument& document) {
+    std::lock_guard lock(mu_);
+    if (config_watches_.count(id) == 0) return;
+    dispatcher_.push_config(id, document);
+  });
+  if (!backend_id) {
+    {
+      std::lock_guard lock(mu_);
+      config_watches_.erase(id);
+    }
+    dispatcher_.remove(id);  // never pushed to (the backend refused)
+    return backend_id.status();
+  }
+  {
+    std::lock_guard lock(mu_);
+    auto it = config_watches_.find(id);
+    if (it != config_watches_.end()) {
+      it->second = *backend_id;
+      return id;
+    }
+  }
+  // unwatch_config(id) ran meanwhile (another thread guessed the id): undo.
+  backend_->unwatch_config(*backend_id);
+  return id;
+}
+
+void CachingRegistry::unwatch_config(SubscriptionId id) {
+  SubscriptionId backend_id = 0;
+  {
+    std::lock_guard lock(mu_);
+    auto it = config_watches_.find(id);
+    if (it == config_watches_.end()) return;
+    backend_id = it->second;
+    config_watches_.erase(it);
+  }
+  if (backend_id != 0) backend_->unwatch_config(backend_id);
+  dispatcher_.remove(id);
 }
 
 void CachingRegistry::run_timer() {

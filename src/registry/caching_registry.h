@@ -13,6 +13,9 @@
 //    file has one; the backend's first push replaces it as usual;
 //  - lookup() returns the cached list when the backend fails.
 // Providers are unaffected (register/unregister go straight to the backend).
+// Dynamic configuration (set/remove/get_config) goes straight to the backend
+// and is not cached in the file; watch_config() listeners run on this
+// object's dispatcher thread, like its provider-list listeners.
 //
 // The file: UTF-8 text, one line per provider "<registry>\t<service>\t<url>",
 // "<registry>\t<service>" for a service known to have none; '#' lines are
@@ -88,6 +91,13 @@ class CachingRegistry final : public Registry {
   Result<std::vector<Url>> list_consumers(const std::string& service) override {
     return backend_->list_consumers(service);
   }
+  Status set_config(const std::string& service, const std::string& text) override {
+    return backend_->set_config(service, text);
+  }
+  Status remove_config(const std::string& service) override { return backend_->remove_config(service); }
+  Result<ConfigDocument> get_config(const std::string& service) override { return backend_->get_config(service); }
+  Result<SubscriptionId> watch_config(const std::string& service, ConfigListener listener) override;
+  void unwatch_config(SubscriptionId id) override;
 
  private:
   struct Sub {
@@ -107,6 +117,7 @@ class CachingRegistry final : public Registry {
   std::mutex mu_;
   std::condition_variable cv_;
   std::map<SubscriptionId, Sub> subs_;  // by our (dispatcher) id
+  std::map<SubscriptionId, SubscriptionId> config_watches_;  // our id -> backend's id (0 while being set up)
   bool stop_ = false;
   ListenerDispatcher dispatcher_;
   std::thread timer_;

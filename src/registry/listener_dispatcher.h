@@ -13,6 +13,12 @@
 // push under that same mutex therefore delivers snapshots in order, and the
 // last push a listener sees is the latest list.
 //
+// Configuration watches (Registry::watch_config) live in the same table and
+// run on the same thread, so provider-list and configuration listeners of one
+// Registry never run concurrently. Ids are shared by both kinds; the
+// provider-side queries (subscribed_services(), has_subscribers()) count
+// provider subscriptions only, the config ones configuration watches only.
+//
 // Thread safety: every method may be called from any thread concurrently.
 #pragma once
 
@@ -62,15 +68,27 @@ class ListenerDispatcher {
   std::vector<std::string> subscribed_services() const;
   bool has_subscribers(const std::string& service) const;
 
+  // Configuration watches: the same, for ConfigListeners. remove() removes
+  // either kind.
+  SubscriptionId add_config(std::string service, ConfigListener listener);
+  void push_config(SubscriptionId id, const ConfigDocument& document);
+  void push_config_all(const std::string& service, const ConfigDocument& document);
+  std::vector<std::string> watched_configs() const;
+  bool has_config_watchers(const std::string& service) const;
+
  private:
   struct Subscription {
     std::string service;
-    std::shared_ptr<RegistryListener> listener;
+    std::shared_ptr<RegistryListener> listener;      // provider subscription, or
+    std::shared_ptr<ConfigListener> config_listener;  // configuration watch
   };
   struct Task {
     SubscriptionId id;
     Snapshot providers;
+    std::shared_ptr<const ConfigDocument> config;  // set for a configuration push
   };
+  std::vector<std::string> services_of(bool config) const;
+  bool has(const std::string& service, bool config) const;
   // Shared with the thread so a detached thread (see the destructor) still
   // has valid state to finish with.
   struct State {

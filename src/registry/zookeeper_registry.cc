@@ -103,6 +103,22 @@ std::string service_of_providers_folder(const std::string& path) {
   return service.find('/') == std::string::npos ? service : std::string();
 }
 
+// "/tern/<service>/config" -> "<service>", else "".
+std::string service_of_config_path(const std::string& path) {
+  static const std::string kPrefix = std::string(kRoot) + "/";
+  static const std::string kSuffix = "/config";
+  if (path.size() <= kPrefix.size() + kSuffix.size() || path.compare(0, kPrefix.size(), kPrefix) != 0 ||
+      path.compare(path.size() - kSuffix.size(), kSuffix.size(), kSuffix) != 0) {
+    return {};
+  }
+  std::string service = path.substr(kPrefix.size(), path.size() - kPrefix.size() - kSuffix.size());
+  return service.find('/') == std::string::npos ? service : std::string();
+}
+
+bool same_document(const ConfigDocument& a, const ConfigDocument& b) {
+  return a.revision == b.revision && a.text == b.text;
+}
+
 // Completion flag a caller waits on with a timeout; shared with the task so
 // a caller that gave up leaves nothing dangling.
 struct Completion {
@@ -129,6 +145,10 @@ std::string ZookeeperRegistry::providers_folder(const std::string& service) {
 
 std::string ZookeeperRegistry::provider_path(const Url& provider) {
   return providers_folder(provider.path()) + "/" + url_encode(provider.to_string());
+}
+
+std::string ZookeeperRegistry::config_path(const std::string& service) {
+  return std::string(kRoot) + "/" + service + "/config";
 }
 
 std::string ZookeeperRegistry::consumer_path(const Url& consumer) {
@@ -334,6 +354,145 @@ Result<std::vector<std::string>> ZookeeperRegistry::list_services() {
   return std::move(**result);
 }
 
+// ---- dynamic configuration ----------------------------------------------------
+
+Status ZookeeperRegistry::run_config_write(std::function<Status()> fn) {
+  wait_for_first_connection();
+  // "Nothing is stored" when we answer UNAVAILABLE: a write still queued
+  // when the caller gave up is skipped.
+  const auto deadline = Clock::now() + options_.request_timeout;
+  auto result = std::make_shared<Status>(StatusCode::kUnavailable, "ZooKeeper did not answer in time");
+  bool answered = run_on_session_thread([fn = std::move(fn), result, deadline] {
+    if (Clock::now() < deadline) *result = fn();
+  });
+  if (!answered) return Status(StatusCode::kUnavailable, "ZooKeeper did not answer in time; nothing was stored");
+  return *result;
+}
+
+Status ZookeeperRegistry::set_config(const std::string& service, const std::string& text) {
+  if (Status s = check_service(service); !s) return s;
+  if (text.size() > kMaxConfigBytes) {
+    return Status(StatusCode::kInvalidArgument, "configuration of " + service + " too large for ZooKeeper (" +
+                                                    std::to_string(text.size()) + " bytes, at most " +
+                                                    std::to_string(kMaxConfigBytes) + ")");
+  }
+  return run_config_write([this, service, text] { return write_config(service, &text); });
+}
+
+Status ZookeeperRegistry::remove_config(const std::string& service) {
+  if (Status s = check_service(service); !s) return s;
+  return run_config_write([this, service] { return write_config(service, nullptr); });
+}
+
+Result<ConfigDocument> ZookeeperRegistry::get_config(const std::string& service) {
+  if (Status s = check_service(service); !s) return s;
+  wait_for_first_connection();
+  auto result = std::make_shared<std::optional<Result<ConfigDocument>>>();
+  bool answered = run_on_session_thread([this, service, result] { *result = read_config(service, /*watch=*/false); });
+  if (!answered) return Status(StatusCode::kUnavailable, "ZooKeeper did not answer in time");
+  return std::move(**result);
+}
+
+Result<SubscriptionId> ZookeeperRegistry::watch_config(const std::string& service, ConfigListener listener) {
+  if (Status s = check_service(service); !s) return s;
+  if (!listener) return Status(StatusCode::kInvalidArgument, "empty listener");
+  SubscriptionId id = 0;
+  std::lock_guard lock(mu_);
+  // Invariant (as pushed_ for providers): every current watcher of `service`
+  // has been given (or has queued) config_pushed_[service]; when absent, none
+  // has been given anything.
+  id = dispatcher_.add_config(service, std::move(listener));
+  if (auto it = config_pushed_.find(service); it != config_pushed_.end()) dispatcher_.push_config(id, it->second);
+  // Read (and watch) now; pushes when the document differs from what was given.
+  Event event;
+  event.task = [this, service] {
+    if (Status s = refresh_config(service); !s) {
+      warn_unreachable(s, service);
+      schedule_retry();
+    }
+  };
+  events_.push_back(std::move(event));
+  cv_.notify_all();
+  return id;
+}
+
+void ZookeeperRegistry::unwatch_config(SubscriptionId id) {
+  std::optional<std::string> service = dispatcher_.remove(id);  // waits for a running listener
+  if (!service) return;
+  std::lock_guard lock(mu_);
+  if (!dispatcher_.has_config_watchers(*service)) config_pushed_.erase(*service);
+  // The ZooKeeper watch stays armed until it fires once; its event is then ignored.
+}
+
+Result<ConfigDocument> ZookeeperRegistry::read_config(const std::string& service, bool watch) {
+  if (!zk_connected()) return Status(StatusCode::kUnavailable, "not connected to ZooKeeper");
+  const std::string path = config_path(service);
+  std::vector<char> buffer(4096);
+  for (int attempt = 0; attempt < 2 * kMaxCreateAttempts; ++attempt) {
+    Stat stat{};
+    int length = static_cast<int>(buffer.size());
+    int rc = zoo_get(zh_, path.c_str(), watch ? 1 : 0, buffer.data(), &length, &stat);
+    if (rc == ZOK) {
+      if (stat.dataLength > length) {  // truncated: read again with room for all of it
+        buffer.resize(static_cast<std::size_t>(stat.dataLength));
+        continue;
+      }
+      ConfigDocument doc;
+      if (length > 0) doc.text.assign(buffer.data(), static_cast<std::size_t>(length));
+      doc.revision = static_cast<std::uint64_t>(stat.mzxid);
+      return doc;
+    }
+    if (rc != ZNONODE) return zk_status(rc, "get " + path);
+    if (!watch) return ConfigDocument{};
+    // No document: watch for its creation; the event re-reads.
+    rc = zoo_exists(zh_, path.c_str(), 1, &stat);
+    if (rc == ZNONODE) return ConfigDocument{};
+    if (rc != ZOK) return zk_status(rc, "stat " + path);
+    // Created meanwhile: get it (and set the data watch) again.
+  }
+  return Status(StatusCode::kUnavailable, "get " + path + ": changed repeatedly while reading");
+}
+
+Status ZookeeperRegistry::write_config(const std::string& service, const std::string* text) {
+  if (!zk_connected()) return Status(StatusCode::kUnavailable, "not connected to ZooKeeper; nothing was stored");
+  const std::string path = config_path(service);
+  if (text == nullptr) {
+    int rc = zoo_delete(zh_, path.c_str(), -1);
+    if (rc != ZOK && rc != ZNONODE) return zk_status(rc, "delete " + path);
+    return Status::ok();
+  }
+  const int length = static_cast<int>(text->size());
+  for (int attempt = 0; attempt < kMaxCreateAttempts; ++attempt) {
+    int rc = zoo_set(zh_, path.c_str(), text->data(), length, -1);
+    if (rc == ZOK) return Status::ok();
+    if (rc != ZNONODE) return zk_status(rc, "set " + path);
+    rc = zoo_create(zh_, path.c_str(), text->data(), length, &ZOO_OPEN_ACL_UNSAFE, ZOO_PERSISTENT, nullptr, 0);
+    if (rc == ZOK) return Status::ok();
+    if (rc == ZNONODE) {  // /tern/<service> is missing
+      if (Status s = ensure_parents(parent_of(path)); !s) return s;
+      rc = zoo_create(zh_, path.c_str(), text->data(), length, &ZOO_OPEN_ACL_UNSAFE, ZOO_PERSISTENT, nullptr, 0);
+      if (rc == ZOK) return Status::ok();
+    }
+    if (rc != ZNODEEXISTS) return zk_status(rc, "create " + path);
+    // Created by another writer meanwhile: set it.
+  }
+  return Status(StatusCode::kAborted, "set " + path + ": the node keeps being created and deleted");
+}
+
+// Re-reads the document of `service` with its watch re-armed; pushes when it
+// differs from the one its watchers got, or when they got none yet.
+Status ZookeeperRegistry::refresh_config(const std::string& service) {
+  auto doc = read_config(service, /*watch=*/true);
+  if (!doc) return doc.status();
+  std::lock_guard lock(mu_);
+  if (!dispatcher_.has_config_watchers(service)) return Status::ok();
+  auto it = config_pushed_.find(service);
+  if (it != config_pushed_.end() && same_document(it->second, *doc)) return Status::ok();
+  config_pushed_[service] = *doc;
+  dispatcher_.push_config_all(service, *doc);
+  return Status::ok();
+}
+
 std::optional<ZookeeperRegistry::SessionInfo> ZookeeperRegistry::session() const {
   std::lock_guard lock(mu_);
   return session_info_;
@@ -435,6 +594,15 @@ void ZookeeperRegistry::handle(Event& event) {
     }
     return;
   }
+  if (event.type == ZOO_CHANGED_EVENT || event.type == ZOO_CREATED_EVENT || event.type == ZOO_DELETED_EVENT) {
+    std::string service = service_of_config_path(event.path);
+    if (!service.empty()) {
+      if (dispatcher_.has_config_watchers(service)) {
+        if (Status s = refresh_config(service); !s) schedule_retry();
+      }
+      return;
+    }
+  }
   if (event.type == ZOO_CHILD_EVENT || event.type == ZOO_CREATED_EVENT || event.type == ZOO_DELETED_EVENT) {
     std::string service = service_of_providers_folder(event.path);
     if (!service.empty() && dispatcher_.has_subscribers(service)) {
@@ -511,6 +679,12 @@ void ZookeeperRegistry::full_resync() {
   for (const std::string& service : dispatcher_.subscribed_services()) {
     if (Status s = refresh(service); !s) {
       TERN_LOG(kWarn, "zookeeper registry: re-reading {}: {}", service, s.to_string());
+      ok = false;
+    }
+  }
+  for (const std::string& service : dispatcher_.watched_configs()) {
+    if (Status s = refresh_config(service); !s) {
+      TERN_LOG(kWarn, "zookeeper registry: re-reading the configuration of {}: {}", service, s.to_string());
       ok = false;
     }
   }

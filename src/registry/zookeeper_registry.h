@@ -7,6 +7,9 @@
 //   /tern/<service>                                           persistent
 //   /tern/<service>/providers/<url_encode(url.to_string())>   ephemeral, data = url.to_string()
 //   /tern/<service>/consumers/<url_encode(url.to_string())>   ephemeral (register_consumer())
+//   /tern/<service>/config                                    persistent, data = the configuration
+//                                                             document (set_config(); revision = the
+//                                                             node's mzxid)
 // Parents are created on demand and never deleted (other processes may use them).
 //
 // Liveness: one ZooKeeper session per object, session timeout =
@@ -24,7 +27,8 @@
 //    the C client reconnects by itself;
 //  - expired: the handle is closed and a new session opened; then as above.
 // Watches are one-shot in ZooKeeper: every child event re-reads the list and
-// re-arms the watch in the same call. Operations that fail while connected
+// re-arms the watch in the same call; configuration documents likewise with
+// a data watch (an exists watch while the node is absent). Operations that fail while connected
 // are retried with backoff (initial_backoff doubling up to max_backoff).
 //
 // Threads: ZooKeeper's two client threads (I/O and completion; our watcher
@@ -100,6 +104,19 @@ class ZookeeperRegistry final : public Registry {
   Status unregister_consumer(const Url& consumer) override;
   Result<std::vector<Url>> list_consumers(const std::string& service) override;
 
+  // Dynamic configuration: the persistent node config_path(service); its
+  // revision is the node's mzxid (the zxid of its last change, which grows
+  // with every change: ZooKeeper's zxids are totally ordered). Not tied to
+  // the session. INVALID_ARGUMENT for a service ZooKeeper cannot hold and
+  // for a document over kMaxConfigBytes (ZooKeeper's jute.maxbuffer is 1 MB).
+  Status set_config(const std::string& service, const std::string& text) override;
+  Status remove_config(const std::string& service) override;
+  Result<ConfigDocument> get_config(const std::string& service) override;
+  Result<SubscriptionId> watch_config(const std::string& service, ConfigListener listener) override;
+  void unwatch_config(SubscriptionId id) override;
+  static constexpr std::size_t kMaxConfigBytes = 1000 * 1024;
+  static std::string config_path(const std::string& service);
+
   // Diagnostics and tests. The current session (nullopt before the first
   // connection and right after an expiry); `password` is the raw 16 bytes.
   struct SessionInfo {
@@ -156,6 +173,13 @@ class ZookeeperRegistry final : public Registry {
   Result<std::vector<Url>> read_providers(const std::string& service, bool watch);
   // The URLs of the nodes under `folder` (sorted; empty when it does not exist). Session thread.
   Result<std::vector<Url>> read_folder(const std::string& folder, bool watch);
+  // Configuration documents. Session thread.
+  Result<ConfigDocument> read_config(const std::string& service, bool watch);
+  Status write_config(const std::string& service, const std::string* text);  // nullptr = remove
+  Status refresh_config(const std::string& service);
+  // Runs `fn` (producing a Status) on the session thread unless
+  // request_timeout passes first: then UNAVAILABLE and `fn` is skipped.
+  Status run_config_write(std::function<Status()> fn);
 
   // Public side.
   Status register_node(std::string path, const Url& url);
@@ -183,6 +207,7 @@ class ZookeeperRegistry final : public Registry {
   std::map<std::string, Url> wanted_;                      // node path -> URL: our registrations
   std::map<std::string, std::vector<Url>> pushed_;         // service -> list every subscriber got last
   std::map<std::string, std::vector<Url>> cache_;          // service -> last list read
+  std::map<std::string, ConfigDocument> config_pushed_;   // service -> document every watcher got last
   std::optional<SessionInfo> session_info_;
 
   // Session thread only (and the destructor after joining it).

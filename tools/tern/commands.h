@@ -41,6 +41,15 @@ struct Target {
 int run_registry(const std::string& listen, int heartbeat_ms, const tern::TlsOptions& tls);
 int run_ls(const std::string& registry_url, const std::string& service, const tern::RegistryOptions& options);
 int run_watch(const std::string& registry_url, const std::string& service, const tern::RegistryOptions& options);
+// tern config get|set|rm|watch <service> [file|-]: the service's dynamic
+// configuration document (docs/governance.md). `action` is get, set, rm or
+// watch; `file` is set's YAML ("-" = stdin), validated with
+// parse_governance_config before anything is stored: an invalid one prints
+// the error and returns 2. get prints the text and "# revision N"; set prints
+// the revision stored; watch prints "push: <service>" and the document on
+// every push until SIGINT/SIGTERM.
+int run_config(const std::string& action, const std::string& registry_url, const std::string& service,
+               const std::string& file, const tern::RegistryOptions& options);
 
 // tern monitor: dashboard at http://listen/ for the providers in `registry_url`
 // (`registry_tls`: TLS to an embedded registry).

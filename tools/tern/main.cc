@@ -4,6 +4,9 @@
 //                 [--tls-cert PEM --tls-key PEM [--tls-ca PEM [--tls-client-auth]]]
 //   tern ls --registry URL [service] [--tls-ca PEM [--tls-server-name NAME] [--tls-cert PEM --tls-key PEM]]
 //   tern watch <service> --registry URL [the same --tls-* options as ls]
+//   tern config get|set|rm|watch <service> [file|-] --registry URL [the same --tls-* options as ls]
+//               (the service's dynamic configuration document, docs/governance.md;
+//                set validates it first: an invalid document exits 2, nothing stored)
 //   tern monitor --registry URL --listen host:port [the same --tls-* options as ls]
 //   tern describe <service> (--registry URL | --addr host:port) [--token T]
 //   tern call <service>.<method> ['<json args>'] (--registry URL | --addr host:port) [--token T]
@@ -26,6 +29,7 @@
 #include <initializer_list>
 #include <iostream>
 #include <thread>
+#include <vector>
 
 #include "commands.h"
 #include "tern/client.h"
@@ -261,9 +265,27 @@ int main(int argc, char** argv) {
       ->capture_default_str()
       ->check(CLI::Range(100, kDayMs));
 
-  // TLS to a `tern registry --tls-*` (ls, watch, monitor).
+  auto* config_cmd = app.add_subcommand("config", "get, set, remove or watch a service's dynamic configuration");
+  config_cmd->require_subcommand(1);
+  std::string config_file = "-";
+  std::vector<CLI::App*> config_actions;
+  for (const char* action : {"get", "set", "rm", "watch"}) {
+    const std::string a = action;
+    auto* cmd = config_cmd->add_subcommand(
+        a, a == "get"   ? "print the document and its revision"
+           : a == "set" ? "validate and store a YAML document (from a file, or - for stdin)"
+           : a == "rm"  ? "remove the document (consumers go back to their own options)"
+                        : "print the document on every change");
+    cmd->add_option("--registry", registry_url, "registry URL")->capture_default_str();
+    cmd->add_option("service", service, "service name")->required();
+    if (a == "set") cmd->add_option("file", config_file, "YAML file, or - for stdin")->capture_default_str();
+    config_actions.push_back(cmd);
+  }
+
+  // TLS to a `tern registry --tls-*` (ls, watch, monitor, config).
   tern::RegistryOptions registry_options;
   for (auto* cmd : {ls, watch, monitor}) add_tls_client_options(cmd, registry_options.tls, "", Peer::kRegistry);
+  for (auto* cmd : config_actions) add_tls_client_options(cmd, registry_options.tls, "", Peer::kRegistry);
 
   Target target;
   int timeout_ms = 3000;
@@ -302,7 +324,9 @@ int main(int argc, char** argv) {
     if (!config) return fail(config.status());
     // An explicit --registry (or --addr) wins over the file.
     auto given = [](CLI::App* cmd, const char* name) { return cmd->get_option(name)->count() > 0; };
-    for (CLI::App* cmd : {ls, watch, monitor}) {
+    std::vector<CLI::App*> registry_commands{ls, watch, monitor};
+    registry_commands.insert(registry_commands.end(), config_actions.begin(), config_actions.end());
+    for (CLI::App* cmd : registry_commands) {
       if (cmd->parsed() && !given(cmd, "--registry") && !config->registry().empty()) registry_url = config->registry();
     }
     for (CLI::App* cmd : {describe, call, bench}) {
@@ -327,7 +351,9 @@ int main(int argc, char** argv) {
     }
   }
   // One-shot commands print results, not the client's reconnect chatter.
-  if (describe->parsed() || call->parsed() || bench->parsed()) tern::set_log_level(tern::LogLevel::kWarn);
+  if (describe->parsed() || call->parsed() || bench->parsed() || config_cmd->parsed()) {
+    tern::set_log_level(tern::LogLevel::kWarn);
+  }
   server_tls.enabled = !server_tls.cert_file.empty();
   enable_if_configured(registry_options.tls);
   enable_if_configured(target.registry_options.tls);
@@ -337,6 +363,9 @@ int main(int argc, char** argv) {
   if (registry->parsed()) return run_registry(listen, heartbeat_ms, server_tls);
   if (ls->parsed()) return run_ls(registry_url, service, registry_options);
   if (watch->parsed()) return run_watch(registry_url, service, registry_options);
+  for (CLI::App* cmd : config_actions) {
+    if (cmd->parsed()) return run_config(cmd->get_name(), registry_url, service, config_file, registry_options);
+  }
   if (monitor->parsed()) return run_monitor(registry_url, monitor_listen, interval_ms, registry_options.tls);
   if (describe->parsed()) return run_describe(service, target);
   if (call->parsed()) {

@@ -176,7 +176,117 @@ class EmbeddedRegistry final : public Registry, public std::enable_shared_from_t
     return *r;
   }
 
+  // ---- dynamic configuration: kept by the registry process (registry_protocol.h) ----
+
+  Status set_config(const std::string& service, const std::string& text) override {
+    if (service.empty()) return Status(StatusCode::kInvalidArgument, "set_config needs a service name");
+    auto r = api_.call<&Api::set_config>(service, text);
+    if (!r) return config_error(r.status());
+    return Status();
+  }
+
+  Status remove_config(const std::string& service) override {
+    if (service.empty()) return Status(StatusCode::kInvalidArgument, "remove_config needs a service name");
+    auto r = api_.call<&Api::remove_config>(service);
+    if (!r) return config_error(r.status());
+    return Status();
+  }
+
+  Result<ConfigDocument> get_config(const std::string& service) override {
+    if (service.empty()) return Status(StatusCode::kInvalidArgument, "get_config needs a service name");
+    auto r = api_.call<&Api::get_config>(service);
+    if (!r) return config_error(r.status());
+    return to_document(*r);
+  }
+
+  Result<SubscriptionId> watch_config(const std::string& service, ConfigListener listener) override {
+    if (service.empty()) return Status(StatusCode::kInvalidArgument, "watch_config needs a service name");
+    if (!listener) return Status(StatusCode::kInvalidArgument, "watch_config needs a listener");
+    SubscriptionId id = dispatcher_.add_config(service, std::move(listener));
+    auto r = api_.call<&Api::watch_config>(service);
+    if (r) {
+      update_config(service, *r, id);
+    } else if (r.status().code() == StatusCode::kUnimplemented || r.status().code() == StatusCode::kInvalidArgument) {
+      dispatcher_.remove(id);
+      return config_error(r.status());
+    } else {
+      // Unreachable now: the worker watches once connected. Push the last document if known.
+      std::lock_guard lock(mu_);
+      auto it = known_configs_.find(service);
+      if (it != known_configs_.end() && it->second.loaded) dispatcher_.push_config(id, it->second.document);
+      if (!resync_) {
+        TERN_LOG(kWarn, "registry {} unreachable ({}); watching the configuration of {} once it is reachable",
+                 address_.address(), r.status().message(), service);
+      }
+      resync_ = true;
+    }
+    cv_.notify_all();
+    return id;
+  }
+
+  void unwatch_config(SubscriptionId id) override {
+    auto service = dispatcher_.remove(id);
+    if (service && !dispatcher_.has_config_watchers(*service)) {
+      {
+        std::lock_guard lock(mu_);
+        known_configs_.erase(*service);
+      }
+      (void)api_.call<&Api::unwatch_config>(*service);
+    }
+  }
+
  private:
+  Status config_error(const Status& s) const {
+    if (s.code() == StatusCode::kUnimplemented) {
+      return Status(StatusCode::kUnimplemented, "registry " + address_.address() + " keeps no configuration (" +
+                                                    s.message() + "; a tern registry older than dynamic configuration)");
+    }
+    if (s.code() == StatusCode::kInvalidArgument) return s;
+    return request_error(s);
+  }
+
+  static ConfigDocument to_document(const registry::ConfigEntry& e) {
+    ConfigDocument d;
+    if (e.exists) {
+      d.text = e.text;
+      d.revision = e.revision;
+    }
+    return d;
+  }
+
+  // Records a service's configuration entry unless an equal or newer one is
+  // known (a watch_config() answer and a push may arrive in either order);
+  // pushes to every watcher when the document changed, and to `only` (a new
+  // watch) the latest document in any case. After a registry restart (new
+  // epoch) the document it lost arrives as revision 0.
+  void update_config(const std::string& service, const registry::ConfigEntry& entry, SubscriptionId only = 0) {
+    std::lock_guard lock(mu_);
+    auto& known = known_configs_[service];
+    bool newer = !known.loaded || entry.epoch != known.epoch || entry.revision > known.revision;
+    if (newer) {
+      ConfigDocument doc = to_document(entry);
+      bool changed = !known.loaded || doc.text != known.document.text || doc.revision != known.document.revision;
+      known.loaded = true;
+      known.epoch = entry.epoch;
+      known.revision = entry.revision;
+      known.document = std::move(doc);
+      if (changed) {
+        dispatcher_.push_config_all(service, known.document);  // includes `only`
+        return;
+      }
+    }
+    if (only != 0) dispatcher_.push_config(only, known.document);
+  }
+
+  void on_config_push(std::string_view topic, const protocol::Frame& f) {
+    auto entry = serialization::MsgpackCodec::decode_value<registry::ConfigEntry>(f.body());
+    if (!entry) {
+      TERN_LOG(kWarn, "registry configuration push for {} undecodable: {}", topic, entry.status().to_string());
+      return;
+    }
+    update_config(std::string(topic), *entry);
+  }
+
   // A registry that answers UNIMPLEMENTED to the consumer methods predates them.
   Status consumer_error(const Status& s) const {
     if (s.code() == StatusCode::kUnimplemented) {
@@ -260,6 +370,10 @@ class EmbeddedRegistry final : public Registry, public std::enable_shared_from_t
 
   void on_push(const protocol::Frame& f) {
     auto topic = protocol::find_meta(f.meta(), "topic");
+    if (!topic.empty() && protocol::find_meta(f.meta(), "event") == registry::kConfigEvent) {
+      on_config_push(topic, f);
+      return;
+    }
     if (topic.empty() || protocol::find_meta(f.meta(), "event") != registry::kPushEvent) return;
     auto list = serialization::MsgpackCodec::decode_value<registry::ProviderList>(f.body());
     if (!list) {
@@ -333,6 +447,14 @@ class EmbeddedRegistry final : public Registry, public std::enable_shared_from_t
       if (!r) return false;
       update(service, *r);
     }
+    // Configuration watches: re-read (a restarted registry has lost its
+    // documents: they arrive as revision 0); pushed only when changed.
+    for (auto& service : dispatcher_.watched_configs()) {
+      auto r = api_.call<&Api::watch_config>(service);
+      if (!r && r.status().code() == StatusCode::kUnimplemented) continue;  // an older registry: nothing to watch
+      if (!r) return false;
+      update_config(service, *r);
+    }
     if (!regs.empty() || !consumers.empty() || !dispatcher_.subscribed_services().empty()) {
       const std::size_t services = dispatcher_.subscribed_services().size();
       TERN_LOG(kInfo, "registry {}: re-registered {} provider{} and {} consumer{}, re-subscribed {} service{}",
@@ -363,6 +485,13 @@ class EmbeddedRegistry final : public Registry, public std::enable_shared_from_t
     std::chrono::steady_clock::time_point held_until{};
   };
   std::map<std::string, Known> known_;  // last list per service; guarded by mu_
+  struct KnownConfig {
+    bool loaded = false;
+    std::uint64_t epoch = 0;
+    std::uint64_t revision = 0;  // ConfigEntry::revision
+    ConfigDocument document;     // the document last pushed
+  };
+  std::map<std::string, KnownConfig> known_configs_;  // per watched service; guarded by mu_
   bool resync_ = false;
   bool stopping_ = false;
   std::thread worker_;

@@ -13,6 +13,18 @@
 // the revision of the change that produced it (monotonic per epoch), so a
 // consumer can drop a list older than one it already has: a subscribe()
 // response and a concurrent push may arrive in either order.
+//
+// Dynamic configuration (tern/registry.h set_config() ...): one opaque text
+// document per service, kept in the registry process's memory (lost when it
+// restarts), not owned by any connection. Watchers (watch_config(), owned by
+// their connection) get every change as a push frame:
+//   type = push, metadata: service = "tern.Registry", event = "config",
+//   topic = <service>; body: a ConfigEntry.
+// A ConfigEntry's `revision` is the registry's configuration change counter
+// at the entry's last change (set or remove; monotonic per epoch); the
+// document's revision (ConfigDocument::revision) is that counter when
+// `exists`, 0 otherwise. A registry older than these methods answers
+// UNIMPLEMENTED.
 #pragma once
 
 #include <cstdint>
@@ -26,11 +38,19 @@ namespace tern::registry {
 
 inline constexpr char kServiceName[] = "tern.Registry";
 inline constexpr char kPushEvent[] = "providers";
+inline constexpr char kConfigEvent[] = "config";
 
 struct ProviderList {
   std::uint64_t epoch = 0;
   std::uint64_t revision = 0;
   std::vector<std::string> urls;
+};
+
+struct ConfigEntry {
+  std::uint64_t epoch = 0;
+  std::uint64_t revision = 0;  // change counter of the entry's last change; 0 = never changed
+  bool exists = false;
+  std::string text;
 };
 
 struct RegistryApi {
@@ -53,11 +73,20 @@ struct RegistryApi {
   virtual bool register_consumer(std::string url) = 0;
   virtual bool unregister_consumer(std::string url) = 0;
   virtual std::vector<std::string> list_consumers(std::string service) = 0;
+  // Dynamic configuration (see above). Each returns the entry after the call;
+  // INVALID_ARGUMENT for an empty service.
+  virtual ConfigEntry set_config(std::string service, std::string text) = 0;
+  virtual ConfigEntry remove_config(std::string service) = 0;
+  virtual ConfigEntry get_config(std::string service) = 0;
+  // Watches the calling connection; returns the current entry.
+  virtual ConfigEntry watch_config(std::string service) = 0;
+  virtual bool unwatch_config(std::string service) = 0;
 };
 
 }  // namespace tern::registry
 
 TERN_STRUCT(tern::registry::ProviderList, epoch, revision, urls)
+TERN_STRUCT(tern::registry::ConfigEntry, epoch, revision, exists, text)
 TERN_SERVICE_NAMED(tern::registry::RegistryApi, "tern.Registry", register_provider, unregister_provider, subscribe,
                    unsubscribe, lookup, list_services, heartbeat, register_consumer, unregister_consumer,
-                   list_consumers)
+                   list_consumers, set_config, remove_config, get_config, watch_config, unwatch_config)

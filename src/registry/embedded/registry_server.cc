@@ -33,6 +33,11 @@ struct RegistryServer::Impl : registry::RegistryApi, std::enable_shared_from_thi
   std::map<std::string, std::map<std::string, Registration>> consumers;
   // service -> connection id -> connection
   std::map<std::string, std::map<std::uint64_t, std::weak_ptr<ServerConnection>>> subscribers;
+  // Dynamic configuration: service -> document (memory only; entries stay
+  // after a remove, exists = false, so their revision keeps growing).
+  std::map<std::string, registry::ConfigEntry> configs;
+  std::uint64_t config_revision = 0;  // change counter of every document; guarded by mu
+  std::map<std::string, std::map<std::uint64_t, std::weak_ptr<ServerConnection>>> config_watchers;
 
   const std::uint64_t epoch = std::random_device{}() | (std::uint64_t{std::random_device{}()} << 32);
   std::uint64_t revision = 0;                      // guarded by mu
@@ -93,6 +98,81 @@ struct RegistryServer::Impl : registry::RegistryApi, std::enable_shared_from_thi
         sit = it->second.erase(sit);
       }
     }
+  }
+
+  static void check_config_service(const std::string& service) {
+    if (service.empty()) throw RpcError(Status(StatusCode::kInvalidArgument, "empty service name"));
+  }
+
+  registry::ConfigEntry config_locked(const std::string& service) const {
+    auto it = configs.find(service);
+    registry::ConfigEntry e = it == configs.end() ? registry::ConfigEntry{} : it->second;
+    e.epoch = epoch;
+    return e;
+  }
+
+  // Records a change of `service`'s document and pushes it to its watchers;
+  // mu held, so pushes leave in the order of the changes.
+  registry::ConfigEntry change_config_locked(const std::string& service, bool exists, std::string text) {
+    auto& e = configs[service];
+    e.revision = ++config_revision;
+    e.exists = exists;
+    e.text = std::move(text);
+    auto entry = config_locked(service);
+    auto it = config_watchers.find(service);
+    if (it == config_watchers.end()) return entry;
+    protocol::FrameBuilder b(protocol::FrameType::kPush, 0);
+    b.header().serialization = serialization::MsgpackCodec::kId;
+    b.add_meta(protocol::meta_keys::kService, registry::kServiceName);
+    b.add_meta("event", registry::kConfigEvent);
+    b.add_meta("topic", service);
+    b.begin_body();
+    serialization::MsgpackCodec::encode_value(b, entry);
+    std::string frame = b.finish();
+    for (auto wit = it->second.begin(); wit != it->second.end();) {
+      if (auto c = wit->second.lock(); c && c->is_open()) {
+        c->push(frame);
+        ++wit;
+      } else {
+        wit = it->second.erase(wit);
+      }
+    }
+    return entry;
+  }
+
+  registry::ConfigEntry set_config(std::string service, std::string text) override {
+    check_config_service(service);
+    std::lock_guard lock(mu);
+    return change_config_locked(service, true, std::move(text));
+  }
+
+  registry::ConfigEntry remove_config(std::string service) override {
+    check_config_service(service);
+    std::lock_guard lock(mu);
+    auto it = configs.find(service);
+    if (it == configs.end() || !it->second.exists) return config_locked(service);  // nothing to remove
+    return change_config_locked(service, false, std::string());
+  }
+
+  registry::ConfigEntry get_config(std::string service) override {
+    check_config_service(service);
+    std::lock_guard lock(mu);
+    return config_locked(service);
+  }
+
+  registry::ConfigEntry watch_config(std::string service) override {
+    check_config_service(service);
+    auto conn = caller();
+    std::lock_guard lock(mu);
+    if (conn) config_watchers[service][conn->id()] = conn;
+    return config_locked(service);
+  }
+
+  bool unwatch_config(std::string service) override {
+    auto conn = caller();
+    std::lock_guard lock(mu);
+    auto it = config_watchers.find(service);
+    return conn && it != config_watchers.end() && it->second.erase(conn->id()) > 0;
   }
 
   bool register_provider(std::string text) override {
@@ -257,6 +337,7 @@ struct RegistryServer::Impl : registry::RegistryApi, std::enable_shared_from_thi
     }
     std::lock_guard lock(mu);
     for (auto& [s, subs] : subscribers) subs.erase(id);
+    for (auto& entry : config_watchers) entry.second.erase(id);
   }
 
   void sweep_loop() {

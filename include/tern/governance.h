@@ -1,0 +1,76 @@
+// tern/governance.h - the dynamic configuration document of one service
+// (docs/governance.md "Dynamic configuration"): routing rules and overrides
+// that operators change at run time. The registry stores the document as
+// text under /tern/<service>/config (Registry::set_config, `tern config
+// set`); every Reference of the service watches it (Registry::watch_config),
+// parses it with parse_governance_config() and applies it to its next calls.
+//
+// The format is YAML, a map with these keys, all optional:
+//
+//   routes:                      # replaces ReferenceOptions::routes while present
+//     - "condition: method = get => version = 2.0"
+//     - "tag:"
+//   timeout: 500ms               # replaces ReferenceOptions::timeout
+//   retries: 1                   # replaces ReferenceOptions::retries
+//   load_balance: round_robin    # replaces ReferenceOptions::load_balance
+//   providers:                   # per provider, by its address host:port
+//     "127.0.0.1:20880": {weight: 0}
+//     "127.0.0.1:20881": {disabled: true}
+//
+//  routes        a list of route specs "<router>:<rule>" (tern/cluster/router.h);
+//                `routes: []` removes the reference's own routes
+//  timeout       a duration: milliseconds, or a whole number with ms, s or
+//                min (500, 500ms, 3s, 2min); at least 1 ms, at most 1 day
+//  retries       a whole number, 0 to 100
+//  load_balance  a load balancer's name (tern/cluster/load_balancer.h)
+//  providers     a map from "host:port" to a map of
+//                  weight    a whole number, 0 to 1000000 (replaces the URL's
+//                            `weight`; 0 = never picked)
+//                  disabled  true or false; a disabled provider is left out
+//                            of the consumers' directories (no call at all,
+//                            broadcast included)
+// An empty document (or only comments) overrides nothing.
+//
+// Parsing is strict: an unknown or repeated key, a value of the wrong kind or
+// out of range, a malformed route or an unknown router or load balancer is
+// INVALID_ARGUMENT "line N: <key>: <what is wrong>" (1-based line of the
+// offending key or value). Routes are checked with RouterChain::create and
+// load balancers with create_load_balancer, so routers and balancers an
+// application registered are known only in that application's process.
+#pragma once
+
+#include <chrono>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "tern/result.h"
+
+namespace tern {
+
+// Overrides for one provider (by "host:port").
+struct ProviderOverride {
+  std::optional<int> weight;  // replaces the provider URL's weight
+  bool disabled = false;      // left out of the directory
+};
+
+// A parsed document; an absent key is nullopt (or empty for providers).
+struct GovernanceConfig {
+  std::optional<std::vector<std::string>> routes;
+  std::optional<std::chrono::milliseconds> timeout;
+  std::optional<int> retries;
+  std::optional<std::string> load_balance;
+  std::map<std::string, ProviderOverride, std::less<>> providers;
+};
+
+// Parses and validates one document; see the format above.
+Result<GovernanceConfig> parse_governance_config(std::string_view text);
+
+// One line describing what `config` overrides, for logs and `tern config`:
+// "routes (2), timeout 500ms, retries 1, load_balance round_robin, providers
+// 127.0.0.1:20880 weight 0, 127.0.0.1:20881 disabled"; "nothing" when empty.
+std::string describe_governance_config(const GovernanceConfig& config);
+
+}  // namespace tern

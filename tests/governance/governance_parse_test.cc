@@ -1,0 +1,125 @@
+// parse_governance_config (tern/governance.h): the dynamic configuration
+// document's exact parsed values, and the exact error of each kind of bad
+// document (key and 1-based line).
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "tern/governance.h"
+
+using namespace std::chrono_literals;
+using tern::parse_governance_config;
+
+namespace {
+
+std::string error_of(std::string_view text) {
+  auto r = parse_governance_config(text);
+  if (r.has_value()) return "(parsed)";
+  EXPECT_EQ(r.status().code(), tern::StatusCode::kInvalidArgument);
+  return r.status().message();
+}
+
+TEST(GovernanceParse, FullDocumentParsesToExactValues) {
+  auto r = parse_governance_config(R"(# canary of Orders
+routes:
+  - "condition: method = get => version = 2.0"
+  - "tag:"
+timeout: 500ms
+retries: 1
+load_balance: round_robin
+providers:
+  "127.0.0.1:20880": {weight: 0}
+  "127.0.0.1:20881": {disabled: true}
+  "10.0.0.7:20880":
+    weight: 250
+    disabled: false
+)");
+  ASSERT_TRUE(r.has_value()) << r.status().to_string();
+  ASSERT_TRUE(r->routes.has_value());
+  EXPECT_EQ(*r->routes, (std::vector<std::string>{"condition: method = get => version = 2.0", "tag:"}));
+  EXPECT_EQ(r->timeout, 500ms);
+  EXPECT_EQ(r->retries, 1);
+  EXPECT_EQ(r->load_balance, "round_robin");
+  ASSERT_EQ(r->providers.size(), 3u);
+  EXPECT_EQ(r->providers.at("127.0.0.1:20880").weight, 0);
+  EXPECT_FALSE(r->providers.at("127.0.0.1:20880").disabled);
+  EXPECT_FALSE(r->providers.at("127.0.0.1:20881").weight.has_value());
+  EXPECT_TRUE(r->providers.at("127.0.0.1:20881").disabled);
+  EXPECT_EQ(r->providers.at("10.0.0.7:20880").weight, 250);
+  EXPECT_FALSE(r->providers.at("10.0.0.7:20880").disabled);
+  EXPECT_EQ(tern::describe_governance_config(*r),
+            "routes (2), timeout 500ms, retries 1, load_balance round_robin, providers 10.0.0.7:20880 weight 250, "
+            "127.0.0.1:20880 weight 0, 127.0.0.1:20881 disabled");
+}
+
+TEST(GovernanceParse, AbsentKeysStayUnsetAndEmptyDocumentsOverrideNothing) {
+  for (std::string_view text : {"", "# nothing yet\n", "{}"}) {
+    auto r = parse_governance_config(text);
+    ASSERT_TRUE(r.has_value()) << text << ": " << r.status().to_string();
+    EXPECT_FALSE(r->routes.has_value());
+    EXPECT_FALSE(r->timeout.has_value());
+    EXPECT_FALSE(r->retries.has_value());
+    EXPECT_FALSE(r->load_balance.has_value());
+    EXPECT_TRUE(r->providers.empty());
+    EXPECT_EQ(tern::describe_governance_config(*r), "nothing");
+  }
+  // `routes: []` is present and empty: it removes the reference's own routes.
+  auto none = parse_governance_config("routes: []\n");
+  ASSERT_TRUE(none.has_value());
+  ASSERT_TRUE(none->routes.has_value());
+  EXPECT_TRUE(none->routes->empty());
+}
+
+TEST(GovernanceParse, DurationsTakeTheUnitsOfTheConfigurationFile) {
+  EXPECT_EQ(parse_governance_config("timeout: 250")->timeout, 250ms);
+  EXPECT_EQ(parse_governance_config("timeout: 3s")->timeout, 3000ms);
+  EXPECT_EQ(parse_governance_config("timeout: 2min")->timeout, 120000ms);
+  EXPECT_EQ(error_of("timeout: fast"),
+            "line 1: timeout: \"fast\" is not a duration (milliseconds, or a whole number with ms, s or min)");
+  EXPECT_EQ(error_of("timeout: 0ms"), "line 1: timeout: 0ms is out of range [1ms, 1 day]");
+  EXPECT_EQ(error_of("timeout: 2h"),
+            "line 1: timeout: \"2h\" is not a duration (milliseconds, or a whole number with ms, s or min)");
+}
+
+TEST(GovernanceParse, UnknownAndRepeatedKeysAreRejectedWithTheirLine) {
+  EXPECT_EQ(error_of("retries: 1\ntimeuot: 5s\n"),
+            "line 2: unknown key \"timeuot\" (known: routes, timeout, retries, load_balance, providers)");
+  EXPECT_EQ(error_of("retries: 1\nretries: 2\n"), "line 2: top level: \"retries\" is repeated");
+  EXPECT_EQ(error_of("providers:\n  \"127.0.0.1:1\": {weight: 1, wieght: 2}\n"),
+            "line 2: providers.127.0.0.1:1: unknown key \"wieght\" (known: weight, disabled)");
+}
+
+TEST(GovernanceParse, BadValuesNameTheKey) {
+  EXPECT_EQ(error_of("retries: -1"), "line 1: retries: -1 is out of range [0, 100]");
+  EXPECT_EQ(error_of("retries: two"), "line 1: retries: \"two\" is not a whole number");
+  EXPECT_EQ(error_of("retries: [1]"), "line 1: retries: expected a value, got a list");
+  EXPECT_EQ(error_of("load_balance: fastest"),
+            "line 1: load_balance: unknown load balancer 'fastest' (known: consistent_hash, least_active, "
+            "p2c_ewma, random, round_robin, weighted_round_robin)");
+  EXPECT_EQ(error_of("providers:\n  \"127.0.0.1:20880\": {weight: -3}\n"),
+            "line 2: providers.127.0.0.1:20880.weight: -3 is out of range [0, 1000000]");
+  EXPECT_EQ(error_of("providers:\n  \"127.0.0.1:20880\": {disabled: yes}\n"),
+            "line 2: providers.127.0.0.1:20880.disabled: expected true or false, got \"yes\"");
+  EXPECT_EQ(error_of("providers:\n  localhost: {disabled: true}\n"),
+            "line 2: providers: \"localhost\" is not a provider address host:port");
+  EXPECT_EQ(error_of("providers:\n  - 127.0.0.1:20880\n"), "line 2: providers: expected a map, got a list");
+  EXPECT_EQ(error_of("- routes\n"), "line 1: expected a map at the top, got a list");
+  EXPECT_EQ(error_of("routes: \"tag:\"\n"), "line 1: routes: expected a list, got a value");
+}
+
+TEST(GovernanceParse, MalformedRouteNamesItsIndexLineAndToken) {
+  EXPECT_EQ(error_of("timeout: 1s\nroutes:\n  - \"tag:\"\n  - \"condition: method = get version = 2.0\"\n"),
+            "line 4: routes[1]: condition rule ' method = get version = 2.0': at position 14 ('version'): "
+            "expected '=>' or '&'");
+  EXPECT_EQ(error_of("routes:\n  - \"fastest:x\"\n"),
+            "line 2: routes[0]: unknown router 'fastest' (known: condition, tag, weighted)");
+  EXPECT_EQ(error_of("routes:\n  - \"method = get => version = 2.0\"\n"),
+            "line 2: routes[0]: 'method = get => version = 2.0' is not '<router>:<rule>' (e.g. "
+            "'condition:method = get => version = 2.0')");
+}
+
+TEST(GovernanceParse, MalformedYamlIsInvalidArgumentWithItsLine) {
+  EXPECT_EQ(error_of("retries: 1\nroutes: [\"tag:\"\n"), "line 3: malformed YAML: end of sequence flow not found");
+}
+
+}  // namespace
