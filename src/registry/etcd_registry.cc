@@ -17,6 +17,7 @@ using std::chrono::milliseconds;
 constexpr std::string_view kRoot = "/tern/";
 constexpr std::string_view kProviders = "/providers/";
 constexpr std::string_view kConsumers = "/consumers/";
+constexpr std::string_view kConfig = "/config";
 constexpr std::uint16_t kDefaultEtcdPort = 2379;
 // The destructor's lease revoke must not hold shutdown up for long.
 constexpr milliseconds kRevokeTimeout{1000};
@@ -32,6 +33,19 @@ std::string service_of_key(std::string_view key) {
   const auto pos = key.rfind(kProviders);
   if (pos == std::string_view::npos || pos <= kRoot.size()) return {};
   return std::string(key.substr(kRoot.size(), pos - kRoot.size()));
+}
+
+// "/tern/<service>/config" -> "<service>"; empty for other keys.
+std::string service_of_config_key(std::string_view key) {
+  if (key.size() <= kRoot.size() + kConfig.size() || key.substr(0, kRoot.size()) != kRoot ||
+      key.substr(key.size() - kConfig.size()) != kConfig) {
+    return {};
+  }
+  return std::string(key.substr(kRoot.size(), key.size() - kRoot.size() - kConfig.size()));
+}
+
+bool same_document(const ConfigDocument& a, const ConfigDocument& b) {
+  return a.revision == b.revision && a.text == b.text;
 }
 
 // Doubling delay between reconnect attempts.
@@ -93,6 +107,10 @@ Result<std::shared_ptr<Registry>> make_etcd_registry(const Url& address, const R
 
 std::string EtcdRegistry::provider_key(const Url& provider) {
   return service_prefix(provider.path()) + url_encode(provider.to_string());
+}
+
+std::string EtcdRegistry::config_key(const std::string& service) {
+  return std::string(kRoot) + service + std::string(kConfig);
 }
 
 std::string EtcdRegistry::consumer_key(const Url& consumer) {
@@ -332,6 +350,120 @@ Result<std::vector<std::string>> EtcdRegistry::list_services() {
   return std::vector<std::string>(names.begin(), names.end());
 }
 
+// ---- dynamic configuration ------------------------------------------------------
+
+Status EtcdRegistry::set_config(const std::string& service, const std::string& text) {
+  if (service.empty()) return Status(StatusCode::kInvalidArgument, "set_config needs a service name");
+  // No lease: the document outlives this object and its lease.
+  auto r = client_.call("kv/put", json{{"key", etcd::base64_encode(config_key(service))},
+                                       {"value", etcd::base64_encode(text)}});
+  if (!r) return r.status();
+  return Status();
+}
+
+Status EtcdRegistry::remove_config(const std::string& service) {
+  if (service.empty()) return Status(StatusCode::kInvalidArgument, "remove_config needs a service name");
+  auto r = client_.call("kv/deleterange", json{{"key", etcd::base64_encode(config_key(service))}});
+  if (!r) return r.status();
+  return Status();
+}
+
+Result<ConfigDocument> EtcdRegistry::read_config(const std::string& service, std::int64_t* revision) {
+  auto r = client_.call("kv/range", json{{"key", etcd::base64_encode(config_key(service))}});
+  if (!r) return r.status();
+  *revision = etcd::json_int((*r)["header"], "revision");
+  ConfigDocument doc;
+  if (auto it = r->find("kvs"); it != r->end() && it->is_array() && !it->empty()) {
+    const json& kv = it->front();
+    auto value = etcd::base64_decode(kv.value("value", ""));
+    if (!value) return Status(StatusCode::kInternal, "etcd: undecodable value of " + config_key(service));
+    doc.text = std::move(*value);
+    doc.revision = static_cast<std::uint64_t>(etcd::json_int(kv, "mod_revision"));
+  }
+  return doc;
+}
+
+Result<ConfigDocument> EtcdRegistry::get_config(const std::string& service) {
+  if (service.empty()) return Status(StatusCode::kInvalidArgument, "get_config needs a service name");
+  std::int64_t revision = 0;
+  return read_config(service, &revision);
+}
+
+Result<SubscriptionId> EtcdRegistry::watch_config(const std::string& service, ConfigListener listener) {
+  if (service.empty()) return Status(StatusCode::kInvalidArgument, "watch_config needs a service name");
+  if (!listener) return Status(StatusCode::kInvalidArgument, "watch_config needs a listener");
+  SubscriptionId id;
+  {
+    std::lock_guard lk(mu_);
+    id = dispatcher_.add_config(service, std::move(listener));
+    auto [it, inserted] = configs_.try_emplace(service);
+    if (inserted) it->second.read_generation = ++read_generations_;
+    if (it->second.pushed) dispatcher_.push_config(id, it->second.last_pushed);  // the newcomer gets the current one
+  }
+  session_cv_.notify_one();
+  watch_cv_.notify_one();
+  return id;
+}
+
+void EtcdRegistry::unwatch_config(SubscriptionId id) {
+  const auto service = dispatcher_.remove(id);  // not under mu_: waits for a running listener
+  if (!service) return;
+  std::lock_guard lk(mu_);
+  if (!dispatcher_.has_config_watchers(*service)) configs_.erase(*service);
+}
+
+Status EtcdRegistry::refresh_config_reads() {
+  for (;;) {
+    std::string service;
+    std::uint64_t generation = 0;
+    {
+      std::lock_guard lk(mu_);
+      auto it = std::find_if(configs_.begin(), configs_.end(), [](const auto& c) { return c.second.reading; });
+      if (it == configs_.end()) return Status();
+      service = it->first;
+      generation = it->second.read_generation;
+    }
+    std::int64_t revision = 0;
+    auto r = read_config(service, &revision);
+    if (!r) return r.status();
+    std::lock_guard lk(mu_);
+    auto it = configs_.find(service);
+    if (it == configs_.end() || it->second.read_generation != generation) continue;  // unwatched or stale
+    ConfigState& state = it->second;
+    state.document = std::move(*r);
+    state.revision = revision;
+    for (const Event& e : state.pending) apply_config_event(state, e);
+    state.pending.clear();
+    state.reading = false;
+    state.loaded = true;
+    if (watch_from_ == 0) {
+      watch_from_ = revision + 1;
+      watch_cv_.notify_one();
+    }
+    push_config_if_changed_locked(service, state);
+  }
+}
+
+bool EtcdRegistry::apply_config_event(ConfigState& state, const Event& event) {
+  if (event.revision <= state.revision) return false;  // already part of the state
+  state.revision = event.revision;
+  ConfigDocument doc;
+  if (!event.is_delete) {
+    doc.text = event.value;
+    doc.revision = static_cast<std::uint64_t>(event.revision);
+  }
+  if (same_document(doc, state.document)) return false;
+  state.document = std::move(doc);
+  return true;
+}
+
+void EtcdRegistry::push_config_if_changed_locked(const std::string& service, ConfigState& state) {
+  if (state.pushed && same_document(state.last_pushed, state.document)) return;
+  state.pushed = true;
+  state.last_pushed = state.document;
+  dispatcher_.push_config_all(service, state.document);
+}
+
 // ---- session thread -----------------------------------------------------------
 
 void EtcdRegistry::session_loop() {
@@ -341,7 +473,8 @@ void EtcdRegistry::session_loop() {
   std::unique_lock lk(mu_);
   while (!stop_.load()) {
     const bool reads_owed =
-        std::any_of(services_.begin(), services_.end(), [](const auto& s) { return s.second.reading; });
+        std::any_of(services_.begin(), services_.end(), [](const auto& s) { return s.second.reading; }) ||
+        std::any_of(configs_.begin(), configs_.end(), [](const auto& c) { return c.second.reading; });
     const bool writes_owed = !to_put_.empty() || !to_delete_.empty() || (lease_id_ == 0 && !registered_.empty());
     Clock::time_point due = Clock::time_point::max();
     if (reads_owed || writes_owed) due = Clock::now();
@@ -355,6 +488,7 @@ void EtcdRegistry::session_loop() {
     lk.unlock();
     Status st = sync_writes();
     if (st.is_ok()) st = refresh_reads();
+    if (st.is_ok()) st = refresh_config_reads();
     lk.lock();
     if (st.is_ok()) {
       if (!connected) TERN_LOG(kInfo, "etcd registry: connected to etcd again");
@@ -409,6 +543,11 @@ Status EtcdRegistry::refresh_reads() {
 
 void EtcdRegistry::resync_all_locked() {
   for (auto& [name, state] : services_) {
+    state.reading = true;
+    state.read_generation = ++read_generations_;
+    state.pending.clear();
+  }
+  for (auto& [name, state] : configs_) {
     state.reading = true;
     state.read_generation = ++read_generations_;
     state.pending.clear();
@@ -485,7 +624,19 @@ bool EtcdRegistry::on_watch_message(const json& msg, std::int64_t from, bool* cr
     event.key = std::move(*key);
     event.value = std::move(*value);
     watch_from_ = std::max(watch_from_, event.revision + 1);
-    auto it = services_.find(service_of_key(event.key));
+    const std::string provider_service = service_of_key(event.key);
+    if (provider_service.empty()) {
+      auto cit = configs_.find(service_of_config_key(event.key));
+      if (cit == configs_.end()) continue;
+      ConfigState& config = cit->second;
+      if (config.reading) {
+        config.pending.push_back(std::move(event));
+      } else if (apply_config_event(config, event)) {
+        push_config_if_changed_locked(cit->first, config);
+      }
+      continue;
+    }
+    auto it = services_.find(provider_service);
     if (it == services_.end()) continue;
     ServiceState& state = it->second;
     if (state.reading) {
@@ -504,7 +655,7 @@ void EtcdRegistry::watch_loop() {
     std::int64_t from = 0;
     {
       std::unique_lock lk(mu_);
-      watch_cv_.wait(lk, [&] { return stop_.load() || (watch_from_ > 0 && !services_.empty()); });
+      watch_cv_.wait(lk, [&] { return stop_.load() || (watch_from_ > 0 && (!services_.empty() || !configs_.empty())); });
       if (stop_.load()) return;
       from = watch_from_;
     }

@@ -5,7 +5,10 @@
 //   /tern/<service>/providers/<url_encode(provider.to_string())>  =  provider.to_string()
 // and one per consumer (tern/registry.h), on the same lease,
 //   /tern/<service>/consumers/<url_encode(consumer.to_string())>  =  consumer.to_string()
-// bound to one lease per EtcdRegistry object with TTL = 3 x heartbeat_interval
+// and one per service for its dynamic configuration document, bound to NO
+// lease (it outlives the writer; set_config()):
+//   /tern/<service>/config  =  the document (opaque text); revision = the key's mod_revision
+// Registrations are bound to one lease per EtcdRegistry object with TTL = 3 x heartbeat_interval
 // (whole seconds, rounded up; etcd may raise it to its minimum), renewed every
 // heartbeat_interval. A crashed provider's keys vanish when its lease expires;
 // a lease lost while etcd was unreachable is replaced by a new one and every
@@ -24,7 +27,9 @@
 // again and the watch continues from there (the watch asks for progress
 // notifications, so a quiet watch's resume point still advances and rarely
 // falls behind compaction). Lists survive disconnects: no
-// empty push is made because etcd is down.
+// empty push is made because etcd is down. Configuration watches
+// (watch_config()) ride on the same read + watch-stream machinery, one
+// ConfigState per watched service.
 //
 // Threads (all owned; the destructor stops them within ~100 ms):
 //  - session thread: lease grant/keep-alive, puts and deletes that failed
@@ -84,6 +89,14 @@ class EtcdRegistry final : public Registry {
   Status register_consumer(const Url& consumer) override;
   Status unregister_consumer(const Url& consumer) override;
   Result<std::vector<Url>> list_consumers(const std::string& service) override;
+  Status set_config(const std::string& service, const std::string& text) override;
+  Status remove_config(const std::string& service) override;
+  Result<ConfigDocument> get_config(const std::string& service) override;
+  Result<SubscriptionId> watch_config(const std::string& service, ConfigListener listener) override;
+  void unwatch_config(SubscriptionId id) override;
+
+  // The key a service's configuration document is stored under.
+  static std::string config_key(const std::string& service);
 
   // Test seam: with `false`, destruction neither revokes the lease nor
   // deletes keys, as if the process had crashed; the keys then disappear
@@ -115,6 +128,25 @@ class EtcdRegistry final : public Registry {
     std::vector<Event> pending;
     ListenerDispatcher::Snapshot pushed;  // the list last pushed; null before the first push
   };
+
+  // What this registry knows about one watched configuration document
+  // (as ServiceState, for one key).
+  struct ConfigState {
+    bool loaded = false;
+    bool reading = true;
+    std::uint64_t read_generation = 0;
+    std::int64_t revision = 0;  // `document` includes every event up to this revision
+    ConfigDocument document;
+    std::vector<Event> pending;
+    bool pushed = false;          // `last_pushed` is meaningful
+    ConfigDocument last_pushed;
+  };
+  // Reads every watched document that wants a read. Session thread only.
+  Status refresh_config_reads();
+  // Range-reads the document of `service`; sets `*revision` to the read's revision.
+  Result<ConfigDocument> read_config(const std::string& service, std::int64_t* revision);
+  static bool apply_config_event(ConfigState& state, const Event& event);
+  void push_config_if_changed_locked(const std::string& service, ConfigState& state);
 
   // Puts / deletes `key` (= `url`) on the lease; `what` names it in errors.
   Status register_key(const std::string& key, const Url& url);
@@ -164,6 +196,7 @@ class EtcdRegistry final : public Registry {
   Clock::time_point next_keepalive_{};
   // Subscribed services (the subscriptions themselves live in dispatcher_).
   std::map<std::string, ServiceState> services_;
+  std::map<std::string, ConfigState> configs_;  // watched configuration documents
   std::uint64_t read_generations_ = 0;  // source of ServiceState::read_generation
   std::map<std::string, std::vector<Url>> lookup_cache_;  // last lookup() answers
   std::int64_t watch_from_ = 0;  // next revision the watch needs; 0 = wait for a read

@@ -82,11 +82,13 @@ TEST(EmbeddedConfigStore, RestartedRegistryIsWatchedAgain) {
   ConfigLog log;
   auto watch = watcher->watch_config("Echo", log.listener());
   ASSERT_TRUE(watch.has_value()) << watch.status().to_string();
+  std::uint64_t before_restart = 0;
   {
     auto writer = connect(port);
     ASSERT_TRUE(writer->set_config("Echo", "weight = 5\n").is_ok());
     auto doc = writer->get_config("Echo");
     ASSERT_TRUE(doc.has_value());
+    before_restart = doc->revision;
     ASSERT_TRUE(log.wait_for({"weight = 5\n", doc->revision})) << cfgtest::print(log.docs());
   }
 
@@ -100,6 +102,7 @@ TEST(EmbeddedConfigStore, RestartedRegistryIsWatchedAgain) {
   ASSERT_TRUE(writer->set_config("Echo", "weight = 7\n").is_ok());
   auto doc = writer->get_config("Echo");
   ASSERT_TRUE(doc.has_value());
+  EXPECT_GT(doc->revision, before_restart) << "revisions grow across a registry restart too";
   EXPECT_TRUE(log.wait_for({"weight = 7\n", doc->revision})) << cfgtest::print(log.docs());
   watcher->unwatch_config(*watch);
 }

@@ -10,6 +10,11 @@
 // registry is unreachable, subscribers keep their last lists; retries back
 // off from initial_backoff to max_backoff.
 //
+// Dynamic configuration (set/remove/get/watch_config) is kept by the registry
+// process in memory (registry_protocol.h): after a reconnection every watched
+// document is watched again and pushed only if it changed; a restarted
+// registry has lost its documents, which watchers see as revision 0.
+//
 // Thread safety: as the Registry interface; listeners run on one dispatcher thread.
 #pragma once
 

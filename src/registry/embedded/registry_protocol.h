@@ -21,7 +21,8 @@
 //   type = push, metadata: service = "tern.Registry", event = "config",
 //   topic = <service>; body: a ConfigEntry.
 // A ConfigEntry's `revision` is the registry's configuration change counter
-// at the entry's last change (set or remove; monotonic per epoch); the
+// at the entry's last change (set or remove; the counter starts at the
+// registry's start time in microseconds, so it grows across restarts); the
 // document's revision (ConfigDocument::revision) is that counter when
 // `exists`, 0 otherwise. A registry older than these methods answers
 // UNIMPLEMENTED.

@@ -36,7 +36,12 @@ struct RegistryServer::Impl : registry::RegistryApi, std::enable_shared_from_thi
   // Dynamic configuration: service -> document (memory only; entries stay
   // after a remove, exists = false, so their revision keeps growing).
   std::map<std::string, registry::ConfigEntry> configs;
-  std::uint64_t config_revision = 0;  // change counter of every document; guarded by mu
+  // Change counter of every document; guarded by mu. It starts at the
+  // registry's start time in microseconds, so revisions keep growing across
+  // a restart of the registry too (unless the clock went back).
+  std::uint64_t config_revision = static_cast<std::uint64_t>(
+      std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch())
+          .count());
   std::map<std::string, std::map<std::uint64_t, std::weak_ptr<ServerConnection>>> config_watchers;
 
   const std::uint64_t epoch = std::random_device{}() | (std::uint64_t{std::random_device{}()} << 32);
