@@ -57,9 +57,10 @@ using RegistryListener = std::function<void(const std::string& service, const st
 // routing rules and overrides operators change at run time. The registry
 // stores the text as it is given (tern/governance.h parses and validates
 // it); `revision` grows with every change of that service's document
-// (backend-specific numbers: the embedded registry's change counter,
-// ZooKeeper's node mzxid, etcd's mod_revision), and is 0 when the service
-// has no document (then `text` is empty).
+// within one backend (backend-specific numbers, meaningless across
+// backends: the embedded registry's change counter, ZooKeeper's node mzxid,
+// etcd's mod_revision), and is 0 when the service has no document (then
+// `text` is empty). Consumers treat any different revision as a change.
 struct ConfigDocument {
   std::string text;
   std::uint64_t revision = 0;
@@ -133,8 +134,9 @@ class Registry {
   // return UNIMPLEMENTED (direct://, backends without storage).
   //
   // Stores `text` as the document of `service` (replacing the previous one).
-  // UNAVAILABLE when the backend cannot be reached (nothing is stored then,
-  // and nothing is retried: the caller decides), INVALID_ARGUMENT for an
+  // UNAVAILABLE when the backend cannot be reached or did not confirm in
+  // time (nothing is retried: the caller decides; a write that timed out may
+  // still have been applied — get_config() tells), INVALID_ARGUMENT for an
   // empty service name.
   virtual Status set_config(const std::string& service, const std::string& text) {
     (void)service;
