@@ -1,13 +1,11 @@
-// Reference: the directory (live provider list from the registry), routing
-// (ReferenceOptions::routes, applied in pick() before the load balancer), load
-// balancing, outlier ejection and the fault-tolerance strategies over
-// channels. See tern/reference.h and docs/load-balancing.md. The dynamic
-// configuration (docs/governance.md) replaces the policy (CallPolicy: timeout,
-// retries, routers, balancer) and per-provider weights in the directory
-// snapshot (rebuild(), on_config()).
+// Reference: load balancing, outlier ejection and the fault-tolerance
+// strategies over channels. See tern/reference.h and docs/load-balancing.md.
+// Beside it: src/proxy/directory.cc (the provider list, the contract check and
+// the dynamic configuration, docs/governance.md) and src/proxy/routing.cc
+// (routers, then the load balancer: ReferenceCore::pick).
 //
 // Layout of this file:
-//   1. EndpointInvoker, the directory, picking and sending one attempt
+//   1. EndpointInvoker, validating options, sending one attempt
 //      (send_attempt: the only place a call reaches a channel, so least_active's
 //      counter and the ejection state see every completion path)
 //   2. sequential strategies — failover, failfast, failsafe (CallAttempt: one
@@ -16,7 +14,7 @@
 //      several attempts in flight, shared state under a mutex, the losers
 //      cancelled through their own CallControl)
 // The policy parts without channels (strategy names, the retry rule, the
-// ejection state machine) live in src/cluster/.
+// ejection state machine, routers) live in src/cluster/.
 #include "tern/reference.h"
 
 #include <asio/steady_timer.hpp>
@@ -46,29 +44,6 @@ std::chrono::milliseconds until(Clock::time_point deadline) {
 }
 
 Status cancelled_by_caller() { return Status(StatusCode::kCancelled, "cancelled by the caller"); }
-
-// Keys of the request metadata that name the call rather than attach to it.
-bool reserved_meta_key(std::string_view k) {
-  return k == protocol::meta_keys::kService || k == protocol::meta_keys::kMethod ||
-         k == protocol::meta_keys::kVersion || k == protocol::meta_keys::kGroup ||
-         k == protocol::meta_keys::kAcceptCompression;
-}
-
-// The call's attachments as routers see them (tern/cluster/router.h): views
-// into the metadata of the request frame `frame` (compression touches only
-// the body), reserved keys left out, propagated ones ("^k") under their
-// name. Only decoded when a router needs them.
-void frame_attachments(std::string_view frame, std::vector<cluster::RouteAttachment>& out) {
-  if (frame.size() < protocol::kHeaderSize) return;
-  auto h = protocol::decode_header_unchecked(frame.data());
-  if (frame.size() - protocol::kHeaderSize < h.meta_len) return;
-  (void)protocol::for_each_meta(frame.substr(protocol::kHeaderSize, h.meta_len),
-                                [&](std::string_view k, std::string_view v) {
-                                  if (reserved_meta_key(k)) return;
-                                  if (!k.empty() && k[0] == '^') k.remove_prefix(1);
-                                  out.emplace_back(k, v);
-                                });
-}
 
 // A request frame to `core`'s service with the metadata every request of the
 // reference carries (service, method, version, group, accepted compression);
@@ -134,212 +109,6 @@ Status ReferenceCore::validate(const ReferenceOptions& o) {
     if (!routers) return routers.status();
   }
   return Status();
-}
-
-void ReferenceCore::on_providers(const std::vector<Url>& urls) {
-  std::lock_guard update(update_mu);
-  provider_urls = urls;
-  rebuild(snapshot()->policy);
-}
-
-void ReferenceCore::rebuild(std::shared_ptr<const CallPolicy> policy) {
-  auto next = std::make_shared<Directory>();
-  std::shared_ptr<const Directory> prev = snapshot();
-  cluster::OutlierEjectionOptions ejection{options.eject_after,          options.eject_backoff,
-                                          options.eject_backoff_max,    options.breaker_window,
-                                          options.breaker_min_calls,    options.breaker_failure_rate,
-                                          options.breaker_slow_call,    options.breaker_slow_rate};
-  std::string excluded;
-  for (const auto& u : provider_urls) {
-    if (!options.version.empty() && u.param("version") != options.version) continue;
-    if (!options.group.empty() && u.param("group") != options.group) continue;
-    if (!contract.empty() && !check_contract(u, excluded)) continue;
-    std::shared_ptr<EndpointInvoker> inv;
-    if (prev) {
-      // Same provider: keep its live stats, ejection state and warm-up.
-      for (auto& old : prev->owners) {
-        if (old->url() == u) inv = old;
-      }
-      for (auto& old : prev->disabled) {
-        if (old->url() == u) inv = old;
-      }
-    }
-    if (!inv) {
-      // grpc://host:port, or a provider that announces protocol=grpc: the gRPC wire.
-      const bool grpc = u.scheme() == "grpc" || u.param("protocol") == "grpc";
-      inv = std::make_shared<EndpointInvoker>(u, client->channels.get(u.host_port(), grpc ? "grpc" : "tern"), ejection);
-    }
-    auto o = policy->providers.find(inv->id());
-    if (o != policy->providers.end() && o->second.disabled) {
-      next->disabled.push_back(std::move(inv));
-      continue;
-    }
-    if (o != policy->providers.end() && o->second.weight) {
-      next->views.push_back(std::make_unique<OverriddenInvoker>(*inv, *o->second.weight));
-      next->ptrs.push_back(next->views.back().get());
-    } else {
-      next->ptrs.push_back(inv.get());
-    }
-    next->owners.push_back(std::move(inv));
-  }
-  next->policy = std::move(policy);
-  {
-    std::lock_guard lock(mu);
-    directory = std::move(next);
-    contract_excluded = std::move(excluded);
-  }
-  cv.notify_all();
-}
-
-Result<std::shared_ptr<const CallPolicy>> ReferenceCore::make_policy(const GovernanceConfig& config,
-                                                                     std::uint64_t revision,
-                                                                     const CallPolicy& current) const {
-  auto p = std::make_shared<CallPolicy>();
-  p->revision = revision;
-  p->timeout = config.timeout.value_or(options.timeout);
-  p->retries = config.retries.value_or(options.retries);
-  p->load_balance = config.load_balance.value_or(options.load_balance);
-  // The balancer in use stays while its name does (round robin keeps its rotation).
-  if (p->load_balance == current.load_balance) {
-    p->lb = current.lb;
-  } else if (p->load_balance == base_policy->load_balance) {
-    p->lb = base_policy->lb;
-  } else {
-    cluster::LoadBalancerOptions lbo;
-    lbo.seed = options.seed;
-    lbo.warmup = options.warmup;
-    auto lb = cluster::create_load_balancer(p->load_balance, lbo);
-    if (!lb) return Status(StatusCode::kInvalidArgument, "load_balance: " + lb.status().message());
-    p->lb = std::move(*lb);
-  }
-  p->routes = config.routes.value_or(options.routes);
-  if (p->routes == current.routes) {
-    p->routers = current.routers;
-  } else if (p->routes == base_policy->routes) {
-    p->routers = base_policy->routers;
-  } else {
-    cluster::RouterOptions ro;
-    ro.seed = options.seed;
-    auto chain = cluster::RouterChain::create(p->routes, ro);
-    if (!chain) return chain.status();
-    p->routers = std::make_shared<const cluster::RouterChain>(std::move(*chain));
-  }
-  p->providers = config.providers;
-  return std::shared_ptr<const CallPolicy>(std::move(p));
-}
-
-void ReferenceCore::on_config(const ConfigDocument& document) {
-  std::lock_guard update(update_mu);
-  if (document.revision == seen_revision) return;  // a repeated push (or none yet and none now)
-  seen_revision = document.revision;
-  auto current = snapshot()->policy;
-  if (document.revision == 0) {
-    rebuild(base_policy);
-    TERN_LOG(kInfo, "dynamic configuration of {}: document removed (revision {} was in force); the reference's own "
-             "options apply", service, current->revision);
-    return;
-  }
-  auto reject = [&](const Status& why) {
-    TERN_LOG(kWarn, "dynamic configuration of {}: revision {} rejected ({}); revision {} stays in force", service,
-             document.revision, why.message(), current->revision);
-  };
-  auto config = parse_governance_config(document.text);
-  if (!config) return reject(config.status());
-  auto policy = make_policy(*config, document.revision, *current);
-  if (!policy) return reject(policy.status());
-  rebuild(std::move(*policy));
-  TERN_LOG(kInfo, "dynamic configuration of {}: revision {} applied: {}", service, document.revision,
-           describe_governance_config(*config));
-}
-
-bool ReferenceCore::check_contract(const Url& u, std::string& excluded) {
-  auto mismatches = compare_contracts(contract, decode_contracts(u.param(kContractUrlParam)));
-  if (mismatches.empty()) return true;
-  for (const auto& m : mismatches) {
-    std::string key = u.address() + " " + m.method + " " + m.provider_signature;
-    bool fresh = false;
-    {
-      std::lock_guard lock(mu);
-      fresh = contract_reported.insert(key).second;
-    }
-    if (!fresh) continue;
-    if (contract_strict) {
-      TERN_LOG(kError, "contract mismatch with provider {} of {}: {}; the provider is left out (contract_check=strict)",
-               u.address(), service, m.message());
-    } else {
-      TERN_LOG(kWarn, "contract mismatch with provider {} of {}: {}", u.address(), service, m.message());
-    }
-  }
-  if (!contract_strict) return true;
-  if (excluded.empty()) excluded = "provider " + u.address() + ": " + mismatches.front().message();
-  return false;
-}
-
-Status ReferenceCore::no_provider() const {
-  std::string why;
-  {
-    std::lock_guard lock(mu);
-    why = contract_excluded;
-  }
-  if (why.empty()) return Status(StatusCode::kUnavailable, "no provider for service '" + service + "'");
-  return Status(StatusCode::kFailedPrecondition,
-                "no provider for service '" + service + "' matches this consumer's contract: " + why);
-}
-
-std::shared_ptr<const Directory> ReferenceCore::snapshot() const {
-  std::lock_guard lock(mu);
-  return directory;
-}
-
-Status ReferenceCore::route(const CallPolicy& policy, const Directory& dir, std::string_view method, std::string_view request,
-                            const StreamMetadata* metadata, std::vector<cluster::Invoker*>& out) const {
-  thread_local std::vector<cluster::RouteAttachment> attachments;
-  attachments.clear();
-  const cluster::RouterChain& routers = *policy.routers;
-  if (routers.needs_attachments()) {
-    if (metadata) {
-      for (const auto& [k, v] : *metadata) {
-        if (reserved_meta_key(k)) continue;
-        std::string_view key = k;
-        if (!key.empty() && key[0] == '^') key.remove_prefix(1);
-        attachments.emplace_back(key, v);
-      }
-    } else {
-      frame_attachments(request, attachments);
-    }
-  }
-  cluster::RouteContext context{service, method, consumer_application, consumer_host, attachments};
-  return routers.route(dir.ptrs, context, out);
-}
-
-Result<std::shared_ptr<EndpointInvoker>> ReferenceCore::pick(const CallPolicy& policy, const Directory& dir,
-                                                             std::string_view method,
-                                                             std::string_view request,
-                                                             const std::vector<std::string>& exclude,
-                                                             const StreamMetadata* metadata) const {
-  cluster::Invocation inv{service, method, {}};
-  std::span<cluster::Invoker* const> candidates = dir.ptrs;
-  if (!policy.routers->empty()) {
-    thread_local std::vector<cluster::Invoker*> routed;  // outlives this block: `candidates` views it
-    if (Status s = route(policy, dir, method, request, metadata, routed); !s.is_ok()) return s;
-    candidates = routed;
-  }
-  cluster::Invoker* picked = nullptr;
-  if (exclude.empty()) {
-    picked = policy.lb->select(candidates, inv);
-  } else {
-    std::vector<cluster::Invoker*> untried;
-    untried.reserve(candidates.size());
-    for (auto* p : candidates) {
-      if (std::find(exclude.begin(), exclude.end(), p->id()) == exclude.end()) untried.push_back(p);
-    }
-    if (untried.empty()) return std::shared_ptr<EndpointInvoker>();
-    picked = policy.lb->select(untried, inv);
-  }
-  for (std::size_t i = 0; i < dir.ptrs.size(); ++i) {
-    if (dir.ptrs[i] == picked) return dir.owners[i];
-  }
-  return std::shared_ptr<EndpointInvoker>();
 }
 
 void ReferenceCore::send_attempt(std::shared_ptr<EndpointInvoker> ep, std::string bytes,
