@@ -98,6 +98,33 @@ TEST(ConsumerRegistration, AReferenceRegistersItselfAndLeavesWhenDestroyed) {
   EXPECT_TRUE(consumers(*watch, kCalc).empty());
 }
 
+// Each reference subscribes (waking the registry client's worker, which
+// sends a heartbeat) and registers while that heartbeat is under way. A count
+// taken while a registration was in flight once looked like a lost
+// registration and started a re-registration of every consumer, which could
+// reach the registry after a reference's unregistration and leave the consumer
+// registered after its reference was gone.
+TEST(ConsumerRegistration, ADestroyedReferenceStaysUnregisteredWhileOthersComeAndGo) {
+  auto server = start_registry();
+  auto watch = observer(tern_url(*server));
+  tern::ClientOptions co;
+  co.io_threads = 1;
+  co.application = "shop";
+  co.registry = fast();
+  tern::Client client(co);
+  auto calc = client.refer<testsvc::Calculator>(tern_url(*server));
+  ASSERT_TRUE(calc.has_value());
+  const std::vector<tern::Url> first = consumers(*watch, kCalc);
+  ASSERT_EQ(first.size(), 1u);
+  for (int i = 0; i < 30; ++i) {
+    std::optional<tern::Proxy<testsvc::Calculator>> again;
+    again.emplace(client.refer<testsvc::Calculator>(tern_url(*server)).value());
+    ASSERT_EQ(consumers(*watch, kCalc).size(), 2u) << "round " << i;
+    again.reset();
+    ASSERT_EQ(consumers(*watch, kCalc), first) << "round " << i;
+  }
+}
+
 TEST(ConsumerRegistration, AConsumerIsDroppedWithItsConnectionAndComesBackAfterARegistryRestart) {
   auto server = start_registry();
   const std::uint16_t port = server->port();

@@ -77,6 +77,7 @@ class EmbeddedRegistry final : public Registry, public std::enable_shared_from_t
     if (provider.path().empty() || provider.hosts().empty()) {
       return Status(StatusCode::kInvalidArgument, "provider URL needs a host and a service path");
     }
+    Changing change(*this);
     {
       std::lock_guard lock(mu_);
       registered_.insert(provider.to_string());
@@ -87,6 +88,7 @@ class EmbeddedRegistry final : public Registry, public std::enable_shared_from_t
   }
 
   Status unregister_provider(const Url& provider) override {
+    Changing change(*this);
     {
       std::lock_guard lock(mu_);
       registered_.erase(provider.to_string());
@@ -100,6 +102,7 @@ class EmbeddedRegistry final : public Registry, public std::enable_shared_from_t
     if (consumer.path().empty() || consumer.hosts().empty()) {
       return Status(StatusCode::kInvalidArgument, "consumer URL needs a host and a service path");
     }
+    Changing change(*this);
     {
       std::lock_guard lock(mu_);
       consumers_.insert(consumer.to_string());
@@ -113,6 +116,7 @@ class EmbeddedRegistry final : public Registry, public std::enable_shared_from_t
   }
 
   Status unregister_consumer(const Url& consumer) override {
+    Changing change(*this);
     {
       std::lock_guard lock(mu_);
       consumers_.erase(consumer.to_string());
@@ -286,6 +290,28 @@ class EmbeddedRegistry final : public Registry, public std::enable_shared_from_t
     }
     update_config(std::string(topic), *entry);
   }
+  // One change of our registrations (register/unregister, provider or
+  // consumer), from its set change to its request's answer: holds reg_mu_, so
+  // resync() cannot re-send a registration that is being removed, and marks
+  // the heartbeats under way as not comparable (run()).
+  class Changing {
+   public:
+    explicit Changing(EmbeddedRegistry& r) : r_(r), lock_(r.reg_mu_) {
+      std::lock_guard lock(r_.mu_);
+      ++r_.changes_;
+      r_.changing_ = true;
+    }
+    ~Changing() {
+      std::lock_guard lock(r_.mu_);
+      r_.changing_ = false;
+    }
+    Changing(const Changing&) = delete;
+    Changing& operator=(const Changing&) = delete;
+
+   private:
+    EmbeddedRegistry& r_;
+    std::lock_guard<std::mutex> lock_;
+  };
 
   // A registry that answers UNIMPLEMENTED to the consumer methods predates them.
   Status consumer_error(const Status& s) const {
@@ -391,6 +417,12 @@ class EmbeddedRegistry final : public Registry, public std::enable_shared_from_t
     while (!stopping_) {
       cv_.wait_for(lock, resync_ ? backoff : options_.heartbeat_interval);
       if (stopping_) break;
+      // The heartbeat's count is compared with our sets only when none of our
+      // registrations changed while it was under way: a registration in flight
+      // is in our set and not yet (or still) on the registry, which is not a
+      // lost one.
+      const std::uint64_t changes_before = changes_;
+      const bool quiet_before = !changing_;
       lock.unlock();
       release_held();
       auto hb = api_.call<&Api::heartbeat>();
@@ -402,7 +434,8 @@ class EmbeddedRegistry final : public Registry, public std::enable_shared_from_t
       // that survived. Register again.
       // (Consumers count too, unless the registry predates them.)
       std::size_t expected = registered_.size() + (consumers_supported_.load() ? consumers_.size() : 0);
-      bool lost = ok && static_cast<std::size_t>(*hb) < expected;
+      const bool comparable = quiet_before && !changing_ && changes_ == changes_before;
+      bool lost = ok && comparable && static_cast<std::size_t>(*hb) < expected;
       // The first connection was made by init()/subscribe() themselves, which
       // registered and subscribed on it: not a reconnection.
       if (ok && seen_connects == 0 && !resync_ && !lost) seen_connects = connects;
@@ -424,12 +457,17 @@ class EmbeddedRegistry final : public Registry, public std::enable_shared_from_t
   }
 
   bool resync() {
+    // Each URL is re-sent under reg_mu_ and only while it is still ours: a
+    // re-registration sent after (or overtaking) its unregistration would
+    // leave it on the registry after its owner is gone.
     std::vector<std::string> regs;
     {
       std::lock_guard lock(mu_);
       regs.assign(registered_.begin(), registered_.end());
     }
     for (auto& u : regs) {
+      std::lock_guard reg(reg_mu_);
+      if (!still_ours(registered_, u)) continue;
       if (!api_.call<&Api::register_provider>(u)) return false;
     }
     std::vector<std::string> consumers;
@@ -438,6 +476,8 @@ class EmbeddedRegistry final : public Registry, public std::enable_shared_from_t
       consumers.assign(consumers_.begin(), consumers_.end());
     }
     for (auto& u : consumers) {
+      std::lock_guard reg(reg_mu_);
+      if (!still_ours(consumers_, u)) continue;
       auto r = api_.call<&Api::register_consumer>(u);
       if (!r && r.status().code() == StatusCode::kUnimplemented) consumers_supported_.store(false);
       if (!r && r.status().code() != StatusCode::kUnimplemented) return false;
@@ -464,6 +504,11 @@ class EmbeddedRegistry final : public Registry, public std::enable_shared_from_t
     return true;
   }
 
+  bool still_ours(const std::set<std::string>& set, const std::string& url) {
+    std::lock_guard lock(mu_);
+    return set.count(url) != 0;
+  }
+
   Url address_;
   RegistryOptions options_;
   std::unique_ptr<Client> client_;
@@ -471,8 +516,14 @@ class EmbeddedRegistry final : public Registry, public std::enable_shared_from_t
   std::shared_ptr<Channel> channel_;
   ListenerDispatcher dispatcher_;
 
+  // Held by each change of our registrations across its request (Changing)
+  // and by resync() across each re-registration, so the registry sees them in
+  // our order. Taken before mu_, never while holding it.
+  std::mutex reg_mu_;
   std::mutex mu_;
   std::condition_variable cv_;
+  std::uint64_t changes_ = 0;  // changes of our registrations begun; guarded by mu_
+  bool changing_ = false;      // one is under way (they are serialised by reg_mu_); guarded by mu_
   std::set<std::string> registered_;                                                // guarded by mu_
   std::set<std::string> consumers_;                                                 // guarded by mu_
   std::atomic<bool> consumers_supported_{true};  // false once the registry answered UNIMPLEMENTED
