@@ -16,6 +16,9 @@
 //   providers:                   # per provider, by its address host:port
 //     "127.0.0.1:20880": {weight: 0}
 //     "127.0.0.1:20881": {disabled: true}
+//   limits:                      # provider side: replaces ServiceOptions::limit
+//     "*": {adaptive: true}      #   and method_limits while present
+//     export: {max_concurrency: 4, max_qps: 50}
 //
 //  routes        a list of route specs "<router>:<rule>" (tern/cluster/router.h);
 //                `routes: []` removes the reference's own routes
@@ -29,6 +32,17 @@
 //                  disabled  true or false; a disabled provider is left out
 //                            of the consumers' directories (no call at all,
 //                            broadcast included)
+//  limits        applied by the service's providers (tern::Provider, through
+//                Server::set_limits), ignored by consumers: a map from a
+//                method name, or "*" for every method without an entry of
+//                its own, to a map of (tern/overload.h)
+//                  max_concurrency  a whole number, 0 to 1000000
+//                  max_qps          a number, 0 to 1e9 (0.5 = one call per 2 s)
+//                  adaptive         true or false
+//                (all absent or zero = no limit). While present it replaces
+//                the service's own limits entirely; `limits: {}` removes them.
+//                A method the provider does not have rejects the document in
+//                that provider (its last good one stays).
 // An empty document (or only comments) overrides nothing.
 //
 // Parsing is strict: an unknown or repeated key, a value of the wrong kind or
@@ -46,6 +60,7 @@
 #include <string_view>
 #include <vector>
 
+#include "tern/overload.h"
 #include "tern/result.h"
 
 namespace tern {
@@ -63,6 +78,8 @@ struct GovernanceConfig {
   std::optional<int> retries;
   std::optional<std::string> load_balance;
   std::map<std::string, ProviderOverride, std::less<>> providers;
+  // Provider side: per-method limits, "*" = every other method (see above).
+  std::optional<std::map<std::string, MethodLimit, std::less<>>> limits;
 };
 
 // Parses and validates one document; see the format above.
@@ -70,7 +87,8 @@ Result<GovernanceConfig> parse_governance_config(std::string_view text);
 
 // One line describing what `config` overrides, for logs and `tern config`:
 // "routes (2), timeout 500ms, retries 1, load_balance round_robin, providers
-// 127.0.0.1:20880 weight 0, 127.0.0.1:20881 disabled"; "nothing" when empty.
+// 127.0.0.1:20880 weight 0, 127.0.0.1:20881 disabled, limits * {adaptive}
+// export {max_concurrency 4 max_qps 50}"; "nothing" when empty.
 std::string describe_governance_config(const GovernanceConfig& config);
 
 }  // namespace tern

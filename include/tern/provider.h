@@ -7,12 +7,22 @@
 //   ...
 //   provider.shutdown();       // unregister first, then drain and close (graceful)
 //
+// Dynamic configuration (docs/governance.md): a provider watches the
+// document of each service it registers and applies its `limits` key (the
+// per-method overload limits, tern/governance.h) through
+// Server::set_limits(); without the key, or when the document is removed,
+// the service's own ServiceOptions limits are in force. A document that does
+// not parse, or names a method the service does not have, is rejected with a
+// warning naming the service and revision, and the last good one stays in
+// force. Registries without configuration storage (direct://) skip this.
+//
 // Thread safety: expose() before start(); the rest from any thread.
 #pragma once
 
 #include <chrono>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "tern/registry.h"
@@ -49,6 +59,9 @@ class Provider {
   std::uint16_t port() const noexcept { return server_.port(); }
   // The URLs registered (empty before start()).
   const std::vector<Url>& urls() const noexcept { return urls_; }
+  // The revision of `service`'s dynamic configuration whose limits are in
+  // force (0 = the service's own limits, or no document). Thread-safe.
+  std::uint64_t config_revision(std::string_view service) const;
 
  private:
   ProviderOptions options_;
@@ -56,6 +69,8 @@ class Provider {
   std::shared_ptr<Registry> registry_;
   std::vector<Url> urls_;
   bool stopped_ = false;
+  struct ConfigWatch;  // src/proxy/provider_config.cc
+  std::shared_ptr<ConfigWatch> config_;
 };
 
 // create_registry() plus the embedded `tern://` backend, which lives above

@@ -437,6 +437,21 @@ class Server {
   };
   std::optional<LimitState> limit_state(std::string_view service, std::string_view method) const;
 
+  // Replaces the limits of every method of `service` at run time, as
+  // ServiceOptions::limit and method_limits would set them (tern/overload.h):
+  // `limit` for each method, `method_limits` by method name. New calls are
+  // admitted under the new limits at once; calls already admitted finish
+  // under the limiter that admitted them (an adaptive limit starts again
+  // from its initial value). tern::Provider calls it for the `limits` key of
+  // the service's dynamic configuration (tern/governance.h).
+  // Errors (nothing changed): FAILED_PRECONDITION before start(), NOT_FOUND
+  // for a service not exposed here, INVALID_ARGUMENT for a negative limit or
+  // an override naming no method of the service. Thread-safe.
+  Status set_limits(std::string_view service, const MethodLimit& limit,
+                    const std::map<std::string, MethodLimit, std::less<>>& method_limits);
+  // Back to the service's own ServiceOptions limits. Errors as set_limits().
+  Status reset_limits(std::string_view service);
+
   struct Impl;
 
  private:

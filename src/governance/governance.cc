@@ -4,6 +4,7 @@
 // node runs inside one try block (its marks are 0-based; messages 1-based).
 #include "tern/governance.h"
 
+#include <fmt/format.h>
 #include <yaml-cpp/yaml.h>
 
 #include <charconv>
@@ -100,6 +101,16 @@ Status each_entry(const YAML::Node& node, std::string_view what, F&& fn) {
   return Status();
 }
 
+Status boolean(const YAML::Node& node, std::string_view key, bool* out) {
+  std::string text;
+  if (Status s = scalar(node, key, &text); !s.is_ok()) return s;
+  if (text != "true" && text != "false") {
+    return error_at(node, std::string(key) + ": expected true or false, got \"" + text + "\"");
+  }
+  *out = text == "true";
+  return Status();
+}
+
 // "host:port" with a port in 1..65535 and a non-empty host.
 bool valid_address(std::string_view a) {
   auto colon = a.rfind(':');
@@ -148,21 +159,57 @@ Status providers_key(const YAML::Node& node, GovernanceConfig& config) {
         o.weight = static_cast<int>(w);
         return Status();
       }
-      if (key == "disabled") {
-        std::string text;
-        if (Status e = scalar(v, where + ".disabled", &text); !e.is_ok()) return e;
-        if (text != "true" && text != "false") {
-          return error_at(v, where + ".disabled: expected true or false, got \"" + text + "\"");
-        }
-        o.disabled = text == "true";
-        return Status();
-      }
+      if (key == "disabled") return boolean(v, where + ".disabled", &o.disabled);
       return error_at(k, where + ": unknown key \"" + key + "\" (known: weight, disabled)");
     });
     if (!s.is_ok()) return s;
     config.providers[address] = o;
     return Status();
   });
+}
+
+// A number >= 0 (max_qps may be fractional: 0.5 = one call every 2 s).
+Status non_negative(const YAML::Node& node, std::string_view key, double hi, double* out) {
+  std::string text;
+  if (Status s = scalar(node, key, &text); !s.is_ok()) return s;
+  double v = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+  if (ec != std::errc() || end != text.data() + text.size() || text.empty() || !(v == v)) {
+    return error_at(node, std::string(key) + ": \"" + text + "\" is not a number");
+  }
+  if (v < 0 || v > hi) {
+    return error_at(node, std::string(key) + ": " + text + " is out of range [0, " + std::to_string(static_cast<long long>(hi)) + "]");
+  }
+  *out = v;
+  return Status();
+}
+
+// limits: {"*": {...}, method: {max_concurrency: N, max_qps: Q, adaptive: B}}
+Status limits_key(const YAML::Node& node, GovernanceConfig& config) {
+  std::map<std::string, MethodLimit, std::less<>> limits;
+  Status s = each_entry(node, "limits", [&](const std::string& method, const YAML::Node& key_node,
+                                            const YAML::Node& value) -> Status {
+    if (method.empty()) return error_at(key_node, "limits: a method name may not be empty");
+    const std::string where = "limits." + method;
+    MethodLimit l;
+    Status e = each_entry(value, where, [&](const std::string& key, const YAML::Node& k, const YAML::Node& v) -> Status {
+      if (key == "max_concurrency") {
+        long long n = 0;
+        if (Status x = integer(v, where + ".max_concurrency", 0, 1000000, &n); !x.is_ok()) return x;
+        l.max_concurrency = static_cast<int>(n);
+        return Status();
+      }
+      if (key == "max_qps") return non_negative(v, where + ".max_qps", 1e9, &l.max_qps);
+      if (key == "adaptive") return boolean(v, where + ".adaptive", &l.adaptive);
+      return error_at(k, where + ": unknown key \"" + key + "\" (known: max_concurrency, max_qps, adaptive)");
+    });
+    if (!e.is_ok()) return e;
+    limits[method] = l;
+    return Status();
+  });
+  if (!s.is_ok()) return s;
+  config.limits = std::move(limits);
+  return Status();
 }
 
 Status document(const YAML::Node& root, GovernanceConfig& config) {
@@ -191,7 +238,9 @@ Status document(const YAML::Node& root, GovernanceConfig& config) {
       return Status();
     }
     if (key == "providers") return providers_key(v, config);
-    return error_at(k, "unknown key \"" + key + "\" (known: routes, timeout, retries, load_balance, providers)");
+    if (key == "limits") return limits_key(v, config);
+    return error_at(k, "unknown key \"" + key +
+                           "\" (known: routes, timeout, retries, load_balance, providers, limits)");
   });
 }
 
@@ -226,6 +275,21 @@ std::string describe_governance_config(const GovernanceConfig& config) {
     if (o.weight) part += " weight " + std::to_string(*o.weight);
     if (o.disabled) part += " disabled";
     if (!o.weight && !o.disabled) part += " (no override)";
+    add(part);
+  }
+  if (config.limits) {
+    std::string part = "limits";
+    if (config.limits->empty()) part += " none";
+    for (const auto& [method, l] : *config.limits) {
+      part += " " + method + " {";
+      std::string inner;
+      auto put = [&](const std::string& x) { inner += (inner.empty() ? "" : " ") + x; };
+      if (l.max_concurrency > 0) put("max_concurrency " + std::to_string(l.max_concurrency));
+      if (l.max_qps > 0) put(fmt::format("max_qps {}", l.max_qps));
+      if (l.adaptive) put("adaptive");
+      if (inner.empty()) inner = "none";
+      part += inner + "}";
+    }
     add(part);
   }
   return out.empty() ? "nothing" : out;

@@ -4,6 +4,7 @@
 
 #include <mutex>
 
+#include "proxy/provider_config.h"
 #include "registry/embedded/embedded_registry.h"
 #include "tern/log.h"
 
@@ -40,6 +41,8 @@ Status Provider::start() {
       Status rs = registry_->register_provider(u);
       if (!rs.is_ok()) TERN_LOG(kWarn, "registering {} deferred: {}", u.to_string(), rs.to_string());
     }
+    config_ = std::make_shared<ConfigWatch>(server_, registry_);
+    for (const auto& u : urls_) config_->watch(u.path());
   }
   return Status();
 }
@@ -47,11 +50,16 @@ Status Provider::start() {
 void Provider::shutdown(std::chrono::milliseconds grace) {
   if (stopped_) return;
   stopped_ = true;
+  if (config_) config_->stop();  // no push runs once it returns
   if (registry_) {
     for (const auto& u : urls_) (void)registry_->unregister_provider(u);
   }
   server_.shutdown(grace);
   registry_.reset();
+}
+
+std::uint64_t Provider::config_revision(std::string_view service) const {
+  return config_ ? config_->revision(service) : 0;
 }
 
 }  // namespace tern

@@ -345,7 +345,7 @@ void Server::Impl::handle_request(const std::shared_ptr<rpc::ServerSession>& ses
     return;
   }
   const MethodHandler* handler = &mit->second.handler;
-  if (const auto& limiter = mit->second.limiter) {
+  if (auto limiter = mit->second.limiter.load()) {
     // tern/overload.h: refused here, on the IO thread, before any queueing.
     auto now = std::chrono::steady_clock::now();
     if (Status limited = limiter->try_acquire(now); !limited.is_ok()) {
@@ -353,7 +353,7 @@ void Server::Impl::handle_request(const std::shared_ptr<rpc::ServerSession>& ses
       call.respond(limited);
       return;
     }
-    detail::ServerCallAccess::hold_limit(call, limiter, now);
+    detail::ServerCallAccess::hold_limit(call, std::move(limiter), now);
   }
   in_flight.fetch_add(1, std::memory_order_relaxed);
   if (!svc.pooled) {
@@ -673,7 +673,7 @@ Status Server::add_method(const std::string& service, const std::string& method,
   if (svc.methods.count(method)) {
     return Status(StatusCode::kAlreadyExists, fmt::format("method '{}.{}' is exposed already", service, method));
   }
-  svc.methods[method] = MethodEntry{std::move(handler), nullptr};
+  svc.methods[method] = MethodEntry{std::move(handler), {}};
   svc.method_names.push_back(method);
   return Status();
 }
@@ -746,7 +746,7 @@ Status Server::start() {
   bool need_pool = false;
   for (auto& s : im.policy.on_pool) need_pool = need_pool || s;
   for (auto& [name, svc] : im.services) {
-    if (Status s = server_impl::build_limiters(name, svc); !s.is_ok()) return s;
+    if (Status s = server_impl::build_limiters(name, svc, svc.options.limit, svc.options.method_limits); !s.is_ok()) return s;
     svc.pooled = im.policy.pooled(DispatchEvent::kRequest);
     if (!svc.options.dispatcher.empty()) {
       auto sp = dispatch_policy(svc.options.dispatcher);

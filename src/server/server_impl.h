@@ -29,8 +29,9 @@ namespace server_impl {
 
 struct MethodEntry {
   MethodHandler handler;
-  // Its limits (tern/overload.h), built at start(); null = none.
-  std::shared_ptr<MethodLimiter> limiter;
+  // Its limits (tern/overload.h), built at start() and replaced by
+  // Server::set_limits(); null = none.
+  LimiterSlot limiter;
 };
 
 struct ServiceEntry {
@@ -48,10 +49,13 @@ struct ServiceEntry {
 // typed methods, stream methods included; empty when none has types.
 std::string contract_param(const ServiceEntry& svc);
 
-// Builds the limiters of `svc`'s methods from its ServiceOptions::limit and
-// method_limits (tern/overload.h). INVALID_ARGUMENT for an override naming
-// no method of the service, or a negative limit. Called by Server::start().
-Status build_limiters(const std::string& service, ServiceEntry& svc);
+// Builds the limiters of `svc`'s methods from `limit` and `method_limits`
+// (ServiceOptions, tern/overload.h) and stores them in the methods' slots.
+// INVALID_ARGUMENT (nothing changed) for an override naming no method of the
+// service, or a negative limit. Called by Server::start() with the
+// service's options and by Server::set_limits().
+Status build_limiters(const std::string& service, ServiceEntry& svc, const MethodLimit& limit,
+                      const std::map<std::string, MethodLimit, std::less<>>& method_limits);
 
 // A stream method (Server::add_stream_method).
 struct StreamEntry {

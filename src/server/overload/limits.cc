@@ -4,7 +4,8 @@
 
 namespace tern::server_impl {
 
-Status build_limiters(const std::string& service, ServiceEntry& svc) {
+Status build_limiters(const std::string& service, ServiceEntry& svc, const MethodLimit& limit,
+                      const std::map<std::string, MethodLimit, std::less<>>& method_limits) {
   auto check = [&](const std::string& what, const MethodLimit& l) {
     if (l.max_concurrency < 0 || l.max_qps < 0) {
       return Status(StatusCode::kInvalidArgument,
@@ -12,8 +13,8 @@ Status build_limiters(const std::string& service, ServiceEntry& svc) {
     }
     return Status();
   };
-  if (Status s = check("limit", svc.options.limit); !s.is_ok()) return s;
-  for (const auto& [method, l] : svc.options.method_limits) {
+  if (Status s = check("limit", limit); !s.is_ok()) return s;
+  for (const auto& [method, l] : method_limits) {
     if (svc.methods.find(method) == svc.methods.end()) {
       return Status(StatusCode::kInvalidArgument,
                     "service '" + service + "': method_limits names no method of it: '" + method + "'");
@@ -21,9 +22,9 @@ Status build_limiters(const std::string& service, ServiceEntry& svc) {
     if (Status s = check("method_limits['" + method + "']", l); !s.is_ok()) return s;
   }
   for (auto& [method, entry] : svc.methods) {
-    auto it = svc.options.method_limits.find(method);
-    const MethodLimit& l = it != svc.options.method_limits.end() ? it->second : svc.options.limit;
-    entry.limiter = l.enabled() ? std::make_shared<MethodLimiter>(service + "." + method, l) : nullptr;
+    auto it = method_limits.find(method);
+    const MethodLimit& l = it != method_limits.end() ? it->second : limit;
+    entry.limiter.store(l.enabled() ? std::make_shared<MethodLimiter>(service + "." + method, l) : nullptr);
   }
   return Status();
 }
@@ -38,8 +39,31 @@ std::optional<Server::LimitState> Server::limit_state(std::string_view service, 
   auto s = impl_->services.find(std::string(service));
   if (s == impl_->services.end()) return std::nullopt;
   auto m = s->second.methods.find(std::string(method));
-  if (m == s->second.methods.end() || !m->second.limiter) return std::nullopt;
-  return LimitState{m->second.limiter->in_flight(), m->second.limiter->concurrency_limit()};
+  if (m == s->second.methods.end()) return std::nullopt;
+  auto limiter = m->second.limiter.load();
+  if (!limiter) return std::nullopt;
+  return LimitState{limiter->in_flight(), limiter->concurrency_limit()};
+}
+
+Status Server::set_limits(std::string_view service, const MethodLimit& limit,
+                          const std::map<std::string, MethodLimit, std::less<>>& method_limits) {
+  std::lock_guard lock(impl_->mu);  // services do not change after start(); this orders writers
+  if (!impl_->started) return Status(StatusCode::kFailedPrecondition, "set_limits before start()");
+  auto s = impl_->services.find(std::string(service));
+  if (s == impl_->services.end()) {
+    return Status(StatusCode::kNotFound, "service '" + std::string(service) + "' is not exposed here");
+  }
+  return server_impl::build_limiters(s->first, s->second, limit, method_limits);
+}
+
+Status Server::reset_limits(std::string_view service) {
+  std::lock_guard lock(impl_->mu);
+  if (!impl_->started) return Status(StatusCode::kFailedPrecondition, "reset_limits before start()");
+  auto s = impl_->services.find(std::string(service));
+  if (s == impl_->services.end()) {
+    return Status(StatusCode::kNotFound, "service '" + std::string(service) + "' is not exposed here");
+  }
+  return server_impl::build_limiters(s->first, s->second, s->second.options.limit, s->second.options.method_limits);
 }
 
 }  // namespace tern

@@ -98,4 +98,35 @@ class MethodLimiter {
   std::unique_ptr<TokenBucket> qps_;
 };
 
+// A method's limiter, replaceable while IO threads admit calls
+// (Server::set_limits). load() is one relaxed atomic load for a method that
+// never had limits; after one was set, an atomic shared_ptr load. Calls
+// admitted by a replaced limiter keep it (ServerCall holds a reference) and
+// release their slot to it. Thread safety: load() and store() from any
+// thread; moving only before the server starts.
+class LimiterSlot {
+ public:
+  LimiterSlot() = default;
+  explicit LimiterSlot(std::shared_ptr<MethodLimiter> limiter) { store(std::move(limiter)); }
+  LimiterSlot(LimiterSlot&& o) noexcept { store(o.load()); }
+  LimiterSlot& operator=(LimiterSlot&& o) noexcept {
+    store(o.load());
+    return *this;
+  }
+
+  std::shared_ptr<MethodLimiter> load() const noexcept {
+    if (!ever_set_.load(std::memory_order_acquire)) return nullptr;
+    return limiter_.load(std::memory_order_acquire);
+  }
+  void store(std::shared_ptr<MethodLimiter> limiter) noexcept {
+    if (!limiter && !ever_set_.load(std::memory_order_relaxed)) return;
+    limiter_.store(std::move(limiter), std::memory_order_release);
+    ever_set_.store(true, std::memory_order_release);
+  }
+
+ private:
+  std::atomic<bool> ever_set_{false};
+  std::atomic<std::shared_ptr<MethodLimiter>> limiter_;
+};
+
 }  // namespace tern::server_impl
