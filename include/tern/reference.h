@@ -137,7 +137,10 @@ struct ReferenceOptions {
   // and the token. The service's dynamic configuration document in the
   // registry (docs/governance.md, tern/governance.h) replaces them, and
   // timeout, retries and load_balance, while it says so; see
-  // Reference::config_revision(). Default none (no routing cost per call).
+  // Reference::config_revision(). From text: the key `routes`, a YAML list
+  // or one URL parameter with the rules separated by '|' (tern/config.h,
+  // docs/configuration.md), checked when parsed. Default none (no routing
+  // cost per call).
   std::vector<std::string> routes;
 };
 

@@ -12,6 +12,7 @@
 
 #include "tern/cluster/fault_tolerance.h"
 #include "tern/cluster/load_balancer.h"
+#include "tern/cluster/router.h"
 #include "tern/config.h"
 #include "tern/dispatcher.h"
 #include "tern/protocol/compression.h"
@@ -206,6 +207,38 @@ std::string join(const std::set<std::string, std::less<>>& items) {
   return s;
 }
 
+// "tag:|condition:method = get => version = 2.0" -> two route specs, each
+// checked by building the chain, so a bad rule fails here (at load time)
+// with RouterChain's "routes[i] ..." message; an empty value clears the
+// routes. '|' separates because no built-in rule grammar uses it (',' ';' '&'
+// '=' and '%' all occur in rules).
+constexpr char kRouteSeparator = '|';
+Status set_routes(std::vector<std::string>& out, std::string_view v) {
+  std::vector<std::string> routes;
+  for (std::size_t i = 0; !v.empty(); ++i) {
+    std::size_t bar = v.find(kRouteSeparator);
+    std::string_view item = v.substr(0, bar);
+    if (item.empty()) return invalid("routes[" + std::to_string(i) + "] is empty (routes are separated by '|')");
+    routes.emplace_back(item);
+    if (bar == std::string_view::npos) break;
+    v.remove_prefix(bar + 1);
+    if (v.empty()) return invalid("routes[" + std::to_string(i + 1) + "] is empty (routes are separated by '|')");
+  }
+  auto chain = cluster::RouterChain::create(routes);
+  if (!chain) return chain.status();
+  out = std::move(routes);
+  return Status();
+}
+
+std::string join_routes(const std::vector<std::string>& routes) {
+  std::string s;
+  for (const auto& r : routes) {
+    if (!s.empty()) s += kRouteSeparator;
+    s += r;
+  }
+  return s;
+}
+
 constexpr std::size_t kMaxCount = 1u << 20;
 constexpr std::uint32_t kMaxMetaLimit = 0xFFFF;  // the header's u16 metadata length
 
@@ -267,6 +300,8 @@ const std::vector<Field<RO>>& reference_fields() {
        [](const RO& o) { return o.load_balance; }},
       {"retries", [](RO& o, std::string_view v) { return set_int(o.retries, v, 0, 100); },
        [](const RO& o) { return std::to_string(o.retries); }},
+      {"routes", [](RO& o, std::string_view v) { return set_routes(o.routes, v); },
+       [](const RO& o) { return join_routes(o.routes); }},
       {"seed",
        [](RO& o, std::string_view v) {
          return set_int<std::uint64_t>(o.seed, v, 0, std::numeric_limits<std::uint64_t>::max());
@@ -484,8 +519,10 @@ Status apply_field(const std::vector<Field<O>>& fields, std::string_view what, c
   const Field<O>* f = find_field(fields, key);
   if (!f) return unknown_key(what, key, known);
   Status s = f->set(options, value);
-  if (!s.is_ok()) return invalid(std::string(key) + ": " + s.message());
-  return s;
+  if (s.is_ok()) return s;
+  // A message that already names the key with an index ("routes[1] ...") is kept.
+  if (s.message().starts_with(std::string(key) + "[")) return s;
+  return invalid(std::string(key) + ": " + s.message());
 }
 
 template <typename O>

@@ -75,6 +75,21 @@ struct ConfigLoader {
           if (!text.empty()) text += ',';
           text += one;
         }
+      } else if (key == "routes" && value.IsSequence()) {
+        // A list of "<router>:<rule>" strings: joined with the URL form's
+        // separator '|', which a route in a list therefore cannot contain.
+        std::size_t i = 0;
+        for (const auto& item : value) {
+          std::string one;
+          const std::string where = key + "[" + std::to_string(i) + "]";
+          if (Status s = scalar(item, where, &one); !s.is_ok()) return s;
+          if (one.empty()) return error_at(item, where + " is empty");
+          if (one.find('|') != std::string::npos) {
+            return error_at(item, where + ": '" + one + "' contains '|', which separates routes");
+          }
+          if (i++ > 0) text += '|';
+          text += one;
+        }
       } else if (Status s = scalar(value, key, &text); !s.is_ok()) {
         return s;
       }

@@ -131,6 +131,12 @@ void check_section(const std::vector<Row>& all, const std::string& section) {
     } else if (r.type == "name") {
       O n;
       EXPECT_EQ(tern::apply_param(n, key, "no-such-name").code(), tern::StatusCode::kInvalidArgument);
+    } else if (r.type == "routes") {
+      O q;
+      ASSERT_TRUE(tern::apply_param(q, key, "tag:|condition:method = get => version = 2.0").is_ok());
+      EXPECT_EQ(tern::param_value(q, key).value(), "tag:|condition:method = get => version = 2.0");
+      EXPECT_EQ(tern::apply_param(q, key, "no-such-router:x").code(), tern::StatusCode::kInvalidArgument);
+      EXPECT_EQ(tern::apply_param(q, key, "condition:method = get").code(), tern::StatusCode::kInvalidArgument);
     } else {
       EXPECT_TRUE(r.type == "string" || r.type == "list" || r.type == "host:port") << "unknown type " << r.type;
     }

@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include "registry_embedded/registry_test_util.h"
 #include "test_services.h"
 
 namespace {
@@ -209,6 +210,53 @@ TEST(ClientParams, IoThreadsAndChannelKeys) {
   EXPECT_EQ(c->connect_timeout, milliseconds(2000));
 }
 
+// routes: '|'-separated "<router>:<rule>" specs, each rule percent-encoded
+// in a URL; built with RouterChain::create at parse time, so a bad rule is an
+// error here, not at the first call.
+TEST(ReferenceUrl, RoutesAreSeparatedByABarAndCheckedAtLoadTime) {
+  auto rc = tern::parse_reference_url(
+      "tern://127.0.0.1:9090/Orders?routes=condition:method%20%3D%20get%20%26%20attachment[user]%20%3D%20beta-*"
+      "%20%3D%3E%20version%20%3D%202.0,2.1%3B%20force|tag:|weighted:method%20%3D%20place%20%3D%3E%20tag%20%3D%20canary"
+      "%20@%205%25");
+  ASSERT_TRUE(rc.ok()) << rc.status();
+  EXPECT_EQ(rc->service, "Orders");
+  EXPECT_EQ(rc->options.routes,
+            (std::vector<std::string>{"condition:method = get & attachment[user] = beta-* => version = 2.0,2.1; force",
+                                      "tag:", "weighted:method = place => tag = canary @ 5%"}));
+  EXPECT_EQ(tern::param_value(rc->options, "routes").value(),
+            "condition:method = get & attachment[user] = beta-* => version = 2.0,2.1; force|tag:|"
+            "weighted:method = place => tag = canary @ 5%");
+  // docs/configuration.md's example.
+  auto doc = tern::parse_reference_url(
+      "tern://127.0.0.1:9090/Orders?routes=tag:|condition:method%20%3D%20get%20%3D%3E%20version%20%3D%202.0");
+  ASSERT_TRUE(doc.ok()) << doc.status();
+  EXPECT_EQ(doc->options.routes, (std::vector<std::string>{"tag:", "condition:method = get => version = 2.0"}));
+  // Default: none; an empty value clears them.
+  EXPECT_EQ(tern::param_value(tern::ReferenceOptions{}, "routes").value(), "");
+  tern::ReferenceOptions o = rc->options;
+  ASSERT_TRUE(tern::apply_param(o, "routes", "").is_ok());
+  EXPECT_TRUE(o.routes.empty());
+
+  // Errors: INVALID_ARGUMENT naming routes[i] (the index in the list), the
+  // position and the token; the options are left as they were.
+  o.routes = {"tag:"};
+  tern::Status bad = tern::apply_param(o, "routes", "tag:|condition:method = get version = 2.0");
+  EXPECT_EQ(bad.code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(bad.message(),
+            "routes[1] condition rule 'method = get version = 2.0': at position 13 ('version'): expected '=>' or '&'");
+  EXPECT_EQ(o.routes, std::vector<std::string>{"tag:"});
+  EXPECT_EQ(tern::apply_param(o, "routes", "nosuch:x").message(),
+            "routes[0] unknown router 'nosuch' (known: condition, tag, weighted)");
+  EXPECT_EQ(tern::apply_param(o, "routes", "tag").message(),
+            "routes[0] 'tag' is not '<router>:<rule>' (e.g. 'condition:method = get => version = 2.0')");
+  EXPECT_EQ(tern::apply_param(o, "routes", "tag:||tag:").message(),
+            "routes[1] is empty (routes are separated by '|')");
+  EXPECT_EQ(tern::apply_param(o, "routes", "tag:|").message(),
+            "routes[1] is empty (routes are separated by '|')");
+  EXPECT_INVALID(tern::parse_reference_url("tern://h:1/?routes=condition:%3D%3E%20weight%20%3E%201"),
+                 "reference URL \"tern://h:1/?routes=condition:%3D%3E%20weight%20%3E%201\": routes[0] condition rule");
+}
+
 // param_value() prints what apply_param() reads: a round trip changes nothing,
 // for every key of every struct, from non-default values too.
 template <typename O>
@@ -233,7 +281,8 @@ TEST(Params, RoundTripEveryKey) {
   expect_round_trip(tern::RegistryOptions{});
   expect_round_trip(tern::ChannelOptions{});
   expect_round_trip(tern::ClientOptions{});
-  EXPECT_EQ(tern::param_keys<tern::ReferenceOptions>().size(), 23u);  // 18 + the five breaker_ keys
+  expect_round_trip(tern::parse_reference_options({{"routes", "tag:|condition:method = get => version = 2.0"}}).value());
+  EXPECT_EQ(tern::param_keys<tern::ReferenceOptions>().size(), 24u);  // 18 + the five breaker_ keys + routes
   EXPECT_EQ(tern::param_keys<tern::ServerOptions>().size(), 26u);
   EXPECT_EQ(tern::param_keys<tern::ServiceOptions>().size(), 8u);
   auto limited = tern::parse_service_options({{"max_concurrency", "auto"}, {"max_qps", "50"}}).value();
@@ -275,6 +324,36 @@ TEST(Params, UrlConfiguredReferenceCallsParamConfiguredServer) {
   auto slow = calc->call<&testsvc::Calculator::sleep_ms>(1000);
   EXPECT_EQ(slow.status().code(), StatusCode::kDeadlineExceeded) << slow.status();
   server.shutdown(milliseconds(0));
+}
+
+// A reference whose routes come from its URL routes its calls: of two
+// direct:// providers, the one the rule drains gets none.
+TEST(Params, UrlRoutesApplyToCalls) {
+  std::vector<std::unique_ptr<tern::Server>> servers;
+  std::vector<std::shared_ptr<regtest::CountingCalculator>> impls;
+  for (int i = 0; i < 2; ++i) {
+    tern::ServerOptions so;
+    so.listen = "127.0.0.1:0";
+    so.io_threads = 1;
+    so.worker_threads = 1;
+    servers.push_back(std::make_unique<tern::Server>(so));
+    impls.push_back(std::make_shared<regtest::CountingCalculator>());
+    ASSERT_TRUE(servers.back()->expose<testsvc::Calculator>(impls.back()).is_ok());
+    ASSERT_TRUE(servers.back()->start().is_ok());
+  }
+  const std::string drained = "127.0.0.1:" + std::to_string(servers[0]->port());
+  auto rc = tern::parse_reference_url("direct://" + drained + ",127.0.0.1:" + std::to_string(servers[1]->port()) +
+                                      "?load_balance=round_robin&routes=condition:%3D%3E%20address%20!%3D%20" +
+                                      drained + "%3B%20force");
+  ASSERT_TRUE(rc.ok()) << rc.status();
+  EXPECT_EQ(rc->options.routes, std::vector<std::string>{"condition:=> address != " + drained + "; force"});
+  tern::Client client(tern::parse_client_options({{"io_threads", "1"}}).value());
+  auto calc = client.refer<testsvc::Calculator>(rc->registry, rc->options);
+  ASSERT_TRUE(calc.ok()) << calc.status();
+  for (int i = 0; i < 6; ++i) ASSERT_EQ(calc->call<&testsvc::Calculator::add>(i, 1).value(), i + 1);
+  EXPECT_EQ(impls[0]->adds.load(), 0);
+  EXPECT_EQ(impls[1]->adds.load(), 6);
+  for (auto& s : servers) s->shutdown(milliseconds(0));
 }
 
 }  // namespace

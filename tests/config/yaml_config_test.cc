@@ -115,6 +115,60 @@ references:
   EXPECT_EQ(from_file.eject_backoff_max, milliseconds(60000));
 }
 
+// routes: a list of "<router>:<rule>" strings (or the URL form's one
+// '|'-separated value), checked at load time with the file and line.
+TEST(YamlConfig, RoutesAreAListCheckedAtLoadTime) {
+  auto c = tern::Config::parse(R"(
+references:
+  Orders:
+    routes:
+      - "condition: method = get & attachment[user] = beta-* => version = 2.0,2.1; force"
+      - "tag:"
+      - "weighted: method = place => tag = canary @ 5%"
+  Calculator:
+    routes: "tag:|condition:method = add => version = 2.0"
+  Echo:
+    routes: []
+  Greeter: "direct://127.0.0.1:20881?routes=tag:force"
+)");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->reference("Orders").options.routes,
+            (std::vector<std::string>{"condition: method = get & attachment[user] = beta-* => version = 2.0,2.1; force",
+                                      "tag:", "weighted: method = place => tag = canary @ 5%"}));
+  EXPECT_EQ(c->reference("Calculator").options.routes,
+            (std::vector<std::string>{"tag:", "condition:method = add => version = 2.0"}));
+  EXPECT_TRUE(c->reference("Echo").options.routes.empty());
+  EXPECT_EQ(c->reference("Greeter").options.routes, std::vector<std::string>{"tag:force"});
+  // The same options as the URL parameter.
+  auto url = tern::parse_reference_url(
+      "tern://h:1/?routes=condition:%20method%20%3D%20get%20%26%20attachment[user]%20%3D%20beta-*%20%3D%3E%20"
+      "version%20%3D%202.0,2.1%3B%20force|tag:|weighted:%20method%20%3D%20place%20%3D%3E%20tag%20%3D%20canary%20@%205%25");
+  ASSERT_TRUE(url.ok()) << url.status();
+  EXPECT_EQ(url->options.routes, c->reference("Orders").options.routes);
+
+  auto bad = tern::Config::parse("references:\n  Orders:\n    routes:\n      - \"tag:\"\n"
+                                 "      - \"condition: method = get version = 2.0\"\n",
+                                 "app.yaml");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(bad.status().message(),
+            "app.yaml:3: routes[1] condition rule ' method = get version = 2.0': at position 14 ('version'): expected "
+            "'=>' or '&'");
+  auto unknown = tern::Config::parse("references:\n  Orders:\n    routes: [\"canary: x\"]\n", "app.yaml");
+  ASSERT_FALSE(unknown.ok());
+  EXPECT_EQ(unknown.status().message(), "app.yaml:3: routes[0] unknown router 'canary' (known: condition, tag, weighted)");
+  auto bar = tern::Config::parse("references:\n  Orders:\n    routes:\n      - \"tag:\"\n      - \"x:a|b\"\n",
+                                 "app.yaml");
+  ASSERT_FALSE(bar.ok());
+  EXPECT_EQ(bar.status().message(), "app.yaml:5: routes[1]: 'x:a|b' contains '|', which separates routes");
+  auto empty = tern::Config::parse("references:\n  Orders:\n    routes: [\"\"]\n", "app.yaml");
+  ASSERT_FALSE(empty.ok());
+  EXPECT_EQ(empty.status().message(), "app.yaml:3: routes[0] is empty");
+  auto map = tern::Config::parse("references:\n  Orders:\n    routes:\n      - {tag: x}\n", "app.yaml");
+  ASSERT_FALSE(map.ok());
+  EXPECT_EQ(map.status().message(), "app.yaml:4: routes[0]: expected a value, got a map");
+}
+
 TEST(YamlConfig, EmptyFileAndScalarRegistry) {
   auto empty = tern::Config::parse("");
   ASSERT_TRUE(empty.ok()) << empty.status();
