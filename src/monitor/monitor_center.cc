@@ -62,13 +62,15 @@ struct ConfigView {
   ConfigDocument document;
   std::string summary;  // describe_governance_config(); "" when it does not parse
   std::string error;    // why it could not be read or parsed
+  bool read_failed = false;  // get_config failed: the document above is the last one read
   std::map<std::string, ProviderOverride, std::less<>> providers;  // its overrides when it parsed
 };
 
 ConfigView view_of(Result<ConfigDocument> doc) {
   ConfigView v;
   if (!doc) {
-    v.error = doc.status().to_string();
+    v.error = "cannot read it: " + doc.status().to_string();
+    v.read_failed = true;
     return v;
   }
   v.document = std::move(*doc);
@@ -196,8 +198,16 @@ void MonitorCenter::tick() {
 
   // The rules in force: each service's configuration document (blocking:
   // outside the state lock). A backend without configuration shows none.
+  // Services that only have history left (no provider now) are shown too,
+  // and a document may exist without providers.
+  std::set<std::string> config_names;
+  for (auto& [service, _] : found) config_names.insert(service);
+  {
+    std::lock_guard lock(im.mu);
+    for (auto& [key, _] : im.series) config_names.insert(key.first);
+  }
   std::map<std::string, ConfigView> configs;
-  for (auto& [service, _] : found) {
+  for (auto& service : config_names) {
     auto doc = im.registry->get_config(service);
     if (!doc && doc.status().code() == StatusCode::kUnimplemented) continue;
     configs[service] = view_of(std::move(doc));
@@ -265,6 +275,15 @@ void MonitorCenter::tick() {
   im.registry_error = error;
   if (error.empty() || !found.empty()) im.services = std::move(found);
   if (error.empty() || !consumers.empty()) im.consumers = std::move(consumers);
+  for (auto& [service, view] : configs) {
+    // An unreachable registry does not make the last document read go away.
+    auto old = im.configs.find(service);
+    if (view.read_failed && old != im.configs.end()) {
+      view.document = old->second.document;
+      view.summary = old->second.summary;
+      view.providers = old->second.providers;
+    }
+  }
   if (error.empty() || !configs.empty()) im.configs = std::move(configs);
 
   // Interval deltas, summed over the endpoints, per (service, method).
@@ -450,9 +469,7 @@ Result<ProviderOverrideResult> MonitorCenter::change_provider_override(const std
 
   // Read back: the revision, and what the dashboard shows from now on.
   ConfigView view = view_of(im.registry->get_config(service));
-  if (!view.error.empty() && view.document.revision == 0 && view.document.text.empty()) {
-    return Status(StatusCode::kUnavailable, "written, but reading it back failed: " + view.error);
-  }
+  if (view.read_failed) return Status(StatusCode::kUnavailable, "written, but reading it back failed: " + view.error);
   ProviderOverrideResult result{view.document, describe_governance_config(*config)};
   std::lock_guard lock(im.mu);
   im.configs[service] = std::move(view);

@@ -295,5 +295,29 @@ TEST_F(DashboardOverride, DisableReweightAndClearChangeWhereCallsGo) {
   EXPECT_EQ(calls(40), std::make_pair(20, 20));
 }
 
+// A stored document that does not parse (written around `tern config set`'s
+// validation): the state says why, and the dashboard refuses to rewrite it
+// (409) rather than drop what it cannot read.
+TEST_F(DashboardOverride, AnUnparsableStoredDocumentIsShownAndNotOverwritten) {
+  start_monitor(kToken);
+  ASSERT_TRUE(reader_->set_config(svc_, "retries: many\n").is_ok());
+  const std::uint64_t rev = stored().revision;
+  ASSERT_TRUE(wait_until([&] {
+    json s = service_state();
+    return !s.is_null() && s["config"]["revision"] == rev;
+  }, 5s)) << state_.dump(2);
+  json config = service_state()["config"];
+  EXPECT_EQ(config["error"], "does not parse: line 1: retries: \"many\" is not a whole number");
+  EXPECT_EQ(config["summary"], "");
+  EXPECT_EQ(config["text"], "retries: many\n");
+  auto r = post({{"service", svc_}, {"address", a_->address()}, {"disabled", true}});
+  EXPECT_EQ(r.status, 409);
+  EXPECT_EQ(error_of(r), "the stored document of " + svc_ + " (revision " + std::to_string(rev) +
+                             ") does not parse here: line 1: retries: \"many\" is not a whole number; fix it with "
+                             "`tern config set`");
+  EXPECT_EQ(stored().revision, rev);
+  EXPECT_EQ(stored().text, "retries: many\n");
+}
+
 }  // namespace
 }  // namespace tern::monitor

@@ -133,8 +133,10 @@ class MonitorCenter {
   // errors_by_code and calls are totals over the providers; events are newest first.
   // config is the service's configuration document as the last tick (or
   // change) read it: revision 0 and text "" when there is none, null when
-  // the registry keeps none (UNIMPLEMENTED); error is why it could not be
-  // read or does not parse (then summary is "" and no override is shown).
+  // the registry keeps none (UNIMPLEMENTED); error says why it could not be
+  // read ("cannot read it: ...", the last document read stays shown) or
+  // does not parse ("does not parse: ...", then summary is "" and no
+  // override is shown).
   // override_weight and disabled are that document's entry for the
   // provider (weight the URL's own).
   // Percentiles are in milliseconds, null for an interval without calls;
