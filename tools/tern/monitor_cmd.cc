@@ -180,9 +180,10 @@ int run_monitor(const std::string& registry_url, const std::string& listen, int 
   if (Status s = http.start(); !s.is_ok()) return fail(s);
   std::cout << "[monitor] registry " << registry_url << (registry_tls.enabled ? " (TLS)" : "") << ", scraping every "
             << mo.interval.count() << " ms\n"
-            << "[monitor] provider overrides "
-            << (token.empty() ? "off (read-only; --auth-token-file enables them)" : "on (bearer token required)") << "\n"
-            << "[monitor] dashboard at http://" << http.address().to_string() << "/" << std::endl;
+            << "[monitor] dashboard at http://" << http.address().to_string() << "/\n"
+            << "[monitor] provider overrides "  // after the address: scripts read the second line for it
+            << (token.empty() ? "off (read-only; --auth-token-file enables them)" : "on (bearer token required)")
+            << std::endl;
   install_stop_signals();
   while (!g_stop) std::this_thread::sleep_for(std::chrono::milliseconds(100));
   http.shutdown();
