@@ -606,7 +606,9 @@ std::string MonitorCenter::state_json() const {
               {"ticks", im.ticks},
               {"services", std::move(services)},
               {"events", std::move(events)}};
-  return doc.dump();
+  // The document text and URLs come from the registry: bytes that are not
+  // UTF-8 become U+FFFD instead of an exception.
+  return doc.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
 }  // namespace tern::monitor

@@ -317,6 +317,16 @@ TEST_F(DashboardOverride, AnUnparsableStoredDocumentIsShownAndNotOverwritten) {
                              "`tern config set`");
   EXPECT_EQ(stored().revision, rev);
   EXPECT_EQ(stored().text, "retries: many\n");
+
+  // Bytes that are not UTF-8 (a Latin-1 comment) do not break /api/state:
+  // they show as U+FFFD.
+  ASSERT_TRUE(reader_->set_config(svc_, "# caf\xe9\n").is_ok());
+  const std::uint64_t latin1 = stored().revision;
+  ASSERT_TRUE(wait_until([&] {
+    json s = service_state();
+    return !s.is_null() && s["config"]["revision"] == latin1;
+  }, 5s)) << state_.dump(2);
+  EXPECT_EQ(service_state()["config"]["text"], "# caf\ufffd\n");
 }
 
 }  // namespace

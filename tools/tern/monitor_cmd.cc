@@ -44,7 +44,7 @@ monitor::HttpResponse json_response(int status, const nlohmann::json& body) {
   monitor::HttpResponse r;
   r.status = status;
   r.content_type = "application/json";
-  r.body = body.dump() + "\n";
+  r.body = body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";  // echoes registry text
   return r;
 }
 
