@@ -91,4 +91,16 @@ Result<GovernanceConfig> parse_governance_config(std::string_view text);
 // export {max_concurrency 4 max_qps 50}"; "nothing" when empty.
 std::string describe_governance_config(const GovernanceConfig& config);
 
+// The canonical text of `config`: the document parse_governance_config()
+// reads back to an equal GovernanceConfig, with the keys in the order of the
+// format above, the timeout in milliseconds ("500ms"), strings double-quoted
+// and escaped, and one line per provider ("127.0.0.1:20880": {weight: 0,
+// disabled: true}; a provider without overrides is {}). An empty config is
+// "{}\n" (a document that overrides nothing). Used by the dashboard to write
+// a document back after changing one provider: comments and the layout of
+// the stored text are not kept. Never fails; a value parse_governance_config
+// would reject (say a weight out of range, set by hand on the struct) is
+// written as it is and rejected when read back. Thread safe (pure function).
+std::string format_governance_config(const GovernanceConfig& config);
+
 }  // namespace tern

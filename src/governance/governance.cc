@@ -295,4 +295,59 @@ std::string describe_governance_config(const GovernanceConfig& config) {
   return out.empty() ? "nothing" : out;
 }
 
+namespace {
+
+// A double-quoted YAML scalar: the escapes YAML's double-quoted style knows,
+// so any string (quotes, backslashes, control bytes, '#', ': ') reads back
+// as itself.
+std::string quoted(std::string_view s) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out = "\"";
+  for (char c : s) {
+    auto u = static_cast<unsigned char>(c);
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += c;
+    } else if (c == '\n') {
+      out += "\\n";
+    } else if (c == '\t') {
+      out += "\\t";
+    } else if (u < 0x20 || u == 0x7f) {
+      out += "\\x";
+      out += kHex[u >> 4];
+      out += kHex[u & 0xf];
+    } else {
+      out += c;
+    }
+  }
+  return out + "\"";
+}
+
+}  // namespace
+
+std::string format_governance_config(const GovernanceConfig& config) {
+  std::string out;
+  if (config.routes) {
+    if (config.routes->empty()) {
+      out += "routes: []\n";
+    } else {
+      out += "routes:\n";
+      for (const auto& r : *config.routes) out += "  - " + quoted(r) + "\n";
+    }
+  }
+  if (config.timeout) out += "timeout: " + std::to_string(config.timeout->count()) + "ms\n";
+  if (config.retries) out += "retries: " + std::to_string(*config.retries) + "\n";
+  if (config.load_balance) out += "load_balance: " + quoted(*config.load_balance) + "\n";
+  if (!config.providers.empty()) {
+    out += "providers:\n";
+    for (const auto& [address, o] : config.providers) {
+      std::string fields;
+      if (o.weight) fields += "weight: " + std::to_string(*o.weight);
+      if (o.disabled) fields += std::string(fields.empty() ? "" : ", ") + "disabled: true";
+      out += "  " + quoted(address) + ": {" + fields + "}\n";
+    }
+  }
+  return out.empty() ? "{}\n" : out;
+}
+
 }  // namespace tern

@@ -1,5 +1,5 @@
-// A blocking HTTP/1.1 GET for the monitor's scraper and the tests: one
-// io_context per call, bounded by a timeout. See tern/monitor/http.h.
+// A blocking HTTP/1.1 GET and POST for the monitor's scraper and the tests:
+// one io_context per call, bounded by a timeout. See tern/monitor/http.h.
 #include <asio/connect.hpp>
 #include <asio/ip/tcp.hpp>
 #include <asio/read.hpp>
@@ -72,9 +72,9 @@ Result<std::string> http_exchange(const HostPort& address, std::string_view raw_
   return response;
 }
 
-Result<HttpResponse> http_get(const HostPort& address, std::string_view target, std::chrono::milliseconds timeout) {
-  std::string req = "GET " + std::string(target) + " HTTP/1.1\r\nHost: " + address.to_string() +
-                    "\r\nConnection: close\r\nUser-Agent: tern-monitor\r\n\r\n";
+namespace {
+
+Result<HttpResponse> exchange(const HostPort& address, const std::string& req, std::chrono::milliseconds timeout) {
   auto raw = http_exchange(address, req, timeout);
   if (!raw) return raw.status();
   std::string_view text = *raw;
@@ -106,6 +106,26 @@ Result<HttpResponse> http_get(const HostPort& address, std::string_view target, 
   if (auto it = r.headers.find("content-type"); it != r.headers.end()) r.content_type = it->second;
   r.body = std::string(text.substr(head_end + 4));
   return r;
+}
+
+}  // namespace
+
+Result<HttpResponse> http_get(const HostPort& address, std::string_view target, std::chrono::milliseconds timeout) {
+  std::string req = "GET " + std::string(target) + " HTTP/1.1\r\nHost: " + address.to_string() +
+                    "\r\nConnection: close\r\nUser-Agent: tern-monitor\r\n\r\n";
+  return exchange(address, req, timeout);
+}
+
+Result<HttpResponse> http_post(const HostPort& address, std::string_view target, std::string_view body,
+                               const std::map<std::string, std::string>& headers, std::string_view content_type,
+                               std::chrono::milliseconds timeout) {
+  std::string req = "POST " + std::string(target) + " HTTP/1.1\r\nHost: " + address.to_string() +
+                    "\r\nConnection: close\r\nUser-Agent: tern-monitor\r\nContent-Type: " + std::string(content_type) +
+                    "\r\nContent-Length: " + std::to_string(body.size()) + "\r\n";
+  for (const auto& [name, value] : headers) req += name + ": " + value + "\r\n";
+  req += "\r\n";
+  req += body;
+  return exchange(address, req, timeout);
 }
 
 }  // namespace tern::monitor

@@ -1,7 +1,9 @@
-// The tiny HTTP/1.1 GET server behind the admin endpoint and the dashboard.
-// One thread, one io_context; each connection reads one request head, gets
-// one response, and is closed. See tern/monitor/http.h.
+// The tiny HTTP/1.1 server behind the admin endpoint and the dashboard.
+// One thread, one io_context; each connection reads one request head (and a
+// POST's Content-Length body), gets one response, and is closed. See
+// tern/monitor/http.h.
 #include <asio/ip/tcp.hpp>
+#include <asio/read.hpp>
 #include <asio/read_until.hpp>
 #include <asio/steady_timer.hpp>
 #include <asio/streambuf.hpp>
@@ -9,7 +11,9 @@
 
 #include <algorithm>
 #include <cctype>
+#include <charconv>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <unordered_map>
 
@@ -25,9 +29,16 @@ std::string_view http_reason(int status) noexcept {
     case 204: return "No Content";
     case 400: return "Bad Request";
     case 404: return "Not Found";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
     case 405: return "Method Not Allowed";
+    case 409: return "Conflict";
+    case 411: return "Length Required";
+    case 413: return "Content Too Large";
     case 431: return "Request Header Fields Too Large";
     case 500: return "Internal Server Error";
+    case 501: return "Not Implemented";
+    case 502: return "Bad Gateway";
     case 503: return "Service Unavailable";
     default: return "Unknown";
   }
@@ -115,7 +126,8 @@ HttpResponse text(int status, std::string body) {
 // owned by Impl and the thread is joined before Impl goes away.
 struct HttpServer::Impl {
   HttpServerOptions options;
-  std::unordered_map<std::string, HttpHandler> routes;
+  std::unordered_map<std::string, HttpHandler> routes;       // GET and HEAD
+  std::unordered_map<std::string, HttpHandler> post_routes;  // POST
   asio::io_context io;
   std::unique_ptr<asio::ip::tcp::acceptor> acceptor;
   std::thread thread;
@@ -124,16 +136,24 @@ struct HttpServer::Impl {
   bool stopped = false;
   HostPort bound;
 
+  // The answer to a request whose method or path has no handler, decided
+  // from the head alone (before a body is read); nullopt when there is one.
+  std::optional<HttpResponse> refuse(const HttpRequest& req) const {
+    const bool get = routes.count(req.path) > 0, post = post_routes.count(req.path) > 0;
+    const bool known_method = req.method == "GET" || req.method == "HEAD" || req.method == "POST";
+    if (known_method && !get && !post) return text(404, "not found: " + req.path + "\n");
+    if (req.method == "POST" ? post : (known_method && get)) return std::nullopt;
+    std::string allow = get ? (post ? "GET, HEAD, POST" : "GET, HEAD") : (post ? "POST" : "GET, HEAD");
+    auto r = text(405, "method " + req.method + " not allowed for " + req.path + " (allowed: " + allow + ")\n");
+    r.headers["Allow"] = allow;
+    return r;
+  }
+
   HttpResponse dispatch(const HttpRequest& req) {
-    if (req.method != "GET" && req.method != "HEAD") {
-      auto r = text(405, "only GET is supported\n");
-      r.headers["Allow"] = "GET, HEAD";
-      return r;
-    }
-    auto it = routes.find(req.path);
-    if (it == routes.end()) return text(404, "not found: " + req.path + "\n");
+    if (auto refused = refuse(req)) return *refused;
+    const auto& table = req.method == "POST" ? post_routes : routes;
     try {
-      return it->second(req);
+      return table.at(req.path)(req);
     } catch (const std::exception& e) {
       return text(500, std::string("handler failed: ") + e.what() + "\n");
     }
@@ -152,6 +172,8 @@ struct HttpServer::Impl {
     asio::ip::tcp::socket socket;
     asio::streambuf buf;
     asio::steady_timer timer;
+    HttpRequest req;
+    bool head_only = false;
     std::string out;
   };
 
@@ -170,6 +192,7 @@ struct HttpServer::Impl {
 
   void serve(asio::ip::tcp::socket socket) {
     auto c = std::make_shared<Conn>(std::move(socket), options.max_request_bytes);
+    // Bounds the whole request: head and body.
     c->timer.expires_after(options.read_timeout);
     c->timer.async_wait([c](std::error_code ec) {
       if (!ec) {
@@ -177,47 +200,101 @@ struct HttpServer::Impl {
         c->socket.close(ignored);
       }
     });
-    asio::async_read_until(c->socket, c->buf, "\r\n\r\n",
-                           [self = this, c](std::error_code ec, std::size_t n) {
-                             c->timer.cancel();
-                             HttpResponse resp;
-                             bool head_only = false;
-                             if (ec == asio::error::not_found) {
-                               resp = text(431, "request head too large\n");
-                             } else if (ec) {
-                               return;  // closed, reset or timed out: nothing to answer
-                             } else {
-                               std::string head(asio::buffers_begin(c->buf.data()),
-                                                asio::buffers_begin(c->buf.data()) + static_cast<std::ptrdiff_t>(n - 4));
-                               HttpRequest req;
-                               if (!parse_head(head, &req)) {
-                                 resp = text(400, "bad request\n");
-                               } else {
-                                 head_only = req.method == "HEAD";
-                                 resp = self->dispatch(req);
-                               }
-                             }
-                             c->out = serialize(resp, head_only);
-                             asio::async_write(c->socket, asio::buffer(c->out), [c](std::error_code ec2, std::size_t) {
-                               std::error_code ignored;
-                               if (ec2) {
-                                 c->socket.close(ignored);
-                                 return;
-                               }
-                               // Half-close, then discard what the client still sends until it
-                               // closes (bounded by the timer): closing with unread input would
-                               // reset the connection and could destroy the response in flight.
-                               c->socket.shutdown(asio::ip::tcp::socket::shutdown_send, ignored);
-                               c->timer.expires_after(std::chrono::seconds(1));
-                               c->timer.async_wait([c](std::error_code te) {
-                                 if (!te) {
-                                   std::error_code ignored2;
-                                   c->socket.close(ignored2);
-                                 }
-                               });
-                               drain(c);
-                             });
-                           });
+    asio::async_read_until(c->socket, c->buf, "\r\n\r\n", [self = this, c](std::error_code ec, std::size_t n) {
+      if (ec == asio::error::not_found) {
+        respond(c, text(431, "request head too large\n"));
+        return;
+      }
+      if (ec) {
+        c->timer.cancel();
+        return;  // closed, reset or timed out: nothing to answer
+      }
+      std::string head(asio::buffers_begin(c->buf.data()),
+                       asio::buffers_begin(c->buf.data()) + static_cast<std::ptrdiff_t>(n - 4));
+      c->buf.consume(n);  // what is left is the start of a body
+      if (!parse_head(head, &c->req)) {
+        respond(c, text(400, "bad request\n"));
+        return;
+      }
+      c->head_only = c->req.method == "HEAD";
+      if (auto refused = self->refuse(c->req)) {
+        respond(c, std::move(*refused));
+        return;
+      }
+      if (c->req.method != "POST") {
+        respond(c, self->dispatch(c->req));
+        return;
+      }
+      self->read_body(c);
+    });
+  }
+
+  // A POST's body: exactly Content-Length bytes, part of which may already
+  // be in the buffer behind the head.
+  void read_body(const std::shared_ptr<Conn>& c) {
+    const auto& h = c->req.headers;
+    if (h.count("transfer-encoding")) {
+      respond(c, text(501, "Transfer-Encoding is not supported; send a Content-Length body\n"));
+      return;
+    }
+    auto cl = h.find("content-length");
+    if (cl == h.end()) {
+      respond(c, text(411, "a POST needs a Content-Length\n"));
+      return;
+    }
+    std::size_t length = 0;
+    const std::string& v = cl->second;
+    auto [end, err] = std::from_chars(v.data(), v.data() + v.size(), length);
+    if (v.empty() || err != std::errc() || end != v.data() + v.size()) {
+      respond(c, text(400, "malformed Content-Length \"" + v + "\"\n"));
+      return;
+    }
+    if (length > options.max_body_bytes) {
+      respond(c, text(413, "request body of " + std::to_string(length) + " bytes is over the limit of " +
+                               std::to_string(options.max_body_bytes) + "\n"));
+      return;
+    }
+    const std::size_t have = std::min(length, c->buf.size());
+    c->req.body.assign(asio::buffers_begin(c->buf.data()),
+                       asio::buffers_begin(c->buf.data()) + static_cast<std::ptrdiff_t>(have));
+    c->buf.consume(have);
+    if (have == length) {
+      respond(c, dispatch(c->req));
+      return;
+    }
+    c->req.body.resize(length);
+    asio::async_read(c->socket, asio::buffer(c->req.body.data() + have, length - have),
+                     [self = this, c](std::error_code ec, std::size_t) {
+                       if (ec) {
+                         c->timer.cancel();
+                         return;  // closed, reset or timed out mid-body
+                       }
+                       respond(c, self->dispatch(c->req));
+                     });
+  }
+
+  static void respond(const std::shared_ptr<Conn>& c, const HttpResponse& resp) {
+    c->timer.cancel();
+    c->out = serialize(resp, c->head_only);
+    asio::async_write(c->socket, asio::buffer(c->out), [c](std::error_code ec2, std::size_t) {
+      std::error_code ignored;
+      if (ec2) {
+        c->socket.close(ignored);
+        return;
+      }
+      // Half-close, then discard what the client still sends until it
+      // closes (bounded by the timer): closing with unread input would
+      // reset the connection and could destroy the response in flight.
+      c->socket.shutdown(asio::ip::tcp::socket::shutdown_send, ignored);
+      c->timer.expires_after(std::chrono::seconds(1));
+      c->timer.async_wait([c](std::error_code te) {
+        if (!te) {
+          std::error_code ignored2;
+          c->socket.close(ignored2);
+        }
+      });
+      drain(c);
+    });
   }
 };
 
@@ -228,6 +305,10 @@ HttpServer::HttpServer(HttpServerOptions options) : impl_(std::make_shared<Impl>
 HttpServer::~HttpServer() { shutdown(); }
 
 void HttpServer::route(std::string path, HttpHandler handler) { impl_->routes[std::move(path)] = std::move(handler); }
+
+void HttpServer::post_route(std::string path, HttpHandler handler) {
+  impl_->post_routes[std::move(path)] = std::move(handler);
+}
 
 Status HttpServer::start() {
   auto& im = *impl_;

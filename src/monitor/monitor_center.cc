@@ -1,5 +1,6 @@
 // The monitor center: registry discovery, /status scraping, per-method
-// history. See tern/monitor/monitor_center.h.
+// history, the rules in force (configuration documents) and the dashboard's
+// provider overrides. See tern/monitor/monitor_center.h.
 #include "tern/monitor/monitor_center.h"
 
 #include <nlohmann/json.hpp>
@@ -13,6 +14,7 @@
 #include <thread>
 
 #include "monitor/provider_events.h"
+#include "tern/governance.h"
 #include "tern/monitor/admin_server.h"
 #include "tern/monitor/exposition.h"
 #include "tern/monitor/http.h"
@@ -55,6 +57,40 @@ struct Point {
   double p50 = 0, p90 = 0, p99 = 0, p999 = 0;  // ms
 };
 
+// A service's configuration document as last read.
+struct ConfigView {
+  ConfigDocument document;
+  std::string summary;  // describe_governance_config(); "" when it does not parse
+  std::string error;    // why it could not be read or parsed
+  bool read_failed = false;  // get_config failed: the document above is the last one read
+  std::map<std::string, ProviderOverride, std::less<>> providers;  // its overrides when it parsed
+};
+
+ConfigView view_of(Result<ConfigDocument> doc) {
+  ConfigView v;
+  if (!doc) {
+    v.error = "cannot read it: " + doc.status().to_string();
+    v.read_failed = true;
+    return v;
+  }
+  v.document = std::move(*doc);
+  auto parsed = parse_governance_config(v.document.text);
+  if (!parsed) {
+    v.error = "does not parse: " + parsed.status().message();
+    return v;
+  }
+  v.summary = describe_governance_config(*parsed);
+  v.providers = std::move(parsed->providers);
+  return v;
+}
+
+// "host:port" with a non-empty host and a port in 1..65535 (the key format
+// of `providers:`).
+bool valid_provider_address(std::string_view a) {
+  auto hp = parse_host_port(a);
+  return hp.has_value() && !hp->host.empty() && hp->port != 0 && hp->to_string() == a;
+}
+
 struct Series {
   std::deque<Point> points;
   std::uint64_t calls = 0;   // total over the providers at the last scrape
@@ -77,6 +113,8 @@ struct MonitorCenter::Impl {
   std::uint64_t ticks = 0;
   std::map<std::string, std::vector<ProviderInfo>> services;
   std::map<std::string, std::vector<Url>> consumers;  // by service, from Registry::list_consumers
+  std::map<std::string, ConfigView> configs;  // by service; absent: the backend keeps none
+  std::mutex change_mu;  // serializes change_provider_override()
   ProviderEventLog events;
   std::map<std::string, Endpoint> endpoints;  // by admin address
   std::map<Key, Series> series;
@@ -158,6 +196,23 @@ void MonitorCenter::tick() {
   std::string error;
   im.discover(&found, &consumers, &error);
 
+  // The rules in force: each service's configuration document (blocking:
+  // outside the state lock). A backend without configuration shows none.
+  // Services that only have history left (no provider now) are shown too,
+  // and a document may exist without providers.
+  std::set<std::string> config_names;
+  for (auto& [service, _] : found) config_names.insert(service);
+  {
+    std::lock_guard lock(im.mu);
+    for (auto& [key, _] : im.series) config_names.insert(key.first);
+  }
+  std::map<std::string, ConfigView> configs;
+  for (auto& service : config_names) {
+    auto doc = im.registry->get_config(service);
+    if (!doc && doc.status().code() == StatusCode::kUnimplemented) continue;
+    configs[service] = view_of(std::move(doc));
+  }
+
   // Providers that left since the last tick: does their admin endpoint still
   // answer? (No: the process is gone, the event is "expired".)
   std::map<std::string, std::string> unreachable;  // provider URL -> why
@@ -220,6 +275,16 @@ void MonitorCenter::tick() {
   im.registry_error = error;
   if (error.empty() || !found.empty()) im.services = std::move(found);
   if (error.empty() || !consumers.empty()) im.consumers = std::move(consumers);
+  for (auto& [service, view] : configs) {
+    // An unreachable registry does not make the last document read go away.
+    auto old = im.configs.find(service);
+    if (view.read_failed && old != im.configs.end()) {
+      view.document = old->second.document;
+      view.summary = old->second.summary;
+      view.providers = old->second.providers;
+    }
+  }
+  if (error.empty() || !configs.empty()) im.configs = std::move(configs);
 
   // Interval deltas, summed over the endpoints, per (service, method).
   struct Acc {
@@ -346,6 +411,71 @@ void MonitorCenter::tick() {
   }
 }
 
+Result<ProviderOverrideResult> MonitorCenter::change_provider_override(const std::string& service,
+                                                                      const std::string& address,
+                                                                      const ProviderOverrideChange& change) {
+  auto& im = *impl_;
+  std::lock_guard change_lock(im.change_mu);
+  if (!im.registry) return Status(StatusCode::kFailedPrecondition, "the monitor is not started");
+  if (change.clear && (change.weight || change.disabled)) {
+    return Status(StatusCode::kInvalidArgument, "clear removes the provider's overrides: give it alone");
+  }
+  if (!change.clear && !change.weight && !change.disabled) {
+    return Status(StatusCode::kInvalidArgument, "nothing to change: give weight, disabled or clear");
+  }
+  if (change.weight && (*change.weight < 0 || *change.weight > 1000000)) {
+    return Status(StatusCode::kInvalidArgument,
+                  "weight " + std::to_string(*change.weight) + " is out of range [0, 1000000]");
+  }
+  if (!valid_provider_address(address)) {
+    return Status(StatusCode::kInvalidArgument, "\"" + address + "\" is not a provider address host:port");
+  }
+  bool is_provider = false;
+  {
+    std::lock_guard lock(im.mu);
+    auto it = im.services.find(service);
+    if (it == im.services.end()) {
+      return Status(StatusCode::kInvalidArgument, "unknown service \"" + service + "\" (not in the registry's list)");
+    }
+    for (auto& p : it->second) is_provider = is_provider || p.url.address() == address;
+  }
+
+  auto current = im.registry->get_config(service);
+  if (!current) return current.status();
+  auto config = parse_governance_config(current->text);
+  if (!config) {
+    return Status(StatusCode::kFailedPrecondition,
+                  "the stored document of " + service + " (revision " + std::to_string(current->revision) +
+                      ") does not parse here: " + config.status().message() + "; fix it with `tern config set`");
+  }
+  auto entry = config->providers.find(address);
+  if (!is_provider && entry == config->providers.end()) {
+    return Status(StatusCode::kInvalidArgument,
+                  "\"" + address + "\" is neither a provider of " + service + " nor in its configuration");
+  }
+  if (change.clear) {
+    if (entry != config->providers.end()) config->providers.erase(entry);
+  } else {
+    ProviderOverride& o = config->providers[address];
+    if (change.weight) o.weight = *change.weight;
+    if (change.disabled) o.disabled = *change.disabled;
+    if (!o.weight && !o.disabled) config->providers.erase(address);  // nothing left to override
+  }
+  const std::string text = format_governance_config(*config);
+  if (auto checked = parse_governance_config(text); !checked) {
+    return Status(StatusCode::kInternal, "the changed document does not parse: " + checked.status().message());
+  }
+  if (Status s = im.registry->set_config(service, text); !s.is_ok()) return s;
+
+  // Read back: the revision, and what the dashboard shows from now on.
+  ConfigView view = view_of(im.registry->get_config(service));
+  if (view.read_failed) return Status(StatusCode::kUnavailable, "written, but reading it back failed: " + view.error);
+  ProviderOverrideResult result{view.document, describe_governance_config(*config)};
+  std::lock_guard lock(im.mu);
+  im.configs[service] = std::move(view);
+  return result;
+}
+
 std::string MonitorCenter::state_json() const {
   using nlohmann::json;
   auto& im = *impl_;
@@ -357,6 +487,7 @@ std::string MonitorCenter::state_json() const {
   for (auto& [key, _] : im.series) names.insert(key.first);
   for (auto& name : names) {
     json providers = json::array();
+    auto config = im.configs.find(name);
     if (auto it = im.services.find(name); it != im.services.end()) {
       for (auto& p : it->second) {
         json row = {{"address", p.url.address()},
@@ -370,7 +501,15 @@ std::string MonitorCenter::state_json() const {
                     {"error", ""},
                     {"qps", 0.0},
                     {"calls", 0},
-                    {"in_flight", 0}};
+                    {"in_flight", 0},
+                    {"override_weight", nullptr},
+                    {"disabled", false}};
+        if (config != im.configs.end()) {
+          if (auto o = config->second.providers.find(p.url.address()); o != config->second.providers.end()) {
+            if (o->second.weight) row["override_weight"] = *o->second.weight;
+            row["disabled"] = o->second.disabled;
+          }
+        }
         if (auto ep = im.endpoints.find(p.admin); !p.admin.empty() && ep != im.endpoints.end()) {
           auto& e = ep->second;
           row["status"] = e.up ? "up" : "down";
@@ -438,8 +577,16 @@ std::string MonitorCenter::state_json() const {
                              {"url", c.to_string()}});
       }
     }
+    json config_json = nullptr;
+    if (config != im.configs.end()) {
+      config_json = {{"revision", config->second.document.revision},
+                     {"text", config->second.document.text},
+                     {"summary", config->second.summary},
+                     {"error", config->second.error}};
+    }
     services.push_back({{"name", name},
                         {"providers", std::move(providers)},
+                        {"config", std::move(config_json)},
                         {"consumers", std::move(consumers)},
                         {"methods", std::move(methods)}});
   }
@@ -459,7 +606,9 @@ std::string MonitorCenter::state_json() const {
               {"ticks", im.ticks},
               {"services", std::move(services)},
               {"events", std::move(events)}};
-  return doc.dump();
+  // The document text and URLs come from the registry: bytes that are not
+  // UTF-8 become U+FFFD instead of an exception.
+  return doc.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
 }  // namespace tern::monitor

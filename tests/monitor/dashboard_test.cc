@@ -1,8 +1,9 @@
 // The `tern monitor` dashboard end to end, in a real browser: an embedded
 // registry and two providers with admin endpoints (in-process), the `tern`
 // binary running `monitor` against them, and headless Chromium loading the
-// page. The dumped DOM must list both providers as up and hold charts with
-// data points; a screenshot is kept under the build dir
+// page. The dumped DOM must list both providers as up, hold charts with
+// data points, and show the rules in force (a configuration document stored
+// in the registry) with the provider's override; a screenshot is kept under the build dir
 // (monitor_dashboard.png) for humans.
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -15,6 +16,7 @@
 #include "subprocess.h"
 #include "tern/client.h"
 #include "tern/monitor/http.h"
+#include "tern/provider.h"
 #include "tern/registry_server.h"
 #include "test_services.h"
 #include "wait_until.h"
@@ -153,6 +155,21 @@ TEST(Dashboard, ChromiumSeesProvidersAndChartData) {
   }
   ASSERT_TRUE(ready) << state.dump(2);
 
+  // The rules in force: a document stored in the registry, as `tern config
+  // set` would, shows in the state (and below, in the page).
+  const std::string p1_address = "127.0.0.1:" + std::to_string(p1.provider->port());
+  const std::string document = "# slower canary\ntimeout: 750ms\nproviders:\n  \"" + p1_address + "\": {weight: 50}\n";
+  auto writer = create_registry_any(Url::parse(reg_url).value()).value();
+  ASSERT_TRUE(writer->set_config(svc, document).is_ok());
+  const std::uint64_t revision = writer->get_config(svc).value().revision;
+  ASSERT_TRUE(testutil::wait_until([&] {
+    if (!get_state(&seen)) return false;
+    for (auto& s : seen["services"]) {
+      if (s["name"] == svc && s["config"].is_object() && s["config"]["revision"] == revision) return true;
+    }
+    return false;
+  }, milliseconds(10000))) << seen.dump(2);
+
   std::string url = "http://" + address + "/";
   fs::path profile = fs::temp_directory_path() / ("tern-chromium-" + std::to_string(::getpid()));
   std::string dom = run("timeout 60 " + chromium + chromium_flags(profile.string()) + " --dump-dom " + url +
@@ -185,6 +202,22 @@ TEST(Dashboard, ChromiumSeesProvidersAndChartData) {
   EXPECT_NE(dom.find("Last scrape"), std::string::npos);
   EXPECT_EQ(dom.find("Heartbeat age"), std::string::npos);
   EXPECT_NE(dom.find("data-method=\"add\""), std::string::npos);
+  // The rules panel: revision, summary and the document's text as stored.
+  EXPECT_NE(dom.find("class=\"rules\" data-revision=\"" + std::to_string(revision) + "\""), std::string::npos);
+  const std::string summary = "<div class=\"rules-summary\">revision " + std::to_string(revision) +
+                              " \u00b7 timeout 750ms, providers " + p1_address + " weight 50</div>";
+  EXPECT_NE(dom.find(summary), std::string::npos) << summary;
+  const std::string text = "<pre class=\"rules-text\"># slower canary\ntimeout: 750ms\nproviders:\n  \"" +
+                           p1_address + "\": {weight: 50}\n</pre>";
+  EXPECT_NE(dom.find(text), std::string::npos) << text;
+  // The provider row shows the override and the buttons, disabled: this
+  // monitor has no --auth-token-file.
+  std::string p1_row = dom.substr(dom.find("class=\"provider-row\" data-address=\"" + p1_address + "\""));
+  p1_row = p1_row.substr(0, p1_row.find("</tr>"));
+  EXPECT_NE(p1_row.find("<td class=\"override\">weight 50</td>"), std::string::npos) << p1_row;
+  EXPECT_NE(p1_row.find("data-action=\"disable\""), std::string::npos) << p1_row;
+  EXPECT_NE(p1_row.find(" disabled=\"\""), std::string::npos) << p1_row;
+  EXPECT_NE(dom.find("<span id=\"mode\">read-only</span>"), std::string::npos);
   int charts = 0, max_points = 0;
   const std::string points_attr = "data-points=\"";
   for (std::size_t at = dom.find(points_attr); at != std::string::npos; at = dom.find(points_attr, at + 1)) {

@@ -52,9 +52,11 @@ int run_config(const std::string& action, const std::string& registry_url, const
                const std::string& file, const tern::RegistryOptions& options);
 
 // tern monitor: dashboard at http://listen/ for the providers in `registry_url`
-// (`registry_tls`: TLS to an embedded registry).
+// (`registry_tls`: TLS to an embedded registry). `auth_token_file` (empty:
+// none) holds the bearer token that the dashboard's write actions require;
+// without it the dashboard is read-only.
 int run_monitor(const std::string& registry_url, const std::string& listen, int interval_ms,
-                const tern::TlsOptions& registry_tls);
+                const tern::TlsOptions& registry_tls, const std::string& auth_token_file);
 
 // tern describe <service>: methods and providers.
 int run_describe(const std::string& service, const Target& target);

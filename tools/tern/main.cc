@@ -7,7 +7,8 @@
 //   tern config get|set|rm|watch <service> [file|-] --registry URL [the same --tls-* options as ls]
 //               (the service's dynamic configuration document, docs/governance.md;
 //                set validates it first: an invalid document exits 2, nothing stored)
-//   tern monitor --registry URL --listen host:port [the same --tls-* options as ls]
+//   tern monitor --registry URL --listen host:port [--auth-token-file FILE] [the same --tls-* options as ls]
+//                (with a token the dashboard can disable and re-weight providers)
 //   tern describe <service> (--registry URL | --addr host:port) [--token T]
 //   tern call <service>.<method> ['<json args>'] (--registry URL | --addr host:port) [--token T]
 //             (a stream method: stdin's JSON lines are its messages, replies print as JSON lines)
@@ -264,6 +265,10 @@ int main(int argc, char** argv) {
   monitor->add_option("--interval", interval_ms, "scrape interval in ms (at least 100)")
       ->capture_default_str()
       ->check(CLI::Range(100, kDayMs));
+  std::string monitor_token_file;
+  monitor->add_option("--auth-token-file", monitor_token_file,
+                      "file holding the bearer token the dashboard's write actions (disable, weight) require; "
+                      "without it the dashboard is read-only");
 
   auto* config_cmd = app.add_subcommand("config", "get, set, remove or watch a service's dynamic configuration");
   config_cmd->require_subcommand(1);
@@ -366,7 +371,7 @@ int main(int argc, char** argv) {
   for (CLI::App* cmd : config_actions) {
     if (cmd->parsed()) return run_config(cmd->get_name(), registry_url, service, config_file, registry_options);
   }
-  if (monitor->parsed()) return run_monitor(registry_url, monitor_listen, interval_ms, registry_options.tls);
+  if (monitor->parsed()) return run_monitor(registry_url, monitor_listen, interval_ms, registry_options.tls, monitor_token_file);
   if (describe->parsed()) return run_describe(service, target);
   if (call->parsed()) {
     target.timeout_given = call->get_option("--timeout")->count() > 0;

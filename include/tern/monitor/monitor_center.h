@@ -20,15 +20,22 @@
 // joined, left (gracefully: the admin endpoint still answers), expired (left
 // and the admin endpoint no longer answers: a killed or crashed process),
 // went down or came back up (src/monitor/provider_events.h).
+// Each tick also reads every service's dynamic configuration document
+// (Registry::get_config, tern/governance.h) to show the rules in force, and
+// change_provider_override() edits one provider's entry in it (the
+// dashboard's Disable / Enable / weight buttons).
 //
 // Thread safety: every method may be called from any thread; tick() calls
 // are serialized internally.
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 
+#include "tern/registry.h"
 #include "tern/result.h"
 #include "tern/tls.h"
 
@@ -48,6 +55,21 @@ struct MonitorOptions {
   std::size_t history = 300;
 };
 
+// One change to one provider's entry under `providers:` of a service's
+// configuration document (tern/governance.h). Fields left unset keep what
+// the document says.
+struct ProviderOverrideChange {
+  std::optional<int> weight;     // the weight override, 0 to 1000000
+  std::optional<bool> disabled;  // true: left out of the consumers' directories
+  bool clear = false;            // remove the provider's entry (weight and disabled); alone
+};
+
+// What change_provider_override() stored.
+struct ProviderOverrideResult {
+  ConfigDocument document;  // as read back from the registry after the write
+  std::string summary;      // describe_governance_config() of what was written
+};
+
 class MonitorCenter {
  public:
   explicit MonitorCenter(MonitorOptions options);
@@ -64,12 +86,41 @@ class MonitorCenter {
   // calls it every interval). Registry errors are kept for state_json().
   void tick();
 
+  // Reads the configuration document of `service`, applies `change` to its
+  // `providers["<address>"]` entry (an entry left with no override is
+  // removed), and writes the canonical text back
+  // (format_governance_config: comments and layout of the stored text are
+  // not kept). Runs on the calling thread and blocks on the registry (a few
+  // round trips, each bounded by 1 s). Statuses:
+  //   INVALID_ARGUMENT     `service` is not among the services the last tick
+  //                        saw; `address` is not host:port, or neither a
+  //                        provider of the service nor in the document; a
+  //                        weight out of [0, 1000000]; clear together with
+  //                        another field, or no field at all
+  //   FAILED_PRECONDITION  before start(), or the stored document does not
+  //                        parse in this process (the message says why; an
+  //                        application's own routers are unknown here): fix
+  //                        it with `tern config set`
+  //   UNIMPLEMENTED        the registry keeps no configuration (direct://)
+  //   UNAVAILABLE          the registry could not be reached (a write that
+  //                        timed out may still have been applied)
+  // There is no compare-and-set in the registry: a `tern config set` (or
+  // another dashboard) writing between this read and this write is
+  // overwritten. The next state_json() shows the new document at once.
+  // Thread safety: any thread; changes are serialized with each other (not
+  // with other writers of the registry).
+  Result<ProviderOverrideResult> change_provider_override(const std::string& service, const std::string& address,
+                                                          const ProviderOverrideChange& change);
+
   // Everything the dashboard shows, as JSON:
   //   {"now_ms": <unix ms>, "registry": "...", "registry_error": "", "interval_ms": 1000, "ticks": 12,
   //    "services": [{"name": "Calculator",
   //      "providers": [{"address": "127.0.0.1:4242", "url": "tern://...", "weight": 100, "version": "",
   //                     "group": "", "admin": "127.0.0.1:4343", "status": "up" | "down" | "no-admin",
-  //                     "last_scrape_age_ms": 310 | null, "error": "", "qps": 12.0, "calls": 345, "in_flight": 0}],
+  //                     "last_scrape_age_ms": 310 | null, "error": "", "qps": 12.0, "calls": 345, "in_flight": 0,
+  //                     "override_weight": 0 | null, "disabled": false}],
+  //      "config": {"revision": 7, "text": "providers: ...", "summary": "providers 127.0.0.1:4242 disabled",
+  //                 "error": ""} | null,
   //      "consumers": [{"host": "10.0.0.7", "application": "shop", "hostname": "web-3", "pid": "4242",
   //                     "version": "", "group": "", "url": "consumer://..."}],
   //      "methods": [{"name": "add", "calls": 345, "errors": 2, "errors_by_code": {"INTERNAL": 2},
@@ -80,6 +131,14 @@ class MonitorCenter {
   // last_scrape_age_ms is the time since this provider's /status was last
   // read successfully (not a registry heartbeat); null before the first.
   // errors_by_code and calls are totals over the providers; events are newest first.
+  // config is the service's configuration document as the last tick (or
+  // change) read it: revision 0 and text "" when there is none, null when
+  // the registry keeps none (UNIMPLEMENTED); error says why it could not be
+  // read ("cannot read it: ...", the last document read stays shown) or
+  // does not parse ("does not parse: ...", then summary is "" and no
+  // override is shown).
+  // override_weight and disabled are that document's entry for the
+  // provider (weight the URL's own).
   // Percentiles are in milliseconds, null for an interval without calls;
   // error_rate is errors / calls of the interval (0 without calls).
   std::string state_json() const;
