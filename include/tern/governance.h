@@ -85,6 +85,19 @@ struct GovernanceConfig {
 // Parses and validates one document; see the format above.
 Result<GovernanceConfig> parse_governance_config(std::string_view text);
 
+struct GovernanceParseOptions {
+  // true (the default, for consumers and `tern config set`): each route's
+  // router and the load balancer are created to check them, so only those
+  // registered in this process are known. false, for processes that do not
+  // apply them (providers, the monitor): only their form is checked (a route
+  // is a string "<router>:<rule>" with a non-empty router name, a load
+  // balancer a non-empty name), so a router or balancer that only the
+  // consumers register does not make the document fail there.
+  bool check_extensions = true;
+};
+// As above, with `options`.
+Result<GovernanceConfig> parse_governance_config(std::string_view text, const GovernanceParseOptions& options);
+
 // One line describing what `config` overrides, for logs and `tern config`:
 // "routes (2), timeout 500ms, retries 1, load_balance round_robin, providers
 // 127.0.0.1:20880 weight 0, 127.0.0.1:20881 disabled, limits * {adaptive}

@@ -121,7 +121,7 @@ bool valid_address(std::string_view a) {
   return ec == std::errc() && end == digits.data() + digits.size() && port >= 1 && port <= 65535;
 }
 
-Status routes_key(const YAML::Node& node, GovernanceConfig& config) {
+Status routes_key(const YAML::Node& node, const GovernanceParseOptions& options, GovernanceConfig& config) {
   if (!node.IsSequence()) return error_at(node, "routes: expected a list, got " + std::string(kind(node)));
   std::vector<std::string> routes;
   for (std::size_t i = 0; i < node.size(); ++i) {
@@ -129,6 +129,14 @@ Status routes_key(const YAML::Node& node, GovernanceConfig& config) {
     const std::string where = "routes[" + std::to_string(i) + "]";
     std::string spec;
     if (Status s = scalar(item, where, &spec); !s.is_ok()) return s;
+    if (!options.check_extensions) {  // the form only: "<router>:<rule>"
+      auto colon = spec.find(':');
+      if (colon == std::string::npos || colon == 0) {
+        return error_at(item, where + ": \"" + spec + "\" is not a route \"<router>:<rule>\"");
+      }
+      routes.push_back(std::move(spec));
+      continue;
+    }
     // One route at a time, so the error points at its own line;
     // RouterChain names it routes[0]: renamed to its real index.
     auto chain = cluster::RouterChain::create(std::span<const std::string>(&spec, 1));
@@ -212,11 +220,11 @@ Status limits_key(const YAML::Node& node, GovernanceConfig& config) {
   return Status();
 }
 
-Status document(const YAML::Node& root, GovernanceConfig& config) {
+Status document(const YAML::Node& root, const GovernanceParseOptions& options, GovernanceConfig& config) {
   if (root.IsNull()) return Status();  // empty: overrides nothing
   if (!root.IsMap()) return error_at(root, "expected a map at the top, got " + std::string(kind(root)));
   return each_entry(root, "top level", [&](const std::string& key, const YAML::Node& k, const YAML::Node& v) -> Status {
-    if (key == "routes") return routes_key(v, config);
+    if (key == "routes") return routes_key(v, options, config);
     if (key == "timeout") {
       std::chrono::milliseconds t{0};
       if (Status s = duration(v, "timeout", &t); !s.is_ok()) return s;
@@ -232,6 +240,11 @@ Status document(const YAML::Node& root, GovernanceConfig& config) {
     if (key == "load_balance") {
       std::string name;
       if (Status s = scalar(v, "load_balance", &name); !s.is_ok()) return s;
+      if (!options.check_extensions) {
+        if (name.empty()) return error_at(v, "load_balance: the name is empty");
+        config.load_balance = std::move(name);
+        return Status();
+      }
       auto lb = cluster::create_load_balancer(name);  // its error lists the known names
       if (!lb) return error_at(v, "load_balance: " + lb.status().message());
       config.load_balance = std::move(name);
@@ -247,10 +260,14 @@ Status document(const YAML::Node& root, GovernanceConfig& config) {
 }  // namespace
 
 Result<GovernanceConfig> parse_governance_config(std::string_view text) {
+  return parse_governance_config(text, GovernanceParseOptions{});
+}
+
+Result<GovernanceConfig> parse_governance_config(std::string_view text, const GovernanceParseOptions& options) {
   GovernanceConfig config;
   try {
     YAML::Node root = YAML::Load(std::string(text));
-    if (Status s = document(root, config); !s.is_ok()) return s;
+    if (Status s = document(root, options, config); !s.is_ok()) return s;
   } catch (const YAML::Exception& e) {
     std::string where = e.mark.line >= 0 ? "line " + std::to_string(e.mark.line + 1) + ": " : std::string();
     return Status(StatusCode::kInvalidArgument, where + "malformed YAML: " + e.msg);
@@ -345,6 +362,21 @@ std::string format_governance_config(const GovernanceConfig& config) {
       if (o.weight) fields += "weight: " + std::to_string(*o.weight);
       if (o.disabled) fields += std::string(fields.empty() ? "" : ", ") + "disabled: true";
       out += "  " + quoted(address) + ": {" + fields + "}\n";
+    }
+  }
+  if (config.limits) {
+    if (config.limits->empty()) {
+      out += "limits: {}\n";
+    } else {
+      out += "limits:\n";
+      for (const auto& [method, l] : *config.limits) {
+        std::string fields;
+        auto put = [&](const std::string& f) { fields += (fields.empty() ? "" : ", ") + f; };
+        if (l.max_concurrency > 0) put("max_concurrency: " + std::to_string(l.max_concurrency));
+        if (l.max_qps > 0) put(fmt::format("max_qps: {}", l.max_qps));  // shortest text that reads back the same
+        if (l.adaptive) put("adaptive: true");
+        out += "  " + quoted(method) + ": {" + fields + "}\n";
+      }
     }
   }
   return out.empty() ? "{}\n" : out;

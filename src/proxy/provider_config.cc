@@ -59,7 +59,7 @@ void Provider::ConfigWatch::on_document(const std::string& service, const Config
     TERN_LOG(kWarn, "dynamic configuration of {}: revision {} rejected by the provider ({}); revision {} stays in force",
              service, document.revision, why.message(), in_force);
   };
-  auto config = parse_governance_config(document.text);
+  auto config = parse_governance_config(document.text, {.check_extensions = false});
   if (!config) return reject(config.status());
   if (!config->limits) {
     own_limits("no limits in the new document");

@@ -71,4 +71,44 @@ TEST(GovernanceLimits, BadEntriesNameTheLineAndTheKey) {
   EXPECT_EQ(error_of("limits:\n  export: {}\n  export: {}\n"), "line 3: limits: \"export\" is repeated");
 }
 
+TEST(GovernanceLimits, ProvidersParseWithoutKnowingTheConsumersRoutersAndBalancers) {
+  const std::string text =
+      "routes: [\"mine: region = eu\"]\nload_balance: my_balancer\nlimits:\n  add: {max_concurrency: 2}\n";
+  // A consumer (default options) must know the router and the balancer...
+  EXPECT_NE(error_of(text).find("routes[0]"), std::string::npos) << error_of(text);
+  // ...a provider or the monitor checks their form only.
+  auto r = parse_governance_config(text, {.check_extensions = false});
+  ASSERT_TRUE(r.has_value()) << r.status().to_string();
+  EXPECT_EQ(*r->routes, std::vector<std::string>{"mine: region = eu"});
+  EXPECT_EQ(*r->load_balance, "my_balancer");
+  EXPECT_EQ(r->limits->at("add").max_concurrency, 2);
+  auto bad = parse_governance_config("routes: [\"no colon\"]\n", {.check_extensions = false});
+  ASSERT_FALSE(bad.has_value());
+  EXPECT_EQ(bad.status().message(), "line 1: routes[0]: \"no colon\" is not a route \"<router>:<rule>\"");
+}
+
+TEST(GovernanceLimits, FormatWritesThemSoTheyReadBackTheSame) {
+  tern::GovernanceConfig c;
+  c.limits.emplace();
+  (*c.limits)["*"] = {.adaptive = true};
+  (*c.limits)["export"] = {.max_concurrency = 4, .max_qps = 0.25};
+  (*c.limits)["idle"] = {};
+  const std::string text = tern::format_governance_config(c);
+  EXPECT_EQ(text,
+            "limits:\n"
+            "  \"*\": {adaptive: true}\n"
+            "  \"export\": {max_concurrency: 4, max_qps: 0.25}\n"
+            "  \"idle\": {}\n");
+  auto back = parse_governance_config(text);
+  ASSERT_TRUE(back.has_value()) << back.status().to_string();
+  ASSERT_TRUE(back->limits.has_value());
+  ASSERT_EQ(back->limits->size(), 3u);
+  EXPECT_TRUE(back->limits->at("*").adaptive);
+  EXPECT_EQ(back->limits->at("export").max_concurrency, 4);
+  EXPECT_EQ(back->limits->at("export").max_qps, 0.25);
+  EXPECT_FALSE(back->limits->at("idle").enabled());
+  c.limits->clear();
+  EXPECT_EQ(tern::format_governance_config(c), "limits: {}\n");
+}
+
 }  // namespace

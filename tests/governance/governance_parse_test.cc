@@ -83,7 +83,7 @@ TEST(GovernanceParse, DurationsTakeTheUnitsOfTheConfigurationFile) {
 
 TEST(GovernanceParse, UnknownAndRepeatedKeysAreRejectedWithTheirLine) {
   EXPECT_EQ(error_of("retries: 1\ntimeuot: 5s\n"),
-            "line 2: unknown key \"timeuot\" (known: routes, timeout, retries, load_balance, providers)");
+            "line 2: unknown key \"timeuot\" (known: routes, timeout, retries, load_balance, providers, limits)");
   EXPECT_EQ(error_of("retries: 1\nretries: 2\n"), "line 2: top level: \"retries\" is repeated");
   EXPECT_EQ(error_of("providers:\n  \"127.0.0.1:1\": {weight: 1, wieght: 2}\n"),
             "line 2: providers.127.0.0.1:1: unknown key \"wieght\" (known: weight, disabled)");

@@ -330,7 +330,8 @@ inline void check_consumer_keeps_last_good_document(Bench& bench) {
   auto bad = bench.store().get_config(kCalc);
   ASSERT_TRUE(bad.has_value()) << bad.status().to_string();
   ASSERT_GT(bad->revision, good);
-  const std::string line = log.wait_for("revision " + std::to_string(bad->revision) + " rejected");
+  // The consumer's line ("rejected by the provider" is the providers' own).
+  const std::string line = log.wait_for("revision " + std::to_string(bad->revision) + " rejected (");
   EXPECT_EQ(line, "dynamic configuration of " + kCalc + ": revision " + std::to_string(bad->revision) +
                       " rejected (line 3: routes[1]: condition rule ' method = add version': at position 14 "
                       "('version'): expected '=>' or '&'); revision " +
