@@ -54,6 +54,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstddef>
 #include <map>
 #include <optional>
 #include <string>
@@ -82,7 +83,13 @@ struct GovernanceConfig {
   std::optional<std::map<std::string, MethodLimit, std::less<>>> limits;
 };
 
-// Parses and validates one document; see the format above.
+// The largest document accepted (1 MiB): a rule set is kilobytes; the limit
+// keeps a mistake (a wrong file) from being pushed to every process.
+inline constexpr std::size_t kMaxGovernanceDocument = 1 << 20;
+
+// Parses and validates one document; see the format above. A text over
+// kMaxGovernanceDocument bytes, or holding more than one YAML document
+// ("---"), is INVALID_ARGUMENT.
 Result<GovernanceConfig> parse_governance_config(std::string_view text);
 
 struct GovernanceParseOptions {

@@ -266,7 +266,17 @@ Result<GovernanceConfig> parse_governance_config(std::string_view text) {
 Result<GovernanceConfig> parse_governance_config(std::string_view text, const GovernanceParseOptions& options) {
   GovernanceConfig config;
   try {
-    YAML::Node root = YAML::Load(std::string(text));
+    if (text.size() > kMaxGovernanceDocument) {
+      return Status(StatusCode::kInvalidArgument, "the document is " + std::to_string(text.size()) +
+                                                      " bytes, over the limit of " +
+                                                      std::to_string(kMaxGovernanceDocument) + " bytes");
+    }
+    std::vector<YAML::Node> all = YAML::LoadAll(std::string(text));
+    if (all.size() > 1) {
+      return Status(StatusCode::kInvalidArgument,
+                    "the text holds " + std::to_string(all.size()) + " YAML documents ('---'); store one");
+    }
+    YAML::Node root = all.empty() ? YAML::Node() : all.front();
     if (Status s = document(root, options, config); !s.is_ok()) return s;
   } catch (const YAML::Exception& e) {
     std::string where = e.mark.line >= 0 ? "line " + std::to_string(e.mark.line + 1) + ": " : std::string();

@@ -97,7 +97,14 @@ bool parse_head(std::string_view head, HttpRequest* out) {
     if (h.empty()) continue;
     auto colon = h.find(':');
     if (colon == std::string_view::npos || !is_token(h.substr(0, colon))) return false;
-    out->headers[lower(h.substr(0, colon))] = std::string(trim(h.substr(colon + 1)));
+    std::string name = lower(h.substr(0, colon));
+    std::string value(trim(h.substr(colon + 1)));
+    // Two Content-Lengths that differ frame the body ambiguously (request
+    // smuggling): refused as RFC 9112 6.3 asks.
+    if (auto it = out->headers.find(name); it != out->headers.end() && name == "content-length" && it->second != value) {
+      return false;
+    }
+    out->headers[std::move(name)] = std::move(value);
   }
   return true;
 }

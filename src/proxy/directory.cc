@@ -131,6 +131,20 @@ void ReferenceCore::on_config(const ConfigDocument& document) {
   rebuild(std::move(*policy));
   TERN_LOG(kInfo, "dynamic configuration of {}: revision {} applied: {}", service, document.revision,
            describe_governance_config(*config));
+  // An override for an address no provider has is legal (the provider may
+  // come later) but usually a typo that makes a drain do nothing: say so.
+  auto now = snapshot();
+  std::string unmatched;
+  for (const auto& [address, o] : config->providers) {
+    bool found = false;
+    for (const auto& inv : now->owners) found = found || inv->id() == address;
+    for (const auto& inv : now->disabled) found = found || inv->id() == address;
+    if (!found) unmatched += (unmatched.empty() ? "" : ", ") + address;
+  }
+  if (!unmatched.empty()) {
+    TERN_LOG(kWarn, "dynamic configuration of {}: revision {}: providers {} match no provider of the service now "
+             "(addresses are host:port exactly as registered)", service, document.revision, unmatched);
+  }
 }
 
 bool ReferenceCore::check_contract(const Url& u, std::string& excluded) {

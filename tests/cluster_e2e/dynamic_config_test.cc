@@ -338,6 +338,27 @@ TEST_F(DynamicConfig, LoadBalancerSeesTheOverriddenWeight) {
   EXPECT_EQ(b.impl->adds.load(), 30);
 }
 
+TEST_F(DynamicConfig, AnOverrideForAnAddressNoProviderHasIsAppliedWithAWarning) {
+  auto& a = add_provider(version("1.0"));
+  auto& b = add_provider(version("1.0"));
+  auto calc = refer();
+  WarnLog log;
+  // "localhost" is not how the providers registered (127.0.0.1): the drain would do nothing.
+  auto rev = set("providers:\n  \"localhost:" + std::to_string(a.provider->port()) + "\": {weight: 0}\n  \"" +
+                 b.address() + "\": {weight: 50}\n");
+  ASSERT_TRUE(wait_until([&] { return calc.reference()->config_revision() == rev; }, 5s));
+  std::vector<std::string> warnings;
+  for (auto& l : log.lines()) {
+    if (l.find("match no provider") != std::string::npos) warnings.push_back(l);
+  }
+  ASSERT_EQ(warnings.size(), 1u);
+  EXPECT_EQ(warnings[0], "dynamic configuration of " + kCalc + ": revision " + std::to_string(rev) +
+                             ": providers localhost:" + std::to_string(a.provider->port()) +
+                             " match no provider of the service now (addresses are host:port exactly as registered)");
+  adds(calc, 10);
+  EXPECT_GT(a.impl->adds.load(), 0);  // not drained: the address did not match
+}
+
 TEST_F(DynamicConfig, MalformedDocumentIsRejectedAndThePreviousOneStays) {
   auto& v1 = add_provider(version("1.0"));
   auto& v2 = add_provider(version("2.0"));

@@ -87,6 +87,18 @@ TEST(GovernanceLimits, ProvidersParseWithoutKnowingTheConsumersRoutersAndBalance
   EXPECT_EQ(bad.status().message(), "line 1: routes[0]: \"no colon\" is not a route \"<router>:<rule>\"");
 }
 
+TEST(GovernanceDocument, OversizeTextsAndSeveralYamlDocumentsAreRejected) {
+  std::string big = "# " + std::string(tern::kMaxGovernanceDocument, 'x') + "\n";
+  EXPECT_EQ(error_of(big), "the document is " + std::to_string(big.size()) + " bytes, over the limit of 1048576 bytes");
+  EXPECT_EQ(error_of("retries: 1\n---\nretries: 5\n"), "the text holds 2 YAML documents ('---'); store one");
+  auto one = parse_governance_config("---\nretries: 2\n");  // one document with its marker is fine
+  ASSERT_TRUE(one.has_value()) << one.status().to_string();
+  EXPECT_EQ(one->retries, 2);
+  auto empty = parse_governance_config("");
+  ASSERT_TRUE(empty.has_value());
+  EXPECT_EQ(tern::describe_governance_config(*empty), "nothing");
+}
+
 TEST(GovernanceLimits, FormatWritesThemSoTheyReadBackTheSame) {
   tern::GovernanceConfig c;
   c.limits.emplace();

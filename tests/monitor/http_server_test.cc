@@ -80,6 +80,11 @@ TEST_F(HttpPost, RequestsItCannotServeGetTheirStatus) {
   EXPECT_EQ(status_line("POST /echo HTTP/1.1\r\nContent-Length: 99999999999999999999999\r\n\r\n"),
             "HTTP/1.1 400 Bad Request");
   EXPECT_EQ(status_line("POST /echo HTTP/1.1\r\nContent-Length: 65537\r\n\r\n"), "HTTP/1.1 413 Content Too Large");
+  // Two different lengths: ambiguous framing, refused (RFC 9112 6.3); the same one twice is fine.
+  EXPECT_EQ(status_line("POST /echo HTTP/1.1\r\nContent-Length: 2\r\nContent-Length: 60\r\n\r\nab"),
+            "HTTP/1.1 400 Bad Request");
+  EXPECT_EQ(status_line("POST /echo HTTP/1.1\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\nab"),
+            "HTTP/1.1 200 OK");
   EXPECT_EQ(status_line("POST /echo HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"),
             "HTTP/1.1 501 Not Implemented");
   EXPECT_EQ(status_line("POST /page HTTP/1.1\r\nContent-Length: 0\r\n\r\n"), "HTTP/1.1 405 Method Not Allowed");

@@ -48,3 +48,25 @@ TEST_F(DynamicConfigE2e, ConsumerKeepsTheLastGoodDocument) { govtest::check_cons
 TEST_F(DynamicConfigE2e, DocsCanaryAndDrainExample) { govtest::check_docs_canary_and_drain(*bench); }
 
 }  // namespace
+
+namespace {
+
+// `tern config set` given a directory, or an endless device: nothing stored,
+// the document in force untouched, a clear error and exit code 2.
+TEST_F(DynamicConfigE2e, CliSetRefusesADirectoryAndAnEndlessFile) {
+  auto rev = bench->cli_set("retries: 1\n");
+  ASSERT_GT(rev, 0u);
+  const std::string service(tern::ServiceTraits<testsvc::Calculator>::name);
+  auto dir = bench->tern_config({"set", service, ::testing::TempDir()});
+  EXPECT_EQ(dir.exit_code, 2);
+  EXPECT_EQ(dir.err, "error: '" + ::testing::TempDir() + "' is not a file (nothing stored)\n");
+  auto zero = bench->tern_config({"set", service, "/dev/zero"});
+  EXPECT_EQ(zero.exit_code, 2);
+  EXPECT_NE(zero.err.find("over the limit of 1048576 bytes"), std::string::npos) << zero.err;
+  auto doc = bench->store().get_config(service);
+  ASSERT_TRUE(doc.has_value());
+  EXPECT_EQ(doc->revision, rev);
+  EXPECT_EQ(doc->text, "retries: 1\n");
+}
+
+}  // namespace

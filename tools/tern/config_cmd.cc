@@ -2,7 +2,9 @@
 // configuration document in the registry (tern/governance.h,
 // docs/governance.md "Dynamic configuration").
 #include <fstream>
+#include <filesystem>
 #include <iostream>
+#include <vector>
 #include <iterator>
 #include <sstream>
 #include <thread>
@@ -30,14 +32,25 @@ int run_config(const std::string& action, const std::string& registry_url, const
   if (action == "set") {
     // Read and validated before the registry is even contacted: a bad
     // document is never stored.
+    // At most one byte over the limit is read (the parser names the limit),
+    // so /dev/zero or a wrong huge file cannot exhaust memory.
+    auto read_capped = [&](std::istream& in) {
+      std::vector<char> buf(kMaxGovernanceDocument + 1);
+      in.read(buf.data(), static_cast<std::streamsize>(buf.size()));
+      text.assign(buf.data(), static_cast<std::size_t>(in.gcount()));
+    };
     if (file == "-") {
-      text.assign(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
+      read_capped(std::cin);
     } else {
+      std::error_code ec;
+      if (!std::filesystem::is_regular_file(file, ec) && !std::filesystem::is_fifo(file, ec) &&
+          !std::filesystem::is_character_file(file, ec)) {
+        std::cerr << "error: '" << file << "' is not a file (nothing stored)\n";
+        return 2;
+      }
       std::ifstream in(file, std::ios::binary);
       if (!in) return fail(Status(StatusCode::kNotFound, "cannot read '" + file + "'"));
-      std::ostringstream all;
-      all << in.rdbuf();
-      text = all.str();
+      read_capped(in);
     }
     auto parsed = parse_governance_config(text);
     if (!parsed) {
