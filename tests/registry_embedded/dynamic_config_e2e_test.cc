@@ -13,6 +13,7 @@
 #include <string>
 
 #include "governance_example_checks.h"
+#include "tern/governance.h"
 #include "tern/registry_server.h"
 
 using namespace std::chrono_literals;
@@ -63,6 +64,13 @@ TEST_F(DynamicConfigE2e, CliSetRefusesADirectoryAndAnEndlessFile) {
   auto zero = bench->tern_config({"set", service, "/dev/zero"});
   EXPECT_EQ(zero.exit_code, 2);
   EXPECT_NE(zero.err.find("over the limit of 1048576 bytes"), std::string::npos) << zero.err;
+  // Around the CLI, through the registry's own API: refused there too.
+  auto big = bench->store().set_config(service, std::string(tern::kMaxGovernanceDocument + 1, '#'));
+  EXPECT_EQ(big.code(), tern::StatusCode::kInvalidArgument);
+  EXPECT_EQ(big.message(), "configuration document of 1048577 bytes is over the limit of 1048576 bytes");
+  auto ctl = bench->store().set_config("bad\nname", "retries: 1\n");
+  EXPECT_EQ(ctl.code(), tern::StatusCode::kInvalidArgument);
+  EXPECT_EQ(ctl.message(), "service name with a control character");
   auto doc = bench->store().get_config(service);
   ASSERT_TRUE(doc.has_value());
   EXPECT_EQ(doc->revision, rev);

@@ -1,5 +1,6 @@
 // The embedded registry center: RegistryApi implemented over a Server, with
 // connection-owned registrations, heartbeat expiry and pushes.
+#include "tern/governance.h"
 #include "tern/registry_server.h"
 
 #include <condition_variable>
@@ -107,6 +108,12 @@ struct RegistryServer::Impl : registry::RegistryApi, std::enable_shared_from_thi
 
   static void check_config_service(const std::string& service) {
     if (service.empty()) throw RpcError(Status(StatusCode::kInvalidArgument, "empty service name"));
+    if (service.size() > 1024) throw RpcError(Status(StatusCode::kInvalidArgument, "service name over 1024 bytes"));
+    for (unsigned char c : service) {
+      if (c < 0x20 || c == 0x7f) {
+        throw RpcError(Status(StatusCode::kInvalidArgument, "service name with a control character"));
+      }
+    }
   }
 
   registry::ConfigEntry config_locked(const std::string& service) const {
@@ -147,6 +154,12 @@ struct RegistryServer::Impl : registry::RegistryApi, std::enable_shared_from_thi
 
   registry::ConfigEntry set_config(std::string service, std::string text) override {
     check_config_service(service);
+    // Checked here too: the registry's own API is reachable without `tern config`.
+    if (text.size() > kMaxGovernanceDocument) {
+      throw RpcError(Status(StatusCode::kInvalidArgument,
+                            "configuration document of " + std::to_string(text.size()) +
+                                " bytes is over the limit of " + std::to_string(kMaxGovernanceDocument) + " bytes"));
+    }
     std::lock_guard lock(mu);
     return change_config_locked(service, true, std::move(text));
   }
