@@ -21,6 +21,7 @@
 #include "tern/log.h"
 #include "tern/provider.h"
 #include "wait_until.h"
+#include "warn_log.h"
 
 using namespace std::chrono_literals;
 using regtest::InProcessProvider;
@@ -175,25 +176,7 @@ std::shared_ptr<MemRegistry> mem_registry(const std::string& name) {
 }
 
 // Warn lines logged while it lives.
-class WarnLog {
- public:
-  WarnLog() {
-    tern::set_log_sink([this](tern::LogLevel level, std::string_view message) {
-      if (level != tern::LogLevel::kWarn) return;
-      std::lock_guard lock(mu_);
-      lines_.emplace_back(message);
-    });
-  }
-  ~WarnLog() { tern::set_log_sink(nullptr); }
-  std::vector<std::string> lines() const {
-    std::lock_guard lock(mu_);
-    return lines_;
-  }
-
- private:
-  mutable std::mutex mu_;
-  std::vector<std::string> lines_;
-};
+using testutil::WarnLog;
 
 tern::ServiceOptions version(std::string v) {
   tern::ServiceOptions o;

@@ -36,6 +36,7 @@
 #include "tern/provider.h"
 #include "tern/registry.h"
 #include "wait_until.h"
+#include "warn_log.h"
 
 namespace govtest {
 
@@ -83,41 +84,7 @@ inline void replace_all(std::string& s, const std::string& from, const std::stri
   for (auto p = s.find(from); p != std::string::npos; p = s.find(from, p + to.size())) s.replace(p, from.size(), to);
 }
 
-// Warn lines logged while it lives (the consumer's "rejected" line).
-class WarnLog {
- public:
-  WarnLog() {
-    tern::set_log_sink([this](tern::LogLevel level, std::string_view message) {
-      if (level != tern::LogLevel::kWarn) return;
-      std::lock_guard lock(mu_);
-      lines_.emplace_back(message);
-    });
-  }
-  ~WarnLog() { tern::set_log_sink(nullptr); }
-  WarnLog(const WarnLog&) = delete;
-  WarnLog& operator=(const WarnLog&) = delete;
-  // Waits until some line contains `part`; returns that line ("" on timeout).
-  std::string wait_for(const std::string& part, std::chrono::milliseconds timeout = 10s) {
-    std::string found;
-    wait_until(
-        [&] {
-          std::lock_guard lock(mu_);
-          for (const auto& l : lines_) {
-            if (l.find(part) != std::string::npos) {
-              found = l;
-              return true;
-            }
-          }
-          return false;
-        },
-        timeout);
-    return found;
-  }
-
- private:
-  std::mutex mu_;
-  std::vector<std::string> lines_;
-};
+using testutil::WarnLog;
 
 // Providers of testsvc::Calculator and one consumer around the registry at
 // `registry_url`, plus the `tern config` CLI pointed at it. `heartbeat` is
