@@ -252,11 +252,13 @@ TEST(MethodLimits, AdaptiveLimitComesDownUnderOverload) {
       }
     });
   }
-  // Until the limit has come down (it starts at 40), at most 20 s.
+  // Until the limit has come down (it starts at 40) and refused a call, at
+  // most 20 s (stopping as soon as it came down could beat the first refusal
+  // on a loaded machine).
   bool came_down = testutil::wait_until(
       [&] {
         auto s = server->limit_state("testsvc::Calculator", "sleep_ms");
-        return s && s->concurrency_limit <= 12;
+        return s && s->concurrency_limit <= 12 && refused.load() > 0;
       },
       20s);
   stop = true;
