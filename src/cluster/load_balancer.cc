@@ -8,10 +8,10 @@
 #include <algorithm>
 #include <charconv>
 #include <optional>
-#include <map>
 #include <mutex>
 #include <string>
 
+#include "cluster/factory_table.h"
 #include "cluster/lb/consistent_hash_load_balancer.h"
 #include "cluster/lb/lb_util.h"
 #include "cluster/lb/least_active_load_balancer.h"
@@ -23,13 +23,9 @@
 namespace tern::cluster {
 namespace {
 
-struct Table {
-  std::mutex mu;
-  std::map<std::string, LoadBalancerFactory, std::less<>> factories;
-};
-
-Table& table() {
-  static Table* t = new Table();  // never destroyed: usable during static destruction
+FactoryTable<LoadBalancerFactory>& table() {
+  // Never destroyed: usable during static destruction.
+  static auto* t = new FactoryTable<LoadBalancerFactory>("load balancer");
   return *t;
 }
 
@@ -82,21 +78,15 @@ int effective_weight(const Invoker& invoker, const LoadBalancerOptions& options)
 }
 
 void register_load_balancer(std::string name, LoadBalancerFactory factory) {
-  Table& t = table();
-  std::lock_guard lock(t.mu);
-  t.factories.insert_or_assign(std::move(name), std::move(factory));
+  table().register_factory(std::move(name), std::move(factory));
 }
 
 void register_builtin_load_balancers() {
   static std::once_flag once;
   std::call_once(once, [] {
-    Table& t = table();
-    std::lock_guard lock(t.mu);
-    // try_emplace: an application that registered its own balancer under a
+    // add_builtin: an application that registered its own balancer under a
     // built-in name before the first create_load_balancer() keeps it.
-    auto add = [&](std::string_view name, LoadBalancerFactory f) {
-      t.factories.try_emplace(std::string(name), std::move(f));
-    };
+    auto add = [](std::string_view name, LoadBalancerFactory f) { table().add_builtin(name, std::move(f)); };
     add(lb::RandomLoadBalancer::kName,
         [](const LoadBalancerOptions& o) { return std::make_unique<lb::RandomLoadBalancer>(o); });
     add(lb::RoundRobinLoadBalancer::kName,
@@ -115,27 +105,10 @@ void register_builtin_load_balancers() {
 Result<std::unique_ptr<LoadBalancer>> create_load_balancer(std::string_view name,
                                                            const LoadBalancerOptions& options) {
   register_builtin_load_balancers();
-  LoadBalancerFactory factory;
-  std::string known;
-  {
-    Table& t = table();
-    std::lock_guard lock(t.mu);
-    auto it = t.factories.find(name);
-    if (it != t.factories.end()) {
-      factory = it->second;
-    } else {
-      for (const auto& [n, f] : t.factories) {
-        if (!known.empty()) known += ", ";
-        known += n;
-      }
-    }
-  }
-  if (!factory) {
-    return Status(StatusCode::kInvalidArgument,
-                  "unknown load balancer '" + std::string(name) + "' (known: " + known + ")");
-  }
+  auto factory = table().find(name);
+  if (!factory) return factory.status();
   // Called outside the lock: a factory may itself create other balancers.
-  std::unique_ptr<LoadBalancer> balancer = factory(options);
+  std::unique_ptr<LoadBalancer> balancer = (*factory)(options);
   if (!balancer) {
     return Status(StatusCode::kInternal, "load balancer factory '" + std::string(name) + "' returned null");
   }

@@ -5,9 +5,9 @@
 // never by static initializers.
 #include "tern/cluster/router.h"
 
-#include <map>
 #include <mutex>
 
+#include "cluster/factory_table.h"
 #include "cluster/router/condition_router.h"
 #include "cluster/router/tag_router.h"
 #include "cluster/router/weighted_router.h"
@@ -15,59 +15,35 @@
 namespace tern::cluster {
 namespace {
 
-struct Table {
-  std::mutex mu;
-  std::map<std::string, RouterFactory, std::less<>> factories;
-};
-
-Table& table() {
-  static Table* t = new Table();  // never destroyed: usable during static destruction
+FactoryTable<RouterFactory>& table() {
+  // Never destroyed: usable during static destruction.
+  static auto* t = new FactoryTable<RouterFactory>("router");
   return *t;
 }
 
 }  // namespace
 
 void register_router(std::string name, RouterFactory factory) {
-  Table& t = table();
-  std::lock_guard lock(t.mu);
-  t.factories.insert_or_assign(std::move(name), std::move(factory));
+  table().register_factory(std::move(name), std::move(factory));
 }
 
 void register_builtin_routers() {
   static std::once_flag once;
   std::call_once(once, [] {
-    Table& t = table();
-    std::lock_guard lock(t.mu);
-    // try_emplace: a router the application registered under a built-in
+    // add_builtin: a router the application registered under a built-in
     // name before the first create_router() keeps its place.
-    t.factories.try_emplace(std::string(router::ConditionRouter::kName), &router::ConditionRouter::create);
-    t.factories.try_emplace(std::string(router::TagRouter::kName), &router::TagRouter::create);
-    t.factories.try_emplace(std::string(router::WeightedRouter::kName), &router::WeightedRouter::create);
+    table().add_builtin(router::ConditionRouter::kName, &router::ConditionRouter::create);
+    table().add_builtin(router::TagRouter::kName, &router::TagRouter::create);
+    table().add_builtin(router::WeightedRouter::kName, &router::WeightedRouter::create);
   });
 }
 
 Result<std::unique_ptr<Router>> create_router(std::string_view name, std::string_view rule,
                                               const RouterOptions& options) {
   register_builtin_routers();
-  RouterFactory factory;
-  std::string known;
-  {
-    Table& t = table();
-    std::lock_guard lock(t.mu);
-    auto it = t.factories.find(name);
-    if (it != t.factories.end()) {
-      factory = it->second;
-    } else {
-      for (const auto& [n, f] : t.factories) {
-        if (!known.empty()) known += ", ";
-        known += n;
-      }
-    }
-  }
-  if (!factory) {
-    return Status(StatusCode::kInvalidArgument, "unknown router '" + std::string(name) + "' (known: " + known + ")");
-  }
-  auto router = factory(rule, options);  // outside the lock
+  auto factory = table().find(name);
+  if (!factory) return factory.status();
+  auto router = (*factory)(rule, options);  // outside the lock
   if (!router) return router.status();
   if (!*router) return Status(StatusCode::kInternal, "router factory '" + std::string(name) + "' returned null");
   return router;
