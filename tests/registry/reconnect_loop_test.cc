@@ -61,20 +61,26 @@ milliseconds next_wait(testing::FakeClock& clock) {
   return std::chrono::duration_cast<milliseconds>(*deadline - clock.now());
 }
 
+// Lets the loop retry `n` times: each time waits for it to block, records
+// how long it waits, and advances the clock by that much.
+std::vector<long long> follow_retries(testing::FakeClock& clock, int n) {
+  std::vector<long long> waits;
+  for (int i = 0; i < n; ++i) {
+    const milliseconds w = next_wait(clock);
+    waits.push_back(w.count());
+    clock.advance(w);
+  }
+  return waits;
+}
+
 TEST(ReconnectLoop, RetriesFollowTheBackoffExactly) {
   testing::FakeClock clock;
   ScriptedStep step;
   ReconnectLoop loop(kNoJitter, step.fn(), clock, 1);
   loop.start();  // first pass at once; it fails
-  std::vector<long long> waits;
-  for (int i = 0; i < 6; ++i) {
-    const milliseconds w = next_wait(clock);
-    waits.push_back(w.count());
-    clock.advance(w);
-  }
+  EXPECT_EQ(follow_retries(clock, 6), (std::vector<long long>{100, 200, 400, 800, 1000, 1000}));
   EXPECT_EQ(next_wait(clock), milliseconds(1000));
   loop.stop();
-  EXPECT_EQ(waits, (std::vector<long long>{100, 200, 400, 800, 1000, 1000}));
   const auto passes = step.passes();
   ASSERT_EQ(passes.size(), 7u);
   EXPECT_FALSE(passes[0].retry);
@@ -89,14 +95,9 @@ TEST(ReconnectLoop, JitteredRetriesFollowTheSeed) {
   ScriptedStep step;
   ReconnectLoop loop(BackoffPolicy{milliseconds(100), milliseconds(1000), 2.0, 0.2}, step.fn(), clock, 42);
   loop.start();
-  std::vector<long long> waits;
-  for (int i = 0; i < 6; ++i) {
-    const milliseconds w = next_wait(clock);
-    waits.push_back(w.count());
-    clock.advance(w);
-  }
+  // As Backoff with seed 42 (backoff_test.cc).
+  EXPECT_EQ(follow_retries(clock, 6), (std::vector<long long>{110, 211, 440, 684, 1000, 838}));
   loop.stop();
-  EXPECT_EQ(waits, (std::vector<long long>{110, 211, 440, 684, 1000, 838}));  // as Backoff with seed 42
 }
 
 TEST(ReconnectLoop, SuccessResetsTheBackoffAndCancelsTheRetry) {
@@ -108,12 +109,7 @@ TEST(ReconnectLoop, SuccessResetsTheBackoffAndCancelsTheRetry) {
   step.then(Outcome::kSynced);  // next: only a wakeup
   ReconnectLoop loop(kNoJitter, step.fn(), clock, 1);
   loop.start();
-  EXPECT_EQ(next_wait(clock), milliseconds(100));
-  clock.advance(milliseconds(100));
-  EXPECT_EQ(next_wait(clock), milliseconds(200));
-  clock.advance(milliseconds(200));
-  EXPECT_EQ(next_wait(clock), milliseconds(400));
-  clock.advance(milliseconds(400));
+  EXPECT_EQ(follow_retries(clock, 3), (std::vector<long long>{100, 200, 400}));
   EXPECT_EQ(next_wait(clock), milliseconds::max());  // synced: no retry left
   loop.wake();  // fails (script used up): the backoff starts again at 100 ms
   EXPECT_EQ(next_wait(clock), milliseconds(100));
@@ -137,12 +133,7 @@ TEST(ReconnectLoop, ResetBackoffKeepsTheScheduledRetry) {
       clock, 1);
   self = &loop;
   loop.start();
-  EXPECT_EQ(next_wait(clock), milliseconds(100));
-  clock.advance(milliseconds(100));
-  EXPECT_EQ(next_wait(clock), milliseconds(200));
-  clock.advance(milliseconds(200));
-  EXPECT_EQ(next_wait(clock), milliseconds(400));
-  clock.advance(milliseconds(400));
+  EXPECT_EQ(follow_retries(clock, 3), (std::vector<long long>{100, 200, 400}));
   EXPECT_EQ(next_wait(clock), milliseconds(100));  // pass 4 reset the backoff before failing
   loop.stop();
 }
