@@ -44,25 +44,6 @@ std::string service_of_config_key(std::string_view key) {
   return std::string(key.substr(kRoot.size(), key.size() - kRoot.size() - kConfig.size()));
 }
 
-bool same_document(const ConfigDocument& a, const ConfigDocument& b) {
-  return a.revision == b.revision && a.text == b.text;
-}
-
-// Doubling delay between reconnect attempts.
-class Backoff {
- public:
-  explicit Backoff(const RegistryOptions& o) : initial_(o.initial_backoff), max_(o.max_backoff), next_(initial_) {}
-  milliseconds next() {
-    const milliseconds d = next_;
-    next_ = std::min(max_, next_ * 2);
-    return d;
-  }
-  void reset() { next_ = initial_; }
-
- private:
-  milliseconds initial_, max_, next_;
-};
-
 std::vector<Url> values_of(const std::map<std::string, Url>& providers) {
   std::vector<Url> out;
   out.reserve(providers.size());
@@ -120,9 +101,19 @@ std::string EtcdRegistry::consumer_key(const Url& consumer) {
 EtcdRegistry::EtcdRegistry(std::vector<HostPort> endpoints, RegistryOptions options)
     : options_(options),
       lease_ttl_s_(std::max<std::int64_t>(1, (3 * options.heartbeat_interval.count() + 999) / 1000)),
-      client_(std::move(endpoints), options.request_timeout, &stop_) {
-  session_thread_ = std::thread([this] { session_loop(); });
-  watch_thread_ = std::thread([this] { watch_loop(); });
+      client_(std::move(endpoints), options.request_timeout, &stop_),
+      providers_([this](const std::string& service, const ProviderMap& providers) {
+        dispatcher_.push_all(service, std::make_shared<const std::vector<Url>>(values_of(providers)));
+      }),
+      configs_([this](const std::string& service, const ConfigDocument& document) {
+        dispatcher_.push_config_all(service, document);
+      }),
+      session_(BackoffPolicy{options.initial_backoff, options.max_backoff},
+               [this](const ReconnectLoop::Pass& pass) { return session_pass(pass); }),
+      watch_(BackoffPolicy{options.initial_backoff, options.max_backoff},
+             [this](const ReconnectLoop::Pass& pass) { return watch_pass(pass); }) {
+  session_.start();
+  watch_.start();
 }
 
 EtcdRegistry::~EtcdRegistry() {
@@ -130,10 +121,8 @@ EtcdRegistry::~EtcdRegistry() {
     std::lock_guard lk(mu_);
     stop_.store(true, std::memory_order_release);
   }
-  session_cv_.notify_all();
-  watch_cv_.notify_all();
-  session_thread_.join();
-  watch_thread_.join();
+  session_.stop();  // the client aborts their HTTP calls: stop_ is set
+  watch_.stop();
   if (revoke_on_destroy_.load() && lease_id_ != 0) {
     auto r = client_.call("lease/revoke", json{{"ID", std::to_string(lease_id_)}},
                           std::min(options_.request_timeout, kRevokeTimeout), /*abortable=*/false);
@@ -185,7 +174,7 @@ Status EtcdRegistry::register_key(const std::string& key, const Url& provider) {
     to_delete_.erase(key);
     to_put_.insert(key);
   }
-  session_cv_.notify_one();
+  session_.wake();
   Status st = sync_writes();
   if (!st.is_ok()) {
     return Status(StatusCode::kUnavailable,
@@ -201,7 +190,7 @@ Status EtcdRegistry::unregister_key(const std::string& key, const Url& provider)
     to_put_.erase(key);
     to_delete_.insert(key);
   }
-  session_cv_.notify_one();
+  session_.wake();
   Status st = sync_writes();
   if (!st.is_ok()) {
     return Status(StatusCode::kUnavailable,
@@ -211,7 +200,7 @@ Status EtcdRegistry::unregister_key(const std::string& key, const Url& provider)
 }
 
 Status EtcdRegistry::ensure_lease(std::unique_lock<std::mutex>& lk) {
-  if (lease_id_ != 0 && Clock::now() >= next_keepalive_) {
+  if (lease_id_ != 0 && SteadyClock::now() >= next_keepalive_) {
     const std::int64_t id = lease_id_;
     lk.unlock();
     auto r = client_.call("lease/keepalive", json{{"ID", std::to_string(id)}});
@@ -223,7 +212,7 @@ Status EtcdRegistry::ensure_lease(std::unique_lock<std::mutex>& lk) {
       TERN_LOG(kWarn, "etcd registry: lease {:x} expired; granting a new one and registering again", id);
       lease_id_ = 0;
     } else {
-      next_keepalive_ = Clock::now() + options_.heartbeat_interval;
+      next_keepalive_ = SteadyClock::now() + options_.heartbeat_interval;
     }
   }
   if (lease_id_ == 0 && !registered_.empty()) {
@@ -234,7 +223,7 @@ Status EtcdRegistry::ensure_lease(std::unique_lock<std::mutex>& lk) {
     const std::int64_t id = etcd::json_int(*r, "ID");
     if (id == 0) return Status(StatusCode::kUnavailable, "etcd: lease grant answered without an ID");
     lease_id_ = id;
-    next_keepalive_ = Clock::now() + options_.heartbeat_interval;
+    next_keepalive_ = SteadyClock::now() + options_.heartbeat_interval;
     for (const auto& [key, url] : registered_) to_put_.insert(key);
   }
   return Status();
@@ -290,12 +279,14 @@ Result<SubscriptionId> EtcdRegistry::subscribe(const std::string& service, Regis
   {
     std::lock_guard lk(mu_);
     id = dispatcher_.add(service, std::move(listener));
-    auto [it, inserted] = services_.try_emplace(service);
+    auto [it, inserted] = service_reads_.try_emplace(service);
     if (inserted) it->second.read_generation = ++read_generations_;  // never matches a read of an earlier incarnation
-    if (it->second.pushed) dispatcher_.push(id, it->second.pushed);  // the newcomer gets the current list
+    if (const ProviderMap* last = providers_.last(service)) {  // the newcomer gets the current list
+      dispatcher_.push(id, std::make_shared<const std::vector<Url>>(values_of(*last)));
+    }
   }
-  session_cv_.notify_one();
-  watch_cv_.notify_one();
+  session_.wake();
+  watch_.wake();
   return id;
 }
 
@@ -304,10 +295,13 @@ void EtcdRegistry::unsubscribe(SubscriptionId id) {
   const auto service = dispatcher_.remove(id);
   if (!service) return;
   std::lock_guard lk(mu_);
-  if (!dispatcher_.has_subscribers(*service)) services_.erase(*service);
+  if (!dispatcher_.has_subscribers(*service)) {
+    service_reads_.erase(*service);
+    providers_.erase(*service);
+  }
 }
 
-Result<std::map<std::string, Url>> EtcdRegistry::read_service(const std::string& service, std::int64_t* revision) {
+Result<EtcdRegistry::ProviderMap> EtcdRegistry::read_service(const std::string& service, std::int64_t* revision) {
   const std::string prefix = service_prefix(service);
   auto r = client_.call("kv/range", json{{"key", etcd::base64_encode(prefix)},
                                          {"range_end", etcd::base64_encode(etcd::prefix_range_end(prefix))}});
@@ -326,9 +320,7 @@ Result<std::vector<Url>> EtcdRegistry::lookup(const std::string& service) {
     lookup_cache_[service] = list;
     return list;
   }
-  if (auto it = services_.find(service); it != services_.end() && it->second.loaded) {
-    return values_of(it->second.providers);
-  }
+  if (const ProviderMap* last = providers_.last(service)) return values_of(*last);
   if (auto it = lookup_cache_.find(service); it != lookup_cache_.end()) return it->second;
   return r.status();
 }
@@ -396,12 +388,12 @@ Result<SubscriptionId> EtcdRegistry::watch_config(const std::string& service, Co
   {
     std::lock_guard lk(mu_);
     id = dispatcher_.add_config(service, std::move(listener));
-    auto [it, inserted] = configs_.try_emplace(service);
+    auto [it, inserted] = config_reads_.try_emplace(service);
     if (inserted) it->second.read_generation = ++read_generations_;
-    if (it->second.pushed) dispatcher_.push_config(id, it->second.last_pushed);  // the newcomer gets the current one
+    if (const ConfigDocument* last = configs_.last(service)) dispatcher_.push_config(id, *last);  // the newcomer gets the current one
   }
-  session_cv_.notify_one();
-  watch_cv_.notify_one();
+  session_.wake();
+  watch_.wake();
   return id;
 }
 
@@ -409,167 +401,141 @@ void EtcdRegistry::unwatch_config(SubscriptionId id) {
   const auto service = dispatcher_.remove(id);  // not under mu_: waits for a running listener
   if (!service) return;
   std::lock_guard lk(mu_);
-  if (!dispatcher_.has_config_watchers(*service)) configs_.erase(*service);
-}
-
-Status EtcdRegistry::refresh_config_reads() {
-  for (;;) {
-    std::string service;
-    std::uint64_t generation = 0;
-    {
-      std::lock_guard lk(mu_);
-      auto it = std::find_if(configs_.begin(), configs_.end(), [](const auto& c) { return c.second.reading; });
-      if (it == configs_.end()) return Status();
-      service = it->first;
-      generation = it->second.read_generation;
-    }
-    std::int64_t revision = 0;
-    auto r = read_config(service, &revision);
-    if (!r) return r.status();
-    std::lock_guard lk(mu_);
-    auto it = configs_.find(service);
-    if (it == configs_.end() || it->second.read_generation != generation) continue;  // unwatched or stale
-    ConfigState& state = it->second;
-    state.document = std::move(*r);
-    state.revision = revision;
-    for (const Event& e : state.pending) apply_config_event(state, e);
-    state.pending.clear();
-    state.reading = false;
-    state.loaded = true;
-    if (watch_from_ == 0) {
-      watch_from_ = revision + 1;
-      watch_cv_.notify_one();
-    }
-    push_config_if_changed_locked(service, state);
+  if (!dispatcher_.has_config_watchers(*service)) {
+    config_reads_.erase(*service);
+    configs_.erase(*service);
   }
 }
 
-bool EtcdRegistry::apply_config_event(ConfigState& state, const Event& event) {
-  if (event.revision <= state.revision) return false;  // already part of the state
-  state.revision = event.revision;
+bool EtcdRegistry::apply_config_event(ConfigDocument& document, const Event& event) {
   ConfigDocument doc;
   if (!event.is_delete) {
     doc.text = event.value;
     doc.revision = static_cast<std::uint64_t>(event.revision);
   }
-  if (same_document(doc, state.document)) return false;
-  state.document = std::move(doc);
+  if (SameDocument()(doc, document)) return false;
+  document = std::move(doc);
   return true;
-}
-
-void EtcdRegistry::push_config_if_changed_locked(const std::string& service, ConfigState& state) {
-  if (state.pushed && same_document(state.last_pushed, state.document)) return;
-  state.pushed = true;
-  state.last_pushed = state.document;
-  dispatcher_.push_config_all(service, state.document);
 }
 
 // ---- session thread -----------------------------------------------------------
 
-void EtcdRegistry::session_loop() {
-  Backoff backoff(options_);
-  Clock::time_point retry_at = Clock::time_point::min();
-  bool connected = true;
-  std::unique_lock lk(mu_);
-  while (!stop_.load()) {
-    const bool reads_owed =
-        std::any_of(services_.begin(), services_.end(), [](const auto& s) { return s.second.reading; }) ||
-        std::any_of(configs_.begin(), configs_.end(), [](const auto& c) { return c.second.reading; });
+ReconnectLoop::Step EtcdRegistry::session_pass(const ReconnectLoop::Pass& pass) {
+  // While backing off, owed work waits for the retry; the retry's pass does it.
+  if (stop_.load() || pass.backing_off) return {};
+  {
+    std::lock_guard lk(mu_);
+    auto reading = [](const auto& r) { return r.second.reading; };
+    const bool reads_owed = std::any_of(service_reads_.begin(), service_reads_.end(), reading) ||
+                            std::any_of(config_reads_.begin(), config_reads_.end(), reading);
     const bool writes_owed = !to_put_.empty() || !to_delete_.empty() || (lease_id_ == 0 && !registered_.empty());
-    Clock::time_point due = Clock::time_point::max();
-    if (reads_owed || writes_owed) due = Clock::now();
-    else if (lease_id_ != 0) due = next_keepalive_;
-    due = std::max(due, retry_at);
-    if (Clock::now() < due) {
-      if (due == Clock::time_point::max()) session_cv_.wait(lk);
-      else session_cv_.wait_until(lk, due);
-      continue;
-    }
-    lk.unlock();
-    Status st = sync_writes();
-    if (st.is_ok()) st = refresh_reads();
-    if (st.is_ok()) st = refresh_config_reads();
-    lk.lock();
-    if (st.is_ok()) {
-      if (!connected) TERN_LOG(kInfo, "etcd registry: connected to etcd again");
-      connected = true;
-      backoff.reset();
-      retry_at = Clock::time_point::min();
-    } else if (st.code() != StatusCode::kCancelled) {
-      // The same words as the other backends (embedded_registry.cc, zookeeper_registry.cc).
-      if (connected) {
-        TERN_LOG(kWarn, "registry etcd unreachable ({}); keeping the last provider lists, retrying with backoff",
-                 st.message());
-      }
-      connected = false;
-      retry_at = Clock::now() + backoff.next();
+    if (!reads_owed && !writes_owed) {
+      if (lease_id_ == 0) return {};
+      if (SteadyClock::now() < next_keepalive_) return {ReconnectLoop::Outcome::kIdle, next_keepalive_};
     }
   }
+  Status st = sync_writes();
+  if (st.is_ok()) {
+    st = refresh_reads(
+        service_reads_, providers_, [this](const std::string& s, std::int64_t* rev) { return read_service(s, rev); },
+        &EtcdRegistry::apply_provider_event);
+  }
+  if (st.is_ok()) {
+    st = refresh_reads(
+        config_reads_, configs_, [this](const std::string& s, std::int64_t* rev) { return read_config(s, rev); },
+        &EtcdRegistry::apply_config_event);
+  }
+  if (st.code() == StatusCode::kCancelled) return {};
+  if (!st.is_ok()) {
+    // The same words as the other backends (embedded_registry.cc, zookeeper_registry.cc).
+    if (connected_) {
+      TERN_LOG(kWarn, "registry etcd unreachable ({}); keeping the last provider lists, retrying with backoff",
+               st.message());
+    }
+    connected_ = false;
+    return {ReconnectLoop::Outcome::kFailed};
+  }
+  if (!connected_) TERN_LOG(kInfo, "etcd registry: connected to etcd again");
+  connected_ = true;
+  std::lock_guard lk(mu_);
+  return {ReconnectLoop::Outcome::kSynced, lease_id_ != 0 ? next_keepalive_ : SteadyClock::time_point::max()};
 }
 
-Status EtcdRegistry::refresh_reads() {
+template <class Value, class Equal, class Read, class Apply>
+Status EtcdRegistry::refresh_reads(std::map<std::string, KeyRead>& reads, WatchedBook<Value, Equal>& book, Read read,
+                                   Apply apply) {
   for (;;) {
-    std::string service;
+    std::string name;
     std::uint64_t generation = 0;
     {
       std::lock_guard lk(mu_);
-      auto it = std::find_if(services_.begin(), services_.end(), [](const auto& s) { return s.second.reading; });
-      if (it == services_.end()) return Status();
-      service = it->first;
+      auto it = std::find_if(reads.begin(), reads.end(), [](const auto& r) { return r.second.reading; });
+      if (it == reads.end()) return Status();
+      name = it->first;
       generation = it->second.read_generation;
     }
     std::int64_t revision = 0;
-    auto r = read_service(service, &revision);
+    auto r = read(name, &revision);
     if (!r) return r.status();
     std::lock_guard lk(mu_);
-    auto it = services_.find(service);
-    if (it == services_.end() || it->second.read_generation != generation) continue;  // unsubscribed or stale
-    ServiceState& state = it->second;
-    state.providers = std::move(*r);
-    state.revision = revision;
-    for (const Event& e : state.pending) apply_event(state, e);
-    state.pending.clear();
-    state.reading = false;
-    state.loaded = true;
+    auto it = reads.find(name);
+    if (it == reads.end() || it->second.read_generation != generation) continue;  // unwatched or stale
+    Value value = std::move(*r);
+    std::int64_t at = revision;  // `value` includes every event up to `at`
+    for (const Event& e : it->second.pending) {
+      if (e.revision <= at) continue;  // already part of the read
+      apply(value, e);
+      at = e.revision;
+    }
+    it->second.pending.clear();
+    it->second.reading = false;
     if (watch_from_ == 0) {
       watch_from_ = revision + 1;
-      watch_cv_.notify_one();
+      watch_.wake();
     }
-    push_if_changed_locked(service, state);
+    book.offer(name, std::move(value), Revision{epoch_, at});
   }
 }
 
 // ---- watch thread ---------------------------------------------------------------
 
 void EtcdRegistry::resync_all_locked() {
-  for (auto& [name, state] : services_) {
-    state.reading = true;
-    state.read_generation = ++read_generations_;
-    state.pending.clear();
+  for (auto* reads : {&service_reads_, &config_reads_}) {
+    for (auto& [name, read] : *reads) {
+      read.reading = true;
+      read.read_generation = ++read_generations_;
+      read.pending.clear();
+    }
   }
-  for (auto& [name, state] : configs_) {
-    state.reading = true;
-    state.read_generation = ++read_generations_;
-    state.pending.clear();
-  }
+  ++epoch_;  // the re-reads replace what the books hold, even at an older etcd revision
   watch_from_ = 0;
-  session_cv_.notify_one();
+  session_.wake();
 }
 
-bool EtcdRegistry::apply_event(ServiceState& state, const Event& event) {
-  if (event.revision <= state.revision) return false;  // already part of the state
-  state.revision = event.revision;
-  if (event.is_delete) return state.providers.erase(event.key) > 0;
+bool EtcdRegistry::apply_provider_event(ProviderMap& providers, const Event& event) {
+  if (event.is_delete) return providers.erase(event.key) > 0;
   auto url = Url::parse(event.value);
   if (!url) {
     TERN_LOG(kWarn, "etcd registry: ignoring {}: {}", event.key, url.status().to_string());
-    return state.providers.erase(event.key) > 0;
+    return providers.erase(event.key) > 0;
   }
-  auto [it, inserted] = state.providers.try_emplace(event.key, *url);
+  auto [it, inserted] = providers.try_emplace(event.key, *url);
   if (inserted) return true;
   if (it->second == *url) return false;
   it->second = std::move(*url);
   return true;
+}
+
+template <class Value, class Equal, class Apply>
+void EtcdRegistry::on_event_locked(std::map<std::string, KeyRead>& reads, WatchedBook<Value, Equal>& book,
+                                   const std::string& name, Event event, Apply apply) {
+  auto it = reads.find(name);
+  if (it == reads.end()) return;
+  if (it->second.reading) {
+    it->second.pending.push_back(std::move(event));
+    return;
+  }
+  book.edit(name, Revision{epoch_, event.revision}, [&](Value& value) { return apply(value, event); });
 }
 
 bool EtcdRegistry::on_watch_message(const json& msg, std::int64_t from, bool* created, bool* resync) {
@@ -624,72 +590,39 @@ bool EtcdRegistry::on_watch_message(const json& msg, std::int64_t from, bool* cr
     event.key = std::move(*key);
     event.value = std::move(*value);
     watch_from_ = std::max(watch_from_, event.revision + 1);
-    const std::string provider_service = service_of_key(event.key);
-    if (provider_service.empty()) {
-      auto cit = configs_.find(service_of_config_key(event.key));
-      if (cit == configs_.end()) continue;
-      ConfigState& config = cit->second;
-      if (config.reading) {
-        config.pending.push_back(std::move(event));
-      } else if (apply_config_event(config, event)) {
-        push_config_if_changed_locked(cit->first, config);
-      }
-      continue;
-    }
-    auto it = services_.find(provider_service);
-    if (it == services_.end()) continue;
-    ServiceState& state = it->second;
-    if (state.reading) {
-      state.pending.push_back(std::move(event));
-    } else if (apply_event(state, event)) {
-      push_if_changed_locked(it->first, state);
+    if (const std::string service = service_of_key(event.key); !service.empty()) {
+      on_event_locked(service_reads_, providers_, service, std::move(event), &EtcdRegistry::apply_provider_event);
+    } else {
+      const std::string config = service_of_config_key(event.key);
+      on_event_locked(config_reads_, configs_, config, std::move(event), &EtcdRegistry::apply_config_event);
     }
   }
   return true;
 }
 
-void EtcdRegistry::watch_loop() {
-  Backoff backoff(options_);
-  const std::string root(kRoot);
-  for (;;) {
-    std::int64_t from = 0;
-    {
-      std::unique_lock lk(mu_);
-      watch_cv_.wait(lk, [&] { return stop_.load() || (watch_from_ > 0 && (!services_.empty() || !configs_.empty())); });
-      if (stop_.load()) return;
-      from = watch_from_;
-    }
-    const json request{{"create_request",
-                        {{"key", etcd::base64_encode(root)},
-                         {"range_end", etcd::base64_encode(etcd::prefix_range_end(root))},
-                         {"start_revision", std::to_string(from)},
-                         {"progress_notify", true}}}};
-    bool created = false;
-    bool resync = false;
-    Status st = client_.stream("watch", request, [&](const json& msg) { return on_watch_message(msg, from, &created, &resync); });
-    if (stop_.load()) return;
-    if (resync) {
-      backoff.reset();
-      continue;  // waits for the first re-read to set watch_from_
-    }
-    if (created) backoff.reset();
-    TERN_LOG(kDebug, "etcd registry: watch ended ({}); resuming from revision {}", st.to_string(), from);
-    sleep_for(watch_cv_, backoff.next());
+ReconnectLoop::Step EtcdRegistry::watch_pass(const ReconnectLoop::Pass& pass) {
+  if (pass.backing_off) return {};  // the retry's pass restarts the stream
+  std::int64_t from = 0;
+  {
+    std::lock_guard lk(mu_);
+    if (stop_.load() || watch_from_ == 0 || (service_reads_.empty() && config_reads_.empty())) return {};
+    from = watch_from_;
   }
-}
-
-void EtcdRegistry::sleep_for(std::condition_variable& cv, milliseconds delay) {
-  std::unique_lock lk(mu_);
-  cv.wait_for(lk, delay, [&] { return stop_.load(); });
-}
-
-// ---- pushes ----------------------------------------------------------------------
-
-void EtcdRegistry::push_if_changed_locked(const std::string& service, ServiceState& state) {
-  auto snapshot = std::make_shared<const std::vector<Url>>(values_of(state.providers));
-  if (state.pushed && *state.pushed == *snapshot) return;
-  state.pushed = snapshot;
-  dispatcher_.push_all(service, std::move(snapshot));
+  const std::string root(kRoot);
+  const json request{{"create_request",
+                      {{"key", etcd::base64_encode(root)},
+                       {"range_end", etcd::base64_encode(etcd::prefix_range_end(root))},
+                       {"start_revision", std::to_string(from)},
+                       {"progress_notify", true}}}};
+  bool created = false;
+  bool resync = false;
+  Status st = client_.stream("watch", request, [&](const json& msg) { return on_watch_message(msg, from, &created, &resync); });
+  if (stop_.load()) return {};
+  // After a resync the first re-read sets watch_from_ and wakes this loop.
+  if (resync) return {ReconnectLoop::Outcome::kSynced};
+  if (created) watch_.reset_backoff();  // the stream was up: restart the backoff sequence
+  TERN_LOG(kDebug, "etcd registry: watch ended ({}); resuming from revision {}", st.to_string(), from);
+  return {ReconnectLoop::Outcome::kFailed};
 }
 
 }  // namespace tern

@@ -28,15 +28,20 @@
 // notifications, so a quiet watch's resume point still advances and rarely
 // falls behind compaction). Lists survive disconnects: no
 // empty push is made because etcd is down. Configuration watches
-// (watch_config()) ride on the same read + watch-stream machinery, one
-// ConfigState per watched service.
+// (watch_config()) ride on the same read + watch-stream machinery: one
+// KeyRead per watched key of either kind, and the same code for both
+// (refresh_reads(), on_event_locked()), over two WatchedBooks
+// (registry/common/watched_book.h) that hold each key's value and revision
+// (epoch = the resync count, number = etcd's revision).
 //
 // Threads (all owned; the destructor stops them within ~100 ms):
-//  - session thread: lease grant/keep-alive, puts and deletes that failed
-//    earlier, and the range reads of newly subscribed or resynced services;
-//    retries with backoff (initial_backoff doubling to max_backoff).
-//  - watch thread: runs the watch stream (libcurl, aborted through the stop
-//    flag while idle) and applies events.
+//  - session thread (a ReconnectLoop, registry/common/reconnect_loop.h):
+//    lease grant/keep-alive, puts and deletes that failed earlier, and the
+//    range reads of newly subscribed or resynced keys; retries with the
+//    loop's backoff (initial_backoff doubling to max_backoff, jittered).
+//  - watch thread (a second ReconnectLoop): runs the watch stream (libcurl,
+//    aborted through the stop flag while idle) and applies events; restarts
+//    it with backoff.
 //  - the ListenerDispatcher's thread (listener_dispatcher.h): the only
 //    thread that calls listeners. A service's list is pushed when it differs
 //    from the last list pushed for it (the first list always is); a new
@@ -48,16 +53,16 @@
 
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <set>
 #include <string>
-#include <thread>
 #include <vector>
 
+#include "registry/common/reconnect_loop.h"
+#include "registry/common/watched_book.h"
 #include "registry/etcd_client.h"
 #include "registry/listener_dispatcher.h"
 #include "tern/registry.h"
@@ -109,7 +114,7 @@ class EtcdRegistry final : public Registry {
   static std::string consumer_key(const Url& consumer);
 
  private:
-  using Clock = std::chrono::steady_clock;
+  using SteadyClock = std::chrono::steady_clock;
 
   // One change seen on the watch stream.
   struct Event {
@@ -118,64 +123,51 @@ class EtcdRegistry final : public Registry {
     std::string key;
     std::string value;
   };
-  // What this registry knows about one subscribed service.
-  struct ServiceState {
-    bool loaded = false;   // a read has completed: `providers` is meaningful
-    bool reading = true;   // a (re-)read is wanted; events are buffered in `pending`
+  // The read state of one watched key (a subscribed service's provider
+  // prefix, or a watched configuration document); its value lives in a book.
+  struct KeyRead {
+    bool reading = true;  // a (re-)read is wanted; events are buffered in `pending`
     std::uint64_t read_generation = 0;  // changes (registry-wide unique) when a read in flight becomes stale
-    std::int64_t revision = 0;  // `providers` includes every event up to this revision
-    std::map<std::string, Url> providers;  // key -> provider, in key order
     std::vector<Event> pending;
-    ListenerDispatcher::Snapshot pushed;  // the list last pushed; null before the first push
   };
+  using ProviderMap = std::map<std::string, Url>;  // etcd key -> provider, in key order
 
-  // What this registry knows about one watched configuration document
-  // (as ServiceState, for one key).
-  struct ConfigState {
-    bool loaded = false;
-    bool reading = true;
-    std::uint64_t read_generation = 0;
-    std::int64_t revision = 0;  // `document` includes every event up to this revision
-    ConfigDocument document;
-    std::vector<Event> pending;
-    bool pushed = false;          // `last_pushed` is meaningful
-    ConfigDocument last_pushed;
-  };
-  // Reads every watched document that wants a read. Session thread only.
-  Status refresh_config_reads();
+  // Reads every key of `reads` that wants a read with `read`, applies the
+  // events buffered meanwhile with `apply` and offers the result to `book`.
+  // Session thread only; takes mu_.
+  template <class Value, class Equal, class Read, class Apply>
+  Status refresh_reads(std::map<std::string, KeyRead>& reads, WatchedBook<Value, Equal>& book, Read read, Apply apply);
+  // Buffers `event` for `name` while it is being read, else applies it to
+  // its value in `book` (pushed if changed). mu_ held.
+  template <class Value, class Equal, class Apply>
+  void on_event_locked(std::map<std::string, KeyRead>& reads, WatchedBook<Value, Equal>& book, const std::string& name,
+                       Event event, Apply apply);
+  // One event applied to a value; true when it changed it.
+  static bool apply_provider_event(ProviderMap& providers, const Event& event);
+  static bool apply_config_event(ConfigDocument& document, const Event& event);
   // Range-reads the document of `service`; sets `*revision` to the read's revision.
   Result<ConfigDocument> read_config(const std::string& service, std::int64_t* revision);
-  static bool apply_config_event(ConfigState& state, const Event& event);
-  void push_config_if_changed_locked(const std::string& service, ConfigState& state);
 
   // Puts / deletes `key` (= `url`) on the lease; `what` names it in errors.
   Status register_key(const std::string& key, const Url& url);
   Status unregister_key(const std::string& key, const Url& url);
 
-  void session_loop();
-  void watch_loop();
+  // The passes of session_ and watch_.
+  ReconnectLoop::Step session_pass(const ReconnectLoop::Pass& pass);
+  ReconnectLoop::Step watch_pass(const ReconnectLoop::Pass& pass);
 
   // Performs the due lease work and the outstanding puts and deletes. Any
   // thread; serialized by write_mu_. OK when nothing is left to do.
   Status sync_writes();
   // Lease part of sync_writes(); `lk` holds mu_ on entry and exit.
   Status ensure_lease(std::unique_lock<std::mutex>& lk);
-  // Reads every service whose state wants a read. Session thread only.
-  Status refresh_reads();
   // Handles one message of the watch stream; false ends the stream.
   bool on_watch_message(const nlohmann::json& msg, std::int64_t from, bool* created, bool* resync);
-  // Marks every subscribed service for a re-read and the watch for a restart
-  // at the revision of the first re-read. mu_ held.
+  // Marks every watched key for a re-read (in a new epoch) and the watch for
+  // a restart at the revision of the first re-read. mu_ held.
   void resync_all_locked();
-  // Applies one event to `state` if it is newer; true when the list changed.
-  static bool apply_event(ServiceState& state, const Event& event);
-  // Pushes `state`'s list to the subscribers of `service` if it differs
-  // from the last push. mu_ held (so pushes are queued in order).
-  void push_if_changed_locked(const std::string& service, ServiceState& state);
-  // Waits up to `delay` or until stop; `cv` must be one waited on with mu_.
-  void sleep_for(std::condition_variable& cv, std::chrono::milliseconds delay);
   // Range-reads the providers of `service`; sets `*revision` to the read's revision.
-  Result<std::map<std::string, Url>> read_service(const std::string& service, std::int64_t* revision);
+  Result<ProviderMap> read_service(const std::string& service, std::int64_t* revision);
 
   const RegistryOptions options_;
   const std::int64_t lease_ttl_s_;
@@ -185,25 +177,29 @@ class EtcdRegistry final : public Registry {
 
   std::mutex write_mu_;  // serializes lease changes, puts and deletes (held across HTTP calls)
 
-  std::mutex mu_;  // guards everything below
-  std::condition_variable session_cv_;
-  std::condition_variable watch_cv_;
+  std::mutex mu_;  // guards everything below but the loops
   // Registrations: the wanted keys and the HTTP work still owed to etcd.
   std::map<std::string, Url> registered_;
   std::set<std::string> to_put_;
   std::set<std::string> to_delete_;
   std::int64_t lease_id_ = 0;  // 0 = none
-  Clock::time_point next_keepalive_{};
-  // Subscribed services (the subscriptions themselves live in dispatcher_).
-  std::map<std::string, ServiceState> services_;
-  std::map<std::string, ConfigState> configs_;  // watched configuration documents
-  std::uint64_t read_generations_ = 0;  // source of ServiceState::read_generation
+  SteadyClock::time_point next_keepalive_{};
+  // Subscribed services and watched documents (the subscriptions themselves
+  // live in dispatcher_): their reads, and their values as last pushed.
+  std::map<std::string, KeyRead> service_reads_;
+  std::map<std::string, KeyRead> config_reads_;
+  WatchedBook<ProviderMap> providers_;
+  ConfigBook configs_;
+  std::uint64_t epoch_ = 0;  // resyncs so far: the epoch of the books' revisions
+  std::uint64_t read_generations_ = 0;  // source of KeyRead::read_generation
   std::map<std::string, std::vector<Url>> lookup_cache_;  // last lookup() answers
   std::int64_t watch_from_ = 0;  // next revision the watch needs; 0 = wait for a read
 
   ListenerDispatcher dispatcher_;  // lock order: mu_ before the dispatcher's own mutex
-  std::thread session_thread_;
-  std::thread watch_thread_;
+  bool connected_ = true;  // session_'s passes only: the last one reached etcd
+  // Declared last: stopped (explicitly, by the destructor) before the rest goes.
+  ReconnectLoop session_;
+  ReconnectLoop watch_;
 };
 
 }  // namespace tern

@@ -115,10 +115,6 @@ std::string service_of_config_path(const std::string& path) {
   return service.find('/') == std::string::npos ? service : std::string();
 }
 
-bool same_document(const ConfigDocument& a, const ConfigDocument& b) {
-  return a.revision == b.revision && a.text == b.text;
-}
-
 // Completion flag a caller waits on with a timeout; shared with the task so
 // a caller that gave up leaves nothing dangling.
 struct Completion {
@@ -159,8 +155,15 @@ ZookeeperRegistry::ZookeeperRegistry(std::vector<HostPort> servers, RegistryOpti
     : hosts_(join_hosts(servers)),
       options_(options),
       session_timeout_ms_(session_timeout_ms(options)),
-      backoff_(options.initial_backoff) {
-  session_thread_ = std::thread([this] { session_loop(); });
+      providers_([this](const std::string& service, const ListenerDispatcher::Snapshot& list) {
+        dispatcher_.push_all(service, list);
+      }),
+      configs_([this](const std::string& service, const ConfigDocument& document) {
+        dispatcher_.push_config_all(service, document);
+      }),
+      session_(BackoffPolicy{options.initial_backoff, options.max_backoff},
+               [this](const ReconnectLoop::Pass& pass) { return session_pass(pass); }) {
+  session_.start();
 }
 
 ZookeeperRegistry::~ZookeeperRegistry() {
@@ -168,8 +171,7 @@ ZookeeperRegistry::~ZookeeperRegistry() {
     std::lock_guard lock(mu_);
     stop_ = true;
   }
-  cv_.notify_all();
-  session_thread_.join();
+  session_.stop();
   close_session();  // the server drops our ephemeral nodes now, not after the timeout
   // dispatcher_ (a member) stops the listener thread after this body.
 }
@@ -190,7 +192,7 @@ bool ZookeeperRegistry::run_on_session_thread(std::function<void()> fn) {
     };
     events_.push_back(std::move(event));
   }
-  cv_.notify_all();
+  session_.wake();
   std::unique_lock lock(done->mu);
   return done->cv.wait_for(lock, options_.request_timeout, [&] { return done->done; });
 }
@@ -251,16 +253,14 @@ Result<SubscriptionId> ZookeeperRegistry::subscribe(const std::string& service, 
   if (!listener) return Status(StatusCode::kInvalidArgument, "empty listener");
   SubscriptionId id = 0;
   {
-    // Invariant: every current subscriber of `service` has been given (or has
-    // queued) pushed_[service]; when absent, none has been given anything.
+    // The invariant of providers_ (zookeeper_registry.h) holds.
     std::lock_guard lock(mu_);
     id = dispatcher_.add(service, std::move(listener));
-    if (auto it = pushed_.find(service); it != pushed_.end()) {
-      dispatcher_.push(id, std::make_shared<const std::vector<Url>>(it->second));
+    if (const ListenerDispatcher::Snapshot* last = providers_.last(service)) {
+      dispatcher_.push(id, *last);
     } else if (auto c = cache_.find(service); c != cache_.end()) {
       // Known from an earlier read (maybe while ZooKeeper is down now).
-      pushed_[service] = c->second;
-      dispatcher_.push_all(service, std::make_shared<const std::vector<Url>>(c->second));
+      providers_.offer(service, std::make_shared<const std::vector<Url>>(c->second));
     }
   }
   // Read (and watch) now; pushes when the list differs from what was given.
@@ -274,7 +274,7 @@ Result<SubscriptionId> ZookeeperRegistry::subscribe(const std::string& service, 
     }
   };
   events_.push_back(std::move(event));
-  cv_.notify_all();
+  session_.wake();
   return id;
 }
 
@@ -282,7 +282,7 @@ void ZookeeperRegistry::unsubscribe(SubscriptionId id) {
   std::optional<std::string> service = dispatcher_.remove(id);  // waits for a running listener
   if (!service) return;
   std::lock_guard lock(mu_);
-  if (!dispatcher_.has_subscribers(*service)) pushed_.erase(*service);  // keeps the invariant above
+  if (!dispatcher_.has_subscribers(*service)) providers_.erase(*service);  // keeps the invariant
   // The ZooKeeper watch stays armed until it fires once; its event is then ignored.
 }
 
@@ -360,10 +360,10 @@ Status ZookeeperRegistry::run_config_write(std::function<Status()> fn) {
   wait_for_first_connection();
   // "Nothing is stored" when we answer UNAVAILABLE: a write still queued
   // when the caller gave up is skipped.
-  const auto deadline = Clock::now() + options_.request_timeout;
+  const auto deadline = SteadyClock::now() + options_.request_timeout;
   auto result = std::make_shared<Status>(StatusCode::kUnavailable, "ZooKeeper did not answer in time");
   bool answered = run_on_session_thread([fn = std::move(fn), result, deadline] {
-    if (Clock::now() < deadline) *result = fn();
+    if (SteadyClock::now() < deadline) *result = fn();
   });
   if (!answered) return Status(StatusCode::kUnavailable, "ZooKeeper did not answer in time; nothing was stored");
   return *result;
@@ -398,11 +398,9 @@ Result<SubscriptionId> ZookeeperRegistry::watch_config(const std::string& servic
   if (!listener) return Status(StatusCode::kInvalidArgument, "empty listener");
   SubscriptionId id = 0;
   std::lock_guard lock(mu_);
-  // Invariant (as pushed_ for providers): every current watcher of `service`
-  // has been given (or has queued) config_pushed_[service]; when absent, none
-  // has been given anything.
+  // The invariant of configs_ (as providers_, zookeeper_registry.h) holds.
   id = dispatcher_.add_config(service, std::move(listener));
-  if (auto it = config_pushed_.find(service); it != config_pushed_.end()) dispatcher_.push_config(id, it->second);
+  if (const ConfigDocument* last = configs_.last(service)) dispatcher_.push_config(id, *last);
   // Read (and watch) now; pushes when the document differs from what was given.
   Event event;
   event.task = [this, service] {
@@ -412,7 +410,7 @@ Result<SubscriptionId> ZookeeperRegistry::watch_config(const std::string& servic
     }
   };
   events_.push_back(std::move(event));
-  cv_.notify_all();
+  session_.wake();
   return id;
 }
 
@@ -420,7 +418,7 @@ void ZookeeperRegistry::unwatch_config(SubscriptionId id) {
   std::optional<std::string> service = dispatcher_.remove(id);  // waits for a running listener
   if (!service) return;
   std::lock_guard lock(mu_);
-  if (!dispatcher_.has_config_watchers(*service)) config_pushed_.erase(*service);
+  if (!dispatcher_.has_config_watchers(*service)) configs_.erase(*service);
   // The ZooKeeper watch stays armed until it fires once; its event is then ignored.
 }
 
@@ -485,11 +483,7 @@ Status ZookeeperRegistry::refresh_config(const std::string& service) {
   auto doc = read_config(service, /*watch=*/true);
   if (!doc) return doc.status();
   std::lock_guard lock(mu_);
-  if (!dispatcher_.has_config_watchers(service)) return Status::ok();
-  auto it = config_pushed_.find(service);
-  if (it != config_pushed_.end() && same_document(it->second, *doc)) return Status::ok();
-  config_pushed_[service] = *doc;
-  dispatcher_.push_config_all(service, *doc);
+  if (dispatcher_.has_config_watchers(service)) configs_.offer(service, std::move(*doc));
   return Status::ok();
 }
 
@@ -514,7 +508,7 @@ void ZookeeperRegistry::on_watch(zhandle_t* /*zh*/, int type, int state, const c
     if (path != nullptr) event.path = path;
     self->events_.push_back(std::move(event));
   }
-  self->cv_.notify_all();
+  self->session_.wake();
 }
 
 void ZookeeperRegistry::on_zk_log(const char* message) {
@@ -525,31 +519,27 @@ void ZookeeperRegistry::on_zk_log(const char* message) {
 
 // ---- session thread -------------------------------------------------------------
 
-void ZookeeperRegistry::session_loop() {
-  open_session();
-  std::unique_lock lock(mu_);
-  while (!stop_) {
-    auto ready = [&] { return stop_ || !events_.empty(); };
-    if (retry_at_) {
-      cv_.wait_until(lock, *retry_at_, ready);
-    } else {
-      cv_.wait(lock, ready);
-    }
-    if (stop_) break;
-    std::deque<Event> batch;
-    batch.swap(events_);
-    lock.unlock();
-    for (Event& event : batch) handle(event);
-    if (retry_at_ && Clock::now() >= *retry_at_) {
-      retry_at_.reset();
-      if (zh_ == nullptr) {
-        open_session();
-      } else if (zk_connected()) {
-        full_resync();
-      }
-    }
-    lock.lock();
+ReconnectLoop::Step ZookeeperRegistry::session_pass(const ReconnectLoop::Pass& pass) {
+  retry_wanted_ = false;
+  if (!opened_) {
+    opened_ = true;
+    open_session();
   }
+  std::deque<Event> batch;
+  {
+    std::lock_guard lock(mu_);
+    if (stop_) return {};
+    batch.swap(events_);
+  }
+  for (Event& event : batch) handle(event);
+  if (pass.retry) {
+    if (zh_ == nullptr) {
+      open_session();
+    } else if (zk_connected()) {
+      full_resync();
+    }
+  }
+  return {retry_wanted_ ? ReconnectLoop::Outcome::kFailed : ReconnectLoop::Outcome::kIdle};
 }
 
 void ZookeeperRegistry::handle(Event& event) {
@@ -572,7 +562,7 @@ void ZookeeperRegistry::handle(Event& event) {
       connected_cv_.notify_all();
       connected_ = true;
       unreachable_warned_ = false;
-      backoff_ = options_.initial_backoff;
+      session_.reset_backoff();
       TERN_LOG(kInfo, "zookeeper registry: connected to {} (session 0x{:x}, timeout {} ms)", hosts_,
                session_id_, zoo_recv_timeout(zh_));
       full_resync();
@@ -643,17 +633,15 @@ void ZookeeperRegistry::warn_unreachable(const Status& why, const std::string& s
   bool cached = false;
   {
     std::lock_guard lock(mu_);
-    cached = pushed_.count(service) != 0;
+    cached = providers_.contains(service);
   }
   TERN_LOG(kWarn, "registry zookeeper://{} unreachable ({}); subscribing to {} once it is reachable{}", hosts_,
            why.message(), service, cached ? "; keeping the last provider list" : "");
 }
 
-void ZookeeperRegistry::schedule_retry() {
-  if (retry_at_) return;
-  retry_at_ = Clock::now() + backoff_;
-  backoff_ = std::min(backoff_ * 2, options_.max_backoff);
-}
+// The pass that called it answers kFailed: session_ schedules the retry
+// (not earlier than one already scheduled) with its backoff.
+void ZookeeperRegistry::schedule_retry() { retry_wanted_ = true; }
 
 bool ZookeeperRegistry::zk_connected() const {
   return zh_ != nullptr && zoo_state(zh_) == ZOO_CONNECTED_STATE;
@@ -811,11 +799,9 @@ Status ZookeeperRegistry::refresh(const std::string& service) {
   if (!list) return list.status();
   std::lock_guard lock(mu_);
   cache_[service] = *list;
-  if (!dispatcher_.has_subscribers(service)) return Status::ok();
-  auto it = pushed_.find(service);
-  if (it != pushed_.end() && it->second == *list) return Status::ok();
-  pushed_[service] = *list;
-  dispatcher_.push_all(service, std::make_shared<const std::vector<Url>>(std::move(*list)));
+  if (dispatcher_.has_subscribers(service)) {
+    providers_.offer(service, std::make_shared<const std::vector<Url>>(std::move(*list)));
+  }
   return Status::ok();
 }
 

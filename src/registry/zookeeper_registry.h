@@ -29,13 +29,18 @@
 // Watches are one-shot in ZooKeeper: every child event re-reads the list and
 // re-arms the watch in the same call; configuration documents likewise with
 // a data watch (an exists watch while the node is absent). Operations that fail while connected
-// are retried with backoff (initial_backoff doubling up to max_backoff).
+// are retried with backoff (registry/common/backoff.h: initial_backoff
+// doubling up to max_backoff, with jitter), reset on every connection.
+// Subscribers get a service's list when it differs from the last one pushed
+// (a ProviderBook, registry/common/watched_book.h); watchers likewise their
+// document (a ConfigBook).
 //
 // Threads: ZooKeeper's two client threads (I/O and completion; our watcher
 // only queues events there, it never calls ZooKeeper or a listener), the
-// session thread (owns the handle; every ZooKeeper call is made on it, public
-// methods hand it work and wait up to request_timeout), and the listener
-// thread (ListenerDispatcher). A listener may therefore call any method of
+// session thread (a ReconnectLoop, registry/common/reconnect_loop.h: owns
+// the handle; every ZooKeeper call is made on it, public methods hand it
+// work and wait up to request_timeout), and the listener thread
+// (ListenerDispatcher). A listener may therefore call any method of
 // this object, including lookup() and unsubscribe() of itself.
 //
 // A registry used right after creation waits (up to request_timeout) for its
@@ -61,6 +66,8 @@
 #include <thread>
 #include <vector>
 
+#include "registry/common/reconnect_loop.h"
+#include "registry/common/watched_book.h"
 #include "registry/listener_dispatcher.h"
 #include "tern/registry.h"
 
@@ -133,7 +140,7 @@ class ZookeeperRegistry final : public Registry {
   static std::string providers_folder(const std::string& service);
 
  private:
-  using Clock = std::chrono::steady_clock;
+  using SteadyClock = std::chrono::steady_clock;
 
   // What ZooKeeper's completion thread and the public methods hand to the
   // session thread.
@@ -154,8 +161,9 @@ class ZookeeperRegistry final : public Registry {
   static void on_watch(struct _zhandle* zh, int type, int state, const char* path, void* ctx);
   static void on_zk_log(const char* message);
 
-  // Session thread.
-  void session_loop();
+  // Session thread: one pass of its ReconnectLoop (queued events and work,
+  // then the retry when due).
+  ReconnectLoop::Step session_pass(const ReconnectLoop::Pass& pass);
   void handle(Event& event);
   void open_session();
   void close_session();
@@ -199,15 +207,17 @@ class ZookeeperRegistry final : public Registry {
   ListenerDispatcher dispatcher_;
 
   mutable std::mutex mu_;  // guards the members down to the next blank line
-  std::condition_variable cv_;             // events_ or stop_
   std::condition_variable connected_cv_;   // ever_connected_
   bool ever_connected_ = false;
   std::deque<Event> events_;
   bool stop_ = false;
   std::map<std::string, Url> wanted_;                      // node path -> URL: our registrations
-  std::map<std::string, std::vector<Url>> pushed_;         // service -> list every subscriber got last
+  // Invariant: every current subscriber of a service has been given (or has
+  // queued) providers_.last(service); without an entry, none has been given
+  // anything. Entries go when the last subscriber leaves.
+  ProviderBook providers_;
   std::map<std::string, std::vector<Url>> cache_;          // service -> last list read
-  std::map<std::string, ConfigDocument> config_pushed_;   // service -> document every watcher got last
+  ConfigBook configs_;  // as providers_, for configuration watchers
   std::optional<SessionInfo> session_info_;
 
   // Session thread only (and the destructor after joining it).
@@ -216,10 +226,10 @@ class ZookeeperRegistry final : public Registry {
   std::uint64_t generation_ = 0;
   std::int64_t session_id_ = 0;
   std::set<std::string> created_;  // nodes this session created and has not deleted
-  std::optional<Clock::time_point> retry_at_;
-  std::chrono::milliseconds backoff_;
+  bool retry_wanted_ = false;  // a step failed in this pass: retry with backoff
+  bool opened_ = false;        // the first session was opened
 
-  std::thread session_thread_;
+  ReconnectLoop session_;  // last: stopped before the members it uses go
 };
 
 }  // namespace tern

@@ -3,13 +3,14 @@
 
 #include <algorithm>
 #include <atomic>
-#include <condition_variable>
 #include <map>
 #include <mutex>
 #include <optional>
 #include <set>
 #include <thread>
 
+#include "registry/common/reconnect_loop.h"
+#include "registry/common/watched_book.h"
 #include "registry/embedded/registry_protocol.h"
 #include "registry/listener_dispatcher.h"
 #include "tern/client.h"
@@ -22,7 +23,17 @@ using Api = registry::RegistryApi;
 
 class EmbeddedRegistry final : public Registry, public std::enable_shared_from_this<EmbeddedRegistry> {
  public:
-  EmbeddedRegistry(Url address, RegistryOptions options) : address_(std::move(address)), options_(options) {
+  EmbeddedRegistry(Url address, RegistryOptions options)
+      : address_(std::move(address)),
+        options_(options),
+        providers_([this](const std::string& service, const ListenerDispatcher::Snapshot& list) {
+          dispatcher_.push_all(service, list);
+        }),
+        configs_([this](const std::string& service, const ConfigDocument& document) {
+          dispatcher_.push_config_all(service, document);
+        }),
+        loop_(BackoffPolicy{options.initial_backoff, options.max_backoff},
+              [this](const ReconnectLoop::Pass&) { return heartbeat_pass(); }) {
     ClientOptions co;
     co.io_threads = 1;
     // Faster than the default 10 s so a frozen registry is noticed quickly.
@@ -42,21 +53,17 @@ class EmbeddedRegistry final : public Registry, public std::enable_shared_from_t
     if (!proxy) return proxy.status();
     api_ = *proxy;
     channel_ = client_->channels().get(address_.host_port());
+    seen_connects_ = channel_->stats().connects;
     std::weak_ptr<EmbeddedRegistry> weak = weak_from_this();
     channel_->set_push_handler([weak](const protocol::Frame& f) {
       if (auto self = weak.lock()) self->on_push(f);
     });
-    worker_ = std::thread([this] { run(); });
+    loop_.start(options_.heartbeat_interval);  // init() and subscribe() make the first contact themselves
     return Status();
   }
 
   ~EmbeddedRegistry() override {
-    {
-      std::lock_guard lock(mu_);
-      stopping_ = true;
-    }
-    cv_.notify_all();
-    if (worker_.joinable()) worker_.join();
+    loop_.stop();
     // Best effort: tell the registry at once rather than waiting for the
     // connection to close (it closes right after anyway).
     client_.reset();
@@ -143,16 +150,16 @@ class EmbeddedRegistry final : public Registry, public std::enable_shared_from_t
     } else {
       // Unreachable now: the worker subscribes once connected. Push the cached list if any.
       std::lock_guard lock(mu_);
-      auto it = known_.find(service);
-      bool cached = it != known_.end() && it->second.list;
-      if (cached) dispatcher_.push(id, it->second.list);
+      const ListenerDispatcher::Snapshot* last = providers_.last(service);
+      bool cached = last != nullptr;
+      if (cached) dispatcher_.push(id, *last);
       if (!resync_) {
         TERN_LOG(kWarn, "registry {} unreachable ({}); subscribing to {} once it is reachable{}", address_.address(),
                  r.status().message(), service, cached ? "; keeping the last provider list" : "");
       }
       resync_ = true;
     }
-    cv_.notify_all();
+    loop_.wake();
     return id;
   }
 
@@ -167,8 +174,7 @@ class EmbeddedRegistry final : public Registry, public std::enable_shared_from_t
     auto r = api_.call<&Api::lookup>(service);
     if (!r) {
       std::lock_guard lock(mu_);
-      auto it = known_.find(service);
-      if (it != known_.end() && it->second.list) return *it->second.list;
+      if (const ListenerDispatcher::Snapshot* last = providers_.last(service)) return **last;
       return request_error(r.status());
     }
     return to_urls(r->urls);
@@ -216,15 +222,14 @@ class EmbeddedRegistry final : public Registry, public std::enable_shared_from_t
     } else {
       // Unreachable now: the worker watches once connected. Push the last document if known.
       std::lock_guard lock(mu_);
-      auto it = known_configs_.find(service);
-      if (it != known_configs_.end() && it->second.loaded) dispatcher_.push_config(id, it->second.document);
+      if (const ConfigDocument* last = configs_.last(service)) dispatcher_.push_config(id, *last);
       if (!resync_) {
         TERN_LOG(kWarn, "registry {} unreachable ({}); watching the configuration of {} once it is reachable",
                  address_.address(), r.status().message(), service);
       }
       resync_ = true;
     }
-    cv_.notify_all();
+    loop_.wake();
     return id;
   }
 
@@ -233,7 +238,7 @@ class EmbeddedRegistry final : public Registry, public std::enable_shared_from_t
     if (service && !dispatcher_.has_config_watchers(*service)) {
       {
         std::lock_guard lock(mu_);
-        known_configs_.erase(*service);
+        configs_.erase(*service);
       }
       (void)api_.call<&Api::unwatch_config>(*service);
     }
@@ -265,21 +270,9 @@ class EmbeddedRegistry final : public Registry, public std::enable_shared_from_t
   // epoch) the document it lost arrives as revision 0.
   void update_config(const std::string& service, const registry::ConfigEntry& entry, SubscriptionId only = 0) {
     std::lock_guard lock(mu_);
-    auto& known = known_configs_[service];
-    bool newer = !known.loaded || entry.epoch != known.epoch || entry.revision > known.revision;
-    if (newer) {
-      ConfigDocument doc = to_document(entry);
-      bool changed = !known.loaded || doc.text != known.document.text || doc.revision != known.document.revision;
-      known.loaded = true;
-      known.epoch = entry.epoch;
-      known.revision = entry.revision;
-      known.document = std::move(doc);
-      if (changed) {
-        dispatcher_.push_config_all(service, known.document);  // includes `only`
-        return;
-      }
-    }
-    if (only != 0) dispatcher_.push_config(only, known.document);
+    const Revision revision{entry.epoch, static_cast<std::int64_t>(entry.revision)};
+    if (configs_.offer(service, to_document(entry), revision) == ConfigBook::Change::kPushed) return;  // includes `only`
+    if (only != 0) dispatcher_.push_config(only, *configs_.last(service));
   }
 
   void on_config_push(std::string_view topic, const protocol::Frame& f) {
@@ -343,35 +336,32 @@ class EmbeddedRegistry final : public Registry, public std::enable_shared_from_t
   // when the period ends with no provider back.
   void update(const std::string& service, const registry::ProviderList& list, SubscriptionId only = 0) {
     std::lock_guard lock(mu_);
-    auto& known = known_[service];
-    bool newer = list.epoch != known.epoch || list.revision > known.revision || known.list == nullptr;
-    if (newer && list.urls.empty() && list.epoch != known.epoch && known.list && !known.list->empty()) {
+    const Revision revision{list.epoch, static_cast<std::int64_t>(list.revision)};
+    const ListenerDispatcher::Snapshot* known = providers_.last(service);
+    const std::optional<Revision> known_revision = providers_.revision(service);
+    const bool newer = known == nullptr || !known_revision || is_newer(revision, *known_revision);
+    if (newer && list.urls.empty() && known_revision && list.epoch != known_revision->epoch && !(*known)->empty()) {
       auto now = std::chrono::steady_clock::now();
-      if (!known.held || known.held->epoch != list.epoch) known.held_until = now + hold_period();
-      if (now < known.held_until) {
-        if (!known.held) {
+      auto held = held_.find(service);
+      const bool first = held == held_.end();
+      if (first || held->second.list.epoch != list.epoch) {
+        held = held_.insert_or_assign(service, Held{list, now + hold_period()}).first;
+      }
+      if (now < held->second.until) {
+        if (first) {
           TERN_LOG(kInfo, "registry {} restarted: holding back its empty list of {} for up to {} ms "
                    "(providers re-register)", address_.address(), service,
                    std::chrono::duration_cast<std::chrono::milliseconds>(hold_period()).count());
         }
-        known.held = list;
-        if (only != 0) dispatcher_.push(only, known.list);
+        held->second.list = list;
+        if (only != 0) dispatcher_.push(only, *known);
         return;
       }
     }
-    if (newer) known.held.reset();
-    if (newer) {
-      auto urls = std::make_shared<const std::vector<Url>>(to_urls(list.urls));
-      bool changed = known.list == nullptr || *known.list != *urls;
-      known.epoch = list.epoch;
-      known.revision = list.revision;
-      known.list = urls;
-      if (changed) {
-        dispatcher_.push_all(service, urls);  // includes `only`
-        return;
-      }
-    }
-    if (only != 0) dispatcher_.push(only, known.list);
+    if (newer) held_.erase(service);
+    auto urls = std::make_shared<const std::vector<Url>>(to_urls(list.urls));
+    if (providers_.offer(service, std::move(urls), revision) == ProviderBook::Change::kPushed) return;  // includes `only`
+    if (only != 0) dispatcher_.push(only, *providers_.last(service));
   }
 
   // Long enough for providers reconnecting with the default backoff (up to
@@ -387,8 +377,8 @@ class EmbeddedRegistry final : public Registry, public std::enable_shared_from_t
     {
       std::lock_guard lock(mu_);
       auto now = std::chrono::steady_clock::now();
-      for (auto& [service, known] : known_) {
-        if (known.held && now >= known.held_until) due.emplace_back(service, *known.held);
+      for (auto& [service, held] : held_) {
+        if (now >= held.until) due.emplace_back(service, held.list);
       }
     }
     for (auto& [service, list] : due) update(service, list);
@@ -409,51 +399,45 @@ class EmbeddedRegistry final : public Registry, public std::enable_shared_from_t
     update(std::string(topic), *list);
   }
 
-  // Background: heartbeats, and a full resync after every (re)connection.
-  void run() {
-    std::uint64_t seen_connects = channel_->stats().connects;
-    auto backoff = options_.initial_backoff;
+  // The loop's step: a heartbeat, and a full resync after every
+  // (re)connection or when the registry lost our registrations.
+  ReconnectLoop::Step heartbeat_pass() {
+    // The heartbeat's count is compared with our sets only when none of our
+    // registrations changed while it was under way: a registration in flight
+    // is in our set and not yet (or still) on the registry, which is not a
+    // lost one.
     std::unique_lock lock(mu_);
-    while (!stopping_) {
-      cv_.wait_for(lock, resync_ ? backoff : options_.heartbeat_interval);
-      if (stopping_) break;
-      // The heartbeat's count is compared with our sets only when none of our
-      // registrations changed while it was under way: a registration in flight
-      // is in our set and not yet (or still) on the registry, which is not a
-      // lost one.
-      const std::uint64_t changes_before = changes_;
-      const bool quiet_before = !changing_;
+    const std::uint64_t changes_before = changes_;
+    const bool quiet_before = !changing_;
+    lock.unlock();
+    release_held();
+    auto hb = api_.call<&Api::heartbeat>();
+    bool ok = hb.has_value();
+    std::uint64_t connects = channel_->stats().connects;
+    lock.lock();
+    // The registry holds fewer of our registrations than we made: it dropped
+    // them (we missed beats while paused, or it restarted) on a connection
+    // that survived. Register again.
+    // (Consumers count too, unless the registry predates them.)
+    std::size_t expected = registered_.size() + (consumers_supported_.load() ? consumers_.size() : 0);
+    const bool comparable = quiet_before && !changing_ && changes_ == changes_before;
+    bool lost = ok && comparable && static_cast<std::size_t>(*hb) < expected;
+    // The first connection was made by init()/subscribe() themselves, which
+    // registered and subscribed on it: not a reconnection.
+    if (ok && seen_connects_ == 0 && !resync_ && !lost) seen_connects_ = connects;
+    if (ok && (connects != seen_connects_ || resync_ || lost)) {
       lock.unlock();
-      release_held();
-      auto hb = api_.call<&Api::heartbeat>();
-      bool ok = hb.has_value();
-      std::uint64_t connects = channel_->stats().connects;
+      ok = resync();
       lock.lock();
-      // The registry holds fewer of our registrations than we made: it dropped
-      // them (we missed beats while paused, or it restarted) on a connection
-      // that survived. Register again.
-      // (Consumers count too, unless the registry predates them.)
-      std::size_t expected = registered_.size() + (consumers_supported_.load() ? consumers_.size() : 0);
-      const bool comparable = quiet_before && !changing_ && changes_ == changes_before;
-      bool lost = ok && comparable && static_cast<std::size_t>(*hb) < expected;
-      // The first connection was made by init()/subscribe() themselves, which
-      // registered and subscribed on it: not a reconnection.
-      if (ok && seen_connects == 0 && !resync_ && !lost) seen_connects = connects;
-      if (ok && (connects != seen_connects || resync_ || lost)) {
-        lock.unlock();
-        ok = resync();
-        lock.lock();
-        if (ok) seen_connects = connects;
-      }
-      if (ok) {
-        resync_ = false;
-        backoff = options_.initial_backoff;
-      } else {
-        if (!resync_) TERN_LOG(kWarn, "registry {} unreachable; keeping the last provider lists", address_.address());
-        resync_ = true;
-        backoff = std::min(backoff * 2, options_.max_backoff);
-      }
+      if (ok) seen_connects_ = connects;
     }
+    if (ok) {
+      resync_ = false;
+      return {ReconnectLoop::Outcome::kSynced, Clock::steady().now() + options_.heartbeat_interval};
+    }
+    if (!resync_) TERN_LOG(kWarn, "registry {} unreachable; keeping the last provider lists", address_.address());
+    resync_ = true;
+    return {ReconnectLoop::Outcome::kFailed};
   }
 
   bool resync() {
@@ -521,31 +505,25 @@ class EmbeddedRegistry final : public Registry, public std::enable_shared_from_t
   // our order. Taken before mu_, never while holding it.
   std::mutex reg_mu_;
   std::mutex mu_;
-  std::condition_variable cv_;
   std::uint64_t changes_ = 0;  // changes of our registrations begun; guarded by mu_
   bool changing_ = false;      // one is under way (they are serialised by reg_mu_); guarded by mu_
   std::set<std::string> registered_;                                                // guarded by mu_
   std::set<std::string> consumers_;                                                 // guarded by mu_
   std::atomic<bool> consumers_supported_{true};  // false once the registry answered UNIMPLEMENTED
-  struct Known {
-    std::uint64_t epoch = 0;
-    std::uint64_t revision = 0;
-    std::shared_ptr<const std::vector<Url>> list;
-    // An empty list from a restarted registry, held back until held_until (update()).
-    std::optional<registry::ProviderList> held;
-    std::chrono::steady_clock::time_point held_until{};
+  // Last list per service at (epoch, revision), pushed when changed; guarded by mu_.
+  ProviderBook providers_;
+  // An empty list from a restarted registry, held back until `until` (update()).
+  struct Held {
+    registry::ProviderList list;
+    std::chrono::steady_clock::time_point until;
   };
-  std::map<std::string, Known> known_;  // last list per service; guarded by mu_
-  struct KnownConfig {
-    bool loaded = false;
-    std::uint64_t epoch = 0;
-    std::uint64_t revision = 0;  // ConfigEntry::revision
-    ConfigDocument document;     // the document last pushed
-  };
-  std::map<std::string, KnownConfig> known_configs_;  // per watched service; guarded by mu_
-  bool resync_ = false;
-  bool stopping_ = false;
-  std::thread worker_;
+  std::map<std::string, Held> held_;  // guarded by mu_
+  ConfigBook configs_;  // last document per watched service at (epoch, revision); guarded by mu_
+  bool resync_ = false;  // guarded by mu_
+  std::uint64_t seen_connects_ = 0;  // the channel's connects at the last sync; loop thread (and init())
+  // Heartbeats every heartbeat_interval; after a failure, retries with backoff.
+  // Declared last: stopped first (the destructor stops it explicitly).
+  ReconnectLoop loop_;
 };
 
 }  // namespace

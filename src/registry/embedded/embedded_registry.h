@@ -2,13 +2,16 @@
 // backend: a client of the embedded registry center (RegistryServer).
 //
 // One connection to the registry carries registrations, subscriptions,
-// heartbeats and the pushes. A background thread renews the registrations
-// every heartbeat_interval; when it notices a new connection (the registry
+// heartbeats and the pushes. A background thread (a ReconnectLoop,
+// registry/common/reconnect_loop.h) renews the registrations every
+// heartbeat_interval; when it notices a new connection (the registry
 // restarted, or the connection dropped and was re-dialled) it re-registers
 // every provider and re-subscribes every service, re-reading their lists, so
 // a restarted registry is repopulated without any operator action. While the
 // registry is unreachable, subscribers keep their last lists; retries back
-// off from initial_backoff to max_backoff.
+// off from initial_backoff to max_backoff (registry/common/backoff.h). Lists
+// and documents are pushed only when changed, newest (epoch, revision) first
+// (WatchedBook, registry/common/watched_book.h).
 //
 // Dynamic configuration (set/remove/get/watch_config) is kept by the registry
 // process in memory (registry_protocol.h): after a reconnection every watched
