@@ -101,9 +101,7 @@ class Hedged final : public FanOut {
         error_ = r.status();
         --attempts_left_;
         ++in_flight_;
-        TERN_LOG(kDebug, "failover: {}.{} failed ({}); retrying elsewhere", call().service(), call().method(),
-                 r.status().to_string());
-        return Verdict::kRetry;
+        return Verdict::kRetry;  // FanOut logs it and sends the retry after unlocking
       case FailoverStep::kExhausted:
         error_ = r.status();
         return in_flight_ == 0 ? Verdict::kSettleError : Verdict::kWait;

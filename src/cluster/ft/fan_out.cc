@@ -9,6 +9,8 @@
 
 #include <utility>
 
+#include "tern/log.h"
+
 namespace tern::cluster::ft {
 
 namespace {
@@ -152,7 +154,11 @@ void FanOut::on_leg(AttemptResult& r, bool sent) {
     }
   }
   if (cancelled || verdict == Verdict::kSettleError) return settle_with(std::move(losers), std::move(error));
-  if (verdict == Verdict::kRetry) return launch_next(AttemptKind::kRetry);
+  if (verdict == Verdict::kRetry) {
+    TERN_LOG(kDebug, "failover: {}.{} failed ({}); retrying elsewhere", call_->service(), call_->method(),
+             r.status().to_string());
+    return launch_next(AttemptKind::kRetry);
+  }
   if (verdict != Verdict::kSettleThis) return;
   for (auto& leg : losers) leg->cancel();  // losers: cancel frames; their completions are ignored
   if (sent) {
