@@ -183,9 +183,10 @@ void register_cluster(std::string name, ClusterFactory factory);
 // by create_cluster(). A name the application registered earlier is kept.
 void register_builtin_clusters();
 
-// Creates the strategy registered as `name`; INVALID_ARGUMENT "unknown
-// cluster strategy 'x' (failover, failfast, ...)" for an unknown name (the
-// known ones in registration order), INTERNAL if a factory returns null.
+// Creates the strategy registered as `name`. For an unknown name,
+// INVALID_ARGUMENT "unknown cluster strategy 'x' (failover, failfast,
+// failsafe, forking, broadcast)" — parse_fault_tolerance()'s error, which
+// names the built-ins only; INTERNAL if a factory returns null.
 // Thread-safe; the factory runs outside the table's lock.
 Result<std::unique_ptr<Cluster>> create_cluster(std::string_view name, const ClusterOptions& options = {});
 
