@@ -208,7 +208,7 @@ struct ReferenceCore : std::enable_shared_from_this<ReferenceCore> {
   // (counted as an attempt; nothing comes back, so nothing else is recorded)
   // and returns the channel's local failure, if any.
   static Status send_attempt(std::shared_ptr<EndpointInvoker> ep, std::string bytes, std::chrono::milliseconds timeout,
-                           const std::shared_ptr<CallControl>& control, CallCompletion done);
+                           const std::shared_ptr<CallControl>& control, cluster::AttemptDone done);
   // Completes a call once: drops the caller's cancel hook, runs the filters
   // (with the request frame's size in bytes), then `done` — with `result`, or
   // with an empty OK when `empty` (failsafe: the filters saw the real outcome).

@@ -42,7 +42,7 @@ AttemptKind observer_kind(cluster::AttemptKind k) {
 
 Status ReferenceCore::send_attempt(std::shared_ptr<EndpointInvoker> ep, std::string bytes,
                                    std::chrono::milliseconds timeout, const std::shared_ptr<CallControl>& control,
-                                   CallCompletion done) {
+                                   cluster::AttemptDone done) {
   ep->attempts.fetch_add(1, std::memory_order_relaxed);
   if (!done) {
     // Oneway: nothing comes back, so no latency, no in-flight count and no
@@ -53,13 +53,16 @@ Status ReferenceCore::send_attempt(std::shared_ptr<EndpointInvoker> ep, std::str
   ep->ejector().on_attempt(started);
   ep->stats().active.fetch_add(1, std::memory_order_relaxed);
   auto channel = ep->channel();
+  // One completion object per attempt, as before the strategies moved out:
+  // the strategy's `done` is held here directly, not wrapped once more.
   channel->call(std::move(bytes), timeout, [ep = std::move(ep), started, done = std::move(done)](CallResult&& r) mutable {
     auto now = std::chrono::steady_clock::now();
     ep->stats().active.fetch_sub(1, std::memory_order_relaxed);
     auto latency = std::chrono::duration_cast<std::chrono::microseconds>(now - started);
     ep->stats().record_latency(latency);
     ep->ejector().on_result(ep->stats(), r.status, latency, now);
-    done(std::move(r));
+    ChannelAttemptResult result(r, *ep);
+    done(result);
   }, control);
   return Status();
 }
@@ -126,13 +129,8 @@ void ReferenceCall::send(std::shared_ptr<cluster::Invoker> invoker, cluster::Att
   auto ep = std::static_pointer_cast<EndpointInvoker>(std::move(invoker));
   if (observer_) observer_->on_attempt(ep->id(), observer_kind(options.kind));
   std::string bytes = options.last ? std::move(request_) : request_;
-  cluster::Invoker& target = *ep;
   // Nothing of this call is touched after send_attempt: `done` may settle and destroy it.
-  (void)ReferenceCore::send_attempt(std::move(ep), std::move(bytes), options.timeout, options.control,
-                              [done = std::move(done), &target](CallResult&& r) mutable {
-                                ChannelAttemptResult result(r, target);
-                                done(result);
-                              });
+  (void)ReferenceCore::send_attempt(std::move(ep), std::move(bytes), options.timeout, options.control, std::move(done));
 }
 
 void ReferenceCall::schedule(std::chrono::milliseconds delay, detail::UniqueFunction<void()> fn) {

@@ -35,6 +35,9 @@ struct Sequential {
   SequentialEnd end = nullptr;
   int attempts_left = 0;
 };
+// Moved into each attempt's completion: it must fit the completion's inline
+// storage, or every attempt would cost an allocation more.
+static_assert(sizeof(Sequential) <= 48, "Sequential outgrew AttemptDone's inline storage");
 
 void attempt(Sequential s, Status last_error) {
   ClusterCall& call = *s.call;
