@@ -145,6 +145,7 @@ class ClusterCall {
   virtual void fail(Status status) = 0;
   // `result`: the failed attempt behind `real`, if any (during its
   // completion), so the filters also see the size of its answer.
+  // All three run the caller's completion inline, on the calling thread.
   virtual void finish_empty(const Status& real, AttemptResult* result = nullptr) = 0;
 };
 
@@ -158,8 +159,8 @@ struct ClusterOptions {
 };
 
 // A fault-tolerance strategy. One object per reference; invoke() and fail()
-// may be called from many threads at once (a strategy keeps per-call state
-// in the call, never in itself).
+// may be called from many threads at once: per-call state lives in objects
+// made per call (which own the ClusterCall), never in the strategy.
 class Cluster {
  public:
   virtual ~Cluster() = default;
