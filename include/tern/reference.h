@@ -5,7 +5,7 @@
 // A Reference subscribes to its service in a registry (or a direct:// list),
 // keeps the live provider list (the directory), picks a provider per call
 // with its load balancer, and applies its fault-tolerance strategy
-// (tern/cluster/fault_tolerance.h, docs/load-balancing.md "Fault tolerance"):
+// (tern/cluster/cluster.h; docs/load-balancing.md "Fault tolerance"):
 //   failover (default)  on an error the request cannot have executed under
 //                       (could not connect, RESOURCE_EXHAUSTED, provider
 //                       shutting down), retry on a provider not yet tried, up
@@ -67,8 +67,8 @@ struct ReferenceOptions {
   // (weighted random, as Dubbo).
   std::string load_balance = "random";
   // Fault tolerance: "failover" (default), "failfast", "failsafe", "forking"
-  // or "broadcast" (see the header comment). Anything else: INVALID_ARGUMENT
-  // at reference creation.
+  // or "broadcast" (see the header comment), or one registered with
+  // cluster::register_cluster(); else INVALID_ARGUMENT at reference creation.
   std::string cluster = "failover";
   // Extra attempts for failover (the hedged backup attempt counts as one).
   // Default 2; 0 = exactly one attempt. Other strategies ignore it.
@@ -217,7 +217,7 @@ class Reference : public std::enable_shared_from_this<Reference> {
   void invoke(std::string_view method, std::string request, std::chrono::milliseconds timeout, CallCompletion done,
               std::shared_ptr<CallControl> control = nullptr);
 
-  // Sends a oneway request to one provider; reports local failures only.
+  // Sends a oneway request once, through the attempt hook; local failures only.
   Status invoke_oneway(std::string_view method, std::string request);
 
   // The providers currently in the directory (provider URLs).

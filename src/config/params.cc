@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "tern/cluster/fault_tolerance.h"
+#include "tern/cluster/cluster.h"
 #include "tern/cluster/load_balancer.h"
 #include "tern/cluster/router.h"
 #include "tern/config.h"
@@ -130,7 +130,7 @@ Status set_load_balancer(std::string& out, std::string_view v) {
 }
 
 Status set_cluster(std::string& out, std::string_view v) {
-  auto ft = cluster::parse_fault_tolerance(v);
+  auto ft = cluster::create_cluster(v);  // the table's own error lists the known names
   if (!ft) return ft.status();
   out = std::string(v);
   return Status();

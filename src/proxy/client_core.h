@@ -16,7 +16,7 @@
 #include "tern/client.h"
 #include "tern/contract.h"
 #include "tern/governance.h"
-#include "tern/cluster/fault_tolerance.h"
+#include "tern/cluster/cluster.h"
 #include "tern/cluster/invoker.h"
 #include "tern/cluster/load_balancer.h"
 #include "tern/cluster/outlier_ejector.h"
@@ -116,9 +116,6 @@ struct Directory {
   std::shared_ptr<const CallPolicy> policy;  // never null
 };
 
-struct CallAttempt;
-struct FanOut;
-
 struct ReferenceCore : std::enable_shared_from_this<ReferenceCore> {
   // INVALID_ARGUMENT for an unknown cluster strategy or an out-of-range
   // option (forks < 1, negative retries / backup_request / eject_*).
@@ -146,7 +143,9 @@ struct ReferenceCore : std::enable_shared_from_this<ReferenceCore> {
   // read-only afterwards.
   std::string consumer_application;
   std::string consumer_host;
-  cluster::FaultTolerance mode = cluster::FaultTolerance::kFailover;  // set by Reference's constructor
+  // The fault-tolerance strategy (ReferenceOptions::cluster,
+  // tern/cluster/cluster.h); set by Reference's constructor, never null after.
+  std::unique_ptr<cluster::Cluster> cluster;
 
   // The contract check (tern/contract.h): this consumer's contract, parsed
   // once from options.expected_contract; empty = nothing to check.
@@ -202,19 +201,20 @@ struct ReferenceCore : std::enable_shared_from_this<ReferenceCore> {
   // The providers the routers leave for this call, into `out` (see pick()).
   Status route(const CallPolicy& policy, const Directory& dir, std::string_view method, std::string_view request,
                const StreamMetadata* metadata, std::vector<cluster::Invoker*>& out) const;
-  // The only place an attempt reaches a channel: keeps the invoker's counters
-  // (active, latency, attempts, outlier ejection) on every completion path.
-  static void send_attempt(std::shared_ptr<EndpointInvoker> ep, std::string bytes, std::chrono::milliseconds timeout,
-                           const std::shared_ptr<CallControl>& control, CallCompletion done);
+  // The attempt hook (src/proxy/reference_call.cc): the only place an
+  // attempt reaches a channel, for every strategy and for oneway calls. Keeps
+  // the invoker's counters (active, latency, attempts, outlier ejection) on
+  // every completion path; returns OK. A null `done` sends a oneway request
+  // (counted as an attempt; nothing comes back, so nothing else is recorded)
+  // and returns the channel's local failure, if any.
+  static Status send_attempt(std::shared_ptr<EndpointInvoker> ep, std::string bytes, std::chrono::milliseconds timeout,
+                           const std::shared_ptr<CallControl>& control, cluster::AttemptDone done);
   // Completes a call once: drops the caller's cancel hook, runs the filters
-  // (with the request frame's size in bytes), applies failsafe, then `done`.
+  // (with the request frame's size in bytes), then `done` — with `result`, or
+  // with an empty OK when `empty` (failsafe: the filters saw the real outcome).
   void complete(const std::shared_ptr<CallControl>& control, std::string_view method,
                 std::chrono::steady_clock::time_point started, std::uint64_t request_bytes, CallResult&& result,
-                CallCompletion& done, ClientCallObserver* observer = nullptr) const;
-
-  // Sequential strategies (failover, failfast, failsafe): one attempt at a time.
-  static void start_attempt(std::unique_ptr<CallAttempt> attempt, Status last_error);
-  static void finish(std::unique_ptr<CallAttempt> attempt, CallResult&& result);
+                CallCompletion& done, ClientCallObserver* observer = nullptr, bool empty = false) const;
 };
 
 }  // namespace tern

@@ -12,9 +12,11 @@
 //              others are cancelled
 //   broadcast  every provider; fails if any fails, else the last success
 //
-// The call mechanics (legs, cancellation, timers) live with the channels in
-// src/proxy/reference.cc; this header is the channel-free policy: names and
-// the retry decision. Thread safety: pure functions.
+// The strategies themselves are tern/cluster/cluster.h's extension point, one
+// file pair each in src/cluster/ft/ (registered by name; create_cluster()
+// accepts the names below and any an application registers). This header is
+// the shared vocabulary: the built-in names and the retry decision.
+// Thread safety: pure functions.
 #pragma once
 
 #include <string_view>
@@ -27,7 +29,8 @@ namespace tern::cluster {
 enum class FaultTolerance { kFailover, kFailfast, kFailsafe, kForking, kBroadcast };
 
 // "failover", "failfast", "failsafe", "forking", "broadcast" -> the strategy;
-// INVALID_ARGUMENT naming the known ones for anything else.
+// INVALID_ARGUMENT naming the known ones for anything else (the same message
+// create_cluster() gives while no other strategy is registered).
 Result<FaultTolerance> parse_fault_tolerance(std::string_view name);
 
 std::string_view fault_tolerance_name(FaultTolerance ft) noexcept;

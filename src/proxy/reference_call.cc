@@ -1,0 +1,163 @@
+// One unary call of a Reference as its cluster strategy drives it, and the
+// attempt hook. See reference_call.h; the strategies are in src/cluster/ft/.
+#include "proxy/reference_call.h"
+
+#include <algorithm>
+
+namespace tern {
+
+using AttemptKind = ClientCallObserver::AttemptKind;
+
+namespace {
+
+// An attempt's outcome as the strategy sees it: a view of the channel's
+// CallResult, valid during the completion.
+class ChannelAttemptResult final : public cluster::AttemptResult {
+ public:
+  ChannelAttemptResult(CallResult& r, cluster::Invoker& invoker) : r_(r), invoker_(invoker) {}
+  const Status& status() const override { return r_.status; }
+  cluster::Invoker& invoker() const override { return invoker_; }
+  CallResult& result() const { return r_; }
+
+ private:
+  CallResult& r_;
+  cluster::Invoker& invoker_;
+};
+
+AttemptKind observer_kind(cluster::AttemptKind k) {
+  switch (k) {
+    case cluster::AttemptKind::kFirst:
+      return AttemptKind::kFirst;
+    case cluster::AttemptKind::kRetry:
+      return AttemptKind::kRetry;
+    case cluster::AttemptKind::kHedge:
+      return AttemptKind::kHedge;
+    case cluster::AttemptKind::kFork:
+      return AttemptKind::kFork;
+  }
+  return AttemptKind::kFirst;
+}
+
+}  // namespace
+
+Status ReferenceCore::send_attempt(std::shared_ptr<EndpointInvoker> ep, std::string bytes,
+                                   std::chrono::milliseconds timeout, const std::shared_ptr<CallControl>& control,
+                                   cluster::AttemptDone done) {
+  ep->attempts.fetch_add(1, std::memory_order_relaxed);
+  if (!done) {
+    // Oneway: nothing comes back, so no latency, no in-flight count and no
+    // outcome for outlier ejection; only the attempt is counted.
+    return ep->channel()->send_oneway(std::move(bytes));
+  }
+  auto started = std::chrono::steady_clock::now();
+  ep->ejector().on_attempt(started);
+  ep->stats().active.fetch_add(1, std::memory_order_relaxed);
+  auto channel = ep->channel();
+  // One completion object per attempt, as before the strategies moved out:
+  // the strategy's `done` is held here directly, not wrapped once more.
+  channel->call(std::move(bytes), timeout, [ep = std::move(ep), started, done = std::move(done)](CallResult&& r) mutable {
+    auto now = std::chrono::steady_clock::now();
+    ep->stats().active.fetch_sub(1, std::memory_order_relaxed);
+    auto latency = std::chrono::duration_cast<std::chrono::microseconds>(now - started);
+    ep->stats().record_latency(latency);
+    ep->ejector().on_result(ep->stats(), r.status, latency, now);
+    ChannelAttemptResult result(r, *ep);
+    done(result);
+  }, control);
+  return Status();
+}
+
+ReferenceCall::ReferenceCall(std::shared_ptr<ReferenceCore> core, std::shared_ptr<const CallPolicy> policy,
+                             std::string_view method, std::string request, Clock::time_point started,
+                             Clock::time_point deadline, CallCompletion done, std::shared_ptr<CallControl> control,
+                             std::unique_ptr<ClientCallObserver> observer)
+    : core_(std::move(core)),
+      policy_(std::move(policy)),
+      method_(method),
+      request_(std::move(request)),
+      request_bytes_(request_.size()),
+      started_(started),
+      deadline_(deadline),
+      done_(std::move(done)),
+      control_(std::move(control)),
+      observer_(std::move(observer)),
+      idempotent_(core_->options.idempotent_methods.contains(method)) {}
+
+std::chrono::milliseconds ReferenceCall::remaining() const {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(deadline_ - Clock::now());
+}
+
+cluster::Selection ReferenceCall::select(const std::vector<std::string>& exclude) {
+  cluster::Selection out;
+  auto dir = core_->snapshot();
+  if (!dir || dir->ptrs.empty()) {
+    out.status = core_->no_provider();
+    out.empty_directory = true;
+    return out;
+  }
+  auto picked = core_->pick(*policy_, *dir, method_, request_, exclude);
+  if (!picked) {
+    out.status = picked.status();  // a routing rule's error: the call fails with it
+  } else {
+    out.invoker = std::move(*picked);
+  }
+  return out;
+}
+
+Status ReferenceCall::select_all(std::vector<std::shared_ptr<cluster::Invoker>>& out) {
+  auto dir = core_->snapshot();
+  if (!dir || dir->ptrs.empty()) return core_->no_provider();
+  if (policy_->routers->empty()) {
+    out.assign(dir->owners.begin(), dir->owners.end());  // every provider, ejected ones included
+    return Status();
+  }
+  std::vector<cluster::Invoker*> routed;  // every provider the routers leave, in directory order
+  if (Status s = core_->route(*policy_, *dir, method_, request_, nullptr, routed); !s.is_ok()) return s;
+  std::size_t next = 0;
+  for (std::size_t i = 0; i < dir->ptrs.size(); ++i) {
+    if (next < routed.size() && routed[next] == dir->ptrs[i]) {
+      out.push_back(dir->owners[i]);
+      ++next;
+    }
+  }
+  return Status();
+}
+
+void ReferenceCall::send(std::shared_ptr<cluster::Invoker> invoker, cluster::AttemptOptions options,
+                         cluster::AttemptDone done) {
+  // Every invoker select() hands out is one of the directory's owners.
+  auto ep = std::static_pointer_cast<EndpointInvoker>(std::move(invoker));
+  if (observer_) observer_->on_attempt(ep->id(), observer_kind(options.kind));
+  std::string bytes = options.last ? std::move(request_) : request_;
+  // Nothing of this call is touched after send_attempt: `done` may settle and destroy it.
+  (void)ReferenceCore::send_attempt(std::move(ep), std::move(bytes), options.timeout, options.control, std::move(done));
+}
+
+void ReferenceCall::schedule(std::chrono::milliseconds delay, detail::UniqueFunction<void()> fn) {
+  // The channels' IO loop: no extra thread. Destroyed with the call, which
+  // cancels a wait still pending.
+  timer_ = std::make_unique<asio::steady_timer>(core_->client->channels.io().next(), delay);
+  timer_->async_wait([fn = std::move(fn)](std::error_code ec) mutable {
+    if (!ec) fn();
+  });
+}
+
+void ReferenceCall::finish(cluster::AttemptResult& result) {
+  complete(std::move(static_cast<ChannelAttemptResult&>(result).result()));
+}
+
+void ReferenceCall::fail(Status status) { complete(CallResult{std::move(status), {}}); }
+
+void ReferenceCall::finish_empty(const Status& real, cluster::AttemptResult* result) {
+  if (result) {
+    complete(std::move(static_cast<ChannelAttemptResult*>(result)->result()), /*empty=*/true);
+  } else {
+    complete(CallResult{real, {}}, /*empty=*/true);
+  }
+}
+
+void ReferenceCall::complete(CallResult&& r, bool empty) {
+  core_->complete(control_, method_, started_, request_bytes_, std::move(r), done_, observer_.get(), empty);
+}
+
+}  // namespace tern
