@@ -3,6 +3,8 @@
 
 #include <fcntl.h>
 
+#include <span>
+
 #include <asio/connect.hpp>
 #include <asio/post.hpp>
 #include <asio/write.hpp>
@@ -297,7 +299,11 @@ void Connection::flush() {
     iov_.emplace_back(b.data(), b.size());
     total += b.size();
   }
-  asio::async_write(socket_, iov_, [self = shared_from_this(), total](std::error_code ec, std::size_t) {
+  // A span, not the vector: async_write copies its buffer sequence into the
+  // operation, and a vector copy is a heap allocation per write (issue #17).
+  // iov_ is not touched again until the completion has run.
+  std::span<const asio::const_buffer> bufs(iov_);
+  asio::async_write(socket_, bufs, [self = shared_from_this(), total](std::error_code ec, std::size_t) {
     self->queued_bytes_.fetch_sub(total, std::memory_order_relaxed);
     self->release_written();
     if (ec) {
