@@ -18,7 +18,56 @@ Pool& pool() {
   return *p;
 }
 
+// The calling thread's small buffers. `t_local_gone` (trivially destructible,
+// so still readable) says the cache has been destroyed at thread exit; later
+// recycles free their buffer.
+thread_local bool t_local_gone = false;
+struct LocalCache {
+  std::string slots[BufferPool::kLocalSlots];
+  std::size_t n = 0;
+  ~LocalCache() { t_local_gone = true; }
+};
+thread_local LocalCache t_local;
+
 }  // namespace
+
+std::string BufferPool::take_local(std::size_t capacity) noexcept {
+  if (t_local_gone) return std::string();
+  LocalCache& c = t_local;
+  std::size_t best = c.n;
+  for (std::size_t i = 0; i < c.n; ++i) {
+    std::size_t cap = c.slots[i].capacity();
+    if (cap >= capacity && (best == c.n || cap < c.slots[best].capacity())) best = i;
+  }
+  if (best == c.n) return std::string();
+  std::string out = std::move(c.slots[best]);
+  if (best != --c.n) c.slots[best].swap(c.slots[c.n]);
+  return out;
+}
+
+void BufferPool::recycle(std::string&& s) noexcept {
+  std::size_t cap = s.capacity();
+  if (cap >= kMinPooled) {
+    give(std::move(s));
+    return;
+  }
+  if (cap < kMinLocal || cap > kMaxLocal || t_local_gone) {
+    std::string().swap(s);
+    return;
+  }
+  s.clear();
+  LocalCache& c = t_local;
+  if (c.n < kLocalSlots) {
+    c.slots[c.n++] = std::move(s);
+    return;
+  }
+  std::size_t smallest = 0;
+  for (std::size_t i = 1; i < c.n; ++i) {
+    if (c.slots[i].capacity() < c.slots[smallest].capacity()) smallest = i;
+  }
+  if (c.slots[smallest].capacity() < cap) c.slots[smallest].swap(s);
+  std::string().swap(s);
+}
 
 std::string BufferPool::take(std::size_t capacity) noexcept {
   if (capacity < kMinPooled || capacity > kMaxPooled) return std::string();

@@ -260,7 +260,7 @@ bool Connection::send(std::string bytes, bool more_follow) {
       ssize_t n = ::send(socket_.native_handle(), bytes.data(), bytes.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
       if (n == static_cast<ssize_t>(bytes.size())) {
         queued_bytes_.fetch_sub(size, std::memory_order_relaxed);
-        if (bytes.capacity() >= BufferPool::kMinPooled) BufferPool::give(std::move(bytes));
+        BufferPool::recycle(std::move(bytes));
         return true;
       }
       if (n > 0) {
@@ -315,11 +315,11 @@ void Connection::flush() {
   });
 }
 
-// Clears writing_, giving large frames' buffers back to the pool for the
-// next large frame (tern/buffer_pool.h).
+// Clears writing_, giving frames' buffers back to the pool (large) or this
+// thread's cache (small) for the next frames (tern/buffer_pool.h).
 void Connection::release_written() {
   for (auto& b : writing_) {
-    if (b.capacity() >= BufferPool::kMinPooled) BufferPool::give(std::move(b));
+    BufferPool::recycle(std::move(b));
   }
   writing_.clear();
 }
