@@ -26,6 +26,7 @@
 
 #include "proxy/call_observers.h"
 #include "proxy/client_core.h"
+#include "tern/buffer_pool.h"
 #include "tern/cluster/load_balancer.h"
 #include "tern/cluster/router.h"
 #include "tern/log.h"
@@ -199,7 +200,15 @@ void ReferenceCore::start_attempt(std::unique_ptr<CallAttempt> a, Status last_er
     if (!last_error.is_ok()) return fail(std::move(last_error));
     return fail(Status(StatusCode::kUnavailable, "no provider with a non-zero weight for '" + a->core->service + "'"));
   }
-  std::string bytes = a->attempts_left > 0 ? a->request : std::move(a->request);
+  std::string bytes;
+  if (a->attempts_left > 0) {
+    // Kept for a retry; the copy sent goes into a recycled buffer when this
+    // thread has one (a sync call's previous request, issue #17).
+    bytes = BufferPool::take_local(a->request.size());
+    bytes.assign(a->request);
+  } else {
+    bytes = std::move(a->request);
+  }
   auto control = a->control;
   auto id = ep->id();
   if (a->observer) a->observer->on_attempt(id, a->tried.empty() ? AttemptKind::kFirst : AttemptKind::kRetry);
@@ -488,7 +497,12 @@ protocol::FrameBuilder Reference::new_request(std::string_view method, bool onew
 
 Status Reference::new_request(std::string_view method, bool oneway, const CallOptions* options,
                               protocol::FrameBuilder* out) const {
+  // The caller's builder comes with a buffer of its own (unused); it goes to
+  // this thread's cache for the next call's builder instead of being freed
+  // (issue #17).
+  std::string unused = std::move(out->buffer());
   *out = start_request(*core_, method, oneway);
+  BufferPool::recycle(std::move(unused));
   protocol::FrameBuilder& b = *out;
   auto& filters = core_->client->options.filters;
   std::vector<std::pair<std::string, std::string>> extra;
