@@ -172,6 +172,7 @@ void print_sites(const char* name, double calls, double total) {
     const Site& s = g_sites[i];
     // Skip count() and the allocation function itself.
     std::vector<void*> key(s.pcs + std::min(2, s.depth), s.pcs + s.depth);
+    key.push_back(reinterpret_cast<void*>(static_cast<std::uintptr_t>(s.kind)));  // same stack, other side
     auto& e = stacks[key];
     ++e.first;
     e.second = s.kind * 2 + (s.malloc ? 1 : 0);
@@ -187,7 +188,8 @@ void print_sites(const char* name, double calls, double total) {
     if (per_call < 0.01) continue;
     std::fprintf(stderr, "-- %s %s: %.3f per call\n", e.second / 2 ? "provider" : "consumer",
                  e.second % 2 ? "malloc" : "new", per_call);
-    for (void* pc : stack) {
+    for (std::size_t k = 0; k + 1 < stack.size(); ++k) {
+      void* pc = stack[k];
       std::string sym = symbolize(pc);
       if (sym.find("benchmark::") != std::string::npos) break;
       std::fprintf(stderr, "     %s\n", sym.c_str());
