@@ -175,6 +175,9 @@ struct CallAttempt {
   bool idempotent = false;
   std::vector<std::string> tried;
   std::unique_ptr<ClientCallObserver> observer;  // a filter's (tracing); usually null
+
+  // The request's buffer serves the next call's request (issue #17).
+  ~CallAttempt() { BufferPool::recycle(std::move(request)); }
 };
 
 void ReferenceCore::finish(std::unique_ptr<CallAttempt> a, CallResult&& r) {
@@ -202,9 +205,11 @@ void ReferenceCore::start_attempt(std::unique_ptr<CallAttempt> a, Status last_er
   }
   std::string bytes;
   if (a->attempts_left > 0) {
-    // Kept for a retry; the copy sent goes into a recycled buffer when this
-    // thread has one (a sync call's previous request, issue #17).
-    bytes = BufferPool::take_local(a->request.size());
+    // Kept for a retry; the copy sent goes into a recycled buffer when there
+    // is one (a sync call's previous request, issue #17): the shared pool's
+    // for a large request, this thread's cache for a small one.
+    std::size_t n = a->request.size();
+    bytes = n >= BufferPool::kMinPooled ? BufferPool::take(n) : BufferPool::take_local(n);
     bytes.assign(a->request);
   } else {
     bytes = std::move(a->request);
