@@ -6,6 +6,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
 #include <cstdio>
@@ -15,6 +16,7 @@
 #include <new>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "tern/buffer_pool.h"
@@ -682,6 +684,47 @@ TEST(BufferPoolTest, KeepsLargeBuffersWithinItsBudgetAndHandsOutTheSmallestFit) 
   EXPECT_GE(BufferPool::held_bytes(), BufferPool::kBudget - (4u << 20) - 64);
   BufferPool::clear();
   EXPECT_EQ(BufferPool::held_bytes(), 0u);
+}
+
+// Small buffers: kept per thread, at most kLocalSlots, within [kMinLocal,
+// kMaxLocal], smallest fit first, invisible to other threads.
+TEST(BufferPoolTest, RecyclesSmallBuffersPerThreadWithinItsBounds) {
+  while (BufferPool::take_local(BufferPool::kMinLocal).capacity() >= BufferPool::kMinLocal) {
+  }  // drain what earlier tests left on this thread
+  std::string a, b;
+  a.reserve(100);
+  b.reserve(1000);
+  const char* a_data = a.data();
+  const char* b_data = b.data();
+  BufferPool::recycle(std::move(a));
+  BufferPool::recycle(std::move(b));
+  EXPECT_TRUE(a.empty() && b.empty());
+  std::thread([] { EXPECT_LT(BufferPool::take_local(50).capacity(), 50u); }).join();  // not shared
+  EXPECT_LT(BufferPool::take_local(2000).capacity(), 2000u);  // no fit
+  std::string got = BufferPool::take_local(50);  // smallest fit
+  EXPECT_EQ(got.data(), a_data);
+  EXPECT_TRUE(got.empty());
+  got = BufferPool::take_local(50);
+  EXPECT_EQ(got.data(), b_data);
+  EXPECT_LT(BufferPool::take_local(50).capacity(), 50u);  // empty now
+  std::string big;
+  big.reserve(BufferPool::kMaxLocal + 1);
+  BufferPool::recycle(std::move(big));  // too large for the cache (and the pool): freed
+  EXPECT_LT(BufferPool::take_local(BufferPool::kMaxLocal).capacity(), BufferPool::kMaxLocal);
+  for (std::size_t i = 0; i < BufferPool::kLocalSlots + 3; ++i) {
+    std::string x;
+    x.reserve(200 + i * 100);
+    BufferPool::recycle(std::move(x));
+  }
+  std::size_t kept = 0, smallest = SIZE_MAX;
+  for (;;) {
+    std::string y = BufferPool::take_local(BufferPool::kMinLocal);
+    if (y.capacity() < BufferPool::kMinLocal) break;
+    ++kept;
+    smallest = std::min(smallest, y.capacity());
+  }
+  EXPECT_EQ(kept, BufferPool::kLocalSlots);
+  EXPECT_GE(smallest, 500u);  // a full cache keeps the larger buffers
 }
 
 // The second large frame decodes into the first one's buffer: no allocation
