@@ -26,6 +26,19 @@
 // that cross threads (decoded on an IO thread, dropped on a business thread)
 // land in the cache of the thread that drops them; the bound holds there too.
 //
+// AddressSanitizer: a recycled buffer would hide a use-after-free from ASan
+// (a view into a destroyed frame would read the next frame's bytes, not
+// freed memory). Built with ASan (__SANITIZE_ADDRESS__ or
+// __has_feature(address_sanitizer)), every buffer the pool or a thread's
+// cache keeps has its bytes (capacity and terminator) poisoned with
+// ASAN_POISON_MEMORY_REGION until take()/take_local() hands it out again, so
+// such a read is reported as a use-after-poison, with the stack of the
+// access. The pool itself only moves, swaps and asks the capacity of a kept
+// string (none of which reads its bytes) and unpoisons a buffer before it
+// frees one (a cache full of larger buffers, thread exit, clear()).
+// tests/protocol/decoder_test.cc (BufferPoolAsanDeathTest) checks it.
+// Without ASan the poisoning compiles to nothing.
+//
 // Thread safety: all functions may be called from any thread (one mutex,
 // taken only for buffers of kMinPooled bytes or more; the small-buffer cache
 // is the calling thread's own).
