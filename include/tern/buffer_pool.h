@@ -17,8 +17,31 @@
 // kMinPooled), Frame's destructor and Connection (a written frame) give
 // their buffers back.
 //
+// Small buffers (issue #17): a 16-byte echo used to allocate the received
+// frame's payload and the response frame's buffer on every call. take_local()
+// and recycle() keep up to kLocalSlots buffers of [kMinLocal, kMaxLocal]
+// bytes of capacity per thread (at most kLocalSlots * kMaxLocal bytes per
+// thread, freed when the thread exits), so a frame decoded, handled and
+// answered on one IO thread reuses the buffers of the previous one. Buffers
+// that cross threads (decoded on an IO thread, dropped on a business thread)
+// land in the cache of the thread that drops them; the bound holds there too.
+//
+// AddressSanitizer: a recycled buffer would hide a use-after-free from ASan
+// (a view into a destroyed frame would read the next frame's bytes, not
+// freed memory). Built with ASan (__SANITIZE_ADDRESS__ or
+// __has_feature(address_sanitizer)), every buffer the pool or a thread's
+// cache keeps has its bytes (capacity and terminator) poisoned with
+// ASAN_POISON_MEMORY_REGION until take()/take_local() hands it out again, so
+// such a read is reported as a use-after-poison, with the stack of the
+// access. The pool itself only moves, swaps and asks the capacity of a kept
+// string (none of which reads its bytes) and unpoisons a buffer before it
+// frees one (a cache full of larger buffers, thread exit, clear()).
+// tests/protocol/decoder_test.cc (BufferPoolAsanDeathTest) checks it.
+// Without ASan the poisoning compiles to nothing.
+//
 // Thread safety: all functions may be called from any thread (one mutex,
-// taken only for buffers of kMinPooled bytes or more).
+// taken only for buffers of kMinPooled bytes or more; the small-buffer cache
+// is the calling thread's own).
 #pragma once
 
 #include <cstddef>
@@ -41,6 +64,21 @@ class BufferPool {
   // Gives `s` back: kept when its capacity is within [kMinPooled,
   // kMaxPooled] and the budget allows, else freed. `s` is left empty.
   static void give(std::string&& s) noexcept;
+
+  // Per-thread small-buffer cache (see above).
+  static constexpr std::size_t kMinLocal = 32;         // bytes of capacity (past SSO)
+  static constexpr std::size_t kMaxLocal = 16 * 1024;  // larger small buffers are freed
+  static constexpr std::size_t kLocalSlots = 4;
+
+  // An empty string from the calling thread's cache whose capacity is at
+  // least `capacity` bytes (the smallest that fits), or an empty string with
+  // no allocation when none fits. Never allocates.
+  static std::string take_local(std::size_t capacity) noexcept;
+
+  // Gives `s` back wherever it fits: give() for kMinPooled bytes or more,
+  // else the calling thread's cache (within [kMinLocal, kMaxLocal], replacing
+  // a smaller buffer when the cache is full), else freed. `s` is left empty.
+  static void recycle(std::string&& s) noexcept;
 
   // Bytes of capacity held now (for tests and metrics).
   static std::size_t held_bytes() noexcept;

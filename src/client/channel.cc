@@ -56,7 +56,15 @@ class ChannelSession : public Session {
         return;
       }
       id = next_id_++;
-      pending_.emplace(id, Pending{std::move(done), deadline});
+      if (spare_pending_.empty()) {
+        pending_.emplace(id, Pending{std::move(done), deadline});
+      } else {  // a finished call's node: no allocation (issue #17)
+        auto node = std::move(spare_pending_.back());
+        spare_pending_.pop_back();
+        node.key() = id;
+        node.mapped() = Pending{std::move(done), deadline};
+        pending_.insert(std::move(node));
+      }
       timeouts_[tmo].emplace_back(deadline, id);
       if (deadline + kTimerSlack < armed_) {
         armed_ = deadline + kTimerSlack;
@@ -83,7 +91,7 @@ class ChannelSession : public Session {
         auto it = pending_.find(id);
         if (it != pending_.end()) {
           unsent = std::move(it->second.done);
-          pending_.erase(it);
+          erase_pending(it);
         }
       }
       if (unsent) unsent(CallResult{Status(StatusCode::kUnavailable, unsent_reason(), false), {}});
@@ -129,7 +137,7 @@ class ChannelSession : public Session {
       auto it = pending_.find(id);
       if (it == pending_.end()) return false;
       done = std::move(it->second.done);
-      pending_.erase(it);
+      erase_pending(it);
     }
     send_frame(protocol::encode_control_frame(protocol::FrameType::kCancel, id));
     done(CallResult{Status(StatusCode::kCancelled, "cancelled by the caller", true), {}});
@@ -283,7 +291,7 @@ class ChannelSession : public Session {
         return;
       }
       done = std::move(it->second.done);
-      pending_.erase(it);
+      erase_pending(it);
     }
     close_if_drained();
     auto ch = channel_.lock();
@@ -418,6 +426,15 @@ class ChannelSession : public Session {
 
   std::shared_ptr<ChannelSession> shared() { return std::static_pointer_cast<ChannelSession>(shared_from_this()); }
 
+  // Erases a pending entry (its completion already moved out), keeping up to
+  // kSparePending nodes for the next calls. Under mu_.
+  void erase_pending(std::unordered_map<std::uint64_t, Pending>::iterator it) {
+    auto node = pending_.extract(it);
+    if (spare_pending_.size() >= kSparePending) return;
+    node.mapped() = Pending{};
+    spare_pending_.push_back(std::move(node));
+  }
+
   static void patch(std::string& request, std::uint64_t id, std::uint32_t timeout_ms) {
     char* p = request.data();
     for (int i = 0; i < 8; ++i) p[8 + i] = static_cast<char>(id >> (56 - 8 * i));
@@ -457,7 +474,7 @@ class ChannelSession : public Session {
           }
           if (deadline > now) break;
           expired.emplace_back(id, std::move(it->second.done));
-          pending_.erase(it);
+          erase_pending(it);
           q.pop_front();
         }
         if (q.empty()) {
@@ -487,6 +504,8 @@ class ChannelSession : public Session {
   std::uint32_t max_streams_;  // ChannelOptions::max_concurrent_streams
   std::mutex mu_;
   std::unordered_map<std::uint64_t, Pending> pending_;                                 // guarded by mu_
+  static constexpr std::size_t kSparePending = 64;
+  std::vector<std::unordered_map<std::uint64_t, Pending>::node_type> spare_pending_;  // guarded by mu_
   std::map<std::uint32_t, std::deque<std::pair<Clock::time_point, std::uint64_t>>> timeouts_;  // by timeout, FIFO
   Clock::time_point armed_ = Clock::time_point::max();
   std::uint64_t next_id_ = 1;

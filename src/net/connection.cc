@@ -3,6 +3,8 @@
 
 #include <fcntl.h>
 
+#include <span>
+
 #include <asio/connect.hpp>
 #include <asio/post.hpp>
 #include <asio/write.hpp>
@@ -258,7 +260,7 @@ bool Connection::send(std::string bytes, bool more_follow) {
       ssize_t n = ::send(socket_.native_handle(), bytes.data(), bytes.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
       if (n == static_cast<ssize_t>(bytes.size())) {
         queued_bytes_.fetch_sub(size, std::memory_order_relaxed);
-        if (bytes.capacity() >= BufferPool::kMinPooled) BufferPool::give(std::move(bytes));
+        BufferPool::recycle(std::move(bytes));
         return true;
       }
       if (n > 0) {
@@ -297,7 +299,11 @@ void Connection::flush() {
     iov_.emplace_back(b.data(), b.size());
     total += b.size();
   }
-  asio::async_write(socket_, iov_, [self = shared_from_this(), total](std::error_code ec, std::size_t) {
+  // A span, not the vector: async_write copies its buffer sequence into the
+  // operation, and a vector copy is a heap allocation per write (issue #17).
+  // iov_ is not touched again until the completion has run.
+  std::span<const asio::const_buffer> bufs(iov_);
+  asio::async_write(socket_, bufs, [self = shared_from_this(), total](std::error_code ec, std::size_t) {
     self->queued_bytes_.fetch_sub(total, std::memory_order_relaxed);
     self->release_written();
     if (ec) {
@@ -309,11 +315,11 @@ void Connection::flush() {
   });
 }
 
-// Clears writing_, giving large frames' buffers back to the pool for the
-// next large frame (tern/buffer_pool.h).
+// Clears writing_, giving frames' buffers back to the pool (large) or this
+// thread's cache (small) for the next frames (tern/buffer_pool.h).
 void Connection::release_written() {
   for (auto& b : writing_) {
-    if (b.capacity() >= BufferPool::kMinPooled) BufferPool::give(std::move(b));
+    BufferPool::recycle(std::move(b));
   }
   writing_.clear();
 }

@@ -118,11 +118,12 @@ Status validate_header(const char* raw, const Limits& limits, FrameHeader* out) 
 FrameBuilder::FrameBuilder(FrameType type, std::uint64_t request_id, std::size_t reserve) {
   header_.type = type;
   header_.request_id = request_id;
+  buf_ = BufferPool::take_local(kHeaderSize + reserve);
   buf_.reserve(kHeaderSize + reserve);
   buf_.resize(kHeaderSize);
 }
 
-void Frame::release_payload() noexcept { BufferPool::give(std::move(payload)); }
+void Frame::release_payload() noexcept { BufferPool::recycle(std::move(payload)); }
 
 void FrameBuilder::grow(std::size_t n) {
   // Doubling, as std::string would, but from the pool when it has a fit.
@@ -131,7 +132,7 @@ void FrameBuilder::grow(std::size_t n) {
   if (bigger.capacity() < want) bigger.reserve(want);
   bigger.append(buf_);
   buf_.swap(bigger);
-  BufferPool::give(std::move(bigger));
+  BufferPool::recycle(std::move(bigger));
 }
 
 bool FrameBuilder::add_meta(std::string_view key, std::string_view value) {

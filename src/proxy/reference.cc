@@ -16,6 +16,7 @@
 #include "proxy/call_observers.h"
 #include "proxy/client_core.h"
 #include "proxy/reference_call.h"
+#include "tern/buffer_pool.h"
 #include "tern/cluster/load_balancer.h"
 #include "tern/cluster/router.h"
 #include "tern/log.h"
@@ -147,7 +148,12 @@ protocol::FrameBuilder Reference::new_request(std::string_view method, bool onew
 
 Status Reference::new_request(std::string_view method, bool oneway, const CallOptions* options,
                               protocol::FrameBuilder* out) const {
+  // The caller's builder comes with a buffer of its own (unused); it goes to
+  // this thread's cache for the next call's builder instead of being freed
+  // (issue #17).
+  std::string unused = std::move(out->buffer());
   *out = start_request(*core_, method, oneway);
+  BufferPool::recycle(std::move(unused));
   protocol::FrameBuilder& b = *out;
   auto& filters = core_->client->options.filters;
   std::vector<std::pair<std::string, std::string>> extra;

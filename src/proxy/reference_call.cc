@@ -4,6 +4,8 @@
 
 #include <algorithm>
 
+#include "tern/buffer_pool.h"
+
 namespace tern {
 
 using AttemptKind = ClientCallObserver::AttemptKind;
@@ -83,6 +85,8 @@ ReferenceCall::ReferenceCall(std::shared_ptr<ReferenceCore> core, std::shared_pt
       observer_(std::move(observer)),
       idempotent_(core_->options.idempotent_methods.contains(method)) {}
 
+ReferenceCall::~ReferenceCall() { BufferPool::recycle(std::move(request_)); }
+
 std::chrono::milliseconds ReferenceCall::remaining() const {
   return std::chrono::duration_cast<std::chrono::milliseconds>(deadline_ - Clock::now());
 }
@@ -128,7 +132,17 @@ void ReferenceCall::send(std::shared_ptr<cluster::Invoker> invoker, cluster::Att
   // Every invoker select() hands out is one of the directory's owners.
   auto ep = std::static_pointer_cast<EndpointInvoker>(std::move(invoker));
   if (observer_) observer_->on_attempt(ep->id(), observer_kind(options.kind));
-  std::string bytes = options.last ? std::move(request_) : request_;
+  std::string bytes;
+  if (!options.last) {
+    // Kept for a retry or another leg; the copy sent goes into a recycled
+    // buffer when there is one (a sync call's previous request, issue #17):
+    // the shared pool's for a large request, this thread's cache for a small one.
+    std::size_t n = request_.size();
+    bytes = n >= BufferPool::kMinPooled ? BufferPool::take(n) : BufferPool::take_local(n);
+    bytes.assign(request_);
+  } else {
+    bytes = std::move(request_);
+  }
   // Nothing of this call is touched after send_attempt: `done` may settle and destroy it.
   (void)ReferenceCore::send_attempt(std::move(ep), std::move(bytes), options.timeout, options.control, std::move(done));
 }

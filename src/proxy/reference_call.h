@@ -29,6 +29,8 @@ class ReferenceCall final : public cluster::ClusterCall {
   ReferenceCall(std::shared_ptr<ReferenceCore> core, std::shared_ptr<const CallPolicy> policy, std::string_view method,
                 std::string request, Clock::time_point started, Clock::time_point deadline, CallCompletion done,
                 std::shared_ptr<CallControl> control, std::unique_ptr<ClientCallObserver> observer);
+  // The request's buffer serves the next call's request (issue #17).
+  ~ReferenceCall() override;
 
   std::string_view service() const override { return core_->service; }
   std::string_view method() const override { return method_; }

@@ -81,13 +81,25 @@ class ServerSession : public Session, public ServerConnection {
   // §8, "A request id reused while in flight"): claim_id() is false when
   // `id` is in flight already, and the duplicate is refused; the id is
   // released just before its response is queued (or when the call dies).
+  // A released id's node is kept (up to kSpareIdNodes) and reused by the
+  // next claim, so a call costs no set-node allocation (issue #17).
   bool claim_id(std::uint64_t id) {
     std::lock_guard lock(ids_mu_);
-    return ids_.insert(id).second;
+    if (spare_ids_.empty()) return ids_.insert(id).second;
+    auto& node = spare_ids_.back();
+    node.value() = id;
+    auto r = ids_.insert(std::move(node));
+    if (r.inserted) {
+      spare_ids_.pop_back();
+    } else {
+      node = std::move(r.node);  // a duplicate: keep the spare
+    }
+    return r.inserted;
   }
   void release_id(std::uint64_t id) {
     std::lock_guard lock(ids_mu_);
-    ids_.erase(id);
+    auto node = ids_.extract(id);
+    if (!node.empty() && spare_ids_.size() < kSpareIdNodes) spare_ids_.push_back(std::move(node));
   }
   // The server this connection belongs to (its options: limits, queues).
   const std::shared_ptr<Server::Impl>& server() const noexcept { return server_; }
@@ -179,6 +191,8 @@ class ServerSession : public Session, public ServerConnection {
   std::atomic<std::size_t> in_flight_{0};
   std::mutex ids_mu_;
   std::unordered_set<std::uint64_t> ids_;  // guarded by ids_mu_
+  static constexpr std::size_t kSpareIdNodes = 64;
+  std::vector<std::unordered_set<std::uint64_t>::node_type> spare_ids_;  // guarded by ids_mu_
   // gRPC (src/server/grpc_session.cc), IO thread.
   static constexpr int kWireUnknown = 0, kWireTern = 1, kWireGrpc = 2;
   std::atomic<int> wire_{kWireUnknown};

@@ -11,7 +11,8 @@
 //
 // Memory: at most one partially received frame is buffered. A payload of
 // BufferPool::kMinPooled bytes or more comes from the buffer pool when it
-// holds one that fits; otherwise up to kInitialReserve bytes are reserved when
+// holds one that fits, a smaller one from the thread's recycled small
+// buffers (BufferPool::take_local); otherwise up to kInitialReserve bytes are reserved when
 // the header is validated and the exact size once those have arrived.
 //
 // Skipping over-limit responses (consumers, set_skip_oversize_responses):
@@ -175,7 +176,8 @@ Status FrameDecoder::feed(std::string_view data, OnFrame&& on_frame) {
       // plausible now and the exact size once that has been filled: a peer
       // sending bare headers that announce large bodies cannot pin memory it
       // never sends, and a large frame is copied at most once more.
-      if (payload_need_ >= BufferPool::kMinPooled) frame_.payload = BufferPool::take(payload_need_);
+      frame_.payload = payload_need_ >= BufferPool::kMinPooled ? BufferPool::take(payload_need_)
+                                                               : BufferPool::take_local(payload_need_);
       frame_.payload.reserve(std::min<std::size_t>(payload_need_, kInitialReserve));
       in_payload_ = true;
     }

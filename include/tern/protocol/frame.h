@@ -109,9 +109,11 @@ FrameHeader decode_header_unchecked(const char* in) noexcept;
 
 // A decoded frame: header plus one buffer holding metadata then body.
 //
-// A payload of BufferPool::kMinPooled bytes or more goes back to the buffer
-// pool when the frame is destroyed or assigned over (tern/buffer_pool.h),
-// so the next large frame reuses its pages.
+// The payload's buffer goes back to the buffer pool when the frame is
+// destroyed or assigned over (BufferPool::recycle, tern/buffer_pool.h): a
+// large one to the shared pool, so the next large frame reuses its pages, a
+// small one to the destroying thread's cache for the next frame built or
+// decoded there.
 struct Frame {
   FrameHeader header;
   std::string payload;  // meta_len bytes of metadata, then body_len bytes of body
@@ -122,14 +124,14 @@ struct Frame {
   Frame& operator=(const Frame&) = default;
   Frame& operator=(Frame&& o) noexcept {
     if (this != &o) {
-      if (payload.capacity() >= BufferPool::kMinPooled) release_payload();
+      if (payload.capacity() >= BufferPool::kMinLocal) release_payload();
       header = o.header;
       payload = std::move(o.payload);
     }
     return *this;
   }
   ~Frame() {
-    if (payload.capacity() >= BufferPool::kMinPooled) release_payload();
+    if (payload.capacity() >= BufferPool::kMinLocal) release_payload();
   }
 
   std::string_view meta() const noexcept { return std::string_view(payload).substr(0, header.meta_len); }
@@ -146,6 +148,9 @@ struct Frame {
 //   b.add_meta("service", "Calculator"); b.add_meta("method", "add");
 //   b.begin_body(); msgpack::pack(b, args);   // b has write(const char*, size_t)
 //   std::string bytes = b.finish();
+//
+// The buffer starts as one of the calling thread's recycled small buffers
+// when one fits (BufferPool::take_local).
 //
 // Errors: add_meta() returns false (and adds nothing) when the entry would
 // push metadata past 64 KiB - 1 or a key/value is longer than 65535 bytes.

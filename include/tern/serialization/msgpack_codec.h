@@ -470,23 +470,44 @@ struct MsgpackCodec {
 
  private:
 
+  // The calling thread's parser, reused: msgpack::unpack() builds a fresh
+  // object visitor and parse stack per call (two heap allocations each call,
+  // issue #17); these keep their stacks' capacity between calls. Built on
+  // msgpack-c's v2 parser (detail::create_object_visitor and parse_helper,
+  // what msgpack::unpack itself runs). One per thread, never shared.
+  struct ThreadParser {
+    msgpack::zone zone;
+    msgpack::detail::create_object_visitor visitor{nullptr, nullptr, msgpack::unpack_limit()};
+    msgpack::detail::parse_helper<msgpack::detail::create_object_visitor> helper{visitor};
+  };
+
   // Parses into the calling thread's reusable zone (no allocation per call
-  // once the zone has grown); strings and binaries reference `bytes`, which
-  // must outlive the returned object. The object is valid until the next
-  // unpack on this thread.
+  // once the zone and the parse stacks have grown); strings and binaries
+  // reference `bytes`, which must outlive the returned object. The object is
+  // valid until the next unpack on this thread.
   static Status unpack(std::string_view bytes, msgpack::object& out) {
     if (bytes.empty()) return Status(StatusCode::kInvalidArgument, "empty MessagePack payload");
     // No length inside the payload can legitimately exceed the payload.
     std::size_t n = bytes.size();
-    msgpack::unpack_limit limit(n, n, n, n, n, 64);
-    thread_local msgpack::zone zone;
-    zone.clear();
+    thread_local ThreadParser p;
+    p.zone.clear();
+    p.visitor.m_limit = msgpack::unpack_limit(n, n, n, n, n, 64);
+    p.visitor.m_func = [](msgpack::type::object_type, std::size_t, void*) { return true; };  // reference `bytes`
+    p.visitor.set_zone(p.zone);
+    p.visitor.set_referenced(false);
+    p.helper.init();  // empties both stacks (a throw may have left them mid-parse)
     try {
       std::size_t off = 0;
-      bool referenced = false;
-      out = msgpack::unpack(zone, bytes.data(), bytes.size(), off, referenced,
-                            [](msgpack::type::object_type, std::size_t, void*) { return true; }, nullptr, limit);
+      switch (p.helper.execute(bytes.data(), bytes.size(), off)) {
+        case msgpack::PARSE_SUCCESS:
+          break;
+        case msgpack::PARSE_CONTINUE:
+          return Status(StatusCode::kInvalidArgument, "malformed MessagePack: insufficient bytes");
+        default:
+          return Status(StatusCode::kInvalidArgument, "malformed MessagePack: parse error");
+      }
       if (off != bytes.size()) return Status(StatusCode::kInvalidArgument, "trailing bytes after MessagePack value");
+      out = p.visitor.data();
     } catch (const std::exception& e) {
       return Status(StatusCode::kInvalidArgument, std::string("malformed MessagePack: ") + e.what());
     }
