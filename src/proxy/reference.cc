@@ -140,6 +140,46 @@ std::uint64_t Reference::config_revision() const { return core_->snapshot()->pol
 const ReferenceOptions& Reference::options() const noexcept { return core_->options; }
 std::uint8_t Reference::serialization_id() const noexcept { return core_->serialization_id; }
 
+namespace {
+
+using Attachments = std::vector<std::pair<std::string, std::string>>;
+
+// The filters' attachments of the call being encoded on this thread (issue
+// #17): the vector is kept from call to call, so its storage is not allocated
+// again, and its values go to this thread's buffer cache once written into
+// the frame (the trace filter takes its `traceparent` buffer from there). A
+// filter that makes a call of its own from on_request, and a call made while
+// the thread exits, get a vector of their own.
+thread_local bool t_extra_gone = false;  // trivially destructible: readable after ~ExtraCache
+struct ExtraCache {
+  Attachments v;
+  bool busy = false;
+  ~ExtraCache() { t_extra_gone = true; }
+};
+thread_local ExtraCache t_extra;
+
+class ExtraLease {
+ public:
+  ExtraLease() : shared_(!t_extra_gone && !t_extra.busy) {
+    if (shared_) t_extra.busy = true;
+  }
+  ~ExtraLease() {
+    Attachments& v = get();
+    for (auto& e : v) BufferPool::recycle(std::move(e.second));
+    v.clear();
+    if (shared_) t_extra.busy = false;
+  }
+  ExtraLease(const ExtraLease&) = delete;
+  ExtraLease& operator=(const ExtraLease&) = delete;
+  Attachments& get() { return shared_ ? t_extra.v : own_; }
+
+ private:
+  bool shared_;
+  Attachments own_;
+};
+
+}  // namespace
+
 protocol::FrameBuilder Reference::new_request(std::string_view method, bool oneway) const {
   protocol::FrameBuilder b = start_request(*core_, method, oneway);
   b.begin_body();
@@ -156,7 +196,8 @@ Status Reference::new_request(std::string_view method, bool oneway, const CallOp
   BufferPool::recycle(std::move(unused));
   protocol::FrameBuilder& b = *out;
   auto& filters = core_->client->options.filters;
-  std::vector<std::pair<std::string, std::string>> extra;
+  ExtraLease lease;
+  Attachments& extra = lease.get();
   if (!filters.empty()) {
     ClientInvocation inv{core_->service, method, &extra};
     for (auto& f : filters) {
