@@ -4,6 +4,7 @@
 
 #include <mutex>
 
+#include "tern/buffer_pool.h"
 #include "tern/server_context.h"
 
 namespace tern::trace {
@@ -98,7 +99,10 @@ Status TraceClientFilter::on_request(ClientInvocation& invocation) {
   TraceId trace_id = parent ? parent->trace_id : new_trace_id();
   SpanContext span{trace_id, new_span_id(), 0};
   if (should_sample(tracer_->options().sampler, parent, trace_id)) span.flags = kSampledFlag;
-  std::string value(kTraceparentSize, '\0');
+  // A buffer from this thread's cache: Reference gives it back there once
+  // the attachment is written into the request (issue #17).
+  std::string value = BufferPool::take_local(kTraceparentSize);
+  value.resize(kTraceparentSize);
   format_traceparent(span, value.data());
   invocation.attachments->emplace_back(std::string(kTraceparent), std::move(value));
   if (!state.empty() && forwardable_tracestate(state)) {
