@@ -7,7 +7,6 @@
 #include <asio/steady_timer.hpp>
 
 #include <algorithm>
-#include <deque>
 #include <future>
 #include <thread>
 #include <map>
@@ -31,6 +30,39 @@ using Clock = std::chrono::steady_clock;
 
 // Timeouts fire at most this late (coalescing timer wakeups under load).
 constexpr auto kTimerSlack = std::chrono::milliseconds(2);
+
+// The calls of one timeout value, in the order they were started (so in
+// deadline order): a FIFO of (deadline, id) on a ring buffer that doubles
+// when full. Unlike the std::deque it replaces, it allocates nothing once its
+// capacity covers the entries kept between two timer runs (issue #17: the
+// deque allocated a 512-byte block every 32 calls).
+class DeadlineQueue {
+ public:
+  using Entry = std::pair<Clock::time_point, std::uint64_t>;
+  bool empty() const noexcept { return size_ == 0; }
+  const Entry& front() const noexcept { return buf_[head_]; }
+  void pop_front() noexcept {
+    head_ = (head_ + 1) & (buf_.size() - 1);
+    --size_;
+  }
+  void emplace_back(Clock::time_point deadline, std::uint64_t id) {
+    if (size_ == buf_.size()) grow();
+    buf_[(head_ + size_) & (buf_.size() - 1)] = Entry{deadline, id};
+    ++size_;
+  }
+
+ private:
+  void grow() {
+    std::vector<Entry> next(buf_.empty() ? 64 : buf_.size() * 2);  // a power of two
+    for (std::size_t i = 0; i < size_; ++i) next[i] = buf_[(head_ + i) & (buf_.size() - 1)];
+    buf_.swap(next);
+    head_ = 0;
+  }
+
+  std::vector<Entry> buf_;
+  std::size_t head_ = 0;
+  std::size_t size_ = 0;
+};
 
 class ChannelSession : public Session {
  public:
@@ -506,7 +538,7 @@ class ChannelSession : public Session {
   std::unordered_map<std::uint64_t, Pending> pending_;                                 // guarded by mu_
   static constexpr std::size_t kSparePending = 64;
   std::vector<std::unordered_map<std::uint64_t, Pending>::node_type> spare_pending_;  // guarded by mu_
-  std::map<std::uint32_t, std::deque<std::pair<Clock::time_point, std::uint64_t>>> timeouts_;  // by timeout, FIFO
+  std::map<std::uint32_t, DeadlineQueue> timeouts_;  // by timeout, FIFO
   Clock::time_point armed_ = Clock::time_point::max();
   std::uint64_t next_id_ = 1;
   bool closed_ = false;
