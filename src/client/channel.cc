@@ -830,6 +830,14 @@ void Channel::call(std::string request, std::chrono::milliseconds timeout, CallC
     done(CallResult{status_, {}});
     return;
   }
+  if (request.size() < protocol::kHeaderSize) {
+    // Not a request frame (an empty string from a strategy that sent a moved
+    // request): never patched, never written.
+    done(CallResult{Status(StatusCode::kInternal, "request frame of " + std::to_string(request.size()) +
+                                                      " bytes is shorter than a frame header", false),
+                    {}});
+    return;
+  }
   if (timeout.count() <= 0) timeout = std::chrono::milliseconds(1);
   std::shared_ptr<rpc::ChannelSession> s;
   bool shut_down = false;
@@ -858,6 +866,10 @@ void Channel::call(std::string request, std::chrono::milliseconds timeout, CallC
 
 Status Channel::send_oneway(std::string request) {
   if (!status_.is_ok()) return status_;
+  if (request.size() < protocol::kHeaderSize) {
+    return Status(StatusCode::kInternal,
+                  "request frame of " + std::to_string(request.size()) + " bytes is shorter than a frame header");
+  }
   std::shared_ptr<rpc::ChannelSession> s;
   {
     std::lock_guard lock(mu_);

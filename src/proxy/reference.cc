@@ -64,9 +64,13 @@ bool EndpointInvoker::available() const {
 }
 
 Status ReferenceCore::validate(const ReferenceOptions& o) {
-  auto strategy = cluster::create_cluster(o.cluster);
-  if (!strategy) return strategy.status();
   auto bad = [](std::string what) { return Status(StatusCode::kInvalidArgument, std::move(what)); };
+  if (o.timeout.count() <= 0) return bad("timeout must be > 0 ms");
+  cluster::ClusterOptions co;  // the options the reference will create it with
+  co.forks = o.forks;
+  co.backup_request = o.backup_request;
+  auto strategy = cluster::create_cluster(o.cluster, co);
+  if (!strategy) return strategy.status();
   if (o.retries < 0) return bad("retries must be >= 0");
   if (o.forks < 1) return bad("forks must be >= 1");
   if (o.backup_request.count() < 0) return bad("backup_request must be >= 0");
@@ -123,7 +127,13 @@ Reference::Reference(std::shared_ptr<ReferenceCore> core) : core_(std::move(core
   o.forks = core_->options.forks;
   o.backup_request = core_->options.backup_request;
   auto strategy = cluster::create_cluster(core_->options.cluster, o);  // validated: it exists
-  if (!strategy) strategy = cluster::create_cluster("failover", o);
+  if (!strategy) {
+    // validate() created it with the same options: only a factory that
+    // changes its mind gets here.
+    TERN_LOG(kError, "fault-tolerance strategy '{}' could not be created ({}); using failover",
+             core_->options.cluster, strategy.status().to_string());
+    strategy = cluster::create_cluster("failover", o);
+  }
   core_->cluster = std::move(*strategy);
 }
 

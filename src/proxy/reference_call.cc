@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "tern/buffer_pool.h"
+#include "tern/log.h"
 
 namespace tern {
 
@@ -85,7 +86,18 @@ ReferenceCall::ReferenceCall(std::shared_ptr<ReferenceCore> core, std::shared_pt
       observer_(std::move(observer)),
       idempotent_(core_->options.idempotent_methods.contains(method)) {}
 
-ReferenceCall::~ReferenceCall() { BufferPool::recycle(std::move(request_)); }
+ReferenceCall::~ReferenceCall() {
+  if (!settled_.load(std::memory_order_acquire)) {
+    // A strategy bug: without this the caller would wait forever (a sync call
+    // has no deadline of its own).
+    TERN_LOG(kError, "fault-tolerance strategy '{}' released a call to {}/{} without settling it",
+             core_->options.cluster, core_->service, method_);
+    complete(CallResult{Status(StatusCode::kInternal, "the fault-tolerance strategy '" + core_->options.cluster +
+                                                          "' released the call without settling it"),
+                        {}});
+  }
+  BufferPool::recycle(std::move(request_));
+}
 
 std::chrono::milliseconds ReferenceCall::remaining() const {
   return std::chrono::duration_cast<std::chrono::milliseconds>(deadline_ - Clock::now());
@@ -131,6 +143,19 @@ void ReferenceCall::send(std::shared_ptr<cluster::Invoker> invoker, cluster::Att
                          cluster::AttemptDone done) {
   // Every invoker select() hands out is one of the directory's owners.
   auto ep = std::static_pointer_cast<EndpointInvoker>(std::move(invoker));
+  const bool after_last = options.last ? sent_last_.exchange(true, std::memory_order_acq_rel)
+                                       : sent_last_.load(std::memory_order_acquire);
+  if (after_last || settled_.load(std::memory_order_acquire)) {
+    // The request was moved into the last attempt, or the call is over: a
+    // strategy bug, answered at once instead of sending an empty frame.
+    CallResult r{Status(StatusCode::kInternal,
+                        after_last ? "attempt sent after the last one (cluster::AttemptOptions::last)"
+                                   : "attempt sent after the call was settled"),
+                 {}};
+    ChannelAttemptResult result(r, *ep);
+    done(result);
+    return;
+  }
   if (observer_) observer_->on_attempt(ep->id(), observer_kind(options.kind));
   std::string bytes;
   if (!options.last) {
@@ -171,6 +196,11 @@ void ReferenceCall::finish_empty(const Status& real, cluster::AttemptResult* res
 }
 
 void ReferenceCall::complete(CallResult&& r, bool empty) {
+  if (settled_.exchange(true, std::memory_order_acq_rel)) {
+    TERN_LOG(kError, "fault-tolerance strategy '{}' settled a call to {}/{} twice; ignored: {}", core_->options.cluster,
+             core_->service, method_, r.status.to_string());
+    return;
+  }
   core_->complete(control_, method_, started_, request_bytes_, std::move(r), done_, observer_.get(), empty);
 }
 

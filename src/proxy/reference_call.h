@@ -10,6 +10,7 @@
 
 #include <asio/steady_timer.hpp>
 
+#include <atomic>
 #include <chrono>
 #include <memory>
 #include <string>
@@ -63,6 +64,13 @@ class ReferenceCall final : public cluster::ClusterCall {
   std::unique_ptr<ClientCallObserver> observer_;  // a filter's (tracing); usually null
   std::unique_ptr<asio::steady_timer> timer_;     // hedging (schedule)
   bool idempotent_;
+  // A strategy that breaks ClusterCall's contract gets a defined outcome, not
+  // a hang or a torn result: the first settle wins (later ones are logged and
+  // ignored), an attempt sent after the last one or after settling fails at
+  // once with INTERNAL, and a call released unsettled is failed INTERNAL by
+  // the destructor.
+  std::atomic<bool> settled_{false};
+  std::atomic<bool> sent_last_{false};
 };
 
 }  // namespace tern
