@@ -1,10 +1,13 @@
 # Installs the build tree into a temporary prefix and builds examples as
-# standalone projects against it (find_package(Tern), Tern::tern), runs
-# pkg-config on the installed tern.pc, then builds the docs' CMake snippets
+# standalone projects against it (find_package(Tern), Tern::tern), builds and
+# runs a program with the installed tern.pc (c++ $(pkg-config ...)), then builds the docs' CMake snippets
 # as written in fresh projects that set no C++ standard. Fails on any error, so packaging
 # cannot silently rot. Run by CTest (tests/CMakeLists.txt), which passes the
 # build's CXX_FLAGS and LINKER_FLAGS (sanitizer presets) for the examples.
 cmake_minimum_required(VERSION 3.25)
+if(NOT CXX)
+  set(CXX c++)
+endif()
 set(stage ${WORK}/stage)
 string(REPLACE "," ";" EXAMPLES "${EXAMPLES}")
 file(REMOVE_RECURSE ${WORK})
@@ -41,6 +44,25 @@ endif()
 execute_process(COMMAND ${WORK}/call_modes/call_modes RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err TIMEOUT 60)
 if(rc OR NOT out MATCHES "sync +add\\(1, 2\\) += 3")
   message(FATAL_ERROR "call_modes built against the staged install did not run: ${rc}\n${out}\n${err}")
+endif()
+
+# The pkg-config route as docs/getting-started.md §7 writes it, one compile and
+# link: `c++ -std=c++20 main.cc $(pkg-config --cflags --libs tern)` (with this
+# build's compiler and flags) links the static libraries and their system
+# libraries, and the program makes a real call.
+separate_arguments(pc_args UNIX_COMMAND "${flags}")
+separate_arguments(cxx_args UNIX_COMMAND "${CXX_FLAGS}")
+separate_arguments(ld_args UNIX_COMMAND "${LINKER_FLAGS}")
+file(MAKE_DIRECTORY ${WORK}/pkgconfig)
+execute_process(COMMAND ${CXX} ${cxx_args} -std=c++20 ${SOURCE}/tests/packaging/downstream/main.cc
+    -o ${WORK}/pkgconfig/app ${pc_args} ${ld_args}
+  RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+if(rc)
+  message(FATAL_ERROR "c++ main.cc $(pkg-config --cflags --libs tern) failed:\n${flags}\n${out}\n${err}")
+endif()
+execute_process(COMMAND ${WORK}/pkgconfig/app RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err TIMEOUT 60)
+if(rc OR NOT out MATCHES "coroutine greet: hello downstream")
+  message(FATAL_ERROR "the program built with pkg-config tern did not run: ${rc}\n${out}\n${err}")
 endif()
 
 # The docs' CMake snippets as written (README.md "Using Tern in your project",
