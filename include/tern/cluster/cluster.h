@@ -67,6 +67,7 @@ using AttemptDone = detail::UniqueFunction<void(AttemptResult&)>;
 struct AttemptOptions {
   AttemptKind kind = AttemptKind::kFirst;
   // The attempt's own timeout (> 0): normally ClusterCall::remaining().
+  // Left at 0, the channel treats it as 1 ms: always set it.
   std::chrono::milliseconds timeout{0};
   // Cancels this attempt (null = not cancellable apart from the call).
   // Sequential strategies pass ClusterCall::control(); parallel ones one
@@ -98,6 +99,14 @@ struct Selection {
 // strategy's attempts complete on different IO threads). Exactly one of
 // finish(), fail(), finish_empty() is called, once; after it only the
 // destructor.
+// A strategy that breaks this gets a defined outcome from the Reference's
+// implementation, never a hang or a torn result: a call destroyed unsettled
+// fails INTERNAL ("... released the call without settling it"); a second
+// settle is logged and ignored (the first wins); send() after the attempt
+// sent with `last` = true, or after settling, completes that attempt at once
+// with INTERNAL and sends nothing.
+// Exceptions: invoke(), send() completions and schedule() callbacks must not
+// throw (they run on IO threads; an exception there terminates the process).
 class ClusterCall {
  public:
   virtual ~ClusterCall() = default;
