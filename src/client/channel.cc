@@ -12,6 +12,7 @@
 #include <map>
 #include <vector>
 
+#include "client/deadline_queue.h"
 #include "client/resolve_hook.h"
 #include "rpc/protocol_log.h"
 #include "rpc/session.h"
@@ -31,38 +32,13 @@ using Clock = std::chrono::steady_clock;
 // Timeouts fire at most this late (coalescing timer wakeups under load).
 constexpr auto kTimerSlack = std::chrono::milliseconds(2);
 
-// The calls of one timeout value, in the order they were started (so in
-// deadline order): a FIFO of (deadline, id) on a ring buffer that doubles
-// when full. Unlike the std::deque it replaces, it allocates nothing once its
-// capacity covers the entries kept between two timer runs (issue #17: the
-// deque allocated a 512-byte block every 32 calls).
-class DeadlineQueue {
- public:
-  using Entry = std::pair<Clock::time_point, std::uint64_t>;
-  bool empty() const noexcept { return size_ == 0; }
-  const Entry& front() const noexcept { return buf_[head_]; }
-  void pop_front() noexcept {
-    head_ = (head_ + 1) & (buf_.size() - 1);
-    --size_;
-  }
-  void emplace_back(Clock::time_point deadline, std::uint64_t id) {
-    if (size_ == buf_.size()) grow();
-    buf_[(head_ + size_) & (buf_.size() - 1)] = Entry{deadline, id};
-    ++size_;
-  }
-
- private:
-  void grow() {
-    std::vector<Entry> next(buf_.empty() ? 64 : buf_.size() * 2);  // a power of two
-    for (std::size_t i = 0; i < size_; ++i) next[i] = buf_[(head_ + i) & (buf_.size() - 1)];
-    buf_.swap(next);
-    head_ = 0;
-  }
-
-  std::vector<Entry> buf_;
-  std::size_t head_ = 0;
-  std::size_t size_ = 0;
-};
+// Not a request frame (an empty string from a strategy that sent a moved
+// request): INTERNAL, never patched, never written.
+static Status check_request_frame(const std::string& request) {
+  if (request.size() >= protocol::kHeaderSize) return Status();
+  return Status(StatusCode::kInternal,
+                "request frame of " + std::to_string(request.size()) + " bytes is shorter than a frame header");
+}
 
 class ChannelSession : public Session {
  public:
@@ -830,12 +806,8 @@ void Channel::call(std::string request, std::chrono::milliseconds timeout, CallC
     done(CallResult{status_, {}});
     return;
   }
-  if (request.size() < protocol::kHeaderSize) {
-    // Not a request frame (an empty string from a strategy that sent a moved
-    // request): never patched, never written.
-    done(CallResult{Status(StatusCode::kInternal, "request frame of " + std::to_string(request.size()) +
-                                                      " bytes is shorter than a frame header", false),
-                    {}});
+  if (Status bad = rpc::check_request_frame(request); !bad.is_ok()) {
+    done(CallResult{std::move(bad), {}});
     return;
   }
   if (timeout.count() <= 0) timeout = std::chrono::milliseconds(1);
@@ -866,10 +838,7 @@ void Channel::call(std::string request, std::chrono::milliseconds timeout, CallC
 
 Status Channel::send_oneway(std::string request) {
   if (!status_.is_ok()) return status_;
-  if (request.size() < protocol::kHeaderSize) {
-    return Status(StatusCode::kInternal,
-                  "request frame of " + std::to_string(request.size()) + " bytes is shorter than a frame header");
-  }
+  if (Status bad = rpc::check_request_frame(request); !bad.is_ok()) return bad;
   std::shared_ptr<rpc::ChannelSession> s;
   {
     std::lock_guard lock(mu_);
