@@ -37,7 +37,7 @@ inline std::uint64_t now_ns() {
 }
 
 // What a scenario measures:
-//   kEcho      unary echo calls, systems raw, grpc, tern-direct, tern-all
+//   kEcho      unary echo calls, systems raw, grpc, tern-direct, tern-adaptive (default), tern-all
 //   kStream    one server stream (a firehose of `size`-byte messages, counted
 //              as "calls"), same systems: raw = length-prefixed messages on
 //              a plain TCP socket, grpc = a server-streaming rpc, tern = a
@@ -87,7 +87,7 @@ inline const Spec* find_scenario(const std::string& n) {
 // The systems a scenario compares, in run order.
 inline std::vector<std::string> systems_of(const Spec& s) {
   if (s.kind == Kind::kGrpcWire) return {"grpc", "grpc-to-tern", "tern-to-grpc"};
-  return {"raw", "grpc", "tern-direct", "tern-all"};
+  return {"raw", "grpc", "tern-direct", "tern-adaptive", "tern-all"};
 }
 
 // Single-writer latency recorder. The load generator calls done() for every

@@ -15,7 +15,7 @@
 //
 // The orchestrator runs every (scenario, system) pair once per round, in the
 // order scenario by scenario, system after system (raw, grpc, tern-direct,
-// tern-all, raw, grpc, ...), each measurement in a fresh client process
+// tern-adaptive (the provider's default dispatcher), tern-all, raw, grpc, ...), each measurement in a fresh client process
 // (this binary with --run) that spawns a fresh server process, reads its
 // port from the server's stdout and kills it at the end. Medians over rounds
 // are reported.
@@ -53,7 +53,7 @@ std::vector<std::string> split(const std::string& s) {
   return out;
 }
 
-const std::vector<std::string> kSystems = {"raw", "grpc", "tern-direct", "tern-all"};
+const std::vector<std::string> kSystems = {"raw", "grpc", "tern-direct", "tern-adaptive", "tern-all"};
 
 // ---- one measurement (child process) ----------------------------------------
 
@@ -79,6 +79,8 @@ int run_one(const std::string& system, const std::string& scenario, const Option
     ok = server.start(dir + "/tern_echo_server", {"--dispatcher", "direct"});
   } else if (system == "tern-all") {
     ok = server.start(dir + "/tern_echo_server", {"--dispatcher", "all"});
+  } else if (system == "tern-adaptive") {
+    ok = server.start(dir + "/tern_echo_server", {"--dispatcher", "adaptive"});
   } else {
     std::cerr << "unknown system " << system << "\n";
     return 2;

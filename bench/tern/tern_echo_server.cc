@@ -1,6 +1,6 @@
 // bench/tern/tern_echo_server.cc - the Tern echo provider for the loopback
 // benchmark: tern::Server through the public API, one IO thread.
-//   tern_echo_server --dispatcher direct|all [--io-threads 1] [--workers 0]
+//   tern_echo_server --dispatcher direct|adaptive|all [--io-threads 1] [--workers 0]
 // Prints "PORT <n>" and serves until SIGTERM.
 // Besides Echo it serves, on the same port:
 //   BenchStream.firehose  a server stream (stream16 / stream64k): the first

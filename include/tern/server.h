@@ -109,10 +109,15 @@ struct ServerOptions {
   std::size_t worker_queue = 10000;
   // Idle time after which a cached pool's thread retires. Default 60 s.
   std::chrono::milliseconds pool_keep_alive{60000};
-  // Dispatch strategy (tern/dispatcher.h): "all" (default), "direct",
-  // "message", "execution", "connection". ServiceOptions::dispatcher
-  // overrides it for one service's requests.
-  std::string dispatcher = "all";
+  // Dispatch strategy (tern/dispatcher.h): "adaptive" (default: a method's
+  // requests run on the IO thread once its handler has proven short, on the
+  // business pool otherwise), Dubbo's "all", "direct", "message",
+  // "execution", "connection". ServiceOptions::dispatcher overrides it for
+  // one service's requests. docs/threading.md says which to pick.
+  std::string dispatcher = "adaptive";
+  // When `adaptive` moves a method between the pool and the IO thread
+  // (tern/dispatcher.h). Read at start().
+  AdaptiveDispatchOptions adaptive{};
   // A handler that runs on an IO thread longer than this is logged once per
   // method and counted (Stats::blocked_io_handlers). Default 100 ms.
   std::chrono::milliseconds io_block_threshold{100};
@@ -411,6 +416,10 @@ class Server {
     std::uint64_t handler_errors = 0;    // handlers that threw
     std::uint64_t connections = 0;       // currently open
     std::uint64_t blocked_io_handlers = 0;  // handlers that held an IO thread > io_block_threshold
+    // `adaptive` dispatcher: methods moved to the IO thread, and sent back to
+    // the pool after a run on the IO thread over AdaptiveDispatchOptions::demote_above.
+    std::uint64_t adaptive_promotions = 0;
+    std::uint64_t adaptive_demotions = 0;
     std::uint64_t rejected_connections = 0;  // connections closed at accept (max_connections)
     std::uint64_t rejected_in_flight = 0;    // RESOURCE_EXHAUSTED answers from max_in_flight_per_connection
     // Requests dropped before their handler ran because nobody waits for

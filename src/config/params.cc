@@ -358,6 +358,28 @@ const std::vector<Field<SO>>& server_fields() {
        [](const SO& o) { return o.dispatcher; }},
       {"heartbeat_interval", [](SO& o, std::string_view v) { return set_duration(o.heartbeat_interval, v, 0); },
        [](const SO& o) { return ms(o.heartbeat_interval); }},
+      {"adaptive_promote_after",
+       [](SO& o, std::string_view v) { return set_int<std::uint32_t>(o.adaptive.promote_after, v, 0, 1 << 20); },
+       [](const SO& o) { return std::to_string(o.adaptive.promote_after); }},
+      {"adaptive_promote_below",
+       [](SO& o, std::string_view v) {
+         std::int64_t us = 0;
+         Status s = set_int<std::int64_t>(us, v, 1, 10'000'000);
+         if (s.is_ok()) o.adaptive.promote_below = std::chrono::microseconds(us);
+         return s;
+       },
+       [](const SO& o) { return std::to_string(o.adaptive.promote_below.count()); }},
+      {"adaptive_demote_above",
+       [](SO& o, std::string_view v) {
+         std::int64_t us = 0;
+         Status s = set_int<std::int64_t>(us, v, 1, 10'000'000);
+         if (s.is_ok()) o.adaptive.demote_above = std::chrono::microseconds(us);
+         return s;
+       },
+       [](const SO& o) { return std::to_string(o.adaptive.demote_above.count()); }},
+      {"adaptive_max_demotions",
+       [](SO& o, std::string_view v) { return set_int<std::uint32_t>(o.adaptive.max_demotions, v, 0, 64); },
+       [](const SO& o) { return std::to_string(o.adaptive.max_demotions); }},
       {"io_block_threshold", [](SO& o, std::string_view v) { return set_duration(o.io_block_threshold, v, 1); },
        [](const SO& o) { return ms(o.io_block_threshold); }},
       {"io_threads", [](SO& o, std::string_view v) { return set_int<std::size_t>(o.io_threads, v, 0, 1024); },

@@ -1,4 +1,4 @@
-// The five dispatch strategies of DESIGN §5 as data.
+// The five dispatch strategies of DESIGN §5 as data, plus `adaptive` (issue #17).
 #include "tern/dispatcher.h"
 
 namespace tern {
@@ -29,9 +29,12 @@ Result<DispatchPolicy> dispatch_policy(std::string_view name) {
   } else if (name == "connection") {
     p.on_pool = {true, true, false, false, false};
     p.ordered_connection_events = true;
+  } else if (name == "adaptive") {
+    p.on_pool = {true, false, false, false, false};
+    p.adaptive_requests = true;
   } else {
     return Status(StatusCode::kInvalidArgument,
-                  "unknown dispatcher '" + std::string(name) + "' (all, direct, message, execution, connection)");
+                  "unknown dispatcher '" + std::string(name) + "' (adaptive, all, direct, message, execution, connection)");
   }
   return p;
 }

@@ -344,7 +344,7 @@ void Server::Impl::handle_request(const std::shared_ptr<rpc::ServerSession>& ses
                                                                 server_impl::did_you_mean(call.method(), names))));
     return;
   }
-  const MethodHandler* handler = &mit->second.handler;
+  const server_impl::MethodEntry* method = &mit->second;
   if (auto limiter = mit->second.limiter.load()) {
     // tern/overload.h: refused here, on the IO thread, before any queueing.
     auto now = std::chrono::steady_clock::now();
@@ -356,12 +356,12 @@ void Server::Impl::handle_request(const std::shared_ptr<rpc::ServerSession>& ses
     detail::ServerCallAccess::hold_limit(call, std::move(limiter), now);
   }
   in_flight.fetch_add(1, std::memory_order_relaxed);
-  if (!svc.pooled) {
-    run(call, *handler);
+  if (!svc.pooled || (method->placement && method->placement->runs_inline())) {
+    run(call, *method);
     return;
   }
-  detail::UniqueFunction<void()> task = [self = shared_from_this(), call = std::move(call), handler]() mutable {
-    self->run(call, *handler);
+  detail::UniqueFunction<void()> task = [self = shared_from_this(), call = std::move(call), method]() mutable {
+    self->run(call, *method);
   };
   if (!pool->try_submit(std::move(task))) {
     // Refused: destroying the task destroys the unanswered call inside it,
@@ -372,7 +372,8 @@ void Server::Impl::handle_request(const std::shared_ptr<rpc::ServerSession>& ses
   }
 }
 
-void Server::Impl::run(ServerCall& call, const MethodHandler& handler) {
+void Server::Impl::run(ServerCall& call, const server_impl::MethodEntry& method) {
+  const MethodHandler& handler = method.handler;
   if (!call.oneway() && detail::ServerCallAccess::caller_gone(call)) {
     // Its connection closed while it waited: nobody reads the answer, so
     // the worker goes to a call someone still waits for. A oneway request
@@ -410,7 +411,9 @@ void Server::Impl::run(ServerCall& call, const MethodHandler& handler) {
     if (!call.responded() && !call.oneway()) {
       call.respond(Status(StatusCode::kInternal, "handler returned without a response", true));
     }
-    if (on_io && std::chrono::steady_clock::now() - t0 > options.io_block_threshold) {
+    auto took = std::chrono::steady_clock::now() - t0;
+    if (method.placement) note_placement(call, *method.placement, on_io, took);
+    if (on_io && took > options.io_block_threshold) {
       // The classic way IO loops die silently: user code blocking an IO thread.
       blocked_io.fetch_add(1, std::memory_order_relaxed);
       std::string key = std::string(call.service()) + "." + std::string(call.method());
@@ -418,7 +421,7 @@ void Server::Impl::run(ServerCall& call, const MethodHandler& handler) {
       if (blocked_logged.insert(key).second) {
         TERN_LOG(kWarn, "handler {} blocked an IO thread for {} ms (threshold {} ms); use the `all` dispatcher "
                  "or make it asynchronous", key,
-                 std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count(),
+                 std::chrono::duration_cast<std::chrono::milliseconds>(took).count(),
                  options.io_block_threshold.count());
       }
     }
@@ -673,7 +676,7 @@ Status Server::add_method(const std::string& service, const std::string& method,
   if (svc.methods.count(method)) {
     return Status(StatusCode::kAlreadyExists, fmt::format("method '{}.{}' is exposed already", service, method));
   }
-  svc.methods[method] = MethodEntry{std::move(handler), {}};
+  svc.methods[method] = MethodEntry{std::move(handler), {}, nullptr};
   svc.method_names.push_back(method);
   return Status();
 }
@@ -748,10 +751,15 @@ Status Server::start() {
   for (auto& [name, svc] : im.services) {
     if (Status s = server_impl::build_limiters(name, svc, svc.options.limit, svc.options.method_limits); !s.is_ok()) return s;
     svc.pooled = im.policy.pooled(DispatchEvent::kRequest);
+    bool adaptive = im.policy.adaptive_requests;
     if (!svc.options.dispatcher.empty()) {
       auto sp = dispatch_policy(svc.options.dispatcher);
       if (!sp) return sp.status();
       svc.pooled = sp->pooled(DispatchEvent::kRequest);
+      adaptive = sp->adaptive_requests;
+    }
+    for (auto& [method, entry] : svc.methods) {
+      entry.placement = adaptive ? std::make_unique<server_impl::AdaptivePlacement>(im.options.adaptive) : nullptr;
     }
     need_pool = need_pool || svc.pooled;
   }
@@ -901,6 +909,8 @@ Server::Stats Server::stats() const {
   s.rejected_overload = impl_->rejected.load();
   s.handler_errors = impl_->handler_errors.load();
   s.blocked_io_handlers = impl_->blocked_io.load();
+  s.adaptive_promotions = impl_->adaptive_promotions.load();
+  s.adaptive_demotions = impl_->adaptive_demotions.load();
   s.rejected_connections = impl_->rejected_connections.load();
   s.rejected_in_flight = impl_->rejected_in_flight.load();
   s.shed = impl_->shed.load();

@@ -16,6 +16,7 @@
 
 #include "rpc/stream_hub.h"
 #include "rpc/thread_pool.h"
+#include "server/adaptive_placement.h"
 #include "server/grpc_health.h"
 #include "server/overload/method_limiter.h"
 #include "server/server_session.h"
@@ -32,6 +33,9 @@ struct MethodEntry {
   // Its limits (tern/overload.h), built at start() and replaced by
   // Server::set_limits(); null = none.
   LimiterSlot limiter;
+  // Where the `adaptive` dispatcher runs its requests (built at start() when
+  // its service is dispatched `adaptive`); null otherwise.
+  std::unique_ptr<AdaptivePlacement> placement;
 };
 
 struct ServiceEntry {
@@ -89,6 +93,8 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
   std::atomic<std::uint64_t> oversize_responses{0};  // results dropped: too large to send
   std::atomic<std::uint64_t> rejected_limit{0};      // refused by a method's limits (tern/overload.h)
   std::atomic<std::uint64_t> handler_errors{0};
+  std::atomic<std::uint64_t> adaptive_promotions{0};  // methods moved to the IO thread (`adaptive`)
+  std::atomic<std::uint64_t> adaptive_demotions{0};   // ... and back to the pool
   std::atomic<std::int64_t> in_flight{0};
   std::atomic<bool> shutting_down{false};
   std::shared_ptr<rpc::GrpcHealth> health;  // grpc.health.v1.Health, when served (set at start)
@@ -145,7 +151,11 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
 
   void do_accept();
   void handle_request(const std::shared_ptr<rpc::ServerSession>& session, protocol::Frame&& frame);
-  void run(ServerCall& call, const MethodHandler& handler);
+  void run(ServerCall& call, const server_impl::MethodEntry& method);
+  // After a run of a method dispatched `adaptive` (src/server/dispatch.cc):
+  // records it, and logs and counts a move between the pool and the IO thread.
+  void note_placement(const ServerCall& call, server_impl::AdaptivePlacement& placement, bool on_io,
+                      std::chrono::nanoseconds took);
   void session_closed(const std::shared_ptr<rpc::ServerSession>& s) {
     std::uint64_t id = s->id();
     dispatch_event(DispatchEvent::kDisconnect, [self = shared_from_this(), id] {

@@ -283,7 +283,16 @@ TEST(Params, RoundTripEveryKey) {
   expect_round_trip(tern::ClientOptions{});
   expect_round_trip(tern::parse_reference_options({{"routes", "tag:|condition:method = get => version = 2.0"}}).value());
   EXPECT_EQ(tern::param_keys<tern::ReferenceOptions>().size(), 24u);  // 18 + the five breaker_ keys + routes
-  EXPECT_EQ(tern::param_keys<tern::ServerOptions>().size(), 26u);
+  EXPECT_EQ(tern::param_keys<tern::ServerOptions>().size(), 30u);  // 26 + the four adaptive_ keys
+  auto adaptive = tern::parse_server_options({{"adaptive_promote_after", "8"}, {"adaptive_promote_below", "250"},
+                                              {"adaptive_demote_above", "5000"}, {"adaptive_max_demotions", "0"}})
+                      .value();
+  EXPECT_EQ(adaptive.adaptive.promote_after, 8u);
+  EXPECT_EQ(adaptive.adaptive.promote_below, std::chrono::microseconds(250));
+  EXPECT_EQ(adaptive.adaptive.demote_above, std::chrono::microseconds(5000));
+  EXPECT_EQ(adaptive.adaptive.max_demotions, 0u);
+  expect_round_trip(adaptive);
+  EXPECT_INVALID(tern::parse_server_options({{"adaptive_demote_above", "0"}}), "adaptive_demote_above: ");
   EXPECT_EQ(tern::param_keys<tern::ServiceOptions>().size(), 8u);
   auto limited = tern::parse_service_options({{"max_concurrency", "auto"}, {"max_qps", "50"}}).value();
   EXPECT_TRUE(limited.limit.adaptive);

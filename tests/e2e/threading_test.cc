@@ -111,7 +111,7 @@ TEST_P(DispatchTable, ConsumerEventsRunWhereTheTableSays) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Strategies, DispatchTable,
-                         ::testing::Values("all", "direct", "message", "execution", "connection"));
+                         ::testing::Values("adaptive", "all", "direct", "message", "execution", "connection"));
 
 TEST(Threading, UnknownDispatcherIsRejected) {
   tern::ServerOptions so;
@@ -187,7 +187,10 @@ TEST(Threading, BlockingHandlerOnIoThreadIsDetectedAndCounted) {
   server->shutdown(100ms);
 }
 
-TEST(Threading, UnderAllABlockedHandlerDoesNotStallOtherConnections) {
+// `all`, and the default `adaptive` (sleep_ms never proves short: it stays on the pool).
+class PooledStrategy : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(PooledStrategy, ABlockedHandlerDoesNotStallOtherConnections) {
   // sleep_ms blocks its thread until the test opens the gate (at most 5 s).
   struct Gated : testsvc::CalculatorImpl {
     std::mutex mu;
@@ -204,7 +207,7 @@ TEST(Threading, UnderAllABlockedHandlerDoesNotStallOtherConnections) {
   };
   auto impl = std::make_shared<Gated>();
   tern::ServerOptions so;
-  so.dispatcher = "all";
+  so.dispatcher = GetParam();
   auto server = start_server(impl, so);
   std::string url = direct(*server);
   tern::Client slow_client(one_io()), fast_client(one_io());
@@ -230,6 +233,8 @@ TEST(Threading, UnderAllABlockedHandlerDoesNotStallOtherConnections) {
   EXPECT_EQ(server->stats().blocked_io_handlers, 0u);
   server->shutdown(100ms);
 }
+
+INSTANTIATE_TEST_SUITE_P(Strategies, PooledStrategy, ::testing::Values("all", "adaptive"));
 
 TEST(Threading, FullFixedPoolAnswersResourceExhaustedAndLaterFramesAreStillHandled) {
   tern::ServerOptions so;

@@ -1,0 +1,140 @@
+// The provider's default dispatcher, `adaptive` (tern/dispatcher.h): where
+// each request of a method ran, observed over real calls, as the method
+// proves short, blocks, and proves short again.
+#include <gtest/gtest.h>
+
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "loopback.h"
+#include "test_services.h"
+#include "wait_until.h"
+#include "tern/client.h"
+#include "tern/log.h"
+#include "tern/server.h"
+
+using namespace std::chrono_literals;
+using testsvc::Calculator;
+using testutil::direct;
+using testutil::one_io;
+using testutil::start_server;
+using testutil::wait_until;
+
+namespace {
+
+// Where each request ran, in order: 'i' = an IO thread, 'p' = the pool.
+struct Places {
+  std::mutex mu;
+  std::string seq;
+  tern::DispatchObserver observer() {
+    return [this](tern::DispatchEvent e, bool io) {
+      if (e != tern::DispatchEvent::kRequest) return;
+      std::lock_guard lock(mu);
+      seq += io ? 'i' : 'p';
+    };
+  }
+  std::string take() {
+    std::lock_guard lock(mu);
+    return std::exchange(seq, std::string());
+  }
+};
+
+// Generous bounds: the test checks the decisions, not the machine's speed.
+tern::ServerOptions adaptive_options(Places& places, std::uint32_t promote_after) {
+  tern::ServerOptions so;  // the default dispatcher
+  so.adaptive.promote_after = promote_after;
+  so.adaptive.promote_below = 50ms;
+  so.adaptive.demote_above = 20ms;
+  so.adaptive.max_demotions = 2;
+  so.event_observer = places.observer();
+  return so;
+}
+
+TEST(AdaptiveDispatch, IsTheDefaultAndMovesAShortMethodToTheIoThreadAfterItsRuns) {
+  Places places;
+  auto server = start_server(adaptive_options(places, 8));
+  tern::Client client(one_io());
+  auto calc = client.refer<Calculator>(direct(*server)).value();
+  for (int i = 0; i < 8; ++i) ASSERT_EQ(calc.call<&Calculator::add>(i, 1).value(), i + 1);
+  EXPECT_EQ(places.take(), std::string(8, 'p'));
+  // The worker records a run after the handler answered: wait for the 8th.
+  ASSERT_TRUE(wait_until([&] { return server->stats().adaptive_promotions == 1; }, 3s));
+  for (int i = 0; i < 12; ++i) ASSERT_EQ(calc.call<&Calculator::add>(i, 1).value(), i + 1);
+  EXPECT_EQ(places.take(), std::string(12, 'i'));
+  // Each method is placed on its own: greet starts on the pool.
+  ASSERT_EQ(calc.call<&Calculator::greet>("x").value(), "hello, x");
+  EXPECT_EQ(places.take(), "p");
+  auto st = server->stats();
+  EXPECT_EQ(st.adaptive_promotions, 1u);
+  EXPECT_EQ(st.adaptive_demotions, 0u);
+  server->shutdown(100ms);
+}
+
+TEST(AdaptiveDispatch, AMethodThatHoldsTheIoThreadGoesBackToThePoolAndStaysAfterMaxDemotions) {
+  Places places;
+  auto server = start_server(adaptive_options(places, 4));
+  std::vector<std::string> warnings;
+  std::mutex mu;
+  tern::set_log_sink([&](tern::LogLevel level, std::string_view m) {
+    std::lock_guard lock(mu);
+    if (level == tern::LogLevel::kWarn && m.find("adaptive dispatcher") != std::string_view::npos) {
+      warnings.emplace_back(m);
+    }
+  });
+  tern::Client client(one_io());
+  auto calc = client.refer<Calculator>(direct(*server)).value();
+  auto quick = [&](int n) {
+    for (int i = 0; i < n; ++i) ASSERT_EQ(calc.call<&Calculator::sleep_ms>(0).value(), "slept 0");
+  };
+  auto promoted = [&](std::uint64_t n) {
+    // The worker records a run after the handler answered: wait for it.
+    return wait_until([&] { return server->stats().adaptive_promotions == n; }, 3s);
+  };
+  quick(4);
+  EXPECT_EQ(places.take(), "pppp");
+  ASSERT_TRUE(promoted(1));
+  quick(1);
+  EXPECT_EQ(places.take(), "i");
+  ASSERT_EQ(calc.call<&Calculator::sleep_ms>(40).value(), "slept 40");  // on the IO thread, too long
+  EXPECT_EQ(places.take(), "i");
+  EXPECT_EQ(server->stats().adaptive_demotions, 1u);
+  quick(32);  // the next promotion needs 4 x 8 runs
+  EXPECT_EQ(places.take(), std::string(32, 'p'));
+  ASSERT_TRUE(promoted(2));
+  quick(1);
+  EXPECT_EQ(places.take(), "i");
+  ASSERT_EQ(calc.call<&Calculator::sleep_ms>(40).value(), "slept 40");
+  EXPECT_EQ(places.take(), "i");
+  quick(300);  // max_demotions (2) reached: never promoted again
+  EXPECT_EQ(places.take(), std::string(300, 'p'));
+  tern::set_log_sink(nullptr);
+  auto st = server->stats();
+  EXPECT_EQ(st.adaptive_promotions, 2u);
+  EXPECT_EQ(st.adaptive_demotions, 2u);
+  ASSERT_EQ(warnings.size(), 2u);
+  EXPECT_NE(warnings[0].find("testsvc::Calculator.sleep_ms held an IO thread"), std::string::npos) << warnings[0];
+  EXPECT_NE(warnings[0].find("until 32 runs in a row are short"), std::string::npos) << warnings[0];
+  EXPECT_NE(warnings[1].find("from now on"), std::string::npos) << warnings[1];
+  server->shutdown(100ms);
+}
+
+TEST(AdaptiveDispatch, AServiceWithItsOwnDispatcherIsNotAdaptive) {
+  Places places;
+  tern::ServerOptions so = adaptive_options(places, 1);
+  so.listen = "127.0.0.1:0";
+  so.io_threads = 1;
+  tern::Server server(so);
+  tern::ServiceOptions svc;
+  svc.dispatcher = "all";
+  ASSERT_TRUE(server.expose<Calculator>(std::make_shared<testsvc::CalculatorImpl>(), svc).is_ok());
+  ASSERT_TRUE(server.start().is_ok());
+  tern::Client client(one_io());
+  auto calc = client.refer<Calculator>(direct(server)).value();
+  for (int i = 0; i < 5; ++i) ASSERT_EQ(calc.call<&Calculator::add>(i, i).value(), 2 * i);
+  EXPECT_EQ(places.take(), "ppppp");
+  EXPECT_EQ(server.stats().adaptive_promotions, 0u);
+  server.shutdown(100ms);
+}
+
+}  // namespace
