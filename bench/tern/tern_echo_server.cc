@@ -101,6 +101,12 @@ int main(int argc, char** argv) {
   std::printf("PORT %d\n", server.port());
   std::fflush(stdout);
   while (!g_stop) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  if (options.dispatcher == "adaptive") {
+    auto st = server.stats();
+    std::fprintf(stderr, "adaptive: %llu promotions, %llu demotions\n",
+                 static_cast<unsigned long long>(st.adaptive_promotions),
+                 static_cast<unsigned long long>(st.adaptive_demotions));
+  }
   // The measurement is over: leave without the graceful drain.
   std::_Exit(0);
 }

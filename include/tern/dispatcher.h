@@ -72,7 +72,9 @@ struct DispatchPolicy {
 // When `adaptive` moves a method's requests between the business pool and
 // the IO thread (see the table above). Durations are wall time of the
 // handler's synchronous part (a coroutine handler until its first
-// suspension), measured with steady_clock around the call.
+// suspension), measured with steady_clock around the call, less the time the
+// thread spent waiting for a CPU (Linux schedstat run delay, read only after
+// a long run): a handler preempted on a busy machine has not blocked.
 struct AdaptiveDispatchOptions {
   // A run on the pool shorter than this counts toward promotion; a longer one
   // restarts the count. Default 100 us.

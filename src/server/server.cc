@@ -395,6 +395,7 @@ void Server::Impl::run(ServerCall& call, const server_impl::MethodEntry& method)
     observe(DispatchEvent::kRequest);
     bool on_io = net::IoContextPool::in_io_thread();
     auto t0 = std::chrono::steady_clock::now();
+    if (method.placement) placement_begin(t0);
     if (!filtered.is_ok()) {
       call.respond(filtered);
     } else try {

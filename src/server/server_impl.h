@@ -153,7 +153,10 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
   void handle_request(const std::shared_ptr<rpc::ServerSession>& session, protocol::Frame&& frame);
   void run(ServerCall& call, const server_impl::MethodEntry& method);
   // After a run of a method dispatched `adaptive` (src/server/dispatch.cc):
-  // records it, and logs and counts a move between the pool and the IO thread.
+  // records it (less the time this thread spent waiting for a CPU, when the
+  // run was long), and logs and counts a move between the pool and the IO thread.
+  // Before a run of a method dispatched `adaptive`, on the thread that runs it.
+  void placement_begin(std::chrono::steady_clock::time_point start);
   void note_placement(const ServerCall& call, server_impl::AdaptivePlacement& placement, bool on_io,
                       std::chrono::nanoseconds took);
   void session_closed(const std::shared_ptr<rpc::ServerSession>& s) {
