@@ -11,6 +11,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "base/clock.h"
 #include "proxy/consumer_registration.h"
 #include "tern/channel.h"
 #include "tern/client.h"
@@ -32,6 +33,9 @@ struct ClientCore {
     if (options.tracing) trace::install_tracing(options.filters, options.tracer);
   }
   ClientOptions options;
+  // The time of the references' deadlines, latencies and outlier ejection
+  // (issue #21); a test may replace it before the first reference is made.
+  const Clock* clock = &Clock::steady();
   ChannelPool channels;
   std::mutex mu;
   std::unordered_map<std::string, std::shared_ptr<Registry>> registries;  // by URL text
@@ -42,7 +46,9 @@ struct ClientCore {
 // directory updates while the provider URL stays the same).
 class EndpointInvoker final : public cluster::Invoker {
  public:
-  EndpointInvoker(Url url, std::shared_ptr<Channel> channel, cluster::OutlierEjectionOptions ejection);
+  // `clock` (the client's) must outlive the invoker.
+  EndpointInvoker(Url url, std::shared_ptr<Channel> channel, cluster::OutlierEjectionOptions ejection,
+                  const Clock& clock);
   const Url& url() const override { return url_; }
   const std::string& id() const override { return id_; }
   int weight() const override { return weight_; }
@@ -54,6 +60,7 @@ class EndpointInvoker final : public cluster::Invoker {
   bool available() const override;
   const std::shared_ptr<Channel>& channel() const noexcept { return channel_; }
   cluster::OutlierEjector& ejector() noexcept { return ejector_; }
+  const Clock& clock() const noexcept { return clock_; }
   // Attempts sent (ReferenceCore::send_attempt).
   std::atomic<std::uint64_t> attempts{0};
 
@@ -62,6 +69,7 @@ class EndpointInvoker final : public cluster::Invoker {
   std::string id_;
   int weight_ = 100;
   std::shared_ptr<Channel> channel_;
+  const Clock& clock_;
   std::chrono::steady_clock::time_point discovered_;
   cluster::InvokerStats stats_;
   cluster::OutlierEjector ejector_;

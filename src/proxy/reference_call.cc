@@ -52,14 +52,14 @@ Status ReferenceCore::send_attempt(std::shared_ptr<EndpointInvoker> ep, std::str
     // outcome for outlier ejection; only the attempt is counted.
     return ep->channel()->send_oneway(std::move(bytes));
   }
-  auto started = std::chrono::steady_clock::now();
+  auto started = ep->clock().now();
   ep->ejector().on_attempt(started);
   ep->stats().active.fetch_add(1, std::memory_order_relaxed);
   auto channel = ep->channel();
   // One completion object per attempt, as before the strategies moved out:
   // the strategy's `done` is held here directly, not wrapped once more.
   channel->call(std::move(bytes), timeout, [ep = std::move(ep), started, done = std::move(done)](CallResult&& r) mutable {
-    auto now = std::chrono::steady_clock::now();
+    auto now = ep->clock().now();
     ep->stats().active.fetch_sub(1, std::memory_order_relaxed);
     auto latency = std::chrono::duration_cast<std::chrono::microseconds>(now - started);
     ep->stats().record_latency(latency);
@@ -100,7 +100,7 @@ ReferenceCall::~ReferenceCall() {
 }
 
 std::chrono::milliseconds ReferenceCall::remaining() const {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(deadline_ - Clock::now());
+  return std::chrono::duration_cast<std::chrono::milliseconds>(deadline_ - core_->client->clock->now());
 }
 
 cluster::Selection ReferenceCall::select(const std::vector<std::string>& exclude) {

@@ -5,7 +5,10 @@
 // Heartbeats (DESIGN §3, issue "core"): when nothing was read for
 // `heartbeat_interval`, a ping is sent; every received byte counts as life;
 // after 3 intervals with pings unanswered the connection is closed with
-// UNAVAILABLE "heartbeat timeout". A ping is answered with a pong at once.
+// UNAVAILABLE "heartbeat timeout". The decision is HeartbeatMonitor's
+// (rpc/heartbeat.h), on SessionOptions::clock; the session only runs the tick
+// timer and acts on it. A ping is answered with a pong by the session too
+// (on_ping), on the thread the derived class's dispatch policy names.
 //
 // Protocol errors (bad magic, limits) close the connection with the
 // decoder's reason, logged at warn level with the peer's address once per
@@ -19,6 +22,8 @@
 #include <chrono>
 #include <memory>
 
+#include "base/clock.h"
+#include "rpc/heartbeat.h"
 #include "tern/net/connection.h"
 #include "tern/protocol/decoder.h"
 
@@ -30,11 +35,20 @@ struct SessionOptions {
   std::chrono::milliseconds heartbeat_interval{10000};
   // Streams open at once on the connection (stream::StreamOptions).
   std::uint32_t max_concurrent_streams = 100;
+  // Time for the heartbeat decision (and, in the channel, call deadlines);
+  // null = Clock::steady(). Must outlive the session.
+  const Clock* clock = nullptr;
 };
 
 class Session : public net::Connection::Handler, public std::enable_shared_from_this<Session> {
  public:
-  explicit Session(SessionOptions options) : options_(options), decoder_(options.limits) {}
+  explicit Session(SessionOptions options)
+      : options_(options),
+        decoder_(options.limits),
+        heartbeat_(options.heartbeat_interval, kMaxUnansweredPings, options.clock ? *options.clock : Clock::steady()) {}
+
+  // Pings sent without an answer before the connection is closed.
+  static constexpr int kMaxUnansweredPings = 3;
   ~Session() override;
 
   // Binds to `conn` and starts it (and the heartbeat timer).
@@ -89,9 +103,8 @@ class Session : public net::Connection::Handler, public std::enable_shared_from_
   protocol::FrameDecoder decoder_;
   std::shared_ptr<net::Connection> conn_;
   std::unique_ptr<asio::steady_timer> heartbeat_timer_;
-  int missed_ = 0;
+  HeartbeatMonitor heartbeat_;  // IO thread
   bool heartbeat_off_ = false;
-  std::chrono::steady_clock::time_point last_seen_read_{};
 };
 
 }  // namespace tern::rpc
