@@ -376,13 +376,14 @@ class ChannelSession : public Session {
     }
   }
 
-  void on_ping(const protocol::Frame& ping) override {
+  // A ping's pong (built by Session) runs where the channel's dispatch
+  // policy puts heartbeats.
+  void run_heartbeat_event(detail::UniqueFunction<void()> answer) override {
     auto ch = channel_.lock();
-    if (!ch) return;
-    auto id = ping.header.request_id;
-    ch->run_event(DispatchEvent::kHeartbeat, [ch, self = shared(), id] {
+    if (!ch) return;  // the consumer is going away: no answer
+    ch->run_event(DispatchEvent::kHeartbeat, [ch, answer = std::move(answer)]() mutable {
       ch->observe(DispatchEvent::kHeartbeat);
-      self->send_frame(protocol::encode_control_frame(protocol::FrameType::kPong, id));
+      answer();
     });
   }
 

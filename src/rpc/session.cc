@@ -87,7 +87,9 @@ void Session::on_data(net::Connection& conn, std::string_view data) {
 }
 
 void Session::on_ping(const protocol::Frame& ping) {
-  conn_->send(protocol::encode_control_frame(protocol::FrameType::kPong, ping.header.request_id));
+  run_heartbeat_event([self = shared_from_this(), id = ping.header.request_id] {
+    self->send_frame(protocol::encode_control_frame(protocol::FrameType::kPong, id));
+  });
 }
 
 void Session::on_close(net::Connection&, const Status& reason, bool was_connected) {

@@ -24,6 +24,7 @@
 
 #include "base/clock.h"
 #include "rpc/heartbeat.h"
+#include "tern/detail/unique_function.h"
 #include "tern/net/connection.h"
 #include "tern/protocol/decoder.h"
 
@@ -76,8 +77,14 @@ class Session : public net::Connection::Handler, public std::enable_shared_from_
   // The connection closed (IO thread, once). Derived classes fail their pending work here.
   virtual void on_session_closed(const Status& reason, bool was_connected) = 0;
   virtual void on_session_connected() {}
-  // A heartbeat ping arrived; the default answers with a pong at once.
-  virtual void on_ping(const protocol::Frame& ping);
+  // Heartbeats have one path per side, this class (issue #21): the session
+  // decides when to ping (HeartbeatMonitor), answers a ping with a pong, and
+  // treats a pong (like any read) as life. A derived class says only WHERE a
+  // received ping's answer runs: DESIGN §5's dispatch policies put the
+  // "heartbeat" event on the business pool or the IO thread, and count it for
+  // their event observer. `answer` sends the pong; the default runs it at once.
+  // IO thread.
+  virtual void run_heartbeat_event(detail::UniqueFunction<void()> answer) { answer(); }
   // Stops Tern heartbeats for good (a connection that turned out to speak
   // another protocol). IO thread.
   void stop_heartbeat();
@@ -91,6 +98,9 @@ class Session : public net::Connection::Handler, public std::enable_shared_from_
     (void)interval;
     return Status();
   }
+  // SessionOptions::clock (or the steady clock): heartbeats, and the
+  // channel's call deadlines. Any thread.
+  const Clock& session_clock() const noexcept { return heartbeat_.clock(); }
   // The frame decoder (IO thread), e.g. to skip over-limit response bodies.
   protocol::FrameDecoder& decoder() noexcept { return decoder_; }
 
@@ -98,6 +108,8 @@ class Session : public net::Connection::Handler, public std::enable_shared_from_
   void arm_heartbeat();
   // A decoded frame: pings answered, pongs dropped, the rest to on_frame().
   void deliver(protocol::Frame&& f);
+  // A heartbeat ping arrived: a pong, through run_heartbeat_event().
+  void on_ping(const protocol::Frame& ping);
 
   SessionOptions options_;
   protocol::FrameDecoder decoder_;
