@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "base/clock.h"
+#include "client/loop_timers.h"
 #include "proxy/consumer_registration.h"
 #include "tern/channel.h"
 #include "tern/client.h"
@@ -29,14 +30,27 @@
 namespace tern {
 
 struct ClientCore {
-  explicit ClientCore(ClientOptions o) : options(std::move(o)), channels(options.io_threads, options.channel) {
+  // `clock` (tests pass a FakeClock) must outlive the core.
+  explicit ClientCore(ClientOptions o, const Clock& clock_in = Clock::steady())
+      : options(std::move(o)), clock(&clock_in), channels(options.io_threads, options.channel) {
     if (options.tracing) trace::install_tracing(options.filters, options.tracer);
+    for (std::size_t i = 0; i < channels.io().size(); ++i) {
+      timers.push_back(std::make_shared<rpc::LoopTimers>(channels.io().at(i), *clock));
+    }
   }
   ClientOptions options;
-  // The time of the references' deadlines, latencies and outlier ejection
-  // (issue #21); a test may replace it before the first reference is made.
-  const Clock* clock = &Clock::steady();
+  // The time of the references' deadlines, latencies, outlier ejection and
+  // hedge timers (issue #21).
+  const Clock* const clock;
   ChannelPool channels;
+  // One timer structure per IO loop (src/client/loop_timers.h): the hedge
+  // timers of every call (ReferenceCall::schedule), spread over the loops.
+  // Declared after `channels`: destroyed before the loops are.
+  std::vector<std::shared_ptr<rpc::LoopTimers>> timers;
+  std::atomic<std::size_t> next_timers{0};
+  rpc::LoopTimers& next_loop_timers() noexcept {
+    return *timers[next_timers.fetch_add(1, std::memory_order_relaxed) % timers.size()];
+  }
   std::mutex mu;
   std::unordered_map<std::string, std::shared_ptr<Registry>> registries;  // by URL text
 };
