@@ -2,10 +2,11 @@
 // so that code waiting for time (backoff, heartbeats, timeouts, ejection) is
 // tested by advancing a fake clock instead of sleeping.
 //
-// Today's user: the registries' ReconnectLoop (registry/common/reconnect_loop.h).
-// Intended users, as they move off std::chrono::steady_clock::now(): the
-// server session (heartbeat timeout), the client channel (connect and call
-// timeouts), the reference (hedging, deadlines) and the outlier ejector.
+// Users: the registries' ReconnectLoop (registry/common/reconnect_loop.h);
+// rpc::Session's heartbeat decision (rpc/heartbeat.h) and the channel
+// session's call deadlines; the outlier ejector; ClientCore::clock (the
+// reference's deadlines, latencies, hedge timers in client/loop_timers.h).
+// docs/architecture.md lists what still reads steady_clock directly.
 // tests/helpers/fake_clock.h is the test implementation.
 //
 // Internal header (not installed): the interface may still change while

@@ -51,7 +51,7 @@ class ChannelSession : public Session {
 
   void start_call(std::string request, std::chrono::milliseconds timeout, CallCompletion done,
                   const std::shared_ptr<CallControl>& control) {
-    auto deadline = Clock::now() + timeout;
+    auto deadline = session_clock().now() + timeout;
     auto tmo = static_cast<std::uint32_t>(std::min<std::int64_t>(timeout.count(), 0xFFFFFFFF));
     std::uint64_t id;
     bool rearm = false;
@@ -376,13 +376,14 @@ class ChannelSession : public Session {
     }
   }
 
-  void on_ping(const protocol::Frame& ping) override {
+  // A ping's pong (built by Session) runs where the channel's dispatch
+  // policy puts heartbeats.
+  void run_heartbeat_event(detail::UniqueFunction<void()> answer) override {
     auto ch = channel_.lock();
-    if (!ch) return;
-    auto id = ping.header.request_id;
-    ch->run_event(DispatchEvent::kHeartbeat, [ch, self = shared(), id] {
+    if (!ch) return;  // the consumer is going away: no answer
+    ch->run_event(DispatchEvent::kHeartbeat, [ch, answer = std::move(answer)]() mutable {
       ch->observe(DispatchEvent::kHeartbeat);
-      self->send_frame(protocol::encode_control_frame(protocol::FrameType::kPong, id));
+      answer();
     });
   }
 
@@ -457,7 +458,8 @@ class ChannelSession : public Session {
       if (closed_ || armed_ == Clock::time_point::max()) return;
       at = armed_;
     }
-    timer_.expires_at(at);
+    // Relative to the session's clock, so a test clock's deadline maps onto the real wait.
+    timer_.expires_after(std::max(at - session_clock().now(), Clock::duration::zero()));
     timer_.async_wait([weak = std::weak_ptr<ChannelSession>(shared())](std::error_code ec) {
       if (ec) return;
       if (auto self = weak.lock()) self->on_timer();
@@ -467,31 +469,21 @@ class ChannelSession : public Session {
   // IO thread: fails expired calls, re-arms for the earliest live deadline.
   void on_timer() {
     std::vector<std::pair<std::uint64_t, CallCompletion>> expired;
-    auto now = Clock::now();
-    Clock::time_point next = Clock::time_point::max();
+    auto now = session_clock().now();
+    Clock::time_point next;
     {
       std::lock_guard lock(mu_);
-      for (auto qit = timeouts_.begin(); qit != timeouts_.end();) {
-        auto& q = qit->second;
-        while (!q.empty()) {
-          auto [deadline, id] = q.front();
-          auto it = pending_.find(id);
-          if (it == pending_.end() || it->second.deadline != deadline) {
-            q.pop_front();  // completed already
-            continue;
-          }
-          if (deadline > now) break;
-          expired.emplace_back(id, std::move(it->second.done));
-          erase_pending(it);
-          q.pop_front();
-        }
-        if (q.empty()) {
-          qit = timeouts_.erase(qit);
-        } else {
-          next = std::min(next, q.front().first);
-          ++qit;
-        }
-      }
+      next = sweep_deadlines(
+          timeouts_, now,
+          [&](std::uint64_t id, Clock::time_point deadline) {
+            auto it = pending_.find(id);
+            return it != pending_.end() && it->second.deadline == deadline;
+          },
+          [&](std::uint64_t id) {
+            auto it = pending_.find(id);  // live: found
+            expired.emplace_back(id, std::move(it->second.done));
+            erase_pending(it);
+          });
       armed_ = next == Clock::time_point::max() ? next : std::max(next, now) + kTimerSlack;
     }
     if (!expired.empty()) {

@@ -8,8 +8,10 @@
 // timer pops them (lazy removal). Not thread-safe: the session's mutex.
 #pragma once
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <utility>
 #include <vector>
 
@@ -19,6 +21,7 @@ class DeadlineQueue {
  public:
   using Entry = std::pair<std::chrono::steady_clock::time_point, std::uint64_t>;
   bool empty() const noexcept { return size_ == 0; }
+  std::size_t size() const noexcept { return size_; }
   // The oldest entry; only when !empty().
   const Entry& front() const noexcept { return buf_[head_]; }
   // Drops the oldest entry; only when !empty().
@@ -44,5 +47,39 @@ class DeadlineQueue {
   std::size_t head_ = 0;
   std::size_t size_ = 0;
 };
+
+// The channel timer's pass over its FIFOs (one per timeout value) at `now`
+// (the session's Clock): drops the entries of calls that finished
+// (`live(id, deadline)` false: lazy removal), hands every live entry whose
+// deadline is <= now to `expire(id)` and drops it, and erases FIFOs left
+// empty. Returns the earliest live deadline left (time_point::max(): none),
+// for the one timer to wait for. Tested with a FakeClock in
+// tests/base/deadline_queue_test.cc.
+template <class Live, class Expire>
+std::chrono::steady_clock::time_point sweep_deadlines(std::map<std::uint32_t, DeadlineQueue>& fifos,
+                                                      std::chrono::steady_clock::time_point now, Live&& live,
+                                                      Expire&& expire) {
+  auto next = std::chrono::steady_clock::time_point::max();
+  for (auto qit = fifos.begin(); qit != fifos.end();) {
+    auto& q = qit->second;
+    while (!q.empty()) {
+      auto [deadline, id] = q.front();
+      if (!live(id, deadline)) {
+        q.pop_front();  // completed already
+        continue;
+      }
+      if (deadline > now) break;
+      expire(id);
+      q.pop_front();
+    }
+    if (q.empty()) {
+      qit = fifos.erase(qit);
+    } else {
+      next = std::min(next, q.front().first);
+      ++qit;
+    }
+  }
+  return next;
+}
 
 }  // namespace tern::rpc

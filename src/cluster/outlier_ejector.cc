@@ -3,6 +3,7 @@
 
 #include <algorithm>
 
+#include "base/clock.h"
 #include "tern/cluster/fault_tolerance.h"
 
 namespace tern::cluster {
@@ -21,9 +22,28 @@ bool is_breaker_failure(const Status& status) noexcept {
   }
 }
 
-OutlierEjector::OutlierEjector(OutlierEjectionOptions options) : options_(options) {
+OutlierEjector::OutlierEjector(OutlierEjectionOptions options, const tern::Clock* clock)
+    : options_(options), clock_(clock ? clock : &tern::Clock::steady()) {
   backoff_ms_.store(std::max<std::int64_t>(1, options_.backoff.count()), std::memory_order_relaxed);
   if (options_.window > 0) ring_.assign(static_cast<std::size_t>(options_.window), 0);
+}
+
+OutlierEjector::Clock::time_point OutlierEjector::now() const noexcept { return clock_->now(); }
+
+bool OutlierEjector::available() const noexcept {
+  if (until_.load(std::memory_order_acquire) == 0) return true;  // no clock read on the common path
+  return available(now());
+}
+
+void OutlierEjector::on_attempt() noexcept {
+  if (until_.load(std::memory_order_acquire) == 0) return;
+  on_attempt(now());
+}
+
+void OutlierEjector::on_connection_failure(InvokerStats& stats) noexcept { on_connection_failure(stats, now()); }
+
+void OutlierEjector::on_result(InvokerStats& stats, const Status& status, std::chrono::microseconds latency) noexcept {
+  on_result(stats, status, latency, now());
 }
 
 bool OutlierEjector::available(Clock::time_point now) const noexcept {

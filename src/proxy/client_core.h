@@ -11,6 +11,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include "base/clock.h"
+#include "client/loop_timers.h"
 #include "proxy/consumer_registration.h"
 #include "tern/channel.h"
 #include "tern/client.h"
@@ -28,11 +30,27 @@
 namespace tern {
 
 struct ClientCore {
-  explicit ClientCore(ClientOptions o) : options(std::move(o)), channels(options.io_threads, options.channel) {
+  // `clock` (tests pass a FakeClock) must outlive the core.
+  explicit ClientCore(ClientOptions o, const Clock& clock_in = Clock::steady())
+      : options(std::move(o)), clock(&clock_in), channels(options.io_threads, options.channel) {
     if (options.tracing) trace::install_tracing(options.filters, options.tracer);
+    for (std::size_t i = 0; i < channels.io().size(); ++i) {
+      timers.push_back(std::make_shared<rpc::LoopTimers>(channels.io().at(i), *clock));
+    }
   }
   ClientOptions options;
+  // The time of the references' deadlines, latencies, outlier ejection and
+  // hedge timers (issue #21).
+  const Clock* const clock;
   ChannelPool channels;
+  // One timer structure per IO loop (src/client/loop_timers.h): the hedge
+  // timers of every call (ReferenceCall::schedule), spread over the loops.
+  // Declared after `channels`: destroyed before the loops are.
+  std::vector<std::shared_ptr<rpc::LoopTimers>> timers;
+  std::atomic<std::size_t> next_timers{0};
+  rpc::LoopTimers& next_loop_timers() noexcept {
+    return *timers[next_timers.fetch_add(1, std::memory_order_relaxed) % timers.size()];
+  }
   std::mutex mu;
   std::unordered_map<std::string, std::shared_ptr<Registry>> registries;  // by URL text
 };
@@ -42,7 +60,9 @@ struct ClientCore {
 // directory updates while the provider URL stays the same).
 class EndpointInvoker final : public cluster::Invoker {
  public:
-  EndpointInvoker(Url url, std::shared_ptr<Channel> channel, cluster::OutlierEjectionOptions ejection);
+  // `clock` (the client's) must outlive the invoker.
+  EndpointInvoker(Url url, std::shared_ptr<Channel> channel, cluster::OutlierEjectionOptions ejection,
+                  const Clock& clock);
   const Url& url() const override { return url_; }
   const std::string& id() const override { return id_; }
   int weight() const override { return weight_; }
@@ -54,6 +74,7 @@ class EndpointInvoker final : public cluster::Invoker {
   bool available() const override;
   const std::shared_ptr<Channel>& channel() const noexcept { return channel_; }
   cluster::OutlierEjector& ejector() noexcept { return ejector_; }
+  const Clock& clock() const noexcept { return clock_; }
   // Attempts sent (ReferenceCore::send_attempt).
   std::atomic<std::uint64_t> attempts{0};
 
@@ -62,6 +83,7 @@ class EndpointInvoker final : public cluster::Invoker {
   std::string id_;
   int weight_ = 100;
   std::shared_ptr<Channel> channel_;
+  const Clock& clock_;
   std::chrono::steady_clock::time_point discovered_;
   cluster::InvokerStats stats_;
   cluster::OutlierEjector ejector_;

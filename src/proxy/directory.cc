@@ -48,7 +48,8 @@ void ReferenceCore::rebuild(std::shared_ptr<const CallPolicy> policy) {
     if (!inv) {
       // grpc://host:port, or a provider that announces protocol=grpc: the gRPC wire.
       const bool grpc = u.scheme() == "grpc" || u.param("protocol") == "grpc";
-      inv = std::make_shared<EndpointInvoker>(u, client->channels.get(u.host_port(), grpc ? "grpc" : "tern"), ejection);
+      inv = std::make_shared<EndpointInvoker>(u, client->channels.get(u.host_port(), grpc ? "grpc" : "tern"), ejection,
+                                              *client->clock);
     }
     auto o = policy->providers.find(inv->id());
     if (o != policy->providers.end() && o->second.disabled) {

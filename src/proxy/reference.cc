@@ -24,8 +24,6 @@
 
 namespace tern {
 
-using Clock = std::chrono::steady_clock;
-
 namespace {
 
 // A request frame to `core`'s service with the metadata every request of the
@@ -50,17 +48,19 @@ protocol::FrameBuilder start_request(const ReferenceCore& core, std::string_view
 // ===========================================================================
 // Invokers, options, completing a call
 
-EndpointInvoker::EndpointInvoker(Url url, std::shared_ptr<Channel> channel, cluster::OutlierEjectionOptions ejection)
+EndpointInvoker::EndpointInvoker(Url url, std::shared_ptr<Channel> channel, cluster::OutlierEjectionOptions ejection,
+                                 const Clock& clock)
     : url_(std::move(url)),
       id_(url_.address()),
       channel_(std::move(channel)),
-      discovered_(Clock::now()),
-      ejector_(ejection) {
+      clock_(clock),
+      discovered_(clock.now()),
+      ejector_(ejection, &clock) {
   weight_ = static_cast<int>(std::max<std::int64_t>(0, url_.int_param("weight", 100)));
 }
 
 bool EndpointInvoker::available() const {
-  return (!ejector_.ejected() || ejector_.available(Clock::now())) && channel_->available();
+  return ejector_.available() && channel_->available();  // the ejector reads its clock only while ejected
 }
 
 Status ReferenceCore::validate(const ReferenceOptions& o) {
@@ -104,7 +104,7 @@ void ReferenceCore::complete(const std::shared_ptr<CallControl>& control, std::s
   if (control) control->clear_hook();
   auto& filters = client->options.filters;
   if (!filters.empty()) {
-    auto latency = Clock::now() - started;
+    auto latency = client->clock->now() - started;
     CallBytes bytes;
     bytes.sent = request_bytes;
     if (r.frame.header.type == protocol::FrameType::kResponse) {
@@ -259,7 +259,7 @@ Status Reference::new_request(std::string_view method, bool oneway, const CallOp
 void Reference::invoke(std::string_view method, std::string request, std::chrono::milliseconds timeout,
                        CallCompletion done, std::shared_ptr<CallControl> control) {
   const auto& o = core_->options;
-  auto started = Clock::now();
+  auto started = core_->client->clock->now();
   if (core_->compression != protocol::Compression::kNone) {
     protocol::compress_frame(request, core_->compression, o.compression_threshold);
   }

@@ -52,14 +52,14 @@ Status ReferenceCore::send_attempt(std::shared_ptr<EndpointInvoker> ep, std::str
     // outcome for outlier ejection; only the attempt is counted.
     return ep->channel()->send_oneway(std::move(bytes));
   }
-  auto started = std::chrono::steady_clock::now();
+  auto started = ep->clock().now();
   ep->ejector().on_attempt(started);
   ep->stats().active.fetch_add(1, std::memory_order_relaxed);
   auto channel = ep->channel();
   // One completion object per attempt, as before the strategies moved out:
   // the strategy's `done` is held here directly, not wrapped once more.
   channel->call(std::move(bytes), timeout, [ep = std::move(ep), started, done = std::move(done)](CallResult&& r) mutable {
-    auto now = std::chrono::steady_clock::now();
+    auto now = ep->clock().now();
     ep->stats().active.fetch_sub(1, std::memory_order_relaxed);
     auto latency = std::chrono::duration_cast<std::chrono::microseconds>(now - started);
     ep->stats().record_latency(latency);
@@ -87,6 +87,7 @@ ReferenceCall::ReferenceCall(std::shared_ptr<ReferenceCore> core, std::shared_pt
       idempotent_(core_->options.idempotent_methods.contains(method)) {}
 
 ReferenceCall::~ReferenceCall() {
+  if (timer_id_ != 0) timers_->cancel(timer_id_);
   if (!settled_.load(std::memory_order_acquire)) {
     // A strategy bug: without this the caller would wait forever (a sync call
     // has no deadline of its own).
@@ -100,7 +101,7 @@ ReferenceCall::~ReferenceCall() {
 }
 
 std::chrono::milliseconds ReferenceCall::remaining() const {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(deadline_ - Clock::now());
+  return std::chrono::duration_cast<std::chrono::milliseconds>(deadline_ - core_->client->clock->now());
 }
 
 cluster::Selection ReferenceCall::select(const std::vector<std::string>& exclude) {
@@ -173,12 +174,12 @@ void ReferenceCall::send(std::shared_ptr<cluster::Invoker> invoker, cluster::Att
 }
 
 void ReferenceCall::schedule(std::chrono::milliseconds delay, detail::UniqueFunction<void()> fn) {
-  // The channels' IO loop: no extra thread. Destroyed with the call, which
-  // cancels a wait still pending.
-  timer_ = std::make_unique<asio::steady_timer>(core_->client->channels.io().next(), delay);
-  timer_->async_wait([fn = std::move(fn)](std::error_code ec) mutable {
-    if (!ec) fn();
-  });
+  // An entry in one IO loop's timer structure, not a timer of its own
+  // (issue #21): no allocation once the structure is warm, no extra thread.
+  // Removed by the destructor if the call ends first.
+  if (timer_id_ != 0) timers_->cancel(timer_id_);  // at most one pending
+  timers_ = &core_->client->next_loop_timers();
+  timer_id_ = timers_->schedule(delay, std::move(fn));
 }
 
 void ReferenceCall::finish(cluster::AttemptResult& result) {

@@ -8,8 +8,6 @@
 // Internal.
 #pragma once
 
-#include <asio/steady_timer.hpp>
-
 #include <atomic>
 #include <chrono>
 #include <memory>
@@ -62,7 +60,10 @@ class ReferenceCall final : public cluster::ClusterCall {
   CallCompletion done_;
   std::shared_ptr<CallControl> control_;
   std::unique_ptr<ClientCallObserver> observer_;  // a filter's (tracing); usually null
-  std::unique_ptr<asio::steady_timer> timer_;     // hedging (schedule)
+  // Hedging (schedule): an entry in a loop's timer structure, cancelled
+  // (eagerly removed) by the destructor; 0 = none.
+  rpc::LoopTimers* timers_ = nullptr;
+  std::uint64_t timer_id_ = 0;
   bool idempotent_;
   // A strategy that breaks ClusterCall's contract gets a defined outcome, not
   // a hang or a torn result: the first settle wins (later ones are logged and

@@ -40,21 +40,18 @@ void Session::arm_heartbeat() {
       self->conn_->close(std::move(stalled));
       return;
     }
-    auto last = self->conn_->last_read();
-    if (last != self->last_seen_read_) {
-      self->last_seen_read_ = last;
-      self->missed_ = 0;
-    }
-    if (std::chrono::steady_clock::now() - last >= self->options_.heartbeat_interval) {
-      if (self->missed_ >= 3) {
+    switch (self->heartbeat_.tick(self->conn_->last_read())) {
+      case HeartbeatMonitor::Action::kNone:
+        break;
+      case HeartbeatMonitor::Action::kPing:
+        self->send_heartbeat_ping();
+        break;
+      case HeartbeatMonitor::Action::kClose:
         TERN_LOG(kWarn, "closing connection to {}: heartbeat timeout ({} pings unanswered)",
-                 self->conn_->remote_text(), self->missed_);
+                 self->conn_->remote_text(), self->heartbeat_.unanswered());
         self->conn_->close(Status(StatusCode::kUnavailable,
                                   "heartbeat timeout: " + self->conn_->remote_text() + " stopped answering"));
         return;
-      }
-      ++self->missed_;
-      self->send_heartbeat_ping();
     }
     self->arm_heartbeat();
   });
@@ -90,7 +87,9 @@ void Session::on_data(net::Connection& conn, std::string_view data) {
 }
 
 void Session::on_ping(const protocol::Frame& ping) {
-  conn_->send(protocol::encode_control_frame(protocol::FrameType::kPong, ping.header.request_id));
+  run_heartbeat_event([self = shared_from_this(), id = ping.header.request_id] {
+    self->send_frame(protocol::encode_control_frame(protocol::FrameType::kPong, id));
+  });
 }
 
 void Session::on_close(net::Connection&, const Status& reason, bool was_connected) {

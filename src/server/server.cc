@@ -441,9 +441,6 @@ void ServerSession::on_frame(protocol::Frame&& frame) {
     case protocol::FrameType::kOneway:
       server_->handle_request(std::static_pointer_cast<ServerSession>(shared_from_this()), std::move(frame));
       break;
-    case protocol::FrameType::kPing:
-      server_->heartbeat(std::static_pointer_cast<ServerSession>(shared_from_this()), frame.header.request_id);
-      break;
     case protocol::FrameType::kCancel:
       mark_cancelled(frame.header.request_id);
       break;
@@ -452,6 +449,8 @@ void ServerSession::on_frame(protocol::Frame&& frame) {
       break;  // goaway/responses from a consumer: nothing to do
   }
 }
+
+void ServerSession::run_heartbeat_event(detail::UniqueFunction<void()> answer) { server_->heartbeat(std::move(answer)); }
 
 void ServerSession::on_session_closed(const Status& reason, bool) {
   if (reason.code() == StatusCode::kResourceExhausted && reason.message().rfind("protocol error", 0) != 0) {

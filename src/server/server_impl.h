@@ -170,10 +170,12 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
     cv.notify_all();
   }
 
-  void heartbeat(const std::shared_ptr<rpc::ServerSession>& s, std::uint64_t ping_id) {
-    dispatch_event(DispatchEvent::kHeartbeat, [self = shared_from_this(), s, ping_id] {
+  // A connection's heartbeat event (the pong rpc::Session built for a
+  // ping), run where the dispatch policy puts heartbeats and counted.
+  void heartbeat(detail::UniqueFunction<void()> answer) {
+    dispatch_event(DispatchEvent::kHeartbeat, [self = shared_from_this(), answer = std::move(answer)]() mutable {
       self->observe(DispatchEvent::kHeartbeat);
-      s->send_frame(protocol::encode_control_frame(protocol::FrameType::kPong, ping_id));
+      answer();
     });
   }
 };

@@ -171,8 +171,13 @@ class ServerSession : public Session, public ServerConnection {
   // the first one (src/server/stream_methods.cc).
   void on_stream_frame(const protocol::Frame& frame);
   void on_session_closed(const Status& reason, bool was_connected) override;
-  void on_ping(const protocol::Frame& ping) override { on_frame(protocol::Frame(ping)); }
-  // gRPC connections: HTTP/2 PING, and a header block unfinished for an interval closes.
+  // A ping's pong runs where the server's dispatch policy puts heartbeats
+  // (Server::Impl::heartbeat).
+  void run_heartbeat_event(detail::UniqueFunction<void()> answer) override;
+  // gRPC connections: HTTP/2 PING, and a header block unfinished for an
+  // interval closes. Kept as overrides: the other wire's ping is another
+  // frame (HTTP/2 PING, answered by nghttp2 itself), the decision is still
+  // the session's.
   void send_heartbeat_ping() override;
   Status heartbeat_check(std::chrono::milliseconds interval) override;
 

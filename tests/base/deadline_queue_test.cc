@@ -1,8 +1,14 @@
 // The channel's per-timeout FIFO (src/client/deadline_queue.h): order is kept
-// across wrap-around and growth, and steady use does not grow it.
+// across wrap-around and growth, and steady use does not grow it; and the
+// timer's sweep over the FIFOs, driven by a FakeClock.
 #include "client/deadline_queue.h"
 
 #include <gtest/gtest.h>
+
+#include <map>
+#include <set>
+
+#include "fake_clock.h"
 
 namespace {
 
@@ -37,3 +43,97 @@ TEST(DeadlineQueue, KeepsFifoOrderAcrossWrapAroundAndGrowth) {
 }
 
 }  // namespace
+
+// ---- the channel timer's sweep, on a FakeClock ----
+
+namespace {
+
+using namespace std::chrono_literals;
+
+// A channel's pending table reduced to what the sweep asks: id -> deadline.
+struct Calls {
+  std::map<std::uint32_t, DeadlineQueue> fifos;
+  std::map<std::uint64_t, TimePoint> pending;
+  std::uint64_t next_id = 1;
+  std::uint64_t start(const tern::Clock& clock, std::chrono::milliseconds timeout) {
+    auto id = next_id++;
+    auto deadline = clock.now() + timeout;
+    pending[id] = deadline;
+    fifos[static_cast<std::uint32_t>(timeout.count())].emplace_back(deadline, id);
+    return id;
+  }
+  // The sweep at the clock's now: the ids failed DEADLINE_EXCEEDED, in order.
+  std::vector<std::uint64_t> sweep(const tern::Clock& clock, TimePoint* next) {
+    std::vector<std::uint64_t> expired;
+    *next = tern::rpc::sweep_deadlines(
+        fifos, clock.now(),
+        [&](std::uint64_t id, TimePoint deadline) {
+          auto it = pending.find(id);
+          return it != pending.end() && it->second == deadline;
+        },
+        [&](std::uint64_t id) {
+          expired.push_back(id);
+          pending.erase(id);
+        });
+    return expired;
+  }
+};
+
+}  // namespace
+
+TEST(SweepDeadlines, ExpiresCallsExactlyAtTheirDeadlineAcrossTimeouts) {
+  tern::testing::FakeClock clock;
+  const auto t0 = clock.now();
+  Calls c;
+  auto a = c.start(clock, 100ms);  // t0 + 100
+  auto b = c.start(clock, 30ms);   // t0 + 30
+  clock.advance(10ms);
+  auto d = c.start(clock, 100ms);  // t0 + 110
+  auto e = c.start(clock, 30ms);   // t0 + 40
+  TimePoint next;
+  EXPECT_TRUE(c.sweep(clock, &next).empty());
+  EXPECT_EQ(next, t0 + 30ms);
+  clock.advance(19ms);  // t0 + 29
+  EXPECT_TRUE(c.sweep(clock, &next).empty());
+  clock.advance(1ms);  // t0 + 30: b exactly at its deadline
+  EXPECT_EQ(c.sweep(clock, &next), std::vector<std::uint64_t>{b});
+  EXPECT_EQ(next, t0 + 40ms);
+  clock.advance(70ms);  // t0 + 100: e (t0 + 40) and a (t0 + 100)
+  auto expired = c.sweep(clock, &next);
+  EXPECT_EQ(std::set<std::uint64_t>(expired.begin(), expired.end()), (std::set<std::uint64_t>{a, e}));
+  EXPECT_EQ(next, t0 + 110ms);
+  EXPECT_EQ(c.fifos.size(), 1u);  // the 30 ms FIFO is empty and gone
+  clock.advance(10ms);
+  EXPECT_EQ(c.sweep(clock, &next), std::vector<std::uint64_t>{d});
+  EXPECT_EQ(next, TimePoint::max());
+  EXPECT_TRUE(c.fifos.empty());
+}
+
+TEST(SweepDeadlines, FinishedCallsAreDroppedAndNeverExpire) {
+  tern::testing::FakeClock clock;
+  const auto t0 = clock.now();
+  Calls c;
+  auto a = c.start(clock, 50ms);
+  clock.advance(5ms);
+  auto b = c.start(clock, 50ms);  // t0 + 55
+  c.pending.erase(a);            // a answered before its deadline
+  TimePoint next;
+  EXPECT_TRUE(c.sweep(clock, &next).empty());
+  EXPECT_EQ(next, t0 + 55ms);  // a's entry no longer holds the timer at t0 + 50
+  EXPECT_EQ(c.fifos.at(50).size(), 1u);
+  clock.advance(50ms);
+  EXPECT_EQ(c.sweep(clock, &next), std::vector<std::uint64_t>{b});
+}
+
+TEST(SweepDeadlines, AReusedIdWithAnotherDeadlineIsNotTheOldEntry) {
+  // The live check compares the deadline too, as the channel's does.
+  tern::testing::FakeClock clock;
+  Calls c;
+  auto a = c.start(clock, 10ms);
+  clock.advance(1ms);
+  c.pending[a] = clock.now() + 1000ms;  // the id now names a different, later call
+  clock.advance(20ms);
+  TimePoint next;
+  EXPECT_TRUE(c.sweep(clock, &next).empty());
+  EXPECT_EQ(c.pending.count(a), 1u);
+}

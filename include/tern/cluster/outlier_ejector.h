@@ -24,8 +24,10 @@
 // probe only goes out once the channel reports itself available.
 //
 // The counter is InvokerStats::consecutive_failures, owned by the invoker;
-// the ejector holds the ejection state and the window. Times are passed in (no
-// clock inside), so tests drive it without sleeping.
+// the ejector holds the ejection state and the window. Time comes from the
+// Clock given to the constructor (src/base/clock.h, the steady clock unless a
+// test injects a fake one, tests/cluster/outlier_ejector_clock_test.cc); the
+// overloads taking `now` pass the time in instead.
 //
 // Thread safety: every method may be called concurrently. available() is
 // lock-free (load balancers call it on every select); transitions take a
@@ -44,6 +46,10 @@
 
 #include "tern/cluster/invoker.h"
 #include "tern/status.h"
+
+namespace tern {
+class Clock;  // src/base/clock.h (internal)
+}  // namespace tern
 
 namespace tern::cluster {
 
@@ -80,7 +86,15 @@ class OutlierEjector {
  public:
   using Clock = std::chrono::steady_clock;
 
-  explicit OutlierEjector(OutlierEjectionOptions options = {});
+  // `clock`: the time of the overloads without `now` (null: the steady
+  // clock); must outlive the ejector.
+  explicit OutlierEjector(OutlierEjectionOptions options = {}, const tern::Clock* clock = nullptr);
+
+  // The transitions below at the clock's now().
+  bool available() const noexcept;
+  void on_attempt() noexcept;
+  void on_connection_failure(InvokerStats& stats) noexcept;
+  void on_result(InvokerStats& stats, const Status& status, std::chrono::microseconds latency) noexcept;
 
   // False while ejected and the backoff is not over, or while the probe call is in flight.
   bool available(Clock::time_point now) const noexcept;
@@ -119,7 +133,10 @@ class OutlierEjector {
   void clear_window_locked() noexcept;
   static std::int64_t ticks(Clock::time_point t) noexcept { return t.time_since_epoch().count(); }
 
+  Clock::time_point now() const noexcept;
+
   const OutlierEjectionOptions options_;
+  const tern::Clock* clock_;
   std::mutex mu_;
   std::atomic<std::int64_t> until_{0};      // ejected until (steady ticks); 0 = not ejected
   std::atomic<bool> probing_{false};        // the probe call is in flight
