@@ -144,6 +144,9 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
   }
 
   void do_accept();
+  // Serves a connection over `transport` (accepted, or a test's memory pipe;
+  // src/server/server_test_access.h).
+  void open_session(std::unique_ptr<net::Transport> transport);
   void handle_request(const std::shared_ptr<rpc::ServerSession>& session, protocol::Frame&& frame);
   void run(ServerCall& call, const MethodHandler& handler);
   void session_closed(const std::shared_ptr<rpc::ServerSession>& s) {
