@@ -1,53 +1,21 @@
 // tests/helpers/pipe_peer.h - a scripted peer on one end of an in-memory
 // pipe (src/net/memory_transport.h): the test writes raw bytes and reads
 // back the frames the code under test sent, from the test's thread, with no
-// socket. Also an IO loop on its own thread, and waiting with a deadline.
+// socket. Links the protocol module (tern_protocol).
 #pragma once
 
-#include <asio/executor_work_guard.hpp>
-#include <asio/io_context.hpp>
-
 #include <chrono>
-#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
-#include <thread>
 #include <vector>
 
+#include "loop_thread.h"
 #include "net/memory_transport.h"
 #include "tern/protocol/decoder.h"
 #include "tern/protocol/frame.h"
 
 namespace tern::testing {
-
-// Polls `pred` until it holds or `timeout` passes; returns its last value.
-inline bool wait_until(const std::function<bool()>& pred,
-                       std::chrono::milliseconds timeout = std::chrono::milliseconds(5000)) {
-  auto end = std::chrono::steady_clock::now() + timeout;
-  while (!pred()) {
-    if (std::chrono::steady_clock::now() > end) return pred();
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  }
-  return true;
-}
-
-// An io_context run by one thread until destroyed.
-class LoopThread {
- public:
-  LoopThread() : work_(asio::make_work_guard(loop_)), thread_([this] { loop_.run(); }) {}
-  ~LoopThread() {
-    work_.reset();
-    loop_.stop();
-    thread_.join();
-  }
-  asio::io_context& loop() noexcept { return loop_; }
-
- private:
-  asio::io_context loop_;
-  asio::executor_work_guard<asio::io_context::executor_type> work_;
-  std::thread thread_;
-};
 
 // The test's end of a pipe: everything runs on the calling thread (reads
 // poll; nothing waits on the end's loop).
