@@ -288,5 +288,73 @@ TEST(SessionPipe, TwoSessionsOnTwoLoopsTalk) {
   EXPECT_EQ(b->reason().message(), "connection closed by peer a");
 }
 
+// Malformed input has one defined outcome whatever the read sizes: the
+// session delivers exactly the frames a decoder fed the whole input at once
+// delivers (pings and pongs aside), then closes with that decoder's error,
+// or, when the input is only incomplete, with the peer's close. 300 inputs
+// (fixed seeds): valid frames, then a byte overwritten, the input cut
+// short, or random bytes appended.
+TEST(SessionPipe, MalformedInputHasTheSameOutcomeAsOneWholeDecode) {
+  LoopThread io;
+  int errors = 0;
+  int incomplete = 0;
+  for (std::uint32_t seed = 1; seed <= 300; ++seed) {
+    SCOPED_TRACE("seed " + std::to_string(seed));
+    std::mt19937 rng(seed);
+    auto pick = [&rng](std::size_t lo, std::size_t hi) { return std::uniform_int_distribution<std::size_t>(lo, hi)(rng); };
+    std::string input;
+    for (std::size_t n = pick(1, 3); n > 0; --n) {
+      auto type = static_cast<FrameType>(pick(1, protocol::kMaxFrameType));
+      std::string body(pick(0, 40), 'b');
+      input += frame_with(type, pick(0, 1000), pick(0, 1) ? "k" : "", "v", body);
+    }
+    switch (seed % 3) {
+      case 0:  // a byte overwritten
+        input[pick(0, input.size() - 1)] = static_cast<char>(pick(0, 255));
+        break;
+      case 1:  // cut short
+        input.resize(pick(1, input.size() - 1));
+        break;
+      default:  // random bytes after the valid frames
+        for (std::size_t n = pick(1, 64); n > 0; --n) input.push_back(static_cast<char>(pick(0, 255)));
+    }
+    // The reference: one decoder, the whole input in one feed.
+    protocol::FrameDecoder reference;
+    std::vector<protocol::Frame> want;
+    Status want_error = reference.feed(input, [&](protocol::Frame&& f) {
+      if (f.header.type != FrameType::kPing && f.header.type != FrameType::kPong) want.push_back(std::move(f));
+    });
+    ++(want_error.is_ok() ? incomplete : errors);
+    Status want_close = want_error.is_ok()
+                            ? Status(StatusCode::kUnavailable, "connection closed by peer pipe:client")
+                            : want_error;
+
+    auto read_rng = std::make_shared<std::mt19937>(seed * 7919);
+    Rig rig(io.loop(), [read_rng] { return std::uniform_int_distribution<std::size_t>(1, 16)(*read_rng); });
+    rig.peer->write(input);
+    rig.peer->close();
+    ASSERT_TRUE(wait_until([&] { return rig.session->closed(); }));
+    EXPECT_EQ(rig.session->reason().code(), want_close.code());
+    EXPECT_EQ(rig.session->reason().message(), want_close.message());
+    if (!want_error.is_ok()) {
+      EXPECT_TRUE(want_error.code() == StatusCode::kInvalidArgument ||
+                  want_error.code() == StatusCode::kResourceExhausted)
+          << want_error.to_string();
+      EXPECT_EQ(want_error.message().rfind("protocol error: ", 0), 0u) << want_error.to_string();
+    }
+    auto got = rig.session->frames();
+    ASSERT_EQ(got.size(), want.size());
+    for (std::size_t i = 0; i < got.size(); ++i) {
+      EXPECT_EQ(got[i].header.type, want[i].header.type);
+      EXPECT_EQ(got[i].header.request_id, want[i].header.request_id);
+      EXPECT_EQ(got[i].payload, want[i].payload);
+    }
+  }
+  // Both outcomes are well represented.
+  EXPECT_EQ(errors + incomplete, 300);
+  EXPECT_GE(errors, 100) << incomplete;
+  EXPECT_GE(incomplete, 100) << errors;
+}
+
 }  // namespace
 }  // namespace tern::rpc
