@@ -9,9 +9,11 @@
 //
 // Behaves like a connected TCP socket as Connection uses one: reads are
 // non-blocking (would_block when empty), a closed end makes the other read
-// eof once it drained what was written before; writes to an end whose peer
-// is closed fail with broken_pipe; close() aborts the end's own wait with
-// operation_aborted. Completions are posted to the end's own io_context
+// eof once it drained what was written before; close() aborts the end's own
+// wait with operation_aborted. Writes to an end whose peer is closed succeed
+// and are discarded, as a TCP send before the peer's reset comes back: the
+// reading side (eof) decides how the connection ends, deterministically.
+// Write errors are not simulated. Completions are posted to the end's own io_context
 // (never run inline), as Asio's are. Writes never push back (no window).
 //
 // Reads are cut at the sizes a test chooses (set_read_sizes), so a frame
