@@ -40,7 +40,6 @@ void set_dial_hook_for_test(DialHook hook) {
   g_dial_hook = hook ? std::make_shared<DialHook>(std::move(hook)) : nullptr;
 }
 
-
 std::shared_ptr<Connection> Connection::adopt(asio::ip::tcp::socket socket, Options options) {
   return adopt(make_tcp_transport(std::move(socket)), std::move(options));
 }

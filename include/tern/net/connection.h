@@ -13,9 +13,9 @@
 // (writev) of everything queued so far, so N responses produced while handling
 // one read leave in one syscall (DESIGN §11).
 //
-// TLS (Options::tls set): the socket carries TLS records. An SSL object with
+// TLS (Options::tls set): the transport carries TLS records. An SSL object with
 // memory BIOs lives inside the connection and is touched only on its IO
-// thread: ciphertext read from the socket is fed to it and the plaintext it
+// thread: ciphertext read from the transport is fed to it and the plaintext it
 // yields goes to Handler::on_data; queued plaintext is encrypted in flush()
 // and the ciphertext written with one gathered write. send()'s direct write
 // from the caller's thread is off. Both sides report the connection ready
@@ -67,7 +67,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
     virtual void on_connected(Connection&) {}
     // Bytes arrived. The view is valid only during the call.
     virtual void on_data(Connection& conn, std::string_view data) = 0;
-    // Optional direct reads (plain TCP only): where the next bytes should be
+    // Optional direct reads (without TLS): where the next bytes should be
     // read, bypassing the IO thread's buffer and the copy out of it (a large
     // frame's body, issue #17). Asked before each read; empty (the default)
     // reads into that buffer and calls on_data(). After a read of n > 0
