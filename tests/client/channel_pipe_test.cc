@@ -67,6 +67,10 @@ class ChannelPipe : public ::testing::Test {
   void TearDown() override {
     channel_->shutdown(Status(StatusCode::kCancelled, "test over"));
     net::set_dial_hook_for_test(nullptr);
+    // Every connection closed on the loop (its session released) before
+    // the loop goes.
+    std::lock_guard lock(mu_);
+    for (auto& p : peers_) EXPECT_TRUE(p->wait_closed());
   }
 
   // The provider end of the n-th connection the channel dialled.

@@ -57,36 +57,86 @@ struct Recorder : Connection::Handler {
   bool was_connected = false;
 };
 
-struct Pair {
-  std::shared_ptr<Connection> client, server;
-  std::shared_ptr<Recorder> client_rec = std::make_shared<Recorder>();
-  std::shared_ptr<Recorder> server_rec = std::make_shared<Recorder>();
-  ~Pair() {
-    if (client) client->close();
-    if (server) server->close();
-  }
-};
-
 // A dialled client and an adopted server over one pipe on `loop`; reads cut
 // to `read_size` bytes on both ends (0: as much as there is).
-Pair make_pair(asio::io_context& loop, Connection::Options client_options = {},
-               Connection::Options server_options = {}, std::size_t read_size = 0) {
-  auto [c, s] = make_memory_pipe(loop, loop);
-  if (read_size > 0) {
-    c->set_read_sizes([read_size] { return read_size; });
-    s->set_read_sizes([read_size] { return read_size; });
+struct Pair {
+  Pair(asio::io_context& loop, Connection::Options client_options = {}, Connection::Options server_options = {},
+       std::size_t read_size = 0) {
+    auto [c, s] = make_memory_pipe(loop, loop);
+    if (read_size > 0) {
+      c->set_read_sizes([read_size] { return read_size; });
+      s->set_read_sizes([read_size] { return read_size; });
+    }
+    client = Connection::dial(std::move(c), client_options);
+    server = Connection::adopt(std::move(s), server_options);
+    client->set_handler(client_rec);
+    server->set_handler(server_rec);
   }
-  Pair p;
-  p.client = Connection::dial(std::move(c), client_options);
-  p.server = Connection::adopt(std::move(s), server_options);
-  p.client->set_handler(p.client_rec);
-  p.server->set_handler(p.server_rec);
-  return p;
+  Pair(const Pair&) = delete;
+  Pair& operator=(const Pair&) = delete;
+  // Both closed before the loop goes (a pending read holds its connection).
+  ~Pair() {
+    client->close();
+    server->close();
+    EXPECT_TRUE(wait_until([&] { return client_rec->close_count() == 1 && server_rec->close_count() == 1; }));
+  }
+
+  std::shared_ptr<Recorder> client_rec = std::make_shared<Recorder>();
+  std::shared_ptr<Recorder> server_rec = std::make_shared<Recorder>();
+  std::shared_ptr<Connection> client, server;
+};
+
+TEST(MemoryPipe, ReadsWaitsAndClose) {
+  asio::io_context loop;
+  auto [a, b] = make_memory_pipe(loop, loop, "a", "b");
+  EXPECT_EQ(a->remote_text(), "b");
+  EXPECT_EQ(b->local_text(), "b");
+  b->set_read_sizes([] { return std::size_t(2); });
+  char buf[8];
+  std::error_code ec;
+  EXPECT_EQ(b->read_some(buf, sizeof buf, ec), 0u);
+  EXPECT_EQ(ec, asio::error::would_block);
+  std::error_code waited = asio::error::timed_out;
+  b->async_wait_readable([&](std::error_code e) { waited = e; });
+  EXPECT_EQ(a->try_write("hello", 5), 5);
+  EXPECT_EQ(waited, asio::error::timed_out);  // posted, not run inline
+  loop.run();
+  loop.restart();
+  EXPECT_EQ(waited, std::error_code());
+  EXPECT_EQ(b->available(), 5u);
+  EXPECT_EQ(b->read_some(buf, sizeof buf, ec), 2u);
+  EXPECT_EQ(std::string(buf, 2), "he");
+  EXPECT_EQ(b->read_some(buf, 1, ec), 1u);  // the reader's size wins when smaller
+  EXPECT_EQ(b->read_some(buf, sizeof buf, ec), 2u);
+  EXPECT_EQ(std::string(buf, 2), "lo");
+  std::error_code wrote = asio::error::timed_out;
+  std::string more = "!";
+  asio::const_buffer one(more.data(), more.size());
+  a->async_write(std::span<const asio::const_buffer>(&one, 1), [&](std::error_code e) { wrote = e; });
+  a->close();
+  EXPECT_FALSE(a->is_open());
+  loop.run();
+  loop.restart();
+  EXPECT_EQ(wrote, std::error_code());
+  EXPECT_EQ(b->read_some(buf, sizeof buf, ec), 1u);  // written before the close: still delivered
+  EXPECT_EQ(b->read_some(buf, sizeof buf, ec), 0u);
+  EXPECT_EQ(ec, asio::error::eof);
+  EXPECT_EQ(b->try_write("x", 1), 1);  // to a closed peer: discarded
+  waited = asio::error::timed_out;
+  b->async_wait_readable([&](std::error_code e) { waited = e; });
+  loop.run();
+  loop.restart();
+  EXPECT_EQ(waited, std::error_code());  // eof is readable
+  b->close();
+  b->async_wait_readable([&](std::error_code e) { waited = e; });
+  loop.run();
+  EXPECT_EQ(waited, asio::error::operation_aborted);
+  EXPECT_EQ(b->try_write("x", 1), -1);
 }
 
 TEST(ConnectionPipe, BytesBothWaysAndEachSideReportsItsCloseOnce) {
   LoopThread io;
-  Pair p = make_pair(io.loop(), {}, {}, 1);
+  Pair p(io.loop(), {}, {}, 1);
   EXPECT_TRUE(p.server->connected());   // accepted plain: ready at once
   EXPECT_FALSE(p.client->connected());  // dialled: after the connect
   EXPECT_FALSE(p.client->tls());
@@ -140,7 +190,7 @@ TEST(ConnectionPipe, TheWriteQueueLimitClosesResourceExhausted) {
   LoopThread io;
   Connection::Options o;
   o.max_write_queue = 10;
-  Pair p = make_pair(io.loop(), o);
+  Pair p(io.loop(), o);
   EXPECT_TRUE(p.client->send("123456"));  // not connected yet: queued
   EXPECT_EQ(p.client->queued_bytes(), 6u);
   EXPECT_FALSE(p.client->send("7890a"));  // 11 > 10
@@ -191,7 +241,7 @@ TEST(ConnectionPipeTls, HandshakeAndDataWithEveryRecordSplitIntoBytes) {
   co.tls = client_tls(testcerts::pki().ca);
   Connection::Options so;
   so.tls = server_tls();
-  Pair p = make_pair(io.loop(), co, so, 1);
+  Pair p(io.loop(), co, so, 1);
   EXPECT_TRUE(p.client->tls());
   EXPECT_FALSE(p.server->connected());  // accepted TLS: after the handshake
   ASSERT_TRUE(p.client->send("request before the handshake"));
@@ -218,7 +268,7 @@ TEST(ConnectionPipeTls, AServerSignedByAnUntrustedCaFailsTheHandshake) {
   co.tls = client_tls(testcerts::pki().other_ca);
   Connection::Options so;
   so.tls = server_tls();
-  Pair p = make_pair(io.loop(), co, so, 7);
+  Pair p(io.loop(), co, so, 7);
   ASSERT_TRUE(p.client->send("never sent"));
   p.client->start();
   p.server->start();

@@ -90,7 +90,12 @@ struct Rig {
     session = std::make_shared<RecordingSession>();
     session->attach(net::Connection::adopt(std::move(server), {}));
   }
-  ~Rig() { session->close(Status(StatusCode::kCancelled, "test over")); }
+  // Closed, and its close handled, before the loop goes: an open connection
+  // and its session hold each other.
+  ~Rig() {
+    session->close(Status(StatusCode::kCancelled, "test over"));
+    EXPECT_TRUE(wait_until([&] { return session->closed(); }));
+  }
   std::unique_ptr<PipePeer> peer;
   std::shared_ptr<RecordingSession> session;
 };
