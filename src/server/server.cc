@@ -29,6 +29,7 @@
 #include "rpc/thread_pool.h"
 #include "tern/log.h"
 #include "tern/net/connection.h"
+#include "net/transport.h"
 #include "tern/net/io_context_pool.h"
 #include "tern/trace/trace_filter.h"
 #include "tern/net/tls_context.h"
@@ -223,30 +224,35 @@ void Server::Impl::do_accept() {
         return;
       }
     }
-    rpc::SessionOptions so{self->options.limits, self->options.heartbeat_interval};
-    auto session = std::make_shared<rpc::ServerSession>(self, so, self->next_connection_id.fetch_add(1));
-    net::Connection::Options co;
-    co.max_write_queue = self->options.max_write_queue_bytes;
-    if (self->tls) {
-      co.tls = self->tls;
-      co.connect_timeout = self->options.tls.handshake_timeout;
-    }
-    auto conn = net::Connection::adopt(std::move(socket), co);
-    session->set_peer(conn->remote_text());
-    {
-      std::lock_guard lock(self->mu);
-      self->sessions.insert(session);
-    }
-    // The connect event first: attach() starts the connection on its own IO
-    // loop (io->next(), often not this acceptor's loop), which may read the
-    // consumer's close and dispatch the disconnect event before this handler
-    // continues. Dispatched before attach(), the connect event is queued (or
-    // run) before anything can close the connection, so `connection`'s
-    // ordered queue sees connect before disconnect.
-    self->session_opened(session);
-    session->attach(std::move(conn));
+    self->open_session(net::make_tcp_transport(std::move(socket)));
     self->do_accept();
   });
+}
+
+// A provider connection over `transport` (accepted TCP, or a test's memory pipe).
+void Server::Impl::open_session(std::unique_ptr<net::Transport> transport) {
+  rpc::SessionOptions so{options.limits, options.heartbeat_interval};
+  auto session = std::make_shared<rpc::ServerSession>(shared_from_this(), so, next_connection_id.fetch_add(1));
+  net::Connection::Options co;
+  co.max_write_queue = options.max_write_queue_bytes;
+  if (tls) {
+    co.tls = tls;
+    co.connect_timeout = options.tls.handshake_timeout;
+  }
+  auto conn = net::Connection::adopt(std::move(transport), co);
+  session->set_peer(conn->remote_text());
+  {
+    std::lock_guard lock(mu);
+    sessions.insert(session);
+  }
+  // The connect event first: attach() starts the connection on its own IO
+  // loop (io->next(), often not this acceptor's loop), which may read the
+  // consumer's close and dispatch the disconnect event before this handler
+  // continues. Dispatched before attach(), the connect event is queued (or
+  // run) before anything can close the connection, so `connection`'s
+  // ordered queue sees connect before disconnect.
+  session_opened(session);
+  session->attach(std::move(conn));
 }
 
 namespace {

@@ -150,6 +150,9 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
   }
 
   void do_accept();
+  // Serves a connection over `transport` (accepted, or a test's memory pipe;
+  // src/server/server_test_access.h).
+  void open_session(std::unique_ptr<net::Transport> transport);
   void handle_request(const std::shared_ptr<rpc::ServerSession>& session, protocol::Frame&& frame);
   void run(ServerCall& call, const server_impl::MethodEntry& method);
   // After a run of a method dispatched `adaptive` (src/server/dispatch.cc):

@@ -1,5 +1,9 @@
-// tern/net/connection.h - one TCP connection on one event loop: a read loop
+// tern/net/connection.h - one connection on one event loop: a read loop
 // that hands bytes up, and a coalescing write queue.
+//
+// The bytes travel over a Transport (src/net/transport.h): a TCP socket
+// (dial(), adopt(socket)), or for tests an in-memory pipe
+// (src/net/memory_transport.h) given to the Transport overloads.
 //
 // Bytes only: framing is the protocol layer's business (DESIGN §2). Reading
 // waits for readability, then reads into the IO thread's shared 64 KiB buffer
@@ -9,9 +13,9 @@
 // (writev) of everything queued so far, so N responses produced while handling
 // one read leave in one syscall (DESIGN §11).
 //
-// TLS (Options::tls set): the socket carries TLS records. An SSL object with
+// TLS (Options::tls set): the transport carries TLS records. An SSL object with
 // memory BIOs lives inside the connection and is touched only on its IO
-// thread: ciphertext read from the socket is fed to it and the plaintext it
+// thread: ciphertext read from the transport is fed to it and the plaintext it
 // yields goes to Handler::on_data; queued plaintext is encrypted in flush()
 // and the ciphertext written with one gathered write. send()'s direct write
 // from the caller's thread is off. Both sides report the connection ready
@@ -50,6 +54,7 @@
 namespace tern::net {
 
 class TlsContext;
+class Transport;  // src/net/transport.h
 
 class Connection : public std::enable_shared_from_this<Connection> {
  public:
@@ -62,7 +67,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
     virtual void on_connected(Connection&) {}
     // Bytes arrived. The view is valid only during the call.
     virtual void on_data(Connection& conn, std::string_view data) = 0;
-    // Optional direct reads (plain TCP only): where the next bytes should be
+    // Optional direct reads (without TLS): where the next bytes should be
     // read, bypassing the IO thread's buffer and the copy out of it (a large
     // frame's body, issue #17). Asked before each read; empty (the default)
     // reads into that buffer and calls on_data(). After a read of n > 0
@@ -99,6 +104,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // A connection that will connect to `endpoint` once started.
   static std::shared_ptr<Connection> dial(asio::io_context& loop, asio::ip::tcp::endpoint endpoint,
                                           Options options);
+  // The same over any transport (internal, src/net/transport.h), on the
+  // transport's loop: adopt() takes a connected one, dial() one it connects
+  // once started.
+  static std::shared_ptr<Connection> adopt(std::unique_ptr<Transport> transport, Options options);
+  static std::shared_ptr<Connection> dial(std::unique_ptr<Transport> transport, Options options);
 
   ~Connection();
   Connection(const Connection&) = delete;
@@ -136,8 +146,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // True when the connection speaks TLS (fixed at creation).
   bool tls() const noexcept { return tls_ != nullptr; }
   asio::io_context& loop() noexcept { return loop_; }
-  const asio::ip::tcp::endpoint& remote() const noexcept { return remote_; }
-  // Peer as "ip:port" / "[v6]:port" for logs.
+  // Peer as "ip:port" / "[v6]:port" for logs (a memory pipe: its name).
   std::string remote_text() const;
   // Bytes queued and not yet handed to the kernel.
   std::size_t queued_bytes() const noexcept { return queued_bytes_.load(std::memory_order_relaxed); }
@@ -148,7 +157,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   }
 
  private:
-  Connection(asio::io_context& loop, asio::ip::tcp::socket socket, Options options);
+  Connection(std::unique_ptr<Transport> transport, bool dialled, Options options);
   void do_connect();
   void do_read();
   void flush();
@@ -156,7 +165,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void close_in_loop(Status reason);
   void note_close_reason(const Status& reason);
   void on_open();
-  // TLS (IO thread only).
+  // TLS over the transport (src/net/connection_tls.cc; IO thread only).
   struct Tls;
   void init_tls();
   bool tls_handshake();
@@ -165,11 +174,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void flush_tls();
   void tls_fail(int ssl_error);
 
+  std::unique_ptr<Transport> transport_;  // its state is loop-thread only but for try_write() (write_mu_)
   asio::io_context& loop_;
-  asio::ip::tcp::socket socket_;
   asio::steady_timer connect_timer_;
   Options options_;
-  asio::ip::tcp::endpoint remote_;
   std::shared_ptr<Handler> handler_;
   std::atomic<bool> closed_{false};
   std::atomic<bool> close_requested_{false};  // close() called: send() refuses, close is posted once
