@@ -1,11 +1,13 @@
 // The provider: acceptor, service table, dispatch to the business pool or the
-// IO thread, responses, graceful shutdown. See tern/server.h.
+// IO thread, graceful shutdown. See tern/server.h. ServerCall (the answer) is
+// in server_call.cc, ServerContext in server_context.cc.
 #include "tern/server.h"
 
 #include "tern/contract.h"
 #include "server/suggest.h"
 
 #include <asio/ip/tcp.hpp>
+#include <asio/ip/v6_only.hpp>
 #include <asio/post.hpp>
 
 #include <fcntl.h>
@@ -22,6 +24,7 @@
 #include "server/grpc_builtin_protos.h"
 #include "server/grpc_reflection.h"
 #include "server/reflection_service.h"
+#include "server/server_call_access.h"
 #include "server/server_impl.h"
 #include "server/stream_context.h"
 #include "server/server_session.h"
@@ -35,163 +38,11 @@
 
 namespace tern {
 
-namespace detail {
-struct ServerCallAccess {
-  static void set_service(ServerCall& c, std::size_t off, std::size_t len) { c.service_ = {off, len}; }
-  // The call holds one slot of its method's limiter until it answers.
-  static void hold_limit(ServerCall& c, std::shared_ptr<server_impl::MethodLimiter> limiter,
-                         std::chrono::steady_clock::time_point now) {
-    c.limiter_ = std::move(limiter);
-    c.arrived_ = now;
-  }
-  static void set_method(ServerCall& c, std::size_t off, std::size_t len) { c.method_ = {off, len}; }
-  static void accept_compression(ServerCall& c, protocol::Compression alg, std::size_t threshold) {
-    c.response_compression_ = alg;
-    c.compression_threshold_ = threshold;
-  }
-  // Decompresses a compressed request body in place (docs/protocol.md §5);
-  // INVALID_ARGUMENT for a corrupt body or one over `max_body` decompressed.
-  static Status decompress_body(ServerCall& c, std::uint32_t max_body, std::size_t threshold) {
-    if ((c.frame_.header.status_or_flags & protocol::flags::kKnownMask) == 0) return Status();  // the common case
-    bool both = false;
-    protocol::Compression alg = protocol::request_compression(c.frame_.header.status_or_flags, &both);
-    if (alg == protocol::Compression::kNone) return Status();
-    if (both) return Status(StatusCode::kInvalidArgument, "request flags name both zstd and lz4 compression");
-    auto plain = protocol::decompress(alg, c.frame_.body(), max_body);
-    if (!plain) return plain.status();
-    // The header keeps describing the frame as it was on the wire (body_len,
-    // flags: request_bytes() counts wire bytes); body() is the plain body.
-    protocol::Frame& f = c.frame_;
-    f.payload.resize(f.header.meta_len);
-    f.payload.append(*plain);
-    // A consumer that compresses can read responses compressed the same way.
-    if (c.response_compression_ == protocol::Compression::kNone) accept_compression(c, alg, threshold);
-    return Status();
-  }
-  // The call holds one of its session's in-flight slots (and its request id)
-  // until it responds or dies.
-  static void hold_slot(ServerCall& c) { c.holds_slot_ = true; }
-  // Nobody can read this call's answer: its connection closed.
-  static bool caller_gone(const ServerCall& c) { return !c.session_ || !c.session_->is_open(); }
-  // Drops a call without an answer (its connection is gone).
-  static void drop(ServerCall& c) {
-    c.responded_ = true;
-    c.release_slot();
-  }
-  // Runs the provider filters' on_request; their on_response runs when the call responds.
-  static Status run_filters(ServerCall& c, const std::vector<std::shared_ptr<ServerFilter>>& filters) {
-    c.started_ = std::chrono::steady_clock::now();
-    if (filters.empty()) return Status();
-    c.filters_ = &filters;
-    for (auto& f : filters) {
-      ++c.filters_ran_;
-      Status s = f->on_request(c.context());
-      if (!s.is_ok()) return s;
-    }
-    return Status();
-  }
-};
-}  // namespace detail
-
 using server_impl::MethodEntry;
 using server_impl::ServiceEntry;
 
-namespace {
-thread_local ServerContext* t_current_context = nullptr;
-
-}  // namespace
-
-// ---------------------------------------------------------------------------
-// ServerContext
-
-ServerContext* ServerContext::current() noexcept { return t_current_context; }
-ServerContext* ServerContext::exchange_current(ServerContext* ctx) noexcept {
-  return std::exchange(t_current_context, ctx);
-}
-std::string_view ServerContext::raw_meta() const noexcept { return stream_ ? stream_->meta : call_->meta(); }
-void ServerContext::set_response_attachment(std::string key, std::string value) {
-  if (stream_) {
-    stream_->response_attachments.emplace_back(std::move(key), std::move(value));
-    return;
-  }
-  if (!call_->response_attachments_) {
-    call_->response_attachments_ = std::make_unique<std::vector<std::pair<std::string, std::string>>>();
-  }
-  call_->response_attachments_->emplace_back(std::move(key), std::move(value));
-}
-ServerContext::Scope::Scope(ServerContext* ctx) noexcept : prev_(t_current_context) { t_current_context = ctx; }
-ServerContext::Scope::~Scope() { t_current_context = prev_; }
-
-std::string_view ServerContext::service() const noexcept {
-  return stream_ ? std::string_view(stream_->call->service()) : call_->service();
-}
-std::string_view ServerContext::method() const noexcept {
-  return stream_ ? std::string_view(stream_->call->method()) : call_->method();
-}
-const std::string& ServerContext::peer() const noexcept { return stream_ ? stream_->call->peer() : call_->peer(); }
-ServerContext::Clock::time_point ServerContext::deadline() const noexcept {
-  return stream_ ? stream_->call->deadline() : call_->deadline();
-}
-bool ServerContext::oneway() const noexcept { return !stream_ && call_->oneway(); }
-std::uint64_t ServerContext::request_bytes() const noexcept {
-  if (stream_) return stream_->call->bytes_received();
-  // The header's lengths are the wire's, also for a decompressed body.
-  const auto& h = call_->frame_.header;
-  return protocol::kHeaderSize + h.meta_len + h.body_len;
-}
-std::uint64_t ServerContext::response_bytes() const noexcept {
-  return stream_ ? stream_->call->bytes_sent() : call_->response_bytes_;
-}
-std::uint64_t ServerContext::messages_received() const noexcept {
-  return stream_ ? stream_->call->messages_received() : 0;
-}
-std::uint64_t ServerContext::messages_sent() const noexcept { return stream_ ? stream_->call->messages_sent() : 0; }
-bool ServerContext::cancelled() const noexcept {
-  if (stream_) return stream_->call->ended();
-  const auto& session = call_->session_;
-  return session && (!session->is_open() || session->is_cancelled(call_->request_id()));
-}
-ServerContext::CancelRegistration ServerContext::on_cancel(std::function<void()> fn) {
-  CancelRegistration reg;
-  if (stream_) {
-    if (stream_->call->ended()) fn();
-    return reg;
-  }
-  auto session = call_->session_;
-  if (!session) {
-    fn();
-    return reg;
-  }
-  std::uint64_t id = call_->request_id();
-  std::uint64_t token = session->watch_cancel(id, std::move(fn));
-  if (token != 0) {
-    reg.undo_ = [weak = std::weak_ptr<rpc::ServerSession>(session), id, token] {
-      if (auto s = weak.lock()) s->unwatch_cancel(id, token);
-    };
-  }
-  return reg;
-}
-std::chrono::milliseconds ServerContext::remaining() const noexcept {
-  auto d = deadline();
-  if (d == Clock::time_point::max()) return std::chrono::hours(24);
-  auto now = Clock::now();
-  if (d <= now) return std::chrono::milliseconds(0);
-  return std::chrono::duration_cast<std::chrono::milliseconds>(d - now);
-}
-std::string_view ServerContext::attachment(std::string_view key) const noexcept {
-  if (key == protocol::meta_keys::kService || key == protocol::meta_keys::kMethod ||
-      key == protocol::meta_keys::kVersion || key == protocol::meta_keys::kGroup ||
-      key == protocol::meta_keys::kAcceptCompression)
-    return {};
-  auto v = protocol::find_meta(raw_meta(), key);
-  if (v.data() != nullptr) return v;
-  std::string prefixed = "^" + std::string(key);
-  return protocol::find_meta(raw_meta(), prefixed);
-}
-
 // ---------------------------------------------------------------------------
 // Server::Impl
-
 
 void Server::Impl::do_accept() {
   auto& loop = io->next();
@@ -464,194 +315,6 @@ void ServerSession::on_session_closed(const Status& reason, bool) {
 }
 
 }  // namespace rpc
-
-// ---------------------------------------------------------------------------
-// ServerCall
-
-ServerCall::ServerCall(std::shared_ptr<rpc::ServerSession> session, protocol::Frame frame)
-    : session_(std::move(session)), frame_(std::move(frame)) {
-  deadline_ = frame_.header.timeout_ms == 0
-                  ? std::chrono::steady_clock::time_point::max()
-                  : std::chrono::steady_clock::now() + std::chrono::milliseconds(frame_.header.timeout_ms);
-}
-
-ServerCall::ServerCall(ServerCall&& o) noexcept
-    : session_(std::move(o.session_)),
-      frame_(std::move(o.frame_)),
-      service_(o.service_),
-      method_(o.method_),
-      deadline_(o.deadline_),
-      context_(this),
-      responded_(o.responded_),
-      response_bytes_(o.response_bytes_),
-      holds_slot_(o.holds_slot_),
-      filters_(o.filters_),
-      filters_ran_(o.filters_ran_),
-      started_(o.started_),
-      response_attachments_(std::move(o.response_attachments_)),
-      limiter_(std::move(o.limiter_)),
-      arrived_(o.arrived_),
-      response_compression_(o.response_compression_),
-      compression_threshold_(o.compression_threshold_) {
-  context_.set_trace_context(o.context_.trace_context(), o.context_.trace_parent());
-  o.responded_ = true;  // the moved-from call must not answer
-  o.holds_slot_ = false;
-  o.filters_ = nullptr;
-}
-
-void ServerCall::release_slot() noexcept {
-  if (holds_slot_ && session_) {
-    session_->end_call();
-    if (frame_.header.type == protocol::FrameType::kRequest) session_->release_id(request_id());
-  }
-  holds_slot_ = false;
-}
-
-void ServerCall::release_limit(const Status& status) noexcept {
-  // Answers of calls that ran are latency samples; refusals and sheds are not.
-  auto c = status.code();
-  release_limit(c != StatusCode::kResourceExhausted && c != StatusCode::kDeadlineExceeded &&
-                c != StatusCode::kCancelled);
-}
-
-void ServerCall::release_limit(bool sample) noexcept {
-  if (!limiter_) return;
-  auto now = std::chrono::steady_clock::now();
-  const bool ran = started_ != std::chrono::steady_clock::time_point{};
-  limiter_->release(now - arrived_, ran ? now - started_ : now - arrived_, sample && ran, now);
-  limiter_.reset();
-}
-
-void ServerCall::after_response(const Status& status) {
-  release_slot();
-  release_limit(status);
-  if (session_) session_->forget_cancelled(request_id());
-  if (filters_ == nullptr) return;
-  auto latency = std::chrono::steady_clock::now() - started_;
-  for (std::size_t i = filters_ran_; i-- > 0;) (*filters_)[i]->on_response(context_, status, latency);
-  filters_ = nullptr;
-}
-
-ServerCall::~ServerCall() {
-  if (!responded_ && !oneway() && session_) {
-    if (started_ != std::chrono::steady_clock::time_point{}) {
-      // Its handler started (a coroutine handler destroyed, a pool stopped
-      // with the call in it): it may have run, so failover must not rerun it.
-      respond(Status(StatusCode::kInternal, "call dropped without an answer after its handler started", true));
-    } else {
-      respond(Status(StatusCode::kResourceExhausted, "provider overloaded: business pool queue is full"));
-    }
-  }
-  release_slot();  // oneway calls, and calls dropped with their connection
-  release_limit(oneway() && started_ != std::chrono::steady_clock::time_point{});
-}
-
-const std::string& ServerCall::peer() const noexcept { return session_->peer(); }
-std::shared_ptr<ServerConnection> ServerCall::connection() const noexcept { return session_; }
-std::shared_ptr<ServerConnection> ServerContext::connection() const noexcept {
-  return stream_ ? stream_->connection : call_->connection();
-}
-
-protocol::FrameBuilder ServerCall::start_response() {
-  protocol::FrameBuilder b(protocol::FrameType::kResponse, frame_.header.request_id);
-  b.header().serialization = frame_.header.serialization;
-  if (response_attachments_) {
-    for (auto& [k, v] : *response_attachments_) b.add_meta(k, v);
-  }
-  b.begin_body();
-  return b;
-}
-
-namespace {
-// docs/protocol.md §9 "Responses too large": a result over the provider's
-// max_body, or one that alone would push the connection's write queue past
-// max_write_queue_bytes, is not sent; the call gets a small
-// RESOURCE_EXHAUSTED (may have executed) naming the limit instead.
-Status check_response_size(rpc::ServerSession* session, const std::string& frame) {
-  if (session == nullptr || frame.size() < protocol::kHeaderSize) return Status();
-  auto& im = *session->server();
-  std::size_t meta = (static_cast<std::size_t>(static_cast<unsigned char>(frame[6])) << 8) |
-                     static_cast<unsigned char>(frame[7]);
-  std::size_t body = frame.size() - protocol::kHeaderSize - meta;
-  if (body > im.options.limits.max_body) {
-    im.oversize_responses.fetch_add(1, std::memory_order_relaxed);
-    return Status(StatusCode::kResourceExhausted,
-                  fmt::format("response of {} bytes exceeds the provider's limit of {} bytes (max_body); "
-                              "the result was dropped",
-                              body, im.options.limits.max_body),
-                  true);
-  }
-  const auto& conn = session->connection();
-  std::size_t max_queue = im.options.max_write_queue_bytes;
-  if (conn && conn->queued_bytes() + frame.size() > max_queue) {
-    // Queued, it would close the connection and fail every call on it with
-    // no reason: drop it and tell its caller instead. (A consumer that stops
-    // reading altogether still fills the queue with such answers, and then
-    // the connection closes: net::Connection, logged in on_session_closed.)
-    im.oversize_responses.fetch_add(1, std::memory_order_relaxed);
-    Status why(StatusCode::kResourceExhausted,
-               fmt::format("response of {} bytes would exceed the provider's write queue limit of {} bytes "
-                           "to this consumer ({} bytes queued unread; max_write_queue_bytes); the result was dropped",
-                           frame.size(), max_queue, conn->queued_bytes()),
-               true);
-    rpc::log_protocol_error(fmt::format("dropping a response to {}: RESOURCE_EXHAUSTED {}", session->peer(),
-                                        why.message()));
-    return why;
-  }
-  return Status();
-}
-}  // namespace
-
-void ServerCall::respond(protocol::FrameBuilder&& builder) {
-  if (responded_ || oneway()) {
-    if (!responded_) after_response(Status());
-    responded_ = true;
-    return;
-  }
-  responded_ = true;
-  std::string frame = builder.finish();
-  if (response_compression_ != protocol::Compression::kNone) {
-    protocol::compress_frame(frame, response_compression_, compression_threshold_);
-  }
-  if (Status too_large = check_response_size(session_.get(), frame); !too_large.is_ok()) {
-    responded_ = false;
-    respond(too_large);  // the result is dropped; a small error takes its place
-    return;
-  }
-  response_bytes_ = frame.size();  // on the wire: compressed, when it is
-  release_slot();  // before the response leaves: the consumer may send its next call at once
-  release_limit(Status());
-  session_->send_response(std::move(frame));
-  after_response(Status());
-}
-
-void ServerCall::respond(const Status& error) {
-  if (responded_ || oneway()) {
-    if (!responded_) after_response(error);
-    responded_ = true;
-    return;
-  }
-  responded_ = true;
-  protocol::FrameBuilder b(protocol::FrameType::kResponse, frame_.header.request_id, error.message().size());
-  b.header().serialization = frame_.header.serialization;
-  b.header().status_or_flags = static_cast<std::uint8_t>(error.is_ok() ? StatusCode::kInternal : error.code());
-  if (response_attachments_) {
-    for (auto& [k, v] : *response_attachments_) b.add_meta(k, v);
-  }
-  if (error.may_have_executed() && (error.code() == StatusCode::kResourceExhausted ||
-                                    error.code() == StatusCode::kUnimplemented ||
-                                    error.code() == StatusCode::kUnavailable)) {
-    b.add_meta(protocol::meta_keys::kExecuted, "1");  // docs/protocol.md §7
-  }
-  b.begin_body();
-  b.append_body(error.message());
-  std::string bytes = b.finish();
-  response_bytes_ = bytes.size();
-  release_slot();
-  release_limit(error);
-  session_->send_response(std::move(bytes));
-  after_response(error);
-}
 
 // ---------------------------------------------------------------------------
 // Server
