@@ -25,8 +25,10 @@
 //   INVALID_ARGUMENT   "request id N is already in flight on this
 //                      connection": a second request reused the id of one
 //                      not yet answered (not run; the first is unaffected)
-//   INTERNAL           a ServerCall destroyed unanswered after its handler
-//                      started (may_have_executed)
+//   INTERNAL           "the call was destroyed without a response": a
+//                      handler lost its ServerCall unanswered (a bug in it;
+//                      may_have_executed once the handler started; logged
+//                      at kError, Stats::unanswered_calls; tern/server_call.h)
 // Requests whose connection closed, or whose deadline passed, while they
 // waited for a business thread are not run (counted in Stats::shed), and
 // ServerContext::cancelled() turns true for running handlers when their
@@ -331,6 +333,10 @@ class Server {
     std::uint64_t duplicate_ids = 0;  // requests refused: their id was in flight on the connection
     std::uint64_t oversize_responses = 0;  // results dropped: over max_body or the write queue's room
     std::uint64_t rejected_limit = 0;  // RESOURCE_EXHAUSTED answers from a method's limits (tern/overload.h)
+    // Calls destroyed without a response (a handler lost its ServerCall, a
+    // bug in it): answered INTERNAL by the destructor, logged at kError
+    // (tern/server_call.h). 0 in a correct program.
+    std::uint64_t unanswered_calls = 0;
     // The business pool now (0 without one, e.g. dispatcher "direct"):
     std::uint64_t pool_threads = 0;  // threads alive
     std::uint64_t pool_active = 0;   // threads running a handler

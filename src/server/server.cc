@@ -130,14 +130,14 @@ void Server::Impl::handle_request(const std::shared_ptr<rpc::ServerSession>& ses
   if (!session->try_begin_call(options.max_in_flight_per_connection)) {
     if (answered) session->release_id(call.request_id());
     rejected_in_flight.fetch_add(1, std::memory_order_relaxed);
-    call.respond(Status(StatusCode::kResourceExhausted,
-                        fmt::format("{} calls in flight on this connection (max_in_flight_per_connection)",
-                                    options.max_in_flight_per_connection)));
+    call.fail(Status(StatusCode::kResourceExhausted,
+                     fmt::format("{} calls in flight on this connection (max_in_flight_per_connection)",
+                                 options.max_in_flight_per_connection)));
     return;
   }
   detail::ServerCallAccess::hold_slot(call);
   if (shutting_down.load(std::memory_order_acquire)) {
-    call.respond(Status(StatusCode::kUnavailable, "provider is shutting down"));
+    call.fail(Status(StatusCode::kUnavailable, "provider is shutting down"));
     return;
   }
   // Name the call.
@@ -163,34 +163,34 @@ void Server::Impl::handle_request(const std::shared_ptr<rpc::ServerSession>& ses
     }
   });
   if (!ms.is_ok()) {
-    call.respond(ms);
+    call.fail(ms);
     return;
   }
   if (!have_service || !have_method) {
-    call.respond(Status(StatusCode::kInvalidArgument, "request names no service or method"));
+    call.fail(Status(StatusCode::kInvalidArgument, "request names no service or method"));
     return;
   }
   auto sit = services.find(std::string(call.service()));
   if (sit == services.end()) {
     std::vector<std::string_view> names;
     for (const auto& entry : services) names.push_back(entry.first);
-    call.respond(Status(StatusCode::kUnimplemented, fmt::format("unknown service '{}'{}", call.service(),
+    call.fail(Status(StatusCode::kUnimplemented, fmt::format("unknown service '{}'{}", call.service(),
                                                                 server_impl::did_you_mean(call.service(), names))));
     return;
   }
   const ServiceEntry& svc = sit->second;
   if ((!svc.options.version.empty() && !version.empty() && version != svc.options.version) ||
       (!svc.options.group.empty() && !group.empty() && group != svc.options.group)) {
-    call.respond(Status(StatusCode::kUnimplemented,
-                        fmt::format("service '{}' version '{}' group '{}' is not exposed here", call.service(),
-                                    version, group)));
+    call.fail(Status(StatusCode::kUnimplemented,
+                     fmt::format("service '{}' version '{}' group '{}' is not exposed here", call.service(),
+                                 version, group)));
     return;
   }
   auto mit = svc.methods.find(std::string(call.method()));
   if (mit == svc.methods.end()) {
     std::vector<std::string_view> names;
     for (const auto& entry : svc.methods) names.push_back(entry.first);
-    call.respond(Status(StatusCode::kUnimplemented, fmt::format("unknown method '{}.{}'{}", call.service(),
+    call.fail(Status(StatusCode::kUnimplemented, fmt::format("unknown method '{}.{}'{}", call.service(),
                                                                 call.method(),
                                                                 server_impl::did_you_mean(call.method(), names))));
     return;
@@ -201,7 +201,7 @@ void Server::Impl::handle_request(const std::shared_ptr<rpc::ServerSession>& ses
     auto now = std::chrono::steady_clock::now();
     if (Status limited = limiter->try_acquire(now); !limited.is_ok()) {
       rejected_limit.fetch_add(1, std::memory_order_relaxed);
-      call.respond(limited);
+      call.fail(limited);
       return;
     }
     detail::ServerCallAccess::hold_limit(call, std::move(limiter), now);
@@ -211,15 +211,17 @@ void Server::Impl::handle_request(const std::shared_ptr<rpc::ServerSession>& ses
     run(call, *handler);
     return;
   }
-  detail::UniqueFunction<void()> task = [self = shared_from_this(), call = std::move(call), handler]() mutable {
-    self->run(call, *handler);
+  // The call waits in the task; a refused task stays ours (ThreadPool::
+  // try_submit), so the call is answered here, explicitly.
+  auto queued = std::make_unique<ServerCall>(std::move(call));
+  ServerCall* waiting = queued.get();
+  detail::UniqueFunction<void()> task = [self = shared_from_this(), queued = std::move(queued), handler]() mutable {
+    self->run(*queued, *handler);
   };
   if (!pool->try_submit(std::move(task))) {
-    // Refused: destroying the task destroys the unanswered call inside it,
-    // which answers RESOURCE_EXHAUSTED with its request id (~ServerCall).
     in_flight.fetch_sub(1, std::memory_order_relaxed);
     rejected.fetch_add(1, std::memory_order_relaxed);
-    task.reset();
+    waiting->fail(Status(StatusCode::kResourceExhausted, "provider overloaded: business pool queue is full"));
   }
 }
 
@@ -570,6 +572,7 @@ Server::Stats Server::stats() const {
   s.duplicate_ids = impl_->duplicate_ids.load();
   s.oversize_responses = impl_->oversize_responses.load();
   s.rejected_limit = impl_->rejected_limit.load();
+  s.unanswered_calls = impl_->unanswered_calls.load();
   std::lock_guard lock(impl_->mu);
   if (impl_->pool) {
     s.pool_threads = impl_->pool->threads();

@@ -78,13 +78,19 @@ void ServerCall::after_response(const Status& status) {
 
 ServerCall::~ServerCall() {
   if (!responded_ && !oneway() && session_) {
-    if (started_ != std::chrono::steady_clock::time_point{}) {
-      // Its handler started (a coroutine handler destroyed, a pool stopped
-      // with the call in it): it may have run, so failover must not rerun it.
-      respond(Status(StatusCode::kInternal, "call dropped without an answer after its handler started", true));
-    } else {
-      respond(Status(StatusCode::kResourceExhausted, "provider overloaded: business pool queue is full"));
+    // The last resort of tern/server_call.h: a handler lost its call (the
+    // server answers every call it refuses itself). Answered so that the
+    // consumer does not wait for its deadline; may have executed when its
+    // handler started, so failover does not rerun it.
+    const bool started = started_ != std::chrono::steady_clock::time_point{};
+    auto n = session_->server()->unanswered_calls.fetch_add(1, std::memory_order_relaxed);
+    if (n % 1000 == 0) {
+      TERN_LOG(kError,
+               "call {}.{} (request {} from {}) was destroyed without a response: its handler lost the "
+               "ServerCall; answered INTERNAL ({} such calls so far)",
+               service(), method(), request_id(), session_->peer(), n + 1);
     }
+    fail(Status(StatusCode::kInternal, "the call was destroyed without a response", started));
   }
   release_slot();  // oneway calls, and calls dropped with their connection
   release_limit(oneway() && started_ != std::chrono::steady_clock::time_point{});
@@ -156,7 +162,7 @@ void ServerCall::respond(protocol::FrameBuilder&& builder) {
   }
   if (Status too_large = check_response_size(session_.get(), frame); !too_large.is_ok()) {
     responded_ = false;
-    respond(too_large);  // the result is dropped; a small error takes its place
+    fail(too_large);  // the result is dropped; a small error takes its place
     return;
   }
   response_bytes_ = frame.size();  // on the wire: compressed, when it is

@@ -89,6 +89,7 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
   std::atomic<std::uint64_t> oversize_responses{0};  // results dropped: too large to send
   std::atomic<std::uint64_t> rejected_limit{0};      // refused by a method's limits (tern/overload.h)
   std::atomic<std::uint64_t> handler_errors{0};
+  std::atomic<std::uint64_t> unanswered_calls{0};    // ServerCalls destroyed unanswered (tern/server_call.h)
   std::atomic<std::int64_t> in_flight{0};
   std::atomic<bool> shutting_down{false};
   std::shared_ptr<rpc::GrpcHealth> health;  // grpc.health.v1.Health, when served (set at start)

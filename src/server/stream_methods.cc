@@ -42,7 +42,7 @@ Status Server::add_stream_entry(const std::string& service, const std::string& m
   Status s = add_method(
       service, method,
       [what](ServerCall& call) {
-        call.respond(Status(StatusCode::kUnimplemented, "method '" + what + "' is a stream method: open it as a stream"));
+        call.fail(Status(StatusCode::kUnimplemented, "method '" + what + "' is a stream method: open it as a stream"));
       },
       options);
   if (!s.is_ok()) return s;

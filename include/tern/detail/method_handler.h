@@ -16,6 +16,7 @@
 // moves the call into shared ownership for that time.
 #pragma once
 
+#include <exception>
 #include <memory>
 #include <string_view>
 #include <tuple>
@@ -35,6 +36,22 @@ template <typename T>
 struct IsTask : std::false_type {};
 template <typename T>
 struct IsTask<Task<T>> : std::true_type {};
+
+// The answer to the exception being handled, as the server gives it for a
+// handler that throws: an RpcError's status, else INTERNAL with what() (or
+// "handler threw a non-standard exception"), may have executed. Call only
+// inside a catch block.
+inline Status current_exception_status() {
+  try {
+    throw;
+  } catch (const RpcError& e) {
+    return e.status();
+  } catch (const std::exception& e) {
+    return Status(StatusCode::kInternal, e.what(), true);
+  } catch (...) {
+    return Status(StatusCode::kInternal, "handler threw a non-standard exception", true);
+  }
+}
 
 template <typename Codec, typename Tuple>
 struct ArgsDecoder;
@@ -65,12 +82,22 @@ MethodHandler make_method_handler(std::shared_ptr<Impl> impl) {
         // Coroutine handler: own the call, answer when the coroutine finishes.
         auto owned = std::make_shared<ServerCall>(std::move(call));
         ServerContext::Scope scope(&owned->context());
-        R task = std::apply([&](auto&... a) { return ((*impl).*M)(std::move(a)...); }, *args);
+        R task = [&]() -> R {
+          try {
+            return std::apply([&](auto&... a) { return ((*impl).*M)(std::move(a)...); }, *args);
+          } catch (...) {
+            // Thrown before there was a task: the call is owned here now, so
+            // answer it here; the rethrow reaches the server's handler wrapper
+            // (counted there; its answer to the moved-from call is ignored).
+            owned->fail(current_exception_status());
+            throw;
+          }
+        }();
         std::move(task).start([owned](Result<X> r) {
           ServerContext::Scope inner(&owned->context());
           if (owned->oneway()) return;
           if (!r.has_value()) {
-            owned->respond(r.status());
+            owned->fail(r.status());
             return;
           }
           Status es = serialization::with_codec(owned->serialization(), [&]<typename C2>() -> Status {
@@ -83,7 +110,7 @@ MethodHandler make_method_handler(std::shared_ptr<Impl> impl) {
             owned->respond(std::move(b));
             return Status();
           });
-          if (!es.is_ok()) owned->respond(es);
+          if (!es.is_ok()) owned->fail(es);
         });
         return Status();
       } else if constexpr (std::is_void_v<R>) {
@@ -108,7 +135,7 @@ MethodHandler make_method_handler(std::shared_ptr<Impl> impl) {
       }
       return Status();
     });
-    if (!s.is_ok()) call.respond(s);
+    if (!s.is_ok()) call.fail(s);
   };
 }
 
