@@ -4,7 +4,6 @@
 #include "tern/server.h"
 
 #include "tern/contract.h"
-#include "server/suggest.h"
 
 #include <asio/ip/tcp.hpp>
 #include <asio/ip/v6_only.hpp>
@@ -38,7 +37,6 @@
 
 namespace tern {
 
-using server_impl::MethodEntry;
 using server_impl::ServiceEntry;
 
 // ---------------------------------------------------------------------------
@@ -170,33 +168,15 @@ void Server::Impl::handle_request(const std::shared_ptr<rpc::ServerSession>& ses
     call.fail(Status(StatusCode::kInvalidArgument, "request names no service or method"));
     return;
   }
-  auto sit = services.find(std::string(call.service()));
-  if (sit == services.end()) {
-    std::vector<std::string_view> names;
-    for (const auto& entry : services) names.push_back(entry.first);
-    call.fail(Status(StatusCode::kUnimplemented, fmt::format("unknown service '{}'{}", call.service(),
-                                                                server_impl::did_you_mean(call.service(), names))));
+  auto resolved = services.resolve(call.service(), call.method(), version, group);
+  if (!resolved) {
+    call.fail(resolved.status());
     return;
   }
-  const ServiceEntry& svc = sit->second;
-  if ((!svc.options.version.empty() && !version.empty() && version != svc.options.version) ||
-      (!svc.options.group.empty() && !group.empty() && group != svc.options.group)) {
-    call.fail(Status(StatusCode::kUnimplemented,
-                     fmt::format("service '{}' version '{}' group '{}' is not exposed here", call.service(),
-                                 version, group)));
-    return;
-  }
-  auto mit = svc.methods.find(std::string(call.method()));
-  if (mit == svc.methods.end()) {
-    std::vector<std::string_view> names;
-    for (const auto& entry : svc.methods) names.push_back(entry.first);
-    call.fail(Status(StatusCode::kUnimplemented, fmt::format("unknown method '{}.{}'{}", call.service(),
-                                                                call.method(),
-                                                                server_impl::did_you_mean(call.method(), names))));
-    return;
-  }
-  const MethodHandler* handler = &mit->second.handler;
-  if (auto limiter = mit->second.limiter.load()) {
+  const ServiceEntry& svc = *resolved->service;
+  const server_impl::MethodEntry& method = *resolved->method;
+  const MethodHandler* handler = &method.handler;
+  if (auto limiter = method.limiter.load()) {
     // tern/overload.h: refused here, on the IO thread, before any queueing.
     auto now = std::chrono::steady_clock::now();
     if (Status limited = limiter->try_acquire(now); !limited.is_ok()) {
@@ -332,25 +312,17 @@ Status Server::add_method(const std::string& service, const std::string& method,
                           const ServiceOptions& options) {
   std::lock_guard lock(impl_->mu);
   if (impl_->started) return Status(StatusCode::kFailedPrecondition, "add_method after start()");
-  auto& svc = impl_->services[service];
-  svc.options = options;
-  svc.options.name = service;
-  if (svc.methods.count(method)) {
-    return Status(StatusCode::kAlreadyExists, fmt::format("method '{}.{}' is exposed already", service, method));
-  }
-  svc.methods[method] = MethodEntry{std::move(handler), {}};
-  svc.method_names.push_back(method);
-  return Status();
+  return impl_->services.add_method(service, method, std::move(handler), options);
 }
 
 Status Server::set_description(const std::string& service, nlohmann::json description) {
   std::lock_guard lock(impl_->mu);
   if (impl_->started) return Status(StatusCode::kFailedPrecondition, "set_description after start()");
-  auto it = impl_->services.find(service);
-  if (it == impl_->services.end()) {
+  auto* svc = impl_->services.find(service);
+  if (svc == nullptr) {
     return Status(StatusCode::kNotFound, fmt::format("service '{}' has no method to describe", service));
   }
-  it->second.description = std::move(description);
+  svc->description = std::move(description);
   return Status();
 }
 
@@ -373,7 +345,7 @@ Status Server::start() {
 
   auto policy = dispatch_policy(im.options.dispatcher);
   if (!policy) return policy.status();
-  if (im.options.reflection && !im.services.count(std::string(kReflectionService))) {
+  if (im.options.reflection && !im.services.contains(kReflectionService)) {
     // Rendered once, from the services exposed by now (immutable from here on).
     std::vector<rpc::ReflectedService> reflected;
     for (auto& [name, svc] : im.services) {
@@ -387,12 +359,12 @@ Status Server::start() {
   }
   // The gRPC built-ins (docs/grpc.md): served on both wires, never registered.
   std::shared_ptr<rpc::GrpcReflection> grpc_reflection;
-  if (im.options.grpc_health && !im.services.count(std::string(rpc::kGrpcHealthService))) {
+  if (im.options.grpc_health && !im.services.contains(rpc::kGrpcHealthService)) {
     auto health = rpc::GrpcHealth::create();
     if (Status s = health->install(*this); !s.is_ok()) return s;
     im.health = std::move(health);
   }
-  if (im.options.grpc_reflection && !im.services.count(std::string(rpc::kGrpcReflectionService))) {
+  if (im.options.grpc_reflection && !im.services.contains(rpc::kGrpcReflectionService)) {
     grpc_reflection = rpc::GrpcReflection::create();
     if (Status s = grpc_reflection->install(*this); !s.is_ok()) return s;
   }
