@@ -25,8 +25,10 @@
 //   INVALID_ARGUMENT   "request id N is already in flight on this
 //                      connection": a second request reused the id of one
 //                      not yet answered (not run; the first is unaffected)
-//   INTERNAL           a ServerCall destroyed unanswered after its handler
-//                      started (may_have_executed)
+//   INTERNAL           "the call was destroyed without a response": a
+//                      handler lost its ServerCall unanswered (a bug in it;
+//                      may_have_executed once the handler started; logged
+//                      at kError, Stats::unanswered_calls; tern/server_call.h)
 // Requests whose connection closed, or whose deadline passed, while they
 // waited for a business thread are not run (counted in Stats::shed), and
 // ServerContext::cancelled() turns true for running handlers when their
@@ -54,6 +56,7 @@
 #include <tuple>
 #include <utility>
 
+#include "tern/detail/method_handler.h"
 #include "tern/dispatcher.h"
 #include "tern/filter.h"
 #include "tern/overload.h"
@@ -63,6 +66,7 @@
 #include "tern/reflection.h"
 #include "tern/result.h"
 #include "tern/serialization/codecs.h"
+#include "tern/server_call.h"
 #include "tern/server_context.h"
 #include "tern/service.h"
 #include "tern/service_stream.h"
@@ -75,16 +79,6 @@ namespace tern {
 
 namespace trace {
 class Tracer;  // tern/trace/tracer.h
-}
-
-namespace rpc {
-class ServerSession;
-}
-namespace detail {
-struct ServerCallAccess;
-}
-namespace server_impl {
-class MethodLimiter;
 }
 
 struct ServerOptions {
@@ -216,87 +210,6 @@ struct ServiceOptions {
   std::map<std::string, MethodLimit, std::less<>> method_limits;
 };
 
-// The provider's side of one consumer connection, for services that talk
-// back on their own (the embedded registry pushes provider lists this way).
-// Thread safety: all methods may be called from any thread.
-class ServerConnection {
- public:
-  virtual ~ServerConnection() = default;
-  // Unique per server for the server's lifetime (never reused).
-  virtual std::uint64_t id() const noexcept = 0;
-  // Peer "ip:port".
-  virtual const std::string& peer() const noexcept = 0;
-  // Queues a complete frame (e.g. a FrameBuilder(kPush, 0) result). False when closed.
-  virtual bool push(std::string frame) = 0;
-  virtual bool is_open() const noexcept = 0;
-};
-
-// One incoming request as a handler sees it (the generic invoker level: service,
-// method, serialization, bytes). Exactly one respond*() must be called for a
-// request (none for oneway); later calls are ignored.
-class ServerCall {
- public:
-  ServerCall(std::shared_ptr<rpc::ServerSession> session, protocol::Frame frame);
-  ServerCall(ServerCall&&) noexcept;
-  ~ServerCall();
-
-  std::string_view service() const noexcept { return frame_.meta().substr(service_.first, service_.second); }
-  std::string_view method() const noexcept { return frame_.meta().substr(method_.first, method_.second); }
-  std::string_view body() const noexcept { return frame_.body(); }
-  std::string_view meta() const noexcept { return frame_.meta(); }
-  std::uint8_t serialization() const noexcept { return frame_.header.serialization; }
-  std::uint64_t request_id() const noexcept { return frame_.header.request_id; }
-  bool oneway() const noexcept { return frame_.header.type == protocol::FrameType::kOneway; }
-  std::chrono::steady_clock::time_point deadline() const noexcept { return deadline_; }
-  const std::string& peer() const noexcept;
-  ServerContext& context() noexcept { return context_; }
-  // The connection the request came on.
-  std::shared_ptr<ServerConnection> connection() const noexcept;
-
-  // A response frame builder with id and serialization filled in; write the
-  // body into it and pass it to respond().
-  protocol::FrameBuilder start_response();
-  void respond(protocol::FrameBuilder&& builder);
-  void respond(const Status& error);
-  bool responded() const noexcept { return responded_; }
-
- private:
-  friend class rpc::ServerSession;
-  friend class ServerContext;
-  friend struct detail::ServerCallAccess;
-  std::shared_ptr<rpc::ServerSession> session_;
-  protocol::Frame frame_;
-  std::pair<std::size_t, std::size_t> service_{0, 0};  // offset, length in meta
-  std::pair<std::size_t, std::size_t> method_{0, 0};
-  std::chrono::steady_clock::time_point deadline_;
-  void after_response(const Status& status);
-  ServerContext context_{this};
-  bool responded_ = false;
-  std::uint64_t response_bytes_ = 0;  // size of the response frame sent
-  bool holds_slot_ = false;           // counted in the session's in-flight calls
-  void release_slot() noexcept;
-  // Filters whose on_request ran (their on_response runs at respond time).
-  const std::vector<std::shared_ptr<ServerFilter>>* filters_ = nullptr;
-  std::size_t filters_ran_ = 0;
-  std::chrono::steady_clock::time_point started_{};
-  std::unique_ptr<std::vector<std::pair<std::string, std::string>>> response_attachments_;
-  // The method's limiter while the call holds one of its slots (tern/overload.h).
-  std::shared_ptr<server_impl::MethodLimiter> limiter_;
-  std::chrono::steady_clock::time_point arrived_{};
-  // Before the answer leaves (the consumer may send its next call at once).
-  void release_limit(bool sample) noexcept;
-  void release_limit(const Status& answer) noexcept;
-  // Response compression the consumer accepts, and the server's threshold.
-  protocol::Compression response_compression_ = protocol::Compression::kNone;
-  std::size_t compression_threshold_ = 0;
-};
-
-using MethodHandler = std::function<void(ServerCall& call)>;
-
-namespace detail {
-template <auto M, typename Impl>
-MethodHandler make_method_handler(std::shared_ptr<Impl> impl);
-}
 
 class Server {
  public:
@@ -429,6 +342,10 @@ class Server {
     std::uint64_t duplicate_ids = 0;  // requests refused: their id was in flight on the connection
     std::uint64_t oversize_responses = 0;  // results dropped: over max_body or the write queue's room
     std::uint64_t rejected_limit = 0;  // RESOURCE_EXHAUSTED answers from a method's limits (tern/overload.h)
+    // Calls destroyed without a response (a handler lost its ServerCall, a
+    // bug in it): answered INTERNAL by the destructor, logged at kError
+    // (tern/server_call.h). 0 in a correct program.
+    std::uint64_t unanswered_calls = 0;
     // The business pool now (0 without one, e.g. dispatcher "direct"):
     std::uint64_t pool_threads = 0;  // threads alive
     std::uint64_t pool_active = 0;   // threads running a handler
@@ -508,84 +425,6 @@ Status Server::add_blocking_stream_method(const std::string& service, const std:
 // Implementation of the templates.
 
 namespace detail {
-
-template <typename T>
-struct IsTask : std::false_type {};
-template <typename T>
-struct IsTask<Task<T>> : std::true_type {};
-
-template <typename Codec, typename Tuple>
-struct ArgsDecoder;
-template <typename Codec, typename... A>
-struct ArgsDecoder<Codec, std::tuple<A...>> {
-  static Result<std::tuple<A...>> decode(std::string_view bytes) { return Codec::template decode_args<A...>(bytes); }
-};
-
-template <auto M, typename Impl>
-MethodHandler make_method_handler(std::shared_ptr<Impl> impl) {
-  using MF = MemberFn<decltype(M)>;
-  using Args = typename MF::Args;
-  using R = typename MF::Return;
-  return [impl = std::move(impl)](ServerCall& call) {
-    // Protobuf is refused up front for methods whose types are not all messages.
-    using Value = typename UnwrapResult<R>::type;
-    Status s = serialization::with_method_codec<Value, Args>(call.serialization(), call.method(), [&]<typename Codec>() -> Status {
-      auto args = ArgsDecoder<Codec, Args>::decode(call.body());
-      if (!args.has_value()) return args.status();
-      auto invoke = [&]() -> decltype(auto) {
-        return std::apply([&](auto&... a) -> decltype(auto) { return ((*impl).*M)(std::move(a)...); }, *args);
-      };
-      if constexpr (IsTask<R>::value) {
-        using X = typename R::value_type;
-        // Coroutine handler: own the call, answer when the coroutine finishes.
-        auto owned = std::make_shared<ServerCall>(std::move(call));
-        ServerContext::Scope scope(&owned->context());
-        R task = std::apply([&](auto&... a) { return ((*impl).*M)(std::move(a)...); }, *args);
-        std::move(task).start([owned](Result<X> r) {
-          ServerContext::Scope inner(&owned->context());
-          if (owned->oneway()) return;
-          if (!r.has_value()) {
-            owned->respond(r.status());
-            return;
-          }
-          Status es = serialization::with_codec(owned->serialization(), [&]<typename C2>() -> Status {
-            auto b = owned->start_response();
-            if constexpr (std::is_void_v<X>) {
-              C2::encode_void(b);
-            } else {
-              C2::encode_value(b, *r);
-            }
-            owned->respond(std::move(b));
-            return Status();
-          });
-          if (!es.is_ok()) owned->respond(es);
-        });
-        return Status();
-      } else if constexpr (std::is_void_v<R>) {
-        invoke();
-        if (call.oneway()) return Status();
-        auto b = call.start_response();
-        Codec::encode_void(b);
-        call.respond(std::move(b));
-      } else if constexpr (UnwrapResult<R>::kIsResult) {
-        R r = invoke();
-        if (call.oneway()) return Status();
-        if (!r.has_value()) return r.status();
-        auto b = call.start_response();
-        Codec::encode_value(b, *r);
-        call.respond(std::move(b));
-      } else {
-        R r = invoke();
-        if (call.oneway()) return Status();
-        auto b = call.start_response();
-        Codec::encode_value(b, r);
-        call.respond(std::move(b));
-      }
-      return Status();
-    });
-    if (!s.is_ok()) call.respond(s);
-  };
-}
 
 // Registers TERN_SERVICE stream method M of `impl` (tern/service_stream.h)
 // with its declared kind: a Task<Status> method as add_stream_method, a

@@ -20,6 +20,7 @@
 #include "server/grpc_health.h"
 #include "server/overload/method_limiter.h"
 #include "server/server_session.h"
+#include "server/service_table.h"
 #include "tern/net/io_context_pool.h"
 #include "tern/net/tls_context.h"
 #include "tern/server.h"
@@ -27,27 +28,6 @@
 
 namespace tern {
 namespace server_impl {
-
-struct MethodEntry {
-  MethodHandler handler;
-  // Its limits (tern/overload.h), built at start() and replaced by
-  // Server::set_limits(); null = none.
-  LimiterSlot limiter;
-  // Where the `adaptive` dispatcher runs its requests (built at start() when
-  // its service is dispatched `adaptive`); null otherwise.
-  std::unique_ptr<AdaptivePlacement> placement;
-};
-
-struct ServiceEntry {
-  ServiceOptions options;
-  bool pooled = true;  // requests go to the business pool (resolved at start)
-  std::unordered_map<std::string, MethodEntry> methods;
-  std::vector<std::string> method_names;
-  nlohmann::json description;  // reflection (tern/reflection.h); null = none
-  // Stream methods by name: {"stream":kind,"args":...,"result":...,"types":{...}}
-  // (add_stream_method), merged into the reflection description.
-  std::unordered_map<std::string, nlohmann::json> stream_descriptions;
-};
 
 // The provider URL's `contract` parameter for `svc` (tern/contract.h): its
 // typed methods, stream methods included; empty when none has types.
@@ -71,7 +51,7 @@ struct StreamEntry {
 
 struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
   ServerOptions options;
-  std::unordered_map<std::string, server_impl::ServiceEntry> services;  // immutable after start
+  server_impl::ServiceTable services;  // immutable after start (service_table.h)
   std::unique_ptr<net::IoContextPool> io;
   std::unique_ptr<rpc::ThreadPool> pool;
   std::unique_ptr<asio::ip::tcp::acceptor> acceptor;
@@ -95,6 +75,7 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
   std::atomic<std::uint64_t> handler_errors{0};
   std::atomic<std::uint64_t> adaptive_promotions{0};  // methods moved to the IO thread (`adaptive`)
   std::atomic<std::uint64_t> adaptive_demotions{0};   // ... and back to the pool
+  std::atomic<std::uint64_t> unanswered_calls{0};    // ServerCalls destroyed unanswered (tern/server_call.h)
   std::atomic<std::int64_t> in_flight{0};
   std::atomic<bool> shutting_down{false};
   std::shared_ptr<rpc::GrpcHealth> health;  // grpc.health.v1.Health, when served (set at start)

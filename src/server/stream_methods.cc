@@ -42,14 +42,14 @@ Status Server::add_stream_entry(const std::string& service, const std::string& m
   Status s = add_method(
       service, method,
       [what](ServerCall& call) {
-        call.respond(Status(StatusCode::kUnimplemented, "method '" + what + "' is a stream method: open it as a stream"));
+        call.fail(Status(StatusCode::kUnimplemented, "method '" + what + "' is a stream method: open it as a stream"));
       },
       options);
   if (!s.is_ok()) return s;
   if (!description.is_object()) description = {{"args", nullptr}, {"result", nullptr}};
   description["stream"] = std::string(stream_kind_name(kind));
   std::lock_guard lock(impl_->mu);
-  impl_->services[service].stream_descriptions[method] = std::move(description);
+  impl_->services.find_or_add(service).stream_descriptions[method] = std::move(description);
   impl_->stream_methods[stream_key(service, method)] = server_impl::StreamEntry{std::move(handler), blocking};
   return Status();
 }
@@ -76,15 +76,15 @@ void Server::Impl::open_stream(const std::shared_ptr<rpc::ServerSession>& sessio
   }
   auto it = stream_methods.find(stream_key(call->service(), call->method()));
   if (it == stream_methods.end()) {
-    std::string why = services.count(call->service())
+    std::string why = services.contains(call->service())
                           ? "unknown stream method '" + call->service() + "." + call->method() + "'"
                           : "unknown service '" + call->service() + "'";
     call->finish(Status(StatusCode::kUnimplemented, std::move(why)), {});
     return;
   }
   const server_impl::StreamEntry& entry = it->second;
-  auto sit = services.find(call->service());
-  const bool pooled = entry.blocking || (sit != services.end() && sit->second.pooled);
+  const auto* svc = services.find(call->service());
+  const bool pooled = entry.blocking || (svc != nullptr && svc->pooled);
   asio::io_context& loop = session->connection()->loop();
   // A blocking handler waits for its completions on a pool thread: they run
   // on the IO loop, so a pool full of blocked handlers cannot starve them.

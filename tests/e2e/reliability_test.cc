@@ -14,6 +14,7 @@
 #include <deque>
 #include <future>
 #include <optional>
+#include <stdexcept>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -44,10 +45,19 @@ struct RelayA {
   virtual ~RelayA() = default;
   virtual tern::Task<std::string> relay(int seconds) = 0;
 };
+// A Task method that throws before it has a task to return.
+struct ThrowsEarly {
+  virtual ~ThrowsEarly() = default;
+  virtual tern::Task<int> get(int x) = 0;
+};
+struct ThrowsEarlyImpl : ThrowsEarly {
+  tern::Task<int> get(int) override { throw std::runtime_error("no task today"); }
+};
 }  // namespace
 
 TERN_SERVICE(SlowB, wait)
 TERN_SERVICE(RelayA, relay)
+TERN_SERVICE(ThrowsEarly, get)
 
 namespace {
 
@@ -597,7 +607,7 @@ TEST(Bugs, SyncCallOnAClientIoThreadFailsAtOnceWithFailedPrecondition) {
   server->shutdown(100ms);
 }
 
-TEST(Bugs, ServerCallDroppedAfterItsHandlerStartedMayHaveExecuted) {
+TEST(Bugs, ServerCallDroppedAfterItsHandlerStartedAnswersInternalLoggedAndCounted) {
   tern::ServerOptions so;
   so.listen = "127.0.0.1:0";
   so.io_threads = 1;
@@ -607,20 +617,110 @@ TEST(Bugs, ServerCallDroppedAfterItsHandlerStartedMayHaveExecuted) {
                   .add_method("Drop", "it",
                               [&](tern::ServerCall& c) {
                                 runs.fetch_add(1);
-                                // Owned elsewhere and lost (a destroyed coroutine handler does this).
+                                // Owned elsewhere and lost: a bug in the handler.
                                 auto owned = std::make_shared<tern::ServerCall>(std::move(c));
                               })
                   .is_ok());
   ASSERT_TRUE(server.start().is_ok());
+  std::vector<std::string> errors;
+  std::mutex mu;
+  tern::set_log_sink([&](tern::LogLevel level, std::string_view m) {
+    if (level != tern::LogLevel::kError) return;
+    std::lock_guard lock(mu);
+    errors.emplace_back(m);
+  });
   tern::Client client(testutil::one_io());
   auto ref = client.reference("Drop", testutil::direct(server), testutil::failfast()).value();
   std::promise<tern::CallResult> p;
   auto f = p.get_future();
   ref->invoke("it", ref->new_request("it", false).finish(), 5s, [&p](tern::CallResult&& r) { p.set_value(std::move(r)); });
+  ASSERT_EQ(f.wait_for(5s), std::future_status::ready);  // not left to the consumer's deadline
   auto r = f.get();
-  EXPECT_FALSE(r.status.is_ok());
-  EXPECT_TRUE(r.status.may_have_executed()) << r.status;
+  tern::set_log_sink({});
+  EXPECT_EQ(r.status.code(), tern::StatusCode::kInternal) << r.status;
+  EXPECT_EQ(r.status.message(), "the call was destroyed without a response");
+  EXPECT_TRUE(r.status.may_have_executed()) << r.status;  // its handler ran: failover must not rerun it
   EXPECT_EQ(runs.load(), 1);
+  EXPECT_EQ(server.stats().unanswered_calls, 1u);
+  {
+    std::lock_guard lock(mu);
+    ASSERT_EQ(errors.size(), 1u);
+    EXPECT_NE(errors[0].find("Drop.it"), std::string::npos) << errors[0];
+    EXPECT_NE(errors[0].find("destroyed without a response"), std::string::npos) << errors[0];
+  }
+  server.shutdown(100ms);
+}
+
+TEST(Bugs, TaskMethodThatThrowsBeforeReturningItsTaskAnswersTheException) {
+  tern::ServerOptions so;
+  so.listen = "127.0.0.1:0";
+  so.io_threads = 1;
+  tern::Server server(so);
+  ASSERT_TRUE(server.expose<ThrowsEarly>(std::make_shared<ThrowsEarlyImpl>()).is_ok());
+  ASSERT_TRUE(server.start().is_ok());
+  tern::Client client(testutil::one_io());
+  auto te = client.refer<ThrowsEarly>(testutil::direct(server), testutil::failfast()).value();
+  auto r = te.call<&ThrowsEarly::get>(1);
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.status().code(), tern::StatusCode::kInternal) << r.status();
+  EXPECT_EQ(r.status().message(), "no task today");
+  EXPECT_TRUE(r.status().may_have_executed());
+  auto stats = server.stats();
+  EXPECT_EQ(stats.handler_errors, 1u);
+  EXPECT_EQ(stats.unanswered_calls, 0u);  // answered from the exception, not by a destroyed call
+  server.shutdown(100ms);
+}
+// tern/server_call.h: the server answers a refused call itself; the
+// destructor's answer is only for handlers that lose their call.
+TEST(Bugs, PoolRefusalAnswersResourceExhaustedWithTheRequestIdNotThroughTheDestructor) {
+  tern::ServerOptions so;
+  so.listen = "127.0.0.1:0";
+  so.io_threads = 1;
+  so.worker_threads = 1;
+  so.worker_queue = 1;
+  so.dispatcher = "message";  // requests on the pool, connection events on the IO thread
+  tern::Server server(so);
+  std::atomic<int> runs{0};
+  std::atomic<bool> release{false};
+  ASSERT_TRUE(server
+                  .add_method("Wait", "block",
+                              [&](tern::ServerCall& c) {
+                                if (runs.fetch_add(1) == 0) testutil::wait_until([&] { return release.load(); }, 10s, 1ms);
+                                c.respond(c.start_response());
+                              })
+                  .is_ok());
+  ASSERT_TRUE(server.start().is_ok());
+  RawConn raw(server.port());
+  auto req = [](std::uint64_t id) {
+    tern::protocol::FrameBuilder b(tern::protocol::FrameType::kRequest, id);
+    b.add_meta("service", "Wait");
+    b.add_meta("method", "block");
+    b.begin_body();
+    return with_id(b.finish(), id);
+  };
+  raw.send(req(11));  // takes the only business thread
+  ASSERT_TRUE(testutil::wait_until([&] { return runs.load() == 1; }));
+  raw.send(req(21) + req(22) + req(23));  // 21 fits in the queue; 22 and 23 do not
+  for (std::uint64_t id : {22u, 23u}) {
+    auto f = raw.next();
+    ASSERT_TRUE(f.has_value());
+    EXPECT_EQ(f->header.type, tern::protocol::FrameType::kResponse);
+    EXPECT_EQ(f->header.request_id, id);
+    EXPECT_EQ(f->header.status_or_flags, static_cast<std::uint8_t>(tern::StatusCode::kResourceExhausted));
+    EXPECT_EQ(f->body(), "provider overloaded: business pool queue is full");
+    EXPECT_EQ(tern::protocol::find_meta(f->meta(), tern::protocol::meta_keys::kExecuted).data(), nullptr);
+  }
+  release = true;
+  for (std::uint64_t id : {11u, 21u}) {
+    auto f = raw.next();
+    ASSERT_TRUE(f.has_value());
+    EXPECT_EQ(f->header.request_id, id);
+    EXPECT_EQ(f->header.status_or_flags, 0);
+  }
+  EXPECT_EQ(runs.load(), 2);
+  auto stats = server.stats();
+  EXPECT_EQ(stats.rejected_overload, 2u);
+  EXPECT_EQ(stats.unanswered_calls, 0u);  // answered explicitly, not by a destroyed ServerCall
   server.shutdown(100ms);
 }
 

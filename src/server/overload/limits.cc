@@ -15,7 +15,7 @@ Status build_limiters(const std::string& service, ServiceEntry& svc, const Metho
   };
   if (Status s = check("limit", limit); !s.is_ok()) return s;
   for (const auto& [method, l] : method_limits) {
-    if (svc.methods.find(method) == svc.methods.end()) {
+    if (svc.find_method(method) == nullptr) {
       return Status(StatusCode::kInvalidArgument,
                     "service '" + service + "': method_limits names no method of it: '" + method + "'");
     }
@@ -36,11 +36,11 @@ namespace tern {
 std::optional<Server::LimitState> Server::limit_state(std::string_view service, std::string_view method) const {
   std::lock_guard lock(impl_->mu);
   if (!impl_->started) return std::nullopt;
-  auto s = impl_->services.find(std::string(service));
-  if (s == impl_->services.end()) return std::nullopt;
-  auto m = s->second.methods.find(std::string(method));
-  if (m == s->second.methods.end()) return std::nullopt;
-  auto limiter = m->second.limiter.load();
+  const auto* s = impl_->services.find(service);
+  if (s == nullptr) return std::nullopt;
+  const auto* m = s->find_method(method);
+  if (m == nullptr) return std::nullopt;
+  auto limiter = m->limiter.load();
   if (!limiter) return std::nullopt;
   return LimitState{limiter->in_flight(), limiter->concurrency_limit()};
 }
@@ -49,21 +49,21 @@ Status Server::set_limits(std::string_view service, const MethodLimit& limit,
                           const std::map<std::string, MethodLimit, std::less<>>& method_limits) {
   std::lock_guard lock(impl_->mu);  // services do not change after start(); this orders writers
   if (!impl_->started) return Status(StatusCode::kFailedPrecondition, "set_limits before start()");
-  auto s = impl_->services.find(std::string(service));
-  if (s == impl_->services.end()) {
+  auto* s = impl_->services.find(service);
+  if (s == nullptr) {
     return Status(StatusCode::kNotFound, "service '" + std::string(service) + "' is not exposed here");
   }
-  return server_impl::build_limiters(s->first, s->second, limit, method_limits);
+  return server_impl::build_limiters(s->options.name, *s, limit, method_limits);
 }
 
 Status Server::reset_limits(std::string_view service) {
   std::lock_guard lock(impl_->mu);
   if (!impl_->started) return Status(StatusCode::kFailedPrecondition, "reset_limits before start()");
-  auto s = impl_->services.find(std::string(service));
-  if (s == impl_->services.end()) {
+  auto* s = impl_->services.find(service);
+  if (s == nullptr) {
     return Status(StatusCode::kNotFound, "service '" + std::string(service) + "' is not exposed here");
   }
-  return server_impl::build_limiters(s->first, s->second, s->second.options.limit, s->second.options.method_limits);
+  return server_impl::build_limiters(s->options.name, *s, s->options.limit, s->options.method_limits);
 }
 
 }  // namespace tern

@@ -1,0 +1,142 @@
+// tern/detail/method_handler.h - the machinery behind Server::expose(): turns
+// a TERN_SERVICE member function into a MethodHandler (tern/server_call.h)
+// that decodes the arguments in the request's serialization, calls the
+// implementation and answers the call with its result or error.
+// Internal (detail): used by tern/server.h; may change without notice.
+//
+// What a handler made here answers (beside what tern/server.h lists):
+//   INVALID_ARGUMENT  arguments that do not decode as the method's
+//                     parameters; an unknown serialization id; protobuf for
+//                     a method whose types are not all messages
+//   the method's own error when it returns a Result<T> holding one, or a
+//   Task<T> that completes with one.
+// Plain methods answer before the handler returns, on the dispatcher's
+// thread. A Task<T> method is started there and answered when the
+// coroutine completes, on whichever thread resumed it last; the handler
+// moves the call into shared ownership for that time.
+#pragma once
+
+#include <exception>
+#include <memory>
+#include <string_view>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+
+#include "tern/result.h"
+#include "tern/serialization/codecs.h"
+#include "tern/server_call.h"
+#include "tern/server_context.h"
+#include "tern/service.h"
+#include "tern/task.h"
+
+namespace tern::detail {
+
+template <typename T>
+struct IsTask : std::false_type {};
+template <typename T>
+struct IsTask<Task<T>> : std::true_type {};
+
+// The answer to the exception being handled, as the server gives it for a
+// handler that throws: an RpcError's status, else INTERNAL with what() (or
+// "handler threw a non-standard exception"), may have executed. Call only
+// inside a catch block.
+inline Status current_exception_status() {
+  try {
+    throw;
+  } catch (const RpcError& e) {
+    return e.status();
+  } catch (const std::exception& e) {
+    return Status(StatusCode::kInternal, e.what(), true);
+  } catch (...) {
+    return Status(StatusCode::kInternal, "handler threw a non-standard exception", true);
+  }
+}
+
+template <typename Codec, typename Tuple>
+struct ArgsDecoder;
+template <typename Codec, typename... A>
+struct ArgsDecoder<Codec, std::tuple<A...>> {
+  static Result<std::tuple<A...>> decode(std::string_view bytes) { return Codec::template decode_args<A...>(bytes); }
+};
+
+// The handler of TERN_SERVICE method M (a member function pointer of
+// Impl's interface) on `impl`, which the handler keeps alive. Thread safety:
+// the handler may run on several threads at once; M must allow that.
+template <auto M, typename Impl>
+MethodHandler make_method_handler(std::shared_ptr<Impl> impl) {
+  using MF = MemberFn<decltype(M)>;
+  using Args = typename MF::Args;
+  using R = typename MF::Return;
+  return [impl = std::move(impl)](ServerCall& call) {
+    // Protobuf is refused up front for methods whose types are not all messages.
+    using Value = typename UnwrapResult<R>::type;
+    Status s = serialization::with_method_codec<Value, Args>(call.serialization(), call.method(), [&]<typename Codec>() -> Status {
+      auto args = ArgsDecoder<Codec, Args>::decode(call.body());
+      if (!args.has_value()) return args.status();
+      auto invoke = [&]() -> decltype(auto) {
+        return std::apply([&](auto&... a) -> decltype(auto) { return ((*impl).*M)(std::move(a)...); }, *args);
+      };
+      if constexpr (IsTask<R>::value) {
+        using X = typename R::value_type;
+        // Coroutine handler: own the call, answer when the coroutine finishes.
+        auto owned = std::make_shared<ServerCall>(std::move(call));
+        ServerContext::Scope scope(&owned->context());
+        R task = [&]() -> R {
+          try {
+            return std::apply([&](auto&... a) { return ((*impl).*M)(std::move(a)...); }, *args);
+          } catch (...) {
+            // Thrown before there was a task: the call is owned here now, so
+            // answer it here; the rethrow reaches the server's handler wrapper
+            // (counted there; its answer to the moved-from call is ignored).
+            owned->fail(current_exception_status());
+            throw;
+          }
+        }();
+        std::move(task).start([owned](Result<X> r) {
+          ServerContext::Scope inner(&owned->context());
+          if (owned->oneway()) return;
+          if (!r.has_value()) {
+            owned->fail(r.status());
+            return;
+          }
+          Status es = serialization::with_codec(owned->serialization(), [&]<typename C2>() -> Status {
+            auto b = owned->start_response();
+            if constexpr (std::is_void_v<X>) {
+              C2::encode_void(b);
+            } else {
+              C2::encode_value(b, *r);
+            }
+            owned->respond(std::move(b));
+            return Status();
+          });
+          if (!es.is_ok()) owned->fail(es);
+        });
+        return Status();
+      } else if constexpr (std::is_void_v<R>) {
+        invoke();
+        if (call.oneway()) return Status();
+        auto b = call.start_response();
+        Codec::encode_void(b);
+        call.respond(std::move(b));
+      } else if constexpr (UnwrapResult<R>::kIsResult) {
+        R r = invoke();
+        if (call.oneway()) return Status();
+        if (!r.has_value()) return r.status();
+        auto b = call.start_response();
+        Codec::encode_value(b, *r);
+        call.respond(std::move(b));
+      } else {
+        R r = invoke();
+        if (call.oneway()) return Status();
+        auto b = call.start_response();
+        Codec::encode_value(b, r);
+        call.respond(std::move(b));
+      }
+      return Status();
+    });
+    if (!s.is_ok()) call.fail(s);
+  };
+}
+
+}  // namespace tern::detail
