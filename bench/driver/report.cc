@@ -335,7 +335,7 @@ std::string render_markdown(const Report& r) {
      << "**Machine:** " << r.machine << ".  \n"
      << "**Commands:** `" << (r.command.empty() ? "make bench" : r.command) << "`  \n"
      << "**Method:** medians of " << r.rounds << " interleaved rounds (every scenario runs raw, gRPC, "
-     << "Tern direct, Tern all, then the next scenario; the whole sequence repeats), " << r.duration_ms
+     << "Tern direct, Tern adaptive (the default dispatcher), Tern all, then the next scenario; the whole sequence repeats), " << r.duration_ms
      << " ms measured after " << r.warmup_ms << " ms of warm-up per run; client and server are separate "
      << "processes, a fresh server per run; nothing pinned. Loopback part took " << fmt("%.0f", r.runtime_s)
      << " s.\n\n"

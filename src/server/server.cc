@@ -136,63 +136,6 @@ void Server::Impl::handle_request(const std::shared_ptr<rpc::ServerSession>& ses
   }
 }
 
-void Server::Impl::run(ServerCall& call, const server_impl::MethodEntry& method) {
-  const MethodHandler& handler = method.handler;
-  if (!call.oneway() && detail::ServerCallAccess::caller_gone(call)) {
-    // Its connection closed while it waited: nobody reads the answer, so
-    // the worker goes to a call someone still waits for. A oneway request
-    // still runs: its consumer never waits for an answer, it asked for the
-    // work, and closing right after sending is normal for it.
-    shed.fetch_add(1, std::memory_order_relaxed);
-    detail::ServerCallAccess::drop(call);
-  } else if (call.deadline() != std::chrono::steady_clock::time_point::max() &&
-      std::chrono::steady_clock::now() >= call.deadline()) {
-    shed.fetch_add(1, std::memory_order_relaxed);
-    call.respond(Status(StatusCode::kDeadlineExceeded, "deadline passed before the handler ran"));
-  } else if (Status ds = detail::ServerCallAccess::decompress_body(call, options.limits.max_body,
-                                                                    options.compression_threshold);
-             !ds.is_ok()) {
-    call.respond(ds);  // this call only: the connection keeps serving
-  } else {
-    ServerContext::Scope scope(&call.context());
-    Status filtered = detail::ServerCallAccess::run_filters(call, options.filters);
-    observe(DispatchEvent::kRequest);
-    bool on_io = net::IoContextPool::in_io_thread();
-    auto t0 = std::chrono::steady_clock::now();
-    if (method.placement) placement_begin(t0);
-    if (!filtered.is_ok()) {
-      call.respond(filtered);
-    } else try {
-      handler(call);
-    } catch (const RpcError& e) {
-      call.respond(e.status());
-    } catch (const std::exception& e) {
-      handler_errors.fetch_add(1, std::memory_order_relaxed);
-      call.respond(Status(StatusCode::kInternal, e.what(), true));
-    } catch (...) {
-      handler_errors.fetch_add(1, std::memory_order_relaxed);
-      call.respond(Status(StatusCode::kInternal, "handler threw a non-standard exception", true));
-    }
-    if (!call.responded() && !call.oneway()) {
-      call.respond(Status(StatusCode::kInternal, "handler returned without a response", true));
-    }
-    auto took = std::chrono::steady_clock::now() - t0;
-    if (method.placement) note_placement(call, *method.placement, on_io, took);
-    if (on_io && took > options.io_block_threshold) {
-      // The classic way IO loops die silently: user code blocking an IO thread.
-      blocked_io.fetch_add(1, std::memory_order_relaxed);
-      std::string key = std::string(call.service()) + "." + std::string(call.method());
-      std::lock_guard lock(blocked_mu);
-      if (blocked_logged.insert(key).second) {
-        TERN_LOG(kWarn, "handler {} blocked an IO thread for {} ms (threshold {} ms); use the `all` dispatcher "
-                 "or make it asynchronous", key,
-                 std::chrono::duration_cast<std::chrono::milliseconds>(took).count(),
-                 options.io_block_threshold.count());
-      }
-    }
-  }
-  end_in_flight();
-}
 
 // ---------------------------------------------------------------------------
 // ServerSession
