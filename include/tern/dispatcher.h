@@ -20,14 +20,21 @@
 // every other method runs on the business pool, as with `all`. A method
 // starts on the pool; after AdaptiveDispatchOptions::promote_after runs in a
 // row each shorter than promote_below it moves to the IO thread; one run on
-// the IO thread longer than demote_above sends it back to the pool and makes
-// the next promotion need 8x the runs; after max_demotions it stays on the
-// pool. So a handler that blocks holds an IO thread at most max_demotions
-// times in the server's life, each time for one call (the same idea as Go's
-// scheduler handing off a processor whose goroutine blocks in a system call,
-// decided per method and from measured run times). Streams, blocking stream
-// methods and services with their own ServiceOptions::dispatcher are placed
-// as with `all` / their own strategy.
+// the IO thread longer than demote_above, or a mean of its recent runs there
+// over demote_mean_above, sends it back to the pool and makes the next
+// promotion need 8x the runs; after max_demotions it stays on the pool (the
+// same idea as Go's scheduler handing off a processor whose goroutine blocks
+// in a system call, decided per method and from measured run times).
+// What it cannot promise, unlike `all`: a method that has proven short and
+// then blocks holds the IO thread that runs it until the run ends; requests
+// of that method read meanwhile by other IO threads run there too (a demotion
+// is known when a run ends), so with a mutex held elsewhere every IO thread
+// can wait at once; and a handler that makes a sync call to a method of its
+// own server can wait for a request its own IO thread would have to read (it
+// fails at the nested call's deadline, then the method is demoted). Choose
+// `all` (or ServiceOptions::dispatcher "all") for handlers that may block;
+// docs/threading.md. Streams, blocking stream methods and services with their
+// own ServiceOptions::dispatcher are placed as with `all` / their own strategy.
 //
 // Providers default to `adaptive`; consumers (which handle responses) default to
 // `execution`, i.e. responses complete on the IO thread that read them: a
@@ -86,9 +93,19 @@ struct AdaptiveDispatchOptions {
   // pool (logged at kWarn, counted in Server::Stats::adaptive_demotions).
   // Default 2 ms.
   std::chrono::microseconds demote_above{2000};
-  // Demotions after which the method stays on the pool. Default 3.
+  // The mean of the method's recent runs on the IO thread (exponentially
+  // weighted, 1/8 per run) over this also sends it back: a handler that
+  // starts blocking for 1 ms per call is caught within ~6 calls. Default 500 us.
+  std::chrono::microseconds demote_mean_above{500};
+  // Demotions after which the method stays on the pool. Default 3; 0 = a
+  // method is never moved to the IO thread.
   std::uint32_t max_demotions = 3;
 };
+
+// OK, or INVALID_ARGUMENT when promote_below is 0 or above demote_above or
+// demote_mean_above (a run could count as short and as too long at once).
+// Server::start() checks ServerOptions::adaptive with it.
+Status validate_adaptive_options(const AdaptiveDispatchOptions& options);
 
 // The policy for a strategy name; INVALID_ARGUMENT for an unknown name (the
 // message lists the six).

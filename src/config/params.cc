@@ -44,6 +44,14 @@ Status set_int(Int& out, std::string_view v, Int min, Int max) {
 }
 
 // "500", "500ms", "3s", "2min" -> milliseconds, at least `min_ms`.
+// A whole number of microseconds, 1 to 10 s.
+Status set_micros(std::chrono::microseconds& out, std::string_view v) {
+  std::int64_t us = 0;
+  Status s = set_int<std::int64_t>(us, v, 1, 10'000'000);
+  if (s.is_ok()) out = std::chrono::microseconds(us);
+  return s;
+}
+
 Status set_duration(milliseconds& out, std::string_view v, std::int64_t min_ms) {
   std::size_t digits = 0;
   while (digits < v.size() && v[digits] >= '0' && v[digits] <= '9') ++digits;
@@ -361,21 +369,12 @@ const std::vector<Field<SO>>& server_fields() {
       {"adaptive_promote_after",
        [](SO& o, std::string_view v) { return set_int<std::uint32_t>(o.adaptive.promote_after, v, 0, 1 << 20); },
        [](const SO& o) { return std::to_string(o.adaptive.promote_after); }},
-      {"adaptive_promote_below",
-       [](SO& o, std::string_view v) {
-         std::int64_t us = 0;
-         Status s = set_int<std::int64_t>(us, v, 1, 10'000'000);
-         if (s.is_ok()) o.adaptive.promote_below = std::chrono::microseconds(us);
-         return s;
-       },
+      {"adaptive_promote_below", [](SO& o, std::string_view v) { return set_micros(o.adaptive.promote_below, v); },
        [](const SO& o) { return std::to_string(o.adaptive.promote_below.count()); }},
-      {"adaptive_demote_above",
-       [](SO& o, std::string_view v) {
-         std::int64_t us = 0;
-         Status s = set_int<std::int64_t>(us, v, 1, 10'000'000);
-         if (s.is_ok()) o.adaptive.demote_above = std::chrono::microseconds(us);
-         return s;
-       },
+      {"adaptive_demote_mean_above",
+       [](SO& o, std::string_view v) { return set_micros(o.adaptive.demote_mean_above, v); },
+       [](const SO& o) { return std::to_string(o.adaptive.demote_mean_above.count()); }},
+      {"adaptive_demote_above", [](SO& o, std::string_view v) { return set_micros(o.adaptive.demote_above, v); },
        [](const SO& o) { return std::to_string(o.adaptive.demote_above.count()); }},
       {"adaptive_max_demotions",
        [](SO& o, std::string_view v) { return set_int<std::uint32_t>(o.adaptive.max_demotions, v, 0, 64); },

@@ -39,4 +39,14 @@ Result<DispatchPolicy> dispatch_policy(std::string_view name) {
   return p;
 }
 
+Status validate_adaptive_options(const AdaptiveDispatchOptions& o) {
+  if (o.promote_below.count() <= 0 || o.promote_below > o.demote_above || o.promote_below > o.demote_mean_above) {
+    return Status(StatusCode::kInvalidArgument,
+                  "adaptive dispatcher: promote_below (" + std::to_string(o.promote_below.count()) +
+                      " us) must be > 0 and at most demote_above (" + std::to_string(o.demote_above.count()) +
+                      " us) and demote_mean_above (" + std::to_string(o.demote_mean_above.count()) + " us)");
+  }
+  return Status();
+}
+
 }  // namespace tern

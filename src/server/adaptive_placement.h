@@ -30,15 +30,24 @@ class AdaptivePlacement {
 
   // One run of the handler: `ran_inline` = it ran on an IO thread, `took` =
   // its wall time. Returns kPromoted when this run moved the method to the IO
-  // thread, kDemoted when it sent it back to the pool (the caller logs and
-  // counts), kNone otherwise.
+  // thread, kDemoted when it sent it back to the pool (one run on the IO
+  // thread over demote_above, or the mean of its recent runs there over
+  // demote_mean_above; the caller logs and counts), kNone otherwise.
   Change record(bool ran_inline, std::chrono::nanoseconds took) noexcept {
     if (ran_inline) {
-      if (took <= options_.demote_above) return Change::kNone;
+      // Mean of recent runs on the IO thread (exponentially weighted, 1/8 per
+      // run; racy updates lose a sample, which is harmless).
+      std::int64_t mean = mean_ns_.load(std::memory_order_relaxed);
+      mean += (took.count() - mean) / 8;
+      mean_ns_.store(mean, std::memory_order_relaxed);
+      if (took <= options_.demote_above && std::chrono::nanoseconds(mean) <= options_.demote_mean_above) {
+        return Change::kNone;
+      }
       bool expected = true;
       if (!inline_.compare_exchange_strong(expected, false, std::memory_order_relaxed)) return Change::kNone;
       demotions_.fetch_add(1, std::memory_order_relaxed);
       streak_.store(0, std::memory_order_relaxed);
+      mean_ns_.store(0, std::memory_order_relaxed);
       return Change::kDemoted;
     }
     if (inline_.load(std::memory_order_relaxed)) return Change::kNone;  // queued before the promotion
@@ -69,6 +78,7 @@ class AdaptivePlacement {
   std::atomic<bool> inline_{false};
   std::atomic<std::uint64_t> streak_{0};
   std::atomic<std::uint32_t> demotions_{0};
+  std::atomic<std::int64_t> mean_ns_{0};
 };
 
 }  // namespace tern::server_impl

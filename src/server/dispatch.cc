@@ -37,8 +37,8 @@ void Server::Impl::placement_begin(std::chrono::steady_clock::time_point start) 
   if (start - t_mark.at >= kMarkAge) t_mark = {start, base::thread_run_delay_ns()};
 }
 
-void Server::Impl::note_placement(const ServerCall& call, server_impl::AdaptivePlacement& placement, bool on_io,
-                                  std::chrono::nanoseconds took) {
+void Server::Impl::note_placement(const server_impl::MethodEntry& method, bool on_io, std::chrono::nanoseconds took) {
+  server_impl::AdaptivePlacement& placement = *method.placement;
   using Change = server_impl::AdaptivePlacement::Change;
   bool long_run = on_io ? took > options.adaptive.demote_above : took >= options.adaptive.promote_below;
   std::chrono::nanoseconds waited{0};
@@ -51,16 +51,16 @@ void Server::Impl::note_placement(const ServerCall& call, server_impl::AdaptiveP
   if (change == Change::kNone) return;
   if (change == Change::kPromoted) {
     adaptive_promotions.fetch_add(1, std::memory_order_relaxed);
-    TERN_LOG(kDebug, "adaptive dispatcher: {}.{} ran {} times in a row under {} us on the business pool; its "
-             "requests now run on the IO thread", call.service(), call.method(),
+    TERN_LOG(kDebug, "adaptive dispatcher: {} ran {} times in a row under {} us on the business pool; its "
+             "requests now run on the IO thread", method.full_name,
              placement.runs_needed(),
              options.adaptive.promote_below.count());
     return;
   }
   adaptive_demotions.fetch_add(1, std::memory_order_relaxed);
   std::uint64_t next = placement.runs_needed();
-  TERN_LOG(kWarn, "adaptive dispatcher: {}.{} held an IO thread for {} us (over {} us; {} us more waiting for a "
-           "CPU not counted); its requests run on the business pool again{}", call.service(), call.method(),
+  TERN_LOG(kWarn, "adaptive dispatcher: {} held an IO thread for {} us (over {} us; {} us more waiting for a "
+           "CPU not counted); its requests run on the business pool again{}", method.full_name,
            std::chrono::duration_cast<std::chrono::microseconds>(took - waited).count(),
            options.adaptive.demote_above.count(), std::chrono::duration_cast<std::chrono::microseconds>(waited).count(),
            next ? " until " + std::to_string(next) + " runs in a row are short" : std::string(" from now on"));
@@ -107,11 +107,11 @@ void Server::Impl::run(ServerCall& call, const server_impl::MethodEntry& method)
       call.respond(Status(StatusCode::kInternal, "handler returned without a response", true));
     }
     auto took = std::chrono::steady_clock::now() - t0;
-    if (method.placement) note_placement(call, *method.placement, on_io, took);
+    if (method.placement) note_placement(method, on_io, took);
     if (on_io && took > options.io_block_threshold) {
       // The classic way IO loops die silently: user code blocking an IO thread.
       blocked_io.fetch_add(1, std::memory_order_relaxed);
-      std::string key = std::string(call.service()) + "." + std::string(call.method());
+      const std::string& key = method.full_name;  // not the call's names: the handler may have moved it
       std::lock_guard lock(blocked_mu);
       if (blocked_logged.insert(key).second) {
         TERN_LOG(kWarn, "handler {} blocked an IO thread for {} ms (threshold {} ms); use the `all` dispatcher "

@@ -105,6 +105,7 @@ Status Server::start() {
 
   auto policy = dispatch_policy(im.options.dispatcher);
   if (!policy) return policy.status();
+  if (Status s = validate_adaptive_options(im.options.adaptive); !s.is_ok()) return s;
   if (im.options.reflection && !im.services.contains(kReflectionService)) {
     // Rendered once, from the services exposed by now (immutable from here on).
     std::vector<rpc::ReflectedService> reflected;

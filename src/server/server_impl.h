@@ -141,8 +141,7 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
   // run was long), and logs and counts a move between the pool and the IO thread.
   // Before a run of a method dispatched `adaptive`, on the thread that runs it.
   void placement_begin(std::chrono::steady_clock::time_point start);
-  void note_placement(const ServerCall& call, server_impl::AdaptivePlacement& placement, bool on_io,
-                      std::chrono::nanoseconds took);
+  void note_placement(const server_impl::MethodEntry& method, bool on_io, std::chrono::nanoseconds took);
   void session_closed(const std::shared_ptr<rpc::ServerSession>& s) {
     std::uint64_t id = s->id();
     dispatch_event(DispatchEvent::kDisconnect, [self = shared_from_this(), id] {

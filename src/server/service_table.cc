@@ -15,7 +15,7 @@ Status ServiceTable::add_method(std::string_view service, std::string_view metho
   if (svc.methods.contains(method)) {
     return Status(StatusCode::kAlreadyExists, fmt::format("method '{}.{}' is exposed already", service, method));
   }
-  svc.methods.emplace(std::string(method), MethodEntry{std::move(handler), {}, nullptr});
+  svc.methods.emplace(std::string(method), MethodEntry{std::move(handler), {}, nullptr, std::string(service) + "." + std::string(method)});
   svc.method_names.emplace_back(method);
   return Status();
 }

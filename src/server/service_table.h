@@ -47,6 +47,9 @@ struct MethodEntry {
   // Where the `adaptive` dispatcher runs its requests (built at start() when
   // its service is dispatched `adaptive`); null otherwise.
   std::unique_ptr<AdaptivePlacement> placement;
+  // "service.method", for logs written after the handler ran (the handler may
+  // have moved the ServerCall away, and its names with it).
+  std::string full_name;
 };
 
 struct ServiceEntry {

@@ -283,7 +283,7 @@ TEST(Params, RoundTripEveryKey) {
   expect_round_trip(tern::ClientOptions{});
   expect_round_trip(tern::parse_reference_options({{"routes", "tag:|condition:method = get => version = 2.0"}}).value());
   EXPECT_EQ(tern::param_keys<tern::ReferenceOptions>().size(), 24u);  // 18 + the five breaker_ keys + routes
-  EXPECT_EQ(tern::param_keys<tern::ServerOptions>().size(), 30u);  // 26 + the four adaptive_ keys
+  EXPECT_EQ(tern::param_keys<tern::ServerOptions>().size(), 31u);  // 26 + the five adaptive_ keys
   auto adaptive = tern::parse_server_options({{"adaptive_promote_after", "8"}, {"adaptive_promote_below", "250"},
                                               {"adaptive_demote_above", "5000"}, {"adaptive_max_demotions", "0"}})
                       .value();

@@ -23,6 +23,28 @@ using testutil::wait_until;
 
 namespace {
 
+// A coroutine method: its synchronous part spins for `us` microseconds, then
+// it returns. The handler moves its ServerCall into the coroutine.
+struct Spinner {
+  virtual ~Spinner() = default;
+  virtual tern::Task<int> spin(int us) = 0;
+};
+
+}  // namespace
+
+TERN_SERVICE(Spinner, spin)
+
+namespace {
+
+struct SpinnerImpl : Spinner {
+  tern::Task<int> spin(int us) override {
+    auto end = std::chrono::steady_clock::now() + std::chrono::microseconds(us);
+    while (std::chrono::steady_clock::now() < end) {
+    }
+    co_return us;
+  }
+};
+
 // Where each request ran, in order: 'i' = an IO thread, 'p' = the pool.
 struct Places {
   std::mutex mu;
@@ -44,8 +66,9 @@ struct Places {
 tern::ServerOptions adaptive_options(Places& places, std::uint32_t promote_after) {
   tern::ServerOptions so;  // the default dispatcher
   so.adaptive.promote_after = promote_after;
-  so.adaptive.promote_below = 50ms;
+  so.adaptive.promote_below = 10ms;
   so.adaptive.demote_above = 20ms;
+  so.adaptive.demote_mean_above = 20ms;
   so.adaptive.max_demotions = 2;
   so.event_observer = places.observer();
   return so;
@@ -135,6 +158,58 @@ TEST(AdaptiveDispatch, AServiceWithItsOwnDispatcherIsNotAdaptive) {
   EXPECT_EQ(places.take(), "ppppp");
   EXPECT_EQ(server.stats().adaptive_promotions, 0u);
   server.shutdown(100ms);
+}
+
+// Found by a hostile trial: the names in the promotion/demotion and
+// blocked-IO log lines were read from a ServerCall the coroutine handler had
+// moved away (std::terminate). They come from the service table now.
+TEST(AdaptiveDispatch, CoroutineHandlersArePromotedAndDemotedWithTheirNamesLogged) {
+  Places places;
+  tern::ServerOptions so = adaptive_options(places, 4);
+  so.listen = "127.0.0.1:0";
+  so.io_threads = 1;
+  so.adaptive.demote_above = 20ms;
+  so.io_block_threshold = 1ms;
+  tern::Server server(so);
+  ASSERT_TRUE(server.expose<Spinner>(std::make_shared<SpinnerImpl>()).is_ok());
+  ASSERT_TRUE(server.start().is_ok());
+  std::vector<std::string> lines;
+  std::mutex mu;
+  tern::set_log_level(tern::LogLevel::kDebug);
+  tern::set_log_sink([&](tern::LogLevel, std::string_view m) {
+    std::lock_guard lock(mu);
+    if (m.find("adaptive dispatcher") != std::string_view::npos || m.find("blocked an IO") != std::string_view::npos) {
+      lines.emplace_back(m);
+    }
+  });
+  tern::Client client(one_io());
+  auto proxy = client.refer<Spinner>(direct(server)).value();
+  for (int i = 0; i < 4; ++i) ASSERT_EQ(proxy.call<&Spinner::spin>(0).value(), 0);
+  ASSERT_TRUE(wait_until([&] { return server.stats().adaptive_promotions == 1; }, 3s));
+  ASSERT_EQ(proxy.call<&Spinner::spin>(30000).value(), 30000);  // its synchronous part, on the IO thread
+  tern::set_log_sink(nullptr);
+  tern::set_log_level(tern::LogLevel::kInfo);
+  EXPECT_EQ(places.take(), "ppppi");
+  auto st = server.stats();
+  EXPECT_EQ(st.adaptive_demotions, 1u);
+  EXPECT_EQ(st.blocked_io_handlers, 1u);
+  ASSERT_EQ(lines.size(), 3u);
+  EXPECT_NE(lines[0].find("Spinner.spin ran 4 times in a row"), std::string::npos) << lines[0];
+  EXPECT_NE(lines[1].find("Spinner.spin held an IO thread"), std::string::npos) << lines[1];
+  EXPECT_NE(lines[2].find("handler Spinner.spin blocked an IO thread"), std::string::npos) << lines[2];
+  server.shutdown(100ms);
+}
+
+TEST(AdaptiveDispatch, ContradictoryOptionsAreRefusedAtStart) {
+  tern::ServerOptions so;
+  so.listen = "127.0.0.1:0";
+  so.adaptive.promote_below = 5000us;
+  so.adaptive.demote_above = 10us;
+  tern::Server server(so);
+  auto s = server.start();
+  EXPECT_EQ(s.code(), tern::StatusCode::kInvalidArgument);
+  EXPECT_NE(s.message().find("promote_below (5000 us) must be > 0 and at most demote_above (10 us)"),
+            std::string::npos) << s;
 }
 
 }  // namespace

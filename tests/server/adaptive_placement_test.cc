@@ -73,6 +73,30 @@ TEST(AdaptivePlacement, ALongRunOnTheIoThreadSendsItBackAndTheNextPromotionNeeds
   EXPECT_FALSE(p.runs_inline());
 }
 
+TEST(AdaptivePlacement, AMethodThatStartsBlockingBrieflyOnEveryCallIsSentBackByItsMean) {
+  AdaptivePlacement p(options(1));  // demote_mean_above: default 500 us
+  ASSERT_EQ(runs_until_promoted(p, 1us, 1), 1);
+  // 1 ms per call: under demote_above (2 ms), so only the mean can catch it:
+  // 1000 x (1 - (7/8)^k) > 500 from the 6th run.
+  for (int i = 1; i <= 5; ++i) ASSERT_EQ(p.record(true, 1ms), Change::kNone) << i;
+  EXPECT_EQ(p.record(true, 1ms), Change::kDemoted);
+  EXPECT_FALSE(p.runs_inline());
+  // The mean starts again after a demotion: promoted again, short runs keep it there.
+  ASSERT_EQ(runs_until_promoted(p, 1us, 100), 8);
+  for (int i = 0; i < 100; ++i) ASSERT_EQ(p.record(true, 50us), Change::kNone);
+  EXPECT_TRUE(p.runs_inline());
+}
+
+TEST(AdaptivePlacement, OptionsWhereARunIsShortAndTooLongAtOnceAreRefused) {
+  tern::AdaptiveDispatchOptions o;
+  EXPECT_TRUE(tern::validate_adaptive_options(o).is_ok());
+  o.promote_below = 600us;  // over demote_mean_above (500 us)
+  EXPECT_EQ(tern::validate_adaptive_options(o).code(), tern::StatusCode::kInvalidArgument);
+  o = {};
+  o.promote_below = 0us;
+  EXPECT_EQ(tern::validate_adaptive_options(o).code(), tern::StatusCode::kInvalidArgument);
+}
+
 TEST(AdaptivePlacement, PromoteAfterZeroNeverPromotes) {
   AdaptivePlacement p(options(0));
   EXPECT_EQ(p.runs_needed(), 0u);
@@ -82,7 +106,7 @@ TEST(AdaptivePlacement, PromoteAfterZeroNeverPromotes) {
 TEST(AdaptivePlacement, ShortRunsOnTheIoThreadKeepItThere) {
   AdaptivePlacement p(options(1));
   ASSERT_EQ(runs_until_promoted(p, 1us, 1), 1);
-  for (int i = 0; i < 1000; ++i) ASSERT_EQ(p.record(true, 1ms), Change::kNone);
+  for (int i = 0; i < 1000; ++i) ASSERT_EQ(p.record(true, 400us), Change::kNone);  // under both limits
   EXPECT_TRUE(p.runs_inline());
   EXPECT_EQ(p.demotions(), 0u);
 }
