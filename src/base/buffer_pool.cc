@@ -109,8 +109,11 @@ void BufferPool::recycle(std::string&& s) noexcept {
   std::string().swap(s);
 }
 
-std::string BufferPool::take(std::size_t capacity) noexcept {
-  if (capacity < kMinPooled || capacity > kMaxPooled) return std::string();
+namespace {
+// The smallest kept buffer of at least `capacity` bytes, unpoisoned, with the
+// size it was given back with; empty when none fits.
+std::string take_kept(std::size_t capacity) noexcept {
+  if (capacity < BufferPool::kMinPooled || capacity > BufferPool::kMaxPooled) return std::string();
   Pool& p = pool();
   std::lock_guard lock(p.mu);
   std::size_t best = p.free.size();
@@ -126,6 +129,21 @@ std::string BufferPool::take(std::size_t capacity) noexcept {
   unpoison(out);
   return out;
 }
+}  // namespace
+
+std::string BufferPool::take(std::size_t capacity) noexcept {
+  std::string out = take_kept(capacity);
+  out.clear();  // keeps the capacity
+  return out;
+}
+
+std::string BufferPool::take_sized(std::size_t size) noexcept {
+  std::string out = take_kept(size);
+  // No fill when the kept size covers `size` (a shrink only writes the
+  // terminator); capacity() >= size, so no allocation either way.
+  if (out.capacity() >= size) out.resize(size);
+  return out;
+}
 
 void BufferPool::give(std::string&& s) noexcept {
   std::size_t c = s.capacity();
@@ -133,7 +151,8 @@ void BufferPool::give(std::string&& s) noexcept {
     std::string().swap(s);
     return;
   }
-  s.clear();
+  // The size is kept: take_sized() hands the buffer out again without
+  // zeroing the bytes a resize would otherwise fill.
   Pool& p = pool();
   {
     std::lock_guard lock(p.mu);

@@ -229,8 +229,12 @@ struct ReferenceCore : std::enable_shared_from_this<ReferenceCore> {
   // every completion path; returns OK. A null `done` sends a oneway request
   // (counted as an attempt; nothing comes back, so nothing else is recorded)
   // and returns the channel's local failure, if any.
+  // `now`: the attempt's start (the invoker's latency and ejection clock);
+  // a call's first attempt passes the call's start, read microseconds before,
+  // instead of reading the clock again (issue #17); {} reads it here.
   static Status send_attempt(std::shared_ptr<EndpointInvoker> ep, std::string bytes, std::chrono::milliseconds timeout,
-                           const std::shared_ptr<CallControl>& control, cluster::AttemptDone done);
+                           const std::shared_ptr<CallControl>& control, cluster::AttemptDone done,
+                           std::chrono::steady_clock::time_point now = {});
   // Completes a call once: drops the caller's cancel hook, runs the filters
   // (with the request frame's size in bytes), then `done` — with `result`, or
   // with an empty OK when `empty` (failsafe: the filters saw the real outcome).

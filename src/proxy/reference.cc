@@ -278,7 +278,7 @@ void Reference::invoke(std::string_view method, std::string request, std::chrono
                                               started + budget, std::move(done), std::move(control),
                                               std::move(observer));
   if (early.is_ok()) {
-    core_->cluster->invoke(std::move(call));
+    ReferenceCall::start(std::move(call), *core_->cluster);
   } else {
     core_->cluster->fail(std::move(call), std::move(early));
   }

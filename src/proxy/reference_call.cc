@@ -45,14 +45,14 @@ AttemptKind observer_kind(cluster::AttemptKind k) {
 
 Status ReferenceCore::send_attempt(std::shared_ptr<EndpointInvoker> ep, std::string bytes,
                                    std::chrono::milliseconds timeout, const std::shared_ptr<CallControl>& control,
-                                   cluster::AttemptDone done) {
+                                   cluster::AttemptDone done, std::chrono::steady_clock::time_point now) {
   ep->attempts.fetch_add(1, std::memory_order_relaxed);
   if (!done) {
     // Oneway: nothing comes back, so no latency, no in-flight count and no
     // outcome for outlier ejection; only the attempt is counted.
     return ep->channel()->send_oneway(std::move(bytes));
   }
-  auto started = ep->clock().now();
+  auto started = now != std::chrono::steady_clock::time_point{} ? now : ep->clock().now();
   ep->ejector().on_attempt(started);
   ep->stats().active.fetch_add(1, std::memory_order_relaxed);
   auto channel = ep->channel();
@@ -100,8 +100,28 @@ ReferenceCall::~ReferenceCall() {
   BufferPool::recycle(std::move(request_));
 }
 
+namespace {
+// The call whose strategy runs synchronously under ReferenceCall::start() on
+// this thread (nested starts save and restore it).
+thread_local const ReferenceCall* t_starting = nullptr;
+}  // namespace
+
+void ReferenceCall::start(std::unique_ptr<ReferenceCall> call, cluster::Cluster& cluster) {
+  const ReferenceCall* outer = t_starting;
+  t_starting = call.get();
+  cluster.invoke(std::move(call));  // may settle and destroy the call: only its address is kept
+  t_starting = outer;
+}
+
+bool ReferenceCall::starting() const noexcept {
+  return t_starting == this && !attempted_.load(std::memory_order_acquire);
+}
+
 std::chrono::milliseconds ReferenceCall::remaining() const {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(deadline_ - core_->client->clock->now());
+  // Before the first attempt the call started microseconds ago: its start
+  // stands in for a clock read (issue #17).
+  auto now = starting() ? started_ : core_->client->clock->now();
+  return std::chrono::duration_cast<std::chrono::milliseconds>(deadline_ - now);
 }
 
 cluster::Selection ReferenceCall::select(const std::vector<std::string>& exclude) {
@@ -169,8 +189,12 @@ void ReferenceCall::send(std::shared_ptr<cluster::Invoker> invoker, cluster::Att
   } else {
     bytes = std::move(request_);
   }
+  // The first attempt starts when the call did (no second clock read).
+  auto now = starting() ? started_ : Clock::time_point{};
+  attempted_.store(true, std::memory_order_release);
   // Nothing of this call is touched after send_attempt: `done` may settle and destroy it.
-  (void)ReferenceCore::send_attempt(std::move(ep), std::move(bytes), options.timeout, options.control, std::move(done));
+  (void)ReferenceCore::send_attempt(std::move(ep), std::move(bytes), options.timeout, options.control, std::move(done),
+                                    now);
 }
 
 void ReferenceCall::schedule(std::chrono::milliseconds delay, detail::UniqueFunction<void()> fn) {

@@ -68,8 +68,10 @@ struct ServerCallAccess {
     c.release_slot();
   }
   // Runs the provider filters' on_request; their on_response runs when the call responds.
-  static Status run_filters(ServerCall& c, const std::vector<std::shared_ptr<ServerFilter>>& filters) {
-    c.started_ = std::chrono::steady_clock::now();
+  // `now` is the run's start (the latency the filters' on_response gets).
+  static Status run_filters(ServerCall& c, const std::vector<std::shared_ptr<ServerFilter>>& filters,
+                            std::chrono::steady_clock::time_point now) {
+    c.started_ = now;
     if (filters.empty()) return Status();
     c.filters_ = &filters;
     for (auto& f : filters) {

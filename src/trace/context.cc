@@ -2,6 +2,7 @@
 // (tern/trace/context.h), and the sampler (tern/trace/sampler.h).
 #include "tern/trace/context.h"
 
+#include <array>
 #include <chrono>
 #include <random>
 
@@ -21,20 +22,28 @@ void put_hex(std::uint64_t v, char* out, int digits) noexcept {
   }
 }
 
-// Lowercase hex only: the spec forbids uppercase in traceparent.
-int hex_value(char c) noexcept {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  return -1;
-}
+// Digit values of lowercase hex ('0'-'9', 'a'-'f'; the spec forbids
+// uppercase in traceparent); 0x10 marks every other byte.
+constexpr auto kHexValue = [] {
+  std::array<std::uint8_t, 256> t{};
+  t.fill(0x10);
+  for (int c = '0'; c <= '9'; ++c) t[static_cast<std::size_t>(c)] = static_cast<std::uint8_t>(c - '0');
+  for (int c = 'a'; c <= 'f'; ++c) t[static_cast<std::size_t>(c)] = static_cast<std::uint8_t>(c - 'a' + 10);
+  return t;
+}();
 
+// Branch-free per digit: a provider parses 50 random hex digits per traced
+// request, and the two-range compare mispredicted on about half of them
+// (6.5 % of the provider's CPU at 64 calls in flight, perf, issue #17).
 bool read_hex(std::string_view s, std::uint64_t* out) noexcept {
   std::uint64_t v = 0;
+  unsigned bad = 0;
   for (char c : s) {
-    int d = hex_value(c);
-    if (d < 0) return false;
-    v = (v << 4) | static_cast<std::uint64_t>(d);
+    unsigned d = kHexValue[static_cast<unsigned char>(c)];
+    bad |= d;
+    v = (v << 4) | (d & 0xF);
   }
+  if (bad & 0x10) return false;
   *out = v;
   return true;
 }

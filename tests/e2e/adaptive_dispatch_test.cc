@@ -3,6 +3,8 @@
 // proves short, blocks, and proves short again.
 #include <gtest/gtest.h>
 
+#include <cstdint>
+#include <ctime>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -37,9 +39,18 @@ TERN_SERVICE(Spinner, spin)
 namespace {
 
 struct SpinnerImpl : Spinner {
+  // Spins `us` microseconds of this thread's CPU time, not wall time: on a
+  // busy machine (tests run two at a time) a wall-time spin is partly spent
+  // preempted, which the adaptive dispatcher rightly does not count as
+  // holding the IO thread, so the demotion below depended on the load.
   tern::Task<int> spin(int us) override {
-    auto end = std::chrono::steady_clock::now() + std::chrono::microseconds(us);
-    while (std::chrono::steady_clock::now() < end) {
+    auto cpu_ns = [] {
+      timespec ts{};
+      clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+      return std::int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
+    };
+    const std::int64_t end = cpu_ns() + std::int64_t{us} * 1000;
+    while (cpu_ns() < end) {
     }
     co_return us;
   }

@@ -750,6 +750,70 @@ TEST(BufferPoolTest, ATakenBufferIsWritableToItsCapacity) {
   EXPECT_EQ(u.back(), 'y');
 }
 
+// take_sized() hands a kept buffer out at the asked size without writing its
+// bytes (the old contents show through), so a large body read straight into
+// it is not zeroed first; take() still hands it out empty.
+TEST(BufferPoolTest, TakeSizedKeepsTheOldBytesAndTakeEmpties) {
+  BufferPool::clear();
+  std::string kept(200 * 1024, 'k');
+  const char* kept_data = kept.data();
+  BufferPool::give(std::move(kept));
+  std::string t = BufferPool::take_sized(150 * 1024);
+  ASSERT_EQ(t.data(), kept_data);
+  ASSERT_EQ(t.size(), 150u * 1024);
+  EXPECT_EQ(t.find_first_not_of('k'), std::string::npos);  // not zeroed
+  BufferPool::give(std::move(t));
+  // Grows past the kept size: the new bytes are filled, the capacity reused.
+  std::string g = BufferPool::take_sized(180 * 1024);
+  ASSERT_EQ(g.data(), kept_data);
+  EXPECT_EQ(g.size(), 180u * 1024);
+  EXPECT_EQ(g.find_first_not_of('k'), 150u * 1024);
+  BufferPool::give(std::move(g));
+  std::string e = BufferPool::take(100 * 1024);
+  EXPECT_EQ(e.data(), kept_data);
+  EXPECT_TRUE(e.empty());
+  EXPECT_GE(e.capacity(), 200u * 1024);
+  // None fits: empty, nothing allocated.
+  EXPECT_TRUE(BufferPool::take_sized(300 * 1024).empty());
+  EXPECT_TRUE(BufferPool::take_sized(100).empty());  // below kMinPooled
+  BufferPool::clear();
+}
+
+// A large body read straight into a reused (not zeroed) pooled buffer, in
+// uneven pieces through read_target()/commit_read(), decodes to exactly the
+// sent bytes: none of the previous frame's bytes survive.
+TEST(BufferPoolTest, ADirectReadIntoAReusedBufferYieldsOnlyTheNewBody) {
+  BufferPool::clear();
+  std::string stale(1 << 20, 's');
+  BufferPool::give(std::move(stale));
+  const std::string body = pattern(700 * 1024, 9);
+  std::string wire = make_frame(FrameType::kRequest, 5, {}, body);
+  FrameDecoder d;
+  int frames = 0;
+  auto on_frame = [&](Frame&& f) {
+    ++frames;
+    EXPECT_EQ(f.header.request_id, 5u);
+    EXPECT_TRUE(f.body() == body);
+  };
+  ASSERT_TRUE(d.feed(std::string_view(wire).substr(0, kHeaderSize + 1000), on_frame).is_ok());
+  std::size_t at = kHeaderSize + 1000;
+  std::size_t piece = 4097;
+  while (at < wire.size()) {
+    std::span<char> target = d.read_target();
+    if (target.empty()) {  // the tail under kDirectReadMin goes through feed()
+      ASSERT_TRUE(d.feed(std::string_view(wire).substr(at), on_frame).is_ok());
+      break;
+    }
+    std::size_t n = std::min({piece, target.size(), wire.size() - at});
+    std::memcpy(target.data(), wire.data() + at, n);
+    d.commit_read(n, on_frame);
+    at += n;
+    piece = piece * 3 + 1;
+  }
+  EXPECT_EQ(frames, 1);
+  BufferPool::clear();
+}
+
 #if defined(__SANITIZE_ADDRESS__)
 #define TERN_TEST_ASAN 1
 #elif defined(__has_feature)

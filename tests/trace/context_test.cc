@@ -61,6 +61,36 @@ TEST(TraceContext, RejectsInvalidHeaders) {
   for (const char* b : bad) EXPECT_FALSE(parse_traceparent(b).has_value()) << b;
 }
 
+// Every byte value at every hex position: only '0'-'9' and 'a'-'f' parse,
+// and the parsed ids carry the digit's value at that position.
+TEST(TraceContext, EveryByteAtEveryHexPositionIsCheckedByTheParser) {
+  const std::string good = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+  int accepted = 0, refused = 0;
+  for (std::size_t pos = 0; pos < good.size(); ++pos) {
+    if (good[pos] == '-') continue;
+    for (int b = 0; b < 256; ++b) {
+      std::string t = good;
+      t[pos] = static_cast<char>(b);
+      bool hex = (b >= '0' && b <= '9') || (b >= 'a' && b <= 'f');
+      auto c = parse_traceparent(t);
+      if (!hex) {
+        EXPECT_FALSE(c.has_value()) << pos << " " << b;
+        ++refused;
+        continue;
+      }
+      ASSERT_TRUE(c.has_value()) << pos << " " << b;
+      ++accepted;
+      EXPECT_EQ(parse_traceparent(format_traceparent(*c)), c);  // round trip
+      if (pos >= 3 && pos < 19) {
+        int digit = b <= '9' ? b - '0' : b - 'a' + 10;
+        EXPECT_EQ((c->trace_id.hi >> (4 * (18 - pos))) & 0xF, static_cast<std::uint64_t>(digit));
+      }
+    }
+  }
+  EXPECT_EQ(accepted, 52 * 16);  // 52 hex positions (55 bytes, 3 dashes)
+  EXPECT_EQ(refused, 52 * 240);
+}
+
 TEST(TraceContext, AcceptsHigherVersionsByTheirVersion00Prefix) {
   auto c = parse_traceparent("01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-what-the-future-holds");
   ASSERT_TRUE(c.has_value());

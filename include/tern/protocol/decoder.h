@@ -176,9 +176,12 @@ Status FrameDecoder::feed(std::string_view data, OnFrame&& on_frame) {
       // plausible now and the exact size once that has been filled: a peer
       // sending bare headers that announce large bodies cannot pin memory it
       // never sends, and a large frame is copied at most once more.
-      frame_.payload = payload_need_ >= BufferPool::kMinPooled ? BufferPool::take(payload_need_)
+      // A pooled one comes sized (take_sized: not zeroed; every byte is
+      // written below or by a direct read before the frame is emitted).
+      frame_.payload = payload_need_ >= BufferPool::kMinPooled ? BufferPool::take_sized(payload_need_)
                                                                : BufferPool::take_local(payload_need_);
-      frame_.payload.reserve(std::min<std::size_t>(payload_need_, kInitialReserve));
+      if (frame_.payload.size() != payload_need_)
+        frame_.payload.reserve(std::min<std::size_t>(payload_need_, kInitialReserve));
       in_payload_ = true;
     }
     std::size_t take = std::min(payload_need_ - filled_, data.size());
