@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <ctime>
 #include <optional>
 #include <mutex>
 #include <string>
@@ -42,6 +43,13 @@ std::optional<std::chrono::system_clock::time_point> provider_start(const Invoke
   return std::chrono::system_clock::time_point(std::chrono::milliseconds(ms));
 }
 
+std::chrono::system_clock::time_point coarse_wall_now() {
+  timespec ts{};
+  clock_gettime(CLOCK_REALTIME_COARSE, &ts);
+  return std::chrono::system_clock::time_point(std::chrono::duration_cast<std::chrono::system_clock::duration>(
+      std::chrono::seconds(ts.tv_sec) + std::chrono::nanoseconds(ts.tv_nsec)));
+}
+
 }  // namespace
 
 namespace lb {
@@ -59,7 +67,9 @@ int effective_weight_at(const Invoker& invoker, const LoadBalancerOptions& optio
   // ahead cannot make an old provider look brand new.
   auto age = std::chrono::duration_cast<std::chrono::milliseconds>(now - invoker.discovered_at());
   if (auto start = provider_start(invoker)) {
-    auto wall = options.wall_now ? options.wall_now() : std::chrono::system_clock::now();
+    // A URL timestamp has millisecond resolution and warm-up lasts minutes:
+    // the coarse wall clock (a tick's resolution, no counter read) will do.
+    auto wall = options.wall_now ? options.wall_now() : coarse_wall_now();
     age = std::max(age, std::chrono::duration_cast<std::chrono::milliseconds>(wall - *start));
   }
   if (age >= warmup) return weight;
@@ -74,7 +84,7 @@ int effective_weight_at(const Invoker& invoker, const LoadBalancerOptions& optio
 }  // namespace lb
 
 int effective_weight(const Invoker& invoker, const LoadBalancerOptions& options) {
-  return lb::effective_weight_at(invoker, options, lb::lb_now(options));
+  return lb::effective_weight_at(invoker, options, lb::warmup_now(options));
 }
 
 void register_load_balancer(std::string name, LoadBalancerFactory factory) {

@@ -232,6 +232,21 @@ struct ReferenceCore : std::enable_shared_from_this<ReferenceCore> {
   // `now`: the attempt's start (the invoker's latency and ejection clock);
   // a call's first attempt passes the call's start, read microseconds before,
   // instead of reading the clock again (issue #17); {} reads it here.
+  // While an attempt's completion runs (send_attempt), the instant that
+  // attempt ended on this thread, so a call settled synchronously from it
+  // reuses that clock read for its filters' latency (complete()); {} outside.
+  // Nested scopes restore the outer instant.
+  class AttemptEndScope {
+   public:
+    explicit AttemptEndScope(std::chrono::steady_clock::time_point end) noexcept;
+    ~AttemptEndScope();
+    AttemptEndScope(const AttemptEndScope&) = delete;
+    AttemptEndScope& operator=(const AttemptEndScope&) = delete;
+    static std::chrono::steady_clock::time_point current() noexcept;
+
+   private:
+    std::chrono::steady_clock::time_point outer_;
+  };
   static Status send_attempt(std::shared_ptr<EndpointInvoker> ep, std::string bytes, std::chrono::milliseconds timeout,
                            const std::shared_ptr<CallControl>& control, cluster::AttemptDone done,
                            std::chrono::steady_clock::time_point now = {});

@@ -104,7 +104,12 @@ void ReferenceCore::complete(const std::shared_ptr<CallControl>& control, std::s
   if (control) control->clear_hook();
   auto& filters = client->options.filters;
   if (!filters.empty()) {
-    auto latency = client->clock->now() - started;
+    // Settled inside an attempt's completion: that attempt's end is now
+    // (not before this call started: a call started from another call's
+    // completion and failed at once reads the clock).
+    auto end = AttemptEndScope::current();
+    auto latency = (end >= started && end != std::chrono::steady_clock::time_point{} ? end : client->clock->now()) -
+                   started;
     CallBytes bytes;
     bytes.sent = request_bytes;
     if (r.frame.header.type == protocol::FrameType::kResponse) {

@@ -43,6 +43,16 @@ AttemptKind observer_kind(cluster::AttemptKind k) {
 
 }  // namespace
 
+namespace {
+thread_local std::chrono::steady_clock::time_point t_attempt_end{};
+}  // namespace
+
+ReferenceCore::AttemptEndScope::AttemptEndScope(std::chrono::steady_clock::time_point end) noexcept : outer_(t_attempt_end) {
+  t_attempt_end = end;
+}
+ReferenceCore::AttemptEndScope::~AttemptEndScope() { t_attempt_end = outer_; }
+std::chrono::steady_clock::time_point ReferenceCore::AttemptEndScope::current() noexcept { return t_attempt_end; }
+
 Status ReferenceCore::send_attempt(std::shared_ptr<EndpointInvoker> ep, std::string bytes,
                                    std::chrono::milliseconds timeout, const std::shared_ptr<CallControl>& control,
                                    cluster::AttemptDone done, std::chrono::steady_clock::time_point now) {
@@ -65,6 +75,9 @@ Status ReferenceCore::send_attempt(std::shared_ptr<EndpointInvoker> ep, std::str
     ep->stats().record_latency(latency);
     ep->ejector().on_result(ep->stats(), r.status, latency, now);
     ChannelAttemptResult result(r, *ep);
+    // A call this settles synchronously ends now: its filters' latency needs
+    // no second clock read (ReferenceCore::complete).
+    AttemptEndScope end(now);
     done(result);
   }, control);
   return Status();

@@ -56,11 +56,13 @@ struct LoadBalancerOptions {
   // Warm-up: a newly discovered provider's effective weight ramps linearly
   // from 1 to its weight over this period (as Dubbo). 0 disables. Default 10 min.
   std::chrono::milliseconds warmup{std::chrono::minutes(10)};
-  // Clock used for warm-up; defaults to steady_clock::now. Tests replace it.
+  // Clock used for warm-up; defaults to the coarse monotonic clock
+  // (CLOCK_MONOTONIC_COARSE, steady_clock's epoch at 1-4 ms resolution: no
+  // counter read per select()). Tests replace it.
   std::function<std::chrono::steady_clock::time_point()> now;
   // Wall clock compared with a provider URL's `timestamp` parameter (its start
-  // time, ms since the Unix epoch); defaults to system_clock::now. Tests
-  // replace it.
+  // time, ms since the Unix epoch); defaults to the coarse wall clock
+  // (CLOCK_REALTIME_COARSE). Tests replace it.
   std::function<std::chrono::system_clock::time_point()> wall_now;
 };
 

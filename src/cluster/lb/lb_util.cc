@@ -1,6 +1,7 @@
 // src/cluster/lb/lb_util.cc - see lb_util.h.
 #include "cluster/lb/lb_util.h"
 
+#include <ctime>
 #include <random>
 
 namespace tern::cluster::lb {
@@ -9,11 +10,20 @@ std::chrono::steady_clock::time_point lb_now(const LoadBalancerOptions& options)
   return options.now ? options.now() : std::chrono::steady_clock::now();
 }
 
+std::chrono::steady_clock::time_point warmup_now(const LoadBalancerOptions& options) {
+  if (options.now) return options.now();
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);  // steady_clock's epoch (CLOCK_MONOTONIC), a tick behind at most
+  return std::chrono::steady_clock::time_point(std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+      std::chrono::seconds(ts.tv_sec) + std::chrono::nanoseconds(ts.tv_nsec)));
+}
+
 std::int64_t collect_candidates(std::span<Invoker* const> invokers, const LoadBalancerOptions& options,
                                 std::vector<Candidate>& out) {
   out.clear();
   if (invokers.empty()) return 0;
-  const auto now = lb_now(options);
+  // No clock read when warm-up is off; a coarse one when it is on.
+  const auto now = options.warmup.count() > 0 ? warmup_now(options) : std::chrono::steady_clock::time_point{};
   std::int64_t total = 0;
   std::int64_t total_unavailable = 0;
   // One pass: available candidates are appended in order; unavailable ones

@@ -25,6 +25,13 @@ struct Candidate {
 // options.now() when set, else steady_clock::now().
 std::chrono::steady_clock::time_point lb_now(const LoadBalancerOptions& options);
 
+// The clock for warm-up: options.now() when set, else the coarse monotonic
+// clock (CLOCK_MONOTONIC_COARSE: steady_clock's epoch at a tick's resolution,
+// 1-4 ms, without the ~25 ns counter read per call of steady_clock::now(); a
+// warm-up lasts minutes). Read once per select(), and only while warm-up is
+// on (issue #17: one of a 16-byte call's six clock reads on the consumer).
+std::chrono::steady_clock::time_point warmup_now(const LoadBalancerOptions& options);
+
 // effective_weight() against a `now` read once per select() (so a select over
 // n invokers calls the clock once, not n times).
 int effective_weight_at(const Invoker& invoker, const LoadBalancerOptions& options,
@@ -34,7 +41,8 @@ int effective_weight_at(const Invoker& invoker, const LoadBalancerOptions& optio
 // order: those with effective weight > 0 that are available(); when none is
 // available, all those with effective weight > 0 (a call to an endpoint that
 // may be going away beats failing at once). Returns the sum of the weights.
-// Empty `out` means "return nullptr". O(n), one clock read.
+// Empty `out` means "return nullptr". O(n), one coarse clock read (none
+// with warm-up off).
 std::int64_t collect_candidates(std::span<Invoker* const> invokers, const LoadBalancerOptions& options,
                                 std::vector<Candidate>& out);
 
