@@ -2,6 +2,7 @@
 // a Transport (src/net/transport.h). The TLS layer is in connection_tls.cc.
 #include "tern/net/connection.h"
 
+#include <ctime>
 #include <span>
 
 #include <asio/post.hpp>
@@ -16,7 +17,16 @@
 namespace tern::net {
 namespace {
 
-std::int64_t now_ticks() { return std::chrono::steady_clock::now().time_since_epoch().count(); }
+// steady_clock ticks from CLOCK_MONOTONIC_COARSE (the same epoch as
+// steady_clock's CLOCK_MONOTONIC at a tick's resolution): read on every read
+// for heartbeats, which need seconds, not the ~25 ns counter read.
+std::int64_t now_ticks() {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+  return std::chrono::duration_cast<std::chrono::steady_clock::duration>(std::chrono::seconds(ts.tv_sec) +
+                                                                          std::chrono::nanoseconds(ts.tv_nsec))
+      .count();
+}
 
 std::mutex g_dial_hook_mu;
 std::shared_ptr<DialHook> g_dial_hook;  // guarded by g_dial_hook_mu

@@ -150,7 +150,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::string remote_text() const;
   // Bytes queued and not yet handed to the kernel.
   std::size_t queued_bytes() const noexcept { return queued_bytes_.load(std::memory_order_relaxed); }
-  // Monotonic time of the last successful read (for heartbeats).
+  // Monotonic time of the last successful read (for heartbeats), from the
+  // coarse monotonic clock (steady_clock's epoch, 1-4 ms behind at most; a
+  // heartbeat interval is seconds): no counter read per read (issue #17).
   std::chrono::steady_clock::time_point last_read() const noexcept {
     return std::chrono::steady_clock::time_point(
         std::chrono::steady_clock::duration(last_read_.load(std::memory_order_relaxed)));
