@@ -36,6 +36,9 @@ class TcpTransport final : public Transport {
     socket_.async_wait(asio::ip::tcp::socket::wait_read, std::move(done));
   }
 
+  void async_read_some(char* data, std::size_t size, ReadCompletion done) override {
+    socket_.async_read_some(asio::buffer(data, size), std::move(done));
+  }
   std::size_t read_some(char* data, std::size_t size, std::error_code& ec) override {
     return socket_.read_some(asio::buffer(data, size), ec);
   }

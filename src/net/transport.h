@@ -22,6 +22,7 @@
 #pragma once
 
 #include <asio/buffer.hpp>
+#include <asio/error.hpp>
 #include <asio/io_context.hpp>
 #include <asio/ip/tcp.hpp>
 
@@ -58,6 +59,28 @@ class Transport {
   // Completes when bytes, the end of the stream or an error can be read;
   // with operation_aborted once close() ran.
   virtual void async_wait_readable(Completion done) = 0;
+  // Reads into data[0, size) once bytes, the end of the stream or an error
+  // are there: `done(ec, n)` with n > 0 bytes, or an error (eof when the
+  // peer closed; operation_aborted once close() ran). data[0, size) stays
+  // valid until then. The default waits for readability, then read_some().
+  // TCP overrides it with a reactor read, which asks the kernel for nothing
+  // more than the read (an async_wait re-arms the socket in epoll with one
+  // epoll_ctl per wait, issue #17).
+  using ReadCompletion = detail::UniqueFunction<void(std::error_code, std::size_t)>;
+  virtual void async_read_some(char* data, std::size_t size, ReadCompletion done) {
+    async_wait_readable([this, data, size, done = std::move(done)](std::error_code ec) mutable {
+      if (ec) {
+        done(ec, 0);
+        return;
+      }
+      std::size_t n = read_some(data, size, ec);
+      if (ec == asio::error::would_block || ec == asio::error::try_again) {
+        async_read_some(data, size, std::move(done));  // woken with nothing to read: wait again
+        return;
+      }
+      done(ec, n);
+    });
+  }
   // Non-blocking read into data[0, size): the bytes read (> 0), or 0 with
   // `ec` = would_block/try_again (nothing now), eof (the peer closed), or
   // another error.

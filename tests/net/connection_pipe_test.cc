@@ -134,6 +134,37 @@ TEST(MemoryPipe, ReadsWaitsAndClose) {
   EXPECT_EQ(b->try_write("x", 1), -1);
 }
 
+// The read path switches between a wait plus reads into the IO thread's
+// buffer and reads into the connection's own 4 KiB buffer (after small
+// reads): small messages one at a time, a 100 KiB blob, small ones again,
+// then the peer's close: every byte arrives once, in order, and the close
+// reason is the peer's.
+TEST(ConnectionPipe, SmallAndLargeReadsInAnyOrderDeliverEveryByteOnce) {
+  LoopThread io;
+  Pair p(io.loop());
+  p.client->start();
+  p.server->start();
+  ASSERT_TRUE(wait_until([&] { return p.client->connected(); }));
+  std::string sent;
+  auto send_and_wait = [&](std::string m) {
+    sent += m;
+    ASSERT_TRUE(p.client->send(std::move(m)));
+    ASSERT_TRUE(wait_until([&] { return p.server_rec->received().size() == sent.size(); }));
+  };
+  for (int i = 0; i < 50; ++i) send_and_wait("m" + std::to_string(i) + ";");
+  std::string blob(100 * 1024, '\0');
+  for (std::size_t i = 0; i < blob.size(); ++i) blob[i] = static_cast<char>('a' + i % 26);
+  send_and_wait(blob);
+  for (int i = 0; i < 50; ++i) send_and_wait(std::string(static_cast<std::size_t>(1 + i * 97 % 5000), 'x'));
+  send_and_wait(blob);
+  send_and_wait("end");
+  EXPECT_EQ(p.server_rec->received(), sent);
+  p.client->close();
+  ASSERT_TRUE(wait_until([&] { return p.server_rec->close_count() == 1; }));
+  std::lock_guard lock(p.server_rec->mu);
+  EXPECT_EQ(p.server_rec->reason.message(), "connection closed by peer pipe:client");
+}
+
 TEST(ConnectionPipe, BytesBothWaysAndEachSideReportsItsCloseOnce) {
   LoopThread io;
   Pair p(io.loop(), {}, {}, 1);

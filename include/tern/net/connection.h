@@ -5,10 +5,13 @@
 // (dial(), adopt(socket)), or for tests an in-memory pipe
 // (src/net/memory_transport.h) given to the Transport overloads.
 //
-// Bytes only: framing is the protocol layer's business (DESIGN §2). Reading
-// waits for readability, then reads into the IO thread's shared 64 KiB buffer
-// until the socket is drained, handing every chunk to the Handler on the
-// connection's IO thread (no read buffer per connection). Writing: send() appends to a queue
+// Bytes only: framing is the protocol layer's business (DESIGN §2). Reading:
+// a connection that has not sent anything yet waits for readability (no read
+// buffer of its own, so idle connections stay cheap); once it has, it keeps
+// a 4 KiB buffer and a reactor read into it (no epoll_ctl per read, which a
+// wait costs). Either way it then reads into the IO thread's shared 64 KiB
+// buffer until the socket is drained, handing every chunk to the Handler on
+// the connection's IO thread. Writing: send() appends to a queue
 // from any thread; the queue is flushed by the IO thread in one gathered write
 // (writev) of everything queued so far, so N responses produced while handling
 // one read leave in one syscall (DESIGN §11).
@@ -162,6 +165,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   Connection(std::unique_ptr<Transport> transport, bool dialled, Options options);
   void do_connect();
   void do_read();
+  // A read readiness (`first` bytes already in own_read_, or a wait that
+  // completed): reads until drained; false once the connection closed.
+  bool on_readable(std::error_code ec, std::size_t first, bool waited);
   void flush();
   void release_written();
   void close_in_loop(Status reason);
@@ -191,6 +197,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
   mutable std::mutex reason_mu_;
   Status close_reason_;                   // guarded by reason_mu_; first non-OK reason
   std::atomic<std::int64_t> last_read_{0};
+  // The connection's own read buffer, from its first bytes read on (not
+  // with TLS); loop thread only. See do_read().
+  static constexpr std::size_t kOwnReadBuffer = 4096;
+  std::unique_ptr<char[]> own_read_;
+  bool own_next_ = false;  // the next read goes into own_read_ (the last ones were small)
 
   std::mutex write_mu_;
   std::vector<std::string> queue_;        // guarded by write_mu_
