@@ -18,6 +18,7 @@
 
 #include "driver/generator.h"
 #include "tern/client.h"
+#include "tern/net/io_context_pool.h"  // ChannelPool::io(): the client's loop
 #include "common/echo_service.h"
 
 namespace bench {

@@ -17,11 +17,14 @@
 // Completions run on the connection's IO thread (or inline in call() when the
 // call fails before being sent): keep them short and never block in them.
 // Thread safety: all methods may be called from any thread.
+//
+// Headers: no Asio. The loop is only named (asio::io_context is declared
+// below), the IO threads are net::IoContextPool (tern/net/io_context_pool.h,
+// include it to use ChannelPool::io()), and resolution, timers and sockets
+// live in src/client.
 #pragma once
 
-#include <asio/io_context.hpp>
-#include <asio/ip/tcp.hpp>
-
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -33,7 +36,6 @@
 #include "tern/detail/unique_function.h"
 #include "tern/dispatcher.h"
 #include "tern/future.h"
-#include "tern/net/io_context_pool.h"
 #include "tern/protocol/decoder.h"
 #include "tern/protocol/frame.h"
 #include "tern/result.h"
@@ -102,7 +104,16 @@ struct ChannelOptions {
   std::string protocol = "tern";
 };
 
+}  // namespace tern
+
+namespace asio {
+class io_context;
+}
+
+namespace tern {
+
 namespace net {
+class IoContextPool;
 class TlsContext;
 }
 namespace rpc {
@@ -171,6 +182,9 @@ class Channel : public std::enable_shared_from_this<Channel> {
   friend class rpc::ChannelSession;
   // A call (or oneway request) waiting for its host name to resolve.
   struct Waiting;
+  // The outcome of resolving the endpoint: an Asio TCP endpoint or why not
+  // (defined in channel.cc, so this header needs no Asio).
+  struct Resolved;
   // Blocking: resolves a host name on the calling thread (without mu_); only
   // open_stream() uses it.
   std::shared_ptr<rpc::ChannelSession> session();
@@ -178,12 +192,12 @@ class Channel : public std::enable_shared_from_this<Channel> {
   // literal; null when a host name must be resolved first.
   std::shared_ptr<rpc::ChannelSession> ready_session_locked();
   // mu_ held: dials `ep` (or a session failed with its status) as session_.
-  std::shared_ptr<rpc::ChannelSession> dial_locked(const Result<asio::ip::tcp::endpoint>& ep);
+  std::shared_ptr<rpc::ChannelSession> dial_locked(const Resolved& ep);
   // Queues `w` until the host name resolves, starting one resolution for all
   // waiters (asynchronous: never on the caller's thread).
   void wait_for_resolution(std::shared_ptr<Waiting> w);
   void start_resolve();
-  void on_resolved(Result<asio::ip::tcp::endpoint> ep);
+  void on_resolved(Resolved ep);
   // Removes waiter `id` and completes it with `why`; false if it was gone.
   bool fail_waiting(std::uint64_t id, Status why);
   void fail_all_waiting(const Status& why);
@@ -232,7 +246,8 @@ class ChannelPool {
   std::shared_ptr<Channel> get(const HostPort& endpoint, std::string_view protocol = "tern");
   // Fails every pending call with CANCELLED "consumer shut down" and stops the IO threads.
   void shutdown();
-  net::IoContextPool& io() noexcept { return io_; }
+  // The IO threads (complete type in tern/net/io_context_pool.h).
+  net::IoContextPool& io() noexcept { return *io_; }
 
   // Totals over every channel of the pool.
   struct Stats {
@@ -246,7 +261,7 @@ class ChannelPool {
   Stats stats() const;
 
  private:
-  net::IoContextPool io_;
+  std::unique_ptr<net::IoContextPool> io_;  // never null
   ChannelOptions options_;
   std::unique_ptr<rpc::ThreadPool> pool_;
   std::shared_ptr<net::TlsContext> tls_;

@@ -72,7 +72,7 @@
 #include <vector>
 
 #include "tern/reflect.h"
-#include "tern/serialization/json_codec.h"  // is_protobuf_message_v
+#include "tern/serialization/protobuf_message.h"  // is_protobuf_message_v, no protobuf header
 #include "tern/service.h"
 #include "tern/service_stream.h"
 

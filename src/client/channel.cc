@@ -21,6 +21,7 @@
 #include "rpc/thread_pool.h"
 #include "tern/log.h"
 #include "tern/net/connection.h"
+#include "tern/net/io_context_pool.h"
 #include "tern/protocol/compression.h"
 #include "tern/net/tls_context.h"
 
@@ -586,6 +587,10 @@ Channel::~Channel() {
   if (s) s->close(Status(StatusCode::kCancelled, "consumer shut down"));
 }
 
+struct Channel::Resolved {
+  Result<asio::ip::tcp::endpoint> ep;
+};
+
 struct Channel::Waiting {
   explicit Waiting(asio::io_context& loop) : timer(loop) {}
   std::string request;
@@ -603,10 +608,11 @@ std::shared_ptr<rpc::ChannelSession> Channel::ready_session_locked() {
   std::error_code ec;
   auto addr = asio::ip::make_address(endpoint_.host, ec);
   if (ec) return nullptr;  // a host name: resolve first, without mu_
-  return dial_locked(asio::ip::tcp::endpoint(addr, endpoint_.port));
+  return dial_locked(Resolved{asio::ip::tcp::endpoint(addr, endpoint_.port)});
 }
 
-std::shared_ptr<rpc::ChannelSession> Channel::dial_locked(const Result<asio::ip::tcp::endpoint>& ep) {
+std::shared_ptr<rpc::ChannelSession> Channel::dial_locked(const Resolved& resolved) {
+  const Result<asio::ip::tcp::endpoint>& ep = resolved.ep;
   rpc::SessionOptions so{options_.limits, options_.heartbeat_interval, options_.max_concurrent_streams};
   auto s = std::make_shared<rpc::ChannelSession>(weak_from_this(), loop_, so);
   const bool grpc = options_.protocol == "grpc";
@@ -636,7 +642,7 @@ std::shared_ptr<rpc::ChannelSession> Channel::session() {
   // Resolved without mu_: a slow DNS answer must not block stats(),
   // connected() or shutdown(). Only open_stream() comes here; calls and
   // oneway requests wait for an asynchronous resolution instead.
-  auto ep = resolve(endpoint_);
+  Resolved ep{resolve(endpoint_)};
   std::lock_guard lock(mu_);
   if (shut_down_) return nullptr;
   if (session_ && !session_->closed() && !session_->goaway_.load()) return session_;  // another caller dialed
@@ -707,7 +713,7 @@ void Channel::start_resolve() {
     // The test seam blocks like a system resolver: its own thread.
     std::thread([weak, hook, hp = endpoint_] {
       auto ep = (*hook)(hp);
-      if (auto self = weak.lock()) self->on_resolved(std::move(ep));
+      if (auto self = weak.lock()) self->on_resolved(Resolved{std::move(ep)});
     }).detach();
     return;
   }
@@ -719,14 +725,14 @@ void Channel::start_resolve() {
         auto self = weak.lock();
         if (!self) return;
         if (ec || results.empty()) {
-          self->on_resolved(Status(StatusCode::kUnavailable, "cannot resolve " + host + ": " + ec.message()));
+          self->on_resolved(Resolved{Status(StatusCode::kUnavailable, "cannot resolve " + host + ": " + ec.message())});
         } else {
-          self->on_resolved(results.begin()->endpoint());
+          self->on_resolved(Resolved{results.begin()->endpoint()});
         }
       });
 }
 
-void Channel::on_resolved(Result<asio::ip::tcp::endpoint> ep) {
+void Channel::on_resolved(Resolved ep) {
   std::unordered_map<std::uint64_t, std::shared_ptr<Waiting>> batch;
   std::shared_ptr<rpc::ChannelSession> s;
   Status reason;
@@ -926,7 +932,7 @@ Channel::Stats Channel::stats() const {
 // ChannelPool
 
 ChannelPool::ChannelPool(std::size_t io_threads, ChannelOptions options)
-    : io_(io_threads, "tern-cli-io"), options_(std::move(options)) {
+    : io_(std::make_unique<net::IoContextPool>(io_threads, "tern-cli-io")), options_(std::move(options)) {
   auto policy = dispatch_policy(options_.dispatcher);
   bool needs_pool = false;
   if (policy) {
@@ -945,7 +951,7 @@ ChannelPool::ChannelPool(std::size_t io_threads, ChannelOptions options)
       status_ = ctx.status();
     }
   }
-  io_.start();
+  io_->start();
 }
 
 ChannelPool::~ChannelPool() { shutdown(); }
@@ -958,7 +964,7 @@ std::shared_ptr<Channel> ChannelPool::get(const HostPort& endpoint, std::string_
   if (it != channels_.end()) return it->second;
   ChannelOptions options = options_;
   options.protocol = grpc ? "grpc" : "tern";
-  auto ch = std::make_shared<Channel>(io_.next(), endpoint, std::move(options), pool_.get(), tls_);
+  auto ch = std::make_shared<Channel>(io_->next(), endpoint, std::move(options), pool_.get(), tls_);
   if (shut_down_) ch->shutdown(Status(StatusCode::kCancelled, "consumer shut down"));
   channels_.emplace(key, ch);
   return ch;
@@ -992,20 +998,20 @@ void ChannelPool::shutdown() {
   }
   for (auto& [k, ch] : chans) ch->shutdown(Status(StatusCode::kCancelled, "consumer shut down"));
   // Let the loops run the close handlers (which complete pending calls), then stop.
-  for (std::size_t i = 0; i < io_.size(); ++i) {
+  for (std::size_t i = 0; i < io_->size(); ++i) {
     std::promise<void> done;
     auto f = done.get_future();
-    asio::post(io_.at(i), [&done] { done.set_value(); });
+    asio::post(io_->at(i), [&done] { done.set_value(); });
     f.wait_for(std::chrono::seconds(2));
   }
   // Second round: close handlers posted by the first round.
-  for (std::size_t i = 0; i < io_.size(); ++i) {
+  for (std::size_t i = 0; i < io_->size(); ++i) {
     std::promise<void> done;
     auto f = done.get_future();
-    asio::post(io_.at(i), [&done] { done.set_value(); });
+    asio::post(io_->at(i), [&done] { done.set_value(); });
     f.wait_for(std::chrono::seconds(2));
   }
-  io_.stop();
+  io_->stop();
   if (pool_) pool_->stop(true);
 }
 

@@ -18,6 +18,7 @@
 #include "tern/client.h"
 #include "tern/contract.h"
 #include "tern/governance.h"
+#include "tern/net/io_context_pool.h"
 #include "tern/cluster/cluster.h"
 #include "tern/cluster/invoker.h"
 #include "tern/cluster/load_balancer.h"

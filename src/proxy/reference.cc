@@ -20,6 +20,7 @@
 #include "tern/cluster/load_balancer.h"
 #include "tern/cluster/router.h"
 #include "tern/log.h"
+#include "tern/net/io_context_pool.h"
 #include "tern/server_context.h"
 
 namespace tern {

@@ -36,6 +36,13 @@
 // Thread safety: send(), close(), is_open() and the accessors may be called
 // from any thread. Handler callbacks run on the connection's IO thread, never
 // concurrently with each other, and on_close() runs exactly once.
+//
+// Headers: this header keeps Asio (io_context, ip::tcp, steady_timer),
+// because a Connection is an Asio reactor object: it is dialled to an
+// asio::ip::tcp::endpoint, adopts an accepted socket and owns its connect
+// timer. It is the transport layer's interface for src/ (server, channel,
+// session) and for the transport's tests; no other public header includes it,
+// so a program that uses Client, Server or Provider compiles no Asio header.
 #pragma once
 
 #include <asio/io_context.hpp>

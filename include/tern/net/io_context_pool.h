@@ -7,6 +7,14 @@
 //
 // Thread safety: next()/size()/in_loop_thread() may be called from any
 // thread; start()/stop() from one controlling thread.
+//
+// Headers: this header keeps Asio (io_context, executor_work_guard), because
+// the pool is made of Asio loops and hands them out (next(), at()) for code
+// that posts to them or runs sockets and timers on them: the transport
+// (src/net), the server and the channel (src/), tests and benchmarks that
+// drive a loop. No other public header includes it; tern/channel.h only
+// declares net::IoContextPool (ChannelPool::io()), so a program that uses
+// Client, Server or Provider compiles no Asio header.
 #pragma once
 
 #include <asio/executor_work_guard.hpp>

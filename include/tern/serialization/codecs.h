@@ -20,6 +20,17 @@
 //
 // Both return INVALID_ARGUMENT "unsupported serialization id N" for ids this
 // build does not handle (0 raw is not typed).
+//
+// Headers: the three codecs are compiled in, because the provider answers in
+// whatever serialization a request names (`tern call` speaks JSON to every
+// typed method) and a reference picks its serialization at run time from a
+// URL or a config file. Choosing the codecs by which headers a translation
+// unit included would give one inline template (Proxy<I>::encode<M>, a
+// method's handler) different bodies in different translation units, so the
+// linker would keep one at random. What this header costs: msgpack-cxx and
+// nlohmann/json; no google/protobuf header (protobuf_codec.h and the protobuf
+// glue of the other two codecs go through protobuf_message.h, out of line),
+// and no Asio.
 #pragma once
 
 #include <cstdint>

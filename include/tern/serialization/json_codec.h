@@ -17,9 +17,9 @@
 // underlying integer; std::optional as null or the value; std::vector as an
 // array; std::map/unordered_map with string keys as an object; TERN_STRUCT
 // types as an object keyed by field name (tern/reflect.h: unknown fields are
-// ignored, missing fields keep their defaults); protobuf messages
-// (google::protobuf::Message subclasses) through protobuf's own JSON mapping
-// (MessageToJsonString / JsonStringToMessage, unknown fields ignored).
+// ignored, missing fields keep their defaults); protobuf messages (Message
+// subclasses) through protobuf's JSON mapping (unknown fields ignored), out of
+// line (protobuf_message.h): this header includes no google/protobuf header.
 //
 // Untrusted input: decoding never throws and never crashes. Nesting deeper
 // than kMaxDepth (64) is refused before parsing; a parse error, a wrong type
@@ -31,8 +31,6 @@
 // Thread safety: stateless; call from any thread.
 #pragma once
 
-#include <google/protobuf/message.h>
-#include <google/protobuf/util/json_util.h>
 #include <nlohmann/json.hpp>
 
 #include <cmath>
@@ -51,15 +49,7 @@
 
 #include "tern/reflect.h"
 #include "tern/result.h"
-
-namespace tern::serialization {
-
-// True for protobuf message classes (what ProtobufCodec and protobuf's JSON
-// mapping accept).
-template <typename T>
-inline constexpr bool is_protobuf_message_v = std::is_base_of_v<google::protobuf::Message, std::remove_cvref_t<T>>;
-
-}  // namespace tern::serialization
+#include "tern/serialization/protobuf_message.h"
 
 // --- nlohmann glue: std::optional and protobuf messages ---------------------
 // nlohmann/json 3.11 has no std::optional support; TERN_STRUCT fields and
@@ -82,18 +72,16 @@ template <typename T>
 struct adl_serializer<T, std::enable_if_t<tern::serialization::is_protobuf_message_v<T>>> {
   static void to_json(json& j, const T& v) {
     std::string s;
-    if (!google::protobuf::util::MessageToJsonString(v, &s).ok()) {
+    if (!tern::serialization::pb::to_json(v, &s)) {
       j = nullptr;
       return;
     }
     j = json::parse(s, nullptr, /*allow_exceptions=*/false);
   }
   static void from_json(const json& j, T& v) {
-    google::protobuf::util::JsonParseOptions opts;
-    opts.ignore_unknown_fields = true;
-    auto st = google::protobuf::util::JsonStringToMessage(j.dump(), &v, opts);
-    if (!st.ok()) {
-      throw json::other_error::create(501, "protobuf " + v.GetTypeName() + ": " + std::string(st.message()), &j);
+    std::string error;
+    if (!tern::serialization::pb::from_json(j.dump(), v, &error)) {
+      throw json::other_error::create(501, "protobuf " + tern::serialization::pb::type_name(v) + ": " + error, &j);
     }
   }
 };
@@ -270,10 +258,8 @@ bool from_json(const nlohmann::json& j, T& v, const std::string& path, Error& e)
     return ok;
   } else if constexpr (is_protobuf_message_v<T>) {
     // Usually an object; well-known types map to strings, numbers, arrays.
-    google::protobuf::util::JsonParseOptions opts;
-    opts.ignore_unknown_fields = true;
-    auto st = google::protobuf::util::JsonStringToMessage(j.dump(), &v, opts);
-    if (!st.ok()) return fail(e, path, "protobuf " + v.GetTypeName() + ": " + std::string(st.message()));
+    std::string error;
+    if (!pb::from_json(j.dump(), v, &error)) return fail(e, path, "protobuf " + pb::type_name(v) + ": " + error);
     return true;
   } else {
     try {
@@ -302,7 +288,7 @@ template <typename Writer, typename T>
 void write_value(Writer& out, const T& v) {
   std::string s;
   if constexpr (is_protobuf_message_v<T>) {
-    if (!google::protobuf::util::MessageToJsonString(v, &s).ok()) s = "null";
+    if (!pb::to_json(v, &s)) s = "null";
   } else {
     nlohmann::json j;
     if constexpr (std::is_enum_v<T>) {

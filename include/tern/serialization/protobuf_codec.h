@@ -22,12 +22,14 @@
 // UTF-8) are silenced while a body is parsed (google::protobuf::LogSilencer,
 // which also silences other threads' protobuf warnings for that moment).
 //
+// Headers: this one includes no google/protobuf header (protobuf_message.h
+// declares what it needs; the message operations are out of line in
+// tern_serialization), so including it, or codecs.h, costs nothing to a
+// program without protobuf types. A program with protobuf types has their
+// generated .pb.h, which brings protobuf's own headers.
+//
 // Thread safety: stateless; call from any thread.
 #pragma once
-
-#include <google/protobuf/io/coded_stream.h>
-#include <google/protobuf/message.h>
-#include <google/protobuf/stubs/logging.h>
 
 #include <cstdint>
 #include <string>
@@ -37,7 +39,7 @@
 #include <utility>
 
 #include "tern/result.h"
-#include "tern/serialization/json_codec.h"  // is_protobuf_message_v
+#include "tern/serialization/protobuf_message.h"
 
 namespace tern::serialization {
 
@@ -73,7 +75,7 @@ struct ProtobufCodec {
     } else if constexpr (sizeof...(Args) == 1) {
       if (!parse(bytes, std::get<0>(out))) {
         return Status(StatusCode::kInvalidArgument,
-                      "argument 1 of 1: malformed protobuf " + std::get<0>(out).GetTypeName());
+                      "argument 1 of 1: malformed protobuf " + pb::type_name(std::get<0>(out)));
       }
       return out;
     } else {
@@ -106,21 +108,19 @@ struct ProtobufCodec {
                   "ProtobufCodec: the result must be a protobuf message (a google::protobuf::Message "
                   "subclass); use the msgpack or json serialization for other types");
     T v;
-    if (!parse(bytes, v)) return Status(StatusCode::kInvalidArgument, "result: malformed protobuf " + v.GetTypeName());
+    if (!parse(bytes, v)) return Status(StatusCode::kInvalidArgument, "result: malformed protobuf " + pb::type_name(v));
     return v;
   }
 
  private:
   template <typename Writer>
   static void write_message(Writer& out, const google::protobuf::Message& m) {
-    std::string s;
-    m.SerializeToString(&s);
+    std::string s = pb::serialize(m);
     out.write(s.data(), s.size());
   }
   template <typename Writer>
   static void write_delimited(Writer& out, const google::protobuf::Message& m) {
-    std::string s;
-    m.SerializeToString(&s);
+    std::string s = pb::serialize(m);
     char prefix[10];
     std::size_t n = 0;
     std::uint64_t size = s.size();
@@ -133,16 +133,11 @@ struct ProtobufCodec {
     out.write(s.data(), s.size());
   }
 
-  static bool parse(std::string_view bytes, google::protobuf::Message& m) {
-    if (bytes.size() > static_cast<std::size_t>(INT32_MAX)) return false;
-    // protobuf logs an ERROR line for each proto3 string field holding
-    // invalid UTF-8 before it fails the parse: a peer could make a provider
-    // write one log line per request. The failure reaches the caller as
-    // INVALID_ARGUMENT instead; LogSilencer (one atomic counter) is what
-    // protobuf offers for code that triggers such messages.
-    google::protobuf::LogSilencer quiet;
-    return m.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()));
-  }
+  // protobuf logs an ERROR line for each proto3 string field holding
+  // invalid UTF-8 before it fails the parse: a peer could make a provider
+  // write one log line per request. The failure reaches the caller as
+  // INVALID_ARGUMENT instead (pb::parse_quietly silences protobuf's log).
+  static bool parse(std::string_view bytes, google::protobuf::Message& m) { return pb::parse_quietly(bytes, m); }
 
   // Reads one varint length prefix; false if truncated, over 10 bytes, or
   // naming more bytes than remain.
@@ -176,7 +171,7 @@ struct ProtobufCodec {
       return;
     }
     if (!parse(rest.substr(0, size), std::get<I>(out))) {
-      err = Status(StatusCode::kInvalidArgument, where + "malformed protobuf " + std::get<I>(out).GetTypeName());
+      err = Status(StatusCode::kInvalidArgument, where + "malformed protobuf " + pb::type_name(std::get<I>(out)));
       return;
     }
     rest.remove_prefix(size);
