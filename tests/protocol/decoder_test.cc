@@ -564,6 +564,51 @@ TEST(FrameDecoderSkip, OversizeResponseBodyIsSkippedAndFramingKept) {
   }
 }
 
+// Found by a hostile trial: a response over max_body whose metadata is
+// 16 KiB or more was read straight into its buffer (read_target) and handed
+// on by commit_read(), which never started skipping the body, so the body
+// was decoded as frames (a ping hidden in it was answered). Read the way
+// Connection does (read_target when it offers a target, else feed), the body
+// is skipped whole and only the frame behind it follows.
+TEST(FrameDecoderSkip, ASkippedBodyIsNeverDecodedWhateverTheMetadataSize) {
+  Limits limits;
+  limits.max_body = 1000;
+  const std::string hidden = make_frame(FrameType::kPing, 0x1234, {}, "");
+  std::string body = hidden + std::string(5000, 'Z');
+  for (std::size_t meta_size : {std::size_t(1000), std::size_t(20000), std::size_t(40000), std::size_t(65000)}) {
+    std::string big = make_frame(FrameType::kResponse, 5, {{"k", std::string(meta_size, 'm')}}, body);
+    std::string next = make_frame(FrameType::kResponse, 6, {}, std::string(10, 'c'));
+    std::string wire = big + next;
+    for (std::size_t first : {std::size_t(24), std::size_t(124), std::size_t(4096)}) {
+      FrameDecoder d(limits);
+      d.set_skip_oversize_responses(true);
+      std::vector<Frame> got;
+      auto on_frame = [&](Frame&& f) { got.push_back(std::move(f)); };
+      ASSERT_TRUE(d.feed(std::string_view(wire).substr(0, first), on_frame).is_ok());
+      std::size_t at = first;
+      while (at < wire.size()) {
+        std::span<char> target = d.read_target();
+        std::size_t n = std::min<std::size_t>(target.empty() ? 65536 : target.size(), wire.size() - at);
+        if (target.empty()) {
+          ASSERT_TRUE(d.feed(std::string_view(wire).substr(at, n), on_frame).is_ok()) << meta_size << " " << first;
+        } else {
+          std::memcpy(target.data(), wire.data() + at, n);
+          d.commit_read(n, on_frame);
+        }
+        at += n;
+      }
+      ASSERT_EQ(got.size(), 2u) << meta_size << " " << first;
+      EXPECT_EQ(got[0].header.request_id, 5u);
+      EXPECT_TRUE(FrameDecoder::body_skipped(got[0]));
+      EXPECT_EQ(find_meta(got[0].meta(), "k").size(), meta_size);
+      EXPECT_EQ(got[1].header.type, FrameType::kResponse);  // not the hidden ping
+      EXPECT_EQ(got[1].header.request_id, 6u);
+      EXPECT_FALSE(FrameDecoder::body_skipped(got[1]));
+      EXPECT_EQ(got[1].body(), std::string(10, 'c'));
+    }
+  }
+}
+
 TEST(FrameDecoderSkip, OtherFrameTypesOverTheLimitStillFailTheStream) {
   Limits limits;
   limits.max_body = 1000;

@@ -203,7 +203,11 @@ Status FrameDecoder::feed(std::string_view data, OnFrame&& on_frame) {
 }
 
 inline std::span<char> FrameDecoder::read_target() {
-  if (!in_payload_ || !error_.is_ok() || skip_left_ > 0) return {};
+  // Not for a frame whose body is skipped: its metadata goes through feed(),
+  // whose emit() then starts discarding the body (commit_read() would hand
+  // the frame on and decode the skipped body as frames: found by a hostile
+  // trial, a response with 16 KiB or more of metadata over max_body).
+  if (!in_payload_ || !error_.is_ok() || skip_left_ > 0 || skip_body_) return {};
   std::size_t left = payload_need_ - filled_;
   if (left < kDirectReadMin) return {};
   if (frame_.payload.size() != payload_need_) {
