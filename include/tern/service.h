@@ -14,11 +14,28 @@
 // a method is a visible, explicit act. Methods must not be overloaded (the
 // member pointer &Calculator::add must be unambiguous). Arguments are taken
 // by value or const reference; results by value; a method may also return
-// tern::Result<T> to answer with an explicit error status. A method whose one
+// tern::Result<T> to answer with an explicit error status.
+//
+// Borrowing (no copy of large strings on the provider): a std::string_view
+// parameter points into the request (MessagePack) or into a string decoded
+// for the call (JSON), valid until the handler returns, or until its
+// tern::Task completes; keep a copy to use it later. A std::string_view
+// result must point into memory that is still valid when the handler
+// returns or its Task completes (a std::string_view parameter, the
+// service's own data); it is encoded then. Both travel as strings, so a
+// consumer may declare std::string where the provider has std::string_view
+// (same contract), and a consumer's Proxy returns a std::string_view result
+// as std::string. Only as the parameter or result itself, not inside a
+// container or struct. An echo taking and returning std::string_view copies
+// the body once on the provider (into the response), where std::string in
+// and out copies it twice (into the argument, into the response).
+//
+// A method whose one
 // parameter is tern::ServerStream<Req, Resp>& is a stream method instead
 // (TERN_STREAM_KIND declares its kind; tern/service_stream.h).
 #pragma once
 
+#include <string>
 #include <string_view>
 #include <tuple>
 #include <type_traits>
@@ -102,9 +119,24 @@ struct UnwrapResult<::tern::Task<T>> {
 
 }  // namespace detail
 
-// The value type a call of `Method` produces (Result<T> and Task<T> unwrapped to T).
+namespace detail {
+// A result that borrows (std::string_view, a provider's answer pointing into
+// its request) reaches a consumer as the value it owns (std::string).
+template <typename T>
+struct ConsumerValue {
+  using type = T;
+};
+template <>
+struct ConsumerValue<std::string_view> {
+  using type = std::string;
+};
+}  // namespace detail
+
+// The value type a call of `Method` produces for a consumer (Result<T> and
+// Task<T> unwrapped to T; a std::string_view result arrives as std::string).
 template <auto Method>
-using method_result_t = typename detail::UnwrapResult<typename detail::MemberFn<decltype(Method)>::Return>::type;
+using method_result_t =
+    typename detail::ConsumerValue<typename detail::UnwrapResult<typename detail::MemberFn<decltype(Method)>::Return>::type>::type;
 
 template <auto Method>
 using method_args_t = typename detail::MemberFn<decltype(Method)>::Args;

@@ -1,5 +1,5 @@
 // Compiles the C++ snippets of docs/call-modes.md, docs/configuration.md,
-// docs/streaming.md, docs/grpc.md and docs/getting-started.md (extracted by doc_snippets.cmake) and runs
+// docs/streaming.md, docs/grpc.md, docs/getting-started.md and docs/serialization.md (extracted by doc_snippets.cmake) and runs
 // the call-mode, streaming and gRPC ones against real providers, checking what they print.
 #include <gtest/gtest.h>
 
@@ -10,6 +10,8 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <map>
+#include <mutex>
 #include <future>
 #include <iostream>
 #include <memory>
@@ -39,6 +41,7 @@ struct DocSnippet {
 #include "streaming_snippets.inc"
 #include "grpc_snippets.inc"
 #include "getting_started_snippets.inc"
+#include "serialization_snippets.inc"
 
 namespace {
 
@@ -219,6 +222,14 @@ TEST_F(DocSnippets, GettingStartedStatusCodeTestRunsAndSignalExampleCompiles) {
   EXPECT_TRUE(getting_started_snippets()[0].run);
   EXPECT_FALSE(getting_started_snippets()[1].run);
   EXPECT_EQ(getting_started_snippets()[0].fn(calc_, *client_, impl_), 0);
+}
+
+// docs/serialization.md: the std::string_view provider and its consumer run
+// (1 MiB echoed from the request, a borrowed blob kept by copy).
+TEST_F(DocSnippets, SerializationBorrowingExampleRuns) {
+  ASSERT_EQ(serialization_snippets().size(), 1u);
+  EXPECT_TRUE(serialization_snippets()[0].run);
+  EXPECT_EQ(serialization_snippets()[0].fn(calc_, *client_, impl_), 0);
 }
 
 }  // namespace

@@ -901,5 +901,58 @@ TEST(Malformed, RandomBytesGetAValueOrInvalidArgument) {
               raw_js_value.values, raw_js_value.errors);
 }
 
+// A std::string_view decodes without a copy: it points into the payload, for
+// a str and for a bin; anything else is the usual typed error.
+TEST(Msgpack, StringViewBorrowsFromThePayload) {
+  static_assert(MsgpackCodec::kBorrowsStrings);
+  Sink s;
+  std::string big(70000, 'x');
+  big[0] = '\0';
+  big.back() = '\xff';
+  MsgpackCodec::encode_args(s, std::string_view("hi"), 7, std::string_view(big));
+  auto r = MsgpackCodec::decode_args<std::string_view, int, std::string_view>(s.data);
+  ASSERT_TRUE(r.has_value()) << r.status();
+  const auto& [a, n, b] = *r;
+  EXPECT_EQ(a, "hi");
+  EXPECT_EQ(n, 7);
+  EXPECT_EQ(b, big);
+  auto inside = [&](std::string_view v) {
+    return v.data() >= s.data.data() && v.data() + v.size() <= s.data.data() + s.data.size();
+  };
+  EXPECT_TRUE(inside(a));
+  EXPECT_TRUE(inside(b));
+
+  std::vector<unsigned char> bin = {0, 1, 2, 254, 255};
+  Sink sb;
+  MsgpackCodec::encode_args(sb, bin);
+  auto rb = MsgpackCodec::decode_args<std::string_view>(sb.data);
+  ASSERT_TRUE(rb.has_value()) << rb.status();
+  EXPECT_EQ(std::get<0>(*rb), std::string_view("\0\1\2\xfe\xff", 5));
+
+  Sink si;
+  MsgpackCodec::encode_args(si, 5);
+  auto ri = MsgpackCodec::decode_args<std::string_view>(si.data);
+  ASSERT_FALSE(ri.has_value());
+  EXPECT_EQ(ri.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(ri.status().message(), "argument 1 of 1: expected string, received integer 5");
+}
+
+// A std::string_view encodes as the string it views, in both codecs, so a
+// consumer declaring std::string reads what a provider's view answered.
+TEST(AllCodecs, StringViewEncodesAsAString) {
+  std::string text = "say \"hi\"\n";
+  Sink m;
+  MsgpackCodec::encode_value(m, std::string_view(text));
+  auto rm = MsgpackCodec::decode_value<std::string>(m.data);
+  ASSERT_TRUE(rm.has_value()) << rm.status();
+  EXPECT_EQ(*rm, text);
+  Sink j;
+  JsonCodec::encode_value(j, std::string_view(text));
+  EXPECT_EQ(j.data, R"("say \"hi\"\n")");
+  auto rj = JsonCodec::decode_value<std::string>(j.data);
+  ASSERT_TRUE(rj.has_value()) << rj.status();
+  EXPECT_EQ(*rj, text);
+}
+
 }  // namespace
 }  // namespace tern::serialization

@@ -14,6 +14,9 @@
 // thread. A Task<T> method is started there and answered when the
 // coroutine completes, on whichever thread resumed it last; the handler
 // moves the call into shared ownership for that time.
+// std::string_view parameters borrow (tern/service.h, "Borrowing"): they are
+// decoded into views of the request (MessagePack) or into strings decoded for
+// the call (JSON), kept, with the request, until a Task method completes.
 #pragma once
 
 #include <exception>
@@ -53,11 +56,37 @@ inline Status current_exception_status() {
   }
 }
 
+// Whether Codec decodes a std::string_view pointing into the payload
+// (MsgpackCodec::kBorrowsStrings) rather than not at all.
+template <typename Codec>
+inline constexpr bool kBorrowsStrings = requires { requires Codec::kBorrowsStrings; };
+
+// What a parameter of type T is decoded into before the call: T itself, but
+// a std::string_view parameter is decoded into a std::string_view into the
+// request where the codec borrows (MessagePack), else into a std::string
+// (JSON strings may be escaped) that the call's std::string_view points into.
+template <typename Codec, typename T>
+struct ArgStorage {
+  using type = T;
+};
+template <typename Codec>
+struct ArgStorage<Codec, std::string_view> {
+  using type = std::conditional_t<kBorrowsStrings<Codec>, std::string_view, std::string>;
+};
+
+template <typename Tuple>
+struct HasBorrowedArg;
+template <typename... A>
+struct HasBorrowedArg<std::tuple<A...>> : std::bool_constant<(std::is_same_v<A, std::string_view> || ...)> {};
+
 template <typename Codec, typename Tuple>
 struct ArgsDecoder;
 template <typename Codec, typename... A>
 struct ArgsDecoder<Codec, std::tuple<A...>> {
-  static Result<std::tuple<A...>> decode(std::string_view bytes) { return Codec::template decode_args<A...>(bytes); }
+  using Stored = std::tuple<typename ArgStorage<Codec, A>::type...>;
+  static Result<Stored> decode(std::string_view bytes) {
+    return Codec::template decode_args<typename ArgStorage<Codec, A>::type...>(bytes);
+  }
 };
 
 // The handler of TERN_SERVICE method M (a member function pointer of
@@ -72,15 +101,27 @@ MethodHandler make_method_handler(std::shared_ptr<Impl> impl) {
     // Protobuf is refused up front for methods whose types are not all messages.
     using Value = typename UnwrapResult<R>::type;
     Status s = serialization::with_method_codec<Value, Args>(call.serialization(), call.method(), [&]<typename Codec>() -> Status {
-      auto args = ArgsDecoder<Codec, Args>::decode(call.body());
-      if (!args.has_value()) return args.status();
-      auto invoke = [&]() -> decltype(auto) {
-        return std::apply([&](auto&... a) -> decltype(auto) { return ((*impl).*M)(std::move(a)...); }, *args);
-      };
+      using Decoder = ArgsDecoder<Codec, Args>;
       if constexpr (IsTask<R>::value) {
         using X = typename R::value_type;
         // Coroutine handler: own the call, answer when the coroutine finishes.
+        // Decoded from the owned call, so borrowed arguments point into the
+        // request that the completion below keeps alive; the arguments
+        // themselves live as long when a parameter borrows from them.
         auto owned = std::make_shared<ServerCall>(std::move(call));
+        auto decoded = Decoder::decode(owned->body());
+        if (!decoded.has_value()) {
+          owned->fail(decoded.status());
+          return Status();
+        }
+        using Stored = typename Decoder::Stored;
+        constexpr bool kKeepArgs = HasBorrowedArg<Args>::value;
+        std::shared_ptr<Stored> kept;
+        Stored* args = &*decoded;
+        if constexpr (kKeepArgs) {
+          kept = std::make_shared<Stored>(std::move(*decoded));
+          args = kept.get();
+        }
         ServerContext::Scope scope(&owned->context());
         R task = [&]() -> R {
           try {
@@ -93,7 +134,7 @@ MethodHandler make_method_handler(std::shared_ptr<Impl> impl) {
             throw;
           }
         }();
-        std::move(task).start([owned](Result<X> r) {
+        std::move(task).start([owned, kept = std::move(kept)](Result<X> r) {
           ServerContext::Scope inner(&owned->context());
           if (owned->oneway()) return;
           if (!r.has_value()) {
@@ -113,25 +154,32 @@ MethodHandler make_method_handler(std::shared_ptr<Impl> impl) {
           if (!es.is_ok()) owned->fail(es);
         });
         return Status();
-      } else if constexpr (std::is_void_v<R>) {
-        invoke();
-        if (call.oneway()) return Status();
-        auto b = call.start_response();
-        Codec::encode_void(b);
-        call.respond(std::move(b));
-      } else if constexpr (UnwrapResult<R>::kIsResult) {
-        R r = invoke();
-        if (call.oneway()) return Status();
-        if (!r.has_value()) return r.status();
-        auto b = call.start_response();
-        Codec::encode_value(b, *r);
-        call.respond(std::move(b));
       } else {
-        R r = invoke();
-        if (call.oneway()) return Status();
-        auto b = call.start_response();
-        Codec::encode_value(b, r);
-        call.respond(std::move(b));
+        auto args = Decoder::decode(call.body());
+        if (!args.has_value()) return args.status();
+        auto invoke = [&]() -> decltype(auto) {
+          return std::apply([&](auto&... a) -> decltype(auto) { return ((*impl).*M)(std::move(a)...); }, *args);
+        };
+        if constexpr (std::is_void_v<R>) {
+          invoke();
+          if (call.oneway()) return Status();
+          auto b = call.start_response();
+          Codec::encode_void(b);
+          call.respond(std::move(b));
+        } else if constexpr (UnwrapResult<R>::kIsResult) {
+          R r = invoke();
+          if (call.oneway()) return Status();
+          if (!r.has_value()) return r.status();
+          auto b = call.start_response();
+          Codec::encode_value(b, *r);
+          call.respond(std::move(b));
+        } else {
+          R r = invoke();
+          if (call.oneway()) return Status();
+          auto b = call.start_response();
+          Codec::encode_value(b, r);
+          call.respond(std::move(b));
+        }
       }
       return Status();
     });

@@ -13,7 +13,10 @@
 // infinities, which JSON numbers cannot carry, as the strings "NaN",
 // "Infinity" and "-Infinity", as in protobuf's JSON mapping; decoding a
 // floating-point value accepts those strings too); bool; std::string
-// (UTF-8; invalid bytes are replaced by U+FFFD when encoding); enums as their
+// (UTF-8; invalid bytes are replaced by U+FFFD when encoding; a
+// std::string_view encodes as a string, and a provider's std::string_view
+// parameter is decoded into a std::string the handler's call borrows from,
+// tern/detail/method_handler.h); enums as their
 // underlying integer; std::optional as null or the value; std::vector as an
 // array; std::map/unordered_map with string keys as an object; TERN_STRUCT
 // types as an object keyed by field name (tern/reflect.h: unknown fields are
@@ -159,6 +162,9 @@ inline bool fail(Error& e, std::string path, std::string what) {
 // nlohmann's from_json (errors still reported, never thrown).
 template <typename T>
 bool from_json(const nlohmann::json& j, T& v, const std::string& path, Error& e) {
+  static_assert(!std::is_same_v<T, std::string_view>,
+                "std::string_view is a parameter or result type only (not inside a vector, map, optional, tuple "
+                "or struct): a JSON string may be escaped, so it cannot borrow from the payload");
   using nlohmann::json;
   if constexpr (std::is_same_v<T, bool>) {
     if (!j.is_boolean()) return fail(e, path, std::string("expected a boolean, got ") + type_name(j));
@@ -297,7 +303,8 @@ void write_value(Writer& out, const T& v) {
       j = v;
     }
     // Strings, integers and booleans hold no float: skip the walk.
-    if constexpr (!std::is_same_v<T, std::string> && !std::is_integral_v<T> && !std::is_enum_v<T>) {
+    if constexpr (!std::is_same_v<T, std::string> && !std::is_same_v<T, std::string_view> &&
+                  !std::is_integral_v<T> && !std::is_enum_v<T>) {
       name_non_finite(j);
     }
     s = j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);

@@ -5,6 +5,9 @@
 // a result as one MessagePack value (nil for void). Supported types: what
 // msgpack-cxx supports (integers, floating point, bool, std::string, vectors,
 // maps, std::optional, tuples) plus TERN_STRUCT types (tern/reflect.h).
+// std::string_view encodes as a string and decodes without a copy, pointing
+// into the payload (kBorrowsStrings): a provider's std::string_view parameter
+// borrows the request's bytes (tern/detail/method_handler.h).
 //
 // Protobuf messages (google::protobuf::Message subclasses) travel as a
 // MessagePack bin holding the message's binary protobuf encoding, so stubs
@@ -133,7 +136,7 @@ std::string expected_name() {
     return std::string(std::is_signed_v<T> ? "int" : "uint") + std::to_string(sizeof(T) * 8);
   } else if constexpr (std::is_floating_point_v<T>) {
     return "float" + std::to_string(sizeof(T) * 8);
-  } else if constexpr (std::is_same_v<T, std::string>) {
+  } else if constexpr (std::is_same_v<T, std::string> || std::is_same_v<T, std::string_view>) {
     return "string";
   } else if constexpr (IsOptional<T>::value) {
     return expected_name<typename T::value_type>() + " or nil";
@@ -266,6 +269,12 @@ bool read(const msgpack::object& o, T& v, const std::string& path, Error& e) {
   } else if constexpr (std::is_same_v<T, std::string>) {
     if (o.type == object_type::STR) v.assign(o.via.str.ptr, o.via.str.size);
     else if (o.type == object_type::BIN) v.assign(o.via.bin.ptr, o.via.bin.size);
+    else return mismatch<T>(o, path, e);
+    return true;
+  } else if constexpr (std::is_same_v<T, std::string_view>) {
+    // Borrowed: points into the payload unpack() parsed (MsgpackCodec::kBorrowsStrings).
+    if (o.type == object_type::STR) v = std::string_view(o.via.str.ptr, o.via.str.size);
+    else if (o.type == object_type::BIN) v = std::string_view(o.via.bin.ptr, o.via.bin.size);
     else return mismatch<T>(o, path, e);
     return true;
   } else if constexpr (IsOptional<T>::value) {
@@ -417,6 +426,11 @@ inline std::string describe(std::string_view prefix, const Error& e) {
 struct MsgpackCodec {
   static constexpr std::uint8_t kId = 3;  // protocol::SerializationId::kMsgpack
   static constexpr std::string_view kName = "msgpack";
+  // A std::string_view decoded by decode_args/decode_value points into the
+  // payload it was decoded from (a STR or BIN is not copied): valid while
+  // those bytes are. The provider's method handler relies on it for
+  // std::string_view parameters (tern/detail/method_handler.h).
+  static constexpr bool kBorrowsStrings = true;
 
   // Appends the argument array to `out` (anything with write(const char*, size_t)).
   template <typename Writer, typename... Args>
