@@ -112,6 +112,8 @@ class io_context;
 
 namespace tern {
 
+class Clock;  // src/base/clock.h (internal): a steady clock tests can advance
+
 namespace net {
 class IoContextPool;
 class TlsContext;
@@ -128,8 +130,16 @@ class Channel : public std::enable_shared_from_this<Channel> {
   // (shared by a ChannelPool's channels); when options.tls.enabled and it is
   // null, the channel loads options.tls itself, and if that fails every call
   // fails with its INVALID_ARGUMENT (see status()).
+  // `clock` (internal, src/base/clock.h; null = the steady clock) is the
+  // channel's time: the reconnect backoff (available()), the deadlines of
+  // calls waiting for a host name's resolution, and its connections'
+  // sessions (rpc::SessionOptions::clock: call deadlines, the heartbeat
+  // decision). It must outlive the channel; tests pass a FakeClock. With a
+  // clock other than the steady clock, set heartbeat_interval to 0: the
+  // heartbeat compares the clock with the connection's last read, which is
+  // steady time (net::Connection::last_read).
   Channel(asio::io_context& loop, HostPort endpoint, ChannelOptions options, rpc::ThreadPool* pool = nullptr,
-          std::shared_ptr<net::TlsContext> tls = nullptr);
+          std::shared_ptr<net::TlsContext> tls = nullptr, const Clock* clock = nullptr);
   ~Channel();
 
   // Sends `request` (a complete frame from FrameBuilder; its request id and
@@ -167,7 +177,9 @@ class Channel : public std::enable_shared_from_this<Channel> {
   bool connected() const;
   // False for options.reconnect_backoff after a connection failed (see
   // ChannelOptions::reconnect_backoff) unless a connection succeeded since;
-  // true otherwise, also before the first connect. Lock-free; thread-safe.
+  // true otherwise, also before the first connect. The backoff is measured
+  // on the channel's clock, which is read only while one is in progress.
+  // Lock-free; thread-safe.
   bool available() const noexcept;
 
   struct Stats {
@@ -200,6 +212,11 @@ class Channel : public std::enable_shared_from_this<Channel> {
   void on_resolved(Resolved ep);
   // Removes waiter `id` and completes it with `why`; false if it was gone.
   bool fail_waiting(std::uint64_t id, Status why);
+  // Loop thread: arms waiter `id`'s timer for the time left until its
+  // deadline on clock_, and fails it with DEADLINE_EXCEEDED once clock_ has
+  // reached the deadline (fired earlier on that clock, e.g. a test clock that
+  // stood still, it waits again while the waiter is listed). Keeps `w` alive.
+  void arm_waiting_timer(std::uint64_t id, std::shared_ptr<Waiting> w);
   void fail_all_waiting(const Status& why);
   void observe(DispatchEvent e);
   void run_event(DispatchEvent e, detail::UniqueFunction<void()> fn);
@@ -210,6 +227,7 @@ class Channel : public std::enable_shared_from_this<Channel> {
   DispatchPolicy policy_;
   rpc::ThreadPool* pool_ = nullptr;
   std::shared_ptr<net::TlsContext> tls_;  // null = plain TCP
+  const Clock* clock_;                    // never null; see the constructor
   Status status_;                         // immutable after construction
   mutable std::mutex mu_;
   std::shared_ptr<rpc::ChannelSession> session_;  // guarded by mu_
@@ -222,7 +240,8 @@ class Channel : public std::enable_shared_from_this<Channel> {
   std::atomic<std::uint64_t> late_{0};
   std::atomic<std::uint64_t> timeouts_{0};
   std::atomic<std::uint64_t> connects_{0};
-  // steady_clock ticks until which the channel is unavailable; 0 = available.
+  // Ticks of clock_ (time_since_epoch) until which the channel is
+  // unavailable (the reconnect backoff); 0 = available.
   std::atomic<std::int64_t> down_until_{0};
 };
 
@@ -234,7 +253,10 @@ class ChannelPool {
   // back to "execution" (validate with dispatch_policy() first). With
   // options.tls.enabled the TLS files are loaded here, once; a failure is
   // kept in status() and every channel's calls fail with it.
-  ChannelPool(std::size_t io_threads, ChannelOptions options);
+  // `clock` (null = the steady clock) is every channel's clock (see
+  // Channel's constructor); it must outlive the pool. ClientCore passes
+  // the client's.
+  ChannelPool(std::size_t io_threads, ChannelOptions options, const Clock* clock = nullptr);
   ~ChannelPool();  // shutdown()
 
   // OK, or INVALID_ARGUMENT naming the TLS file that did not load and why.
@@ -265,6 +287,7 @@ class ChannelPool {
   ChannelOptions options_;
   std::unique_ptr<rpc::ThreadPool> pool_;
   std::shared_ptr<net::TlsContext> tls_;
+  const Clock* clock_ = nullptr;  // handed to every channel; null = the steady clock
   Status status_;
   mutable std::mutex mu_;
   std::unordered_map<std::string, std::shared_ptr<Channel>> channels_;

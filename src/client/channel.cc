@@ -12,6 +12,7 @@
 #include <map>
 #include <vector>
 
+#include "base/clock.h"
 #include "client/deadline_queue.h"
 #include "client/resolve_hook.h"
 #include "rpc/protocol_log.h"
@@ -395,7 +396,7 @@ class ChannelSession : public Session {
     bool failure = !reason.is_ok() && reason.code() != StatusCode::kCancelled && !goaway_.load();
     if (failure) {
       if (auto ch = channel_.lock(); ch && ch->options_.reconnect_backoff.count() > 0) {
-        auto until = Clock::now() + ch->options_.reconnect_backoff;
+        auto until = ch->clock_->now() + ch->options_.reconnect_backoff;  // the channel's clock (available())
         ch->down_until_.store(std::max<std::int64_t>(1, until.time_since_epoch().count()), std::memory_order_release);
       }
     }
@@ -554,8 +555,13 @@ Result<asio::ip::tcp::endpoint> resolve(const HostPort& hp) {
 }  // namespace
 
 Channel::Channel(asio::io_context& loop, HostPort endpoint, ChannelOptions options, rpc::ThreadPool* pool,
-                 std::shared_ptr<net::TlsContext> tls)
-    : loop_(loop), endpoint_(std::move(endpoint)), options_(std::move(options)), pool_(pool), tls_(std::move(tls)) {
+                 std::shared_ptr<net::TlsContext> tls, const Clock* clock)
+    : loop_(loop),
+      endpoint_(std::move(endpoint)),
+      options_(std::move(options)),
+      pool_(pool),
+      tls_(std::move(tls)),
+      clock_(clock ? clock : &Clock::steady()) {
   auto p = dispatch_policy(options_.dispatcher);
   policy_ = p ? *p : *dispatch_policy("execution");
   if (options_.tls.enabled && !tls_) {
@@ -595,7 +601,7 @@ struct Channel::Waiting {
   explicit Waiting(asio::io_context& loop) : timer(loop) {}
   std::string request;
   bool oneway = false;
-  rpc::Clock::time_point deadline;
+  Clock::time_point deadline;  // on clock_
   CallCompletion done;  // empty for a oneway request
   std::shared_ptr<CallControl> control;
   asio::steady_timer timer;  // fails the waiter at its deadline; touched on the loop only
@@ -613,7 +619,7 @@ std::shared_ptr<rpc::ChannelSession> Channel::ready_session_locked() {
 
 std::shared_ptr<rpc::ChannelSession> Channel::dial_locked(const Resolved& resolved) {
   const Result<asio::ip::tcp::endpoint>& ep = resolved.ep;
-  rpc::SessionOptions so{options_.limits, options_.heartbeat_interval, options_.max_concurrent_streams};
+  rpc::SessionOptions so{options_.limits, options_.heartbeat_interval, options_.max_concurrent_streams, clock_};
   auto s = std::make_shared<rpc::ChannelSession>(weak_from_this(), loop_, so);
   const bool grpc = options_.protocol == "grpc";
   if (grpc) s->use_grpc(endpoint_.to_string());
@@ -690,16 +696,32 @@ void Channel::wait_for_resolution(std::shared_ptr<Waiting> w) {
   // from whoever removes the waiter); its handler owns the waiter until it
   // runs. A deadline already past fires at once.
   asio::post(loop_, [weak = weak_from_this(), id, w] {
-    w->timer.expires_at(w->deadline);
-    w->timer.async_wait([weak, id, w](std::error_code ec) {
-      if (ec) return;
-      if (auto self = weak.lock()) {
-        self->fail_waiting(id, Status(StatusCode::kDeadlineExceeded,
-                                      "deadline exceeded while resolving " + self->endpoint_.host, false));
-      }
-    });
+    if (auto self = weak.lock()) self->arm_waiting_timer(id, w);
   });
   if (start) start_resolve();
+}
+
+void Channel::arm_waiting_timer(std::uint64_t id, std::shared_ptr<Waiting> w) {
+  // Relative to the channel's clock, so a test clock's deadline maps onto the real wait.
+  w->timer.expires_after(std::max(w->deadline - clock_->now(), Clock::duration::zero()));
+  w->timer.async_wait([weak = weak_from_this(), id, w](std::error_code ec) {
+    if (ec) return;
+    auto self = weak.lock();
+    if (!self) return;
+    if (self->clock_->now() < w->deadline) {
+      // Not yet on the channel's clock: waits again while the waiter is
+      // listed (a removal after this check posts a cancel that runs later).
+      bool listed = false;
+      {
+        std::lock_guard lock(self->mu_);
+        listed = self->waiting_.count(id) > 0;
+      }
+      if (listed) self->arm_waiting_timer(id, w);
+      return;
+    }
+    self->fail_waiting(id, Status(StatusCode::kDeadlineExceeded,
+                                  "deadline exceeded while resolving " + self->endpoint_.host, false));
+  });
 }
 
 void Channel::start_resolve() {
@@ -748,7 +770,7 @@ void Channel::on_resolved(Resolved ep) {
       s = dial_locked(ep);
     }
   }
-  const auto now = rpc::Clock::now();
+  const auto now = clock_->now();
   for (auto& entry : batch) {
     auto& w = entry.second;  // not a structured binding: clang < 16 cannot capture one
     asio::post(loop_, [w] { w->timer.cancel(); });
@@ -825,7 +847,7 @@ void Channel::call(std::string request, std::chrono::milliseconds timeout, CallC
     // instead of resolving here (this may be an IO thread).
     auto w = std::make_shared<Waiting>(loop_);
     w->request = std::move(request);
-    w->deadline = rpc::Clock::now() + timeout;
+    w->deadline = clock_->now() + timeout;
     w->done = std::move(done);
     w->control = control;
     wait_for_resolution(std::move(w));
@@ -849,7 +871,7 @@ Status Channel::send_oneway(std::string request) {
     auto w = std::make_shared<Waiting>(loop_);
     w->request = std::move(request);
     w->oneway = true;
-    w->deadline = rpc::Clock::now() + options_.connect_timeout;
+    w->deadline = clock_->now() + options_.connect_timeout;
     wait_for_resolution(std::move(w));
     return Status();
   }
@@ -906,7 +928,7 @@ void Channel::shutdown(Status reason) {
 bool Channel::available() const noexcept {
   std::int64_t until = down_until_.load(std::memory_order_acquire);
   if (until == 0) return true;
-  return rpc::Clock::now().time_since_epoch().count() >= until;  // a connect clears it earlier
+  return clock_->now().time_since_epoch().count() >= until;  // a connect clears it earlier
 }
 
 bool Channel::connected() const {
@@ -931,8 +953,8 @@ Channel::Stats Channel::stats() const {
 // ---------------------------------------------------------------------------
 // ChannelPool
 
-ChannelPool::ChannelPool(std::size_t io_threads, ChannelOptions options)
-    : io_(std::make_unique<net::IoContextPool>(io_threads, "tern-cli-io")), options_(std::move(options)) {
+ChannelPool::ChannelPool(std::size_t io_threads, ChannelOptions options, const Clock* clock)
+    : io_(std::make_unique<net::IoContextPool>(io_threads, "tern-cli-io")), options_(std::move(options)), clock_(clock) {
   auto policy = dispatch_policy(options_.dispatcher);
   bool needs_pool = false;
   if (policy) {
@@ -964,7 +986,7 @@ std::shared_ptr<Channel> ChannelPool::get(const HostPort& endpoint, std::string_
   if (it != channels_.end()) return it->second;
   ChannelOptions options = options_;
   options.protocol = grpc ? "grpc" : "tern";
-  auto ch = std::make_shared<Channel>(io_->next(), endpoint, std::move(options), pool_.get(), tls_);
+  auto ch = std::make_shared<Channel>(io_->next(), endpoint, std::move(options), pool_.get(), tls_, clock_);
   if (shut_down_) ch->shutdown(Status(StatusCode::kCancelled, "consumer shut down"));
   channels_.emplace(key, ch);
   return ch;

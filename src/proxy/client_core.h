@@ -31,17 +31,20 @@
 namespace tern {
 
 struct ClientCore {
-  // `clock` (tests pass a FakeClock) must outlive the core.
+  // `clock` (tests pass a FakeClock) must outlive the core. The channels
+  // read it too; with a clock other than the steady clock set
+  // options.channel.heartbeat_interval to 0 (see tern::Channel).
   explicit ClientCore(ClientOptions o, const Clock& clock_in = Clock::steady())
-      : options(std::move(o)), clock(&clock_in), channels(options.io_threads, options.channel) {
+      : options(std::move(o)), clock(&clock_in), channels(options.io_threads, options.channel, clock) {
     if (options.tracing) trace::install_tracing(options.filters, options.tracer);
     for (std::size_t i = 0; i < channels.io().size(); ++i) {
       timers.push_back(std::make_shared<rpc::LoopTimers>(channels.io().at(i), *clock));
     }
   }
   ClientOptions options;
-  // The time of the references' deadlines, latencies, outlier ejection and
-  // hedge timers (issue #21).
+  // The time of the references' deadlines, latencies, outlier ejection,
+  // hedge timers and the channels (reconnect backoff, resolution waits,
+  // call deadlines, heartbeats; see tern::Channel) (issue #21).
   const Clock* const clock;
   ChannelPool channels;
   // One timer structure per IO loop (src/client/loop_timers.h): the hedge
