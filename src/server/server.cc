@@ -57,6 +57,7 @@ void Server::Impl::handle_request(const std::shared_ptr<rpc::ServerSession>& ses
     return;
   }
   ServerCall call(session, std::move(frame));
+  if (clock != nullptr) detail::ServerCallAccess::stamp_deadline(call, clock->now());  // a test clock
   if (!session->try_begin_call(options.max_in_flight_per_connection)) {
     if (answered) session->release_id(call.request_id());
     rejected_in_flight.fetch_add(1, std::memory_order_relaxed);

@@ -5,6 +5,7 @@
 
 #include <utility>
 
+#include "server/server_impl.h"
 #include "server/server_session.h"
 #include "server/stream_context.h"
 #include "tern/protocol/frame.h"
@@ -86,7 +87,10 @@ ServerContext::CancelRegistration ServerContext::on_cancel(std::function<void()>
 std::chrono::milliseconds ServerContext::remaining() const noexcept {
   auto d = deadline();
   if (d == Clock::time_point::max()) return std::chrono::hours(24);
-  auto now = Clock::now();
+  // A unary call's deadline is on its server's clock (Server::Impl::clock,
+  // null = steady_clock); a stream's on steady_clock.
+  const tern::Clock* server_clock = !stream_ && call_->session_ ? call_->session_->server()->clock : nullptr;
+  auto now = server_clock != nullptr ? server_clock->now() : Clock::now();
   if (d <= now) return std::chrono::milliseconds(0);
   return std::chrono::duration_cast<std::chrono::milliseconds>(d - now);
 }

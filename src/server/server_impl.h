@@ -14,6 +14,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "base/clock.h"
 #include "rpc/stream_hub.h"
 #include "rpc/thread_pool.h"
 #include "server/adaptive_placement.h"
@@ -51,6 +52,16 @@ struct StreamEntry {
 
 struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
   ServerOptions options;
+  // The clock of unary requests' deadlines (issue #21): handle_request()
+  // stamps a request's deadline (its timeout from admission), run() checks
+  // it before the handler, ServerContext::remaining() measures the time
+  // left. Null (production) = std::chrono::steady_clock, read directly: no
+  // virtual call and no extra clock read per request. Tests set a FakeClock
+  // with ServerTestAccess::set_clock() before start(); it must outlive the
+  // server and is not changed after start() (read by IO and business
+  // threads without a lock). Latencies, blocking detection, adaptive
+  // placement, the shutdown grace and streams stay on steady_clock.
+  const Clock* clock = nullptr;
   server_impl::ServiceTable services;  // immutable after start (service_table.h)
   std::unique_ptr<net::IoContextPool> io;
   std::unique_ptr<rpc::ThreadPool> pool;

@@ -31,6 +31,9 @@ template struct ImplMemberOf<&Server::impl_>;
 
 struct ServerTestAccess {
   static Server::Impl& impl(Server& server) { return *(server.*server_test_detail::impl_member()); }
+  // Makes `clock` the time of the server's request deadlines
+  // (Server::Impl::clock). Before start(); `clock` must outlive the server.
+  static void set_clock(Server& server, const Clock& clock) { impl(server).clock = &clock; }
   // One of the server's IO loops, for the transport (after start()).
   static asio::io_context& loop(Server& server) { return impl(server).io->next(); }
   // Serves `transport` as an accepted connection (after start()).
