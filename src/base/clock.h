@@ -2,10 +2,10 @@
 // so that code waiting for time (backoff, heartbeats, timeouts, ejection) is
 // tested by advancing a fake clock instead of sleeping.
 //
-// Users: the registries' ReconnectLoop (registry/common/reconnect_loop.h);
-// rpc::Session's heartbeat decision (rpc/heartbeat.h) and the channel
-// session's call deadlines; the outlier ejector; ClientCore::clock (the
-// reference's deadlines, latencies, hedge timers in client/loop_timers.h).
+// Users: ReconnectLoop (registry/common); rpc::Session's heartbeat decision
+// (rpc/heartbeat.h); the outlier ejector; ClientCore::clock (references, hedge
+// timers, its channels); tern::Channel (reconnect backoff, resolution waits,
+// its sessions' call deadlines); Server::Impl::clock (request deadlines).
 // docs/architecture.md lists what still reads steady_clock directly.
 // tests/helpers/fake_clock.h is the test implementation.
 //
