@@ -320,6 +320,9 @@ class Proxy {
     static_assert(MethodTraits<M>::kDefined, "method not listed in TERN_SERVICE");
     static_assert(!is_stream_method_v<M>, "a stream method is opened with proxy.stream<&Interface::method>()");
     static_assert(std::is_same_v<typename MethodTraits<M>::Service, I>, "method belongs to another interface");
+    static_assert(detail::kViewsAtTopLevel<M>,
+                  "std::string_view may be a parameter or the result itself, not inside a container, optional, "
+                  "tuple, pair or array: a result's bytes would not outlive decoding (tern/service.h, Borrowing)");
     using Check = detail::ArgsCheck<method_args_t<M>, A...>;
     static_assert(Check::kArity, "wrong number of arguments for this method");
     static_assert(Check::kConvertible, "an argument is not convertible to the method's parameter type");

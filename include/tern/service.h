@@ -22,11 +22,15 @@
 // tern::Task completes; keep a copy to use it later. A std::string_view
 // result must point into memory that is still valid when the handler
 // returns or its Task completes (a std::string_view parameter, the
-// service's own data); it is encoded then. Both travel as strings, so a
+// service's own data; never a by-value std::string parameter or a local,
+// which are gone by then); it is encoded then. Both travel as strings, so a
 // consumer may declare std::string where the provider has std::string_view
 // (same contract), and a consumer's Proxy returns a std::string_view result
-// as std::string. Only as the parameter or result itself, not inside a
-// container or struct. An echo taking and returning std::string_view copies
+// as std::string. Only as the parameter or result itself: inside a
+// container, optional, tuple, pair or array it does not compile
+// (detail::kViewsAtTopLevel; in a TERN_STRUCT, the JSON codec refuses it).
+// A tern::Task method's parameters taken by reference (const T&) or as
+// views stay valid until its Task completes. An echo taking and returning std::string_view copies
 // the body once on the provider (into the response), where std::string in
 // and out copies it twice (into the argument, into the response).
 //
@@ -35,6 +39,8 @@
 // (TERN_STREAM_KIND declares its kind; tern/service_stream.h).
 #pragma once
 
+#include <array>
+#include <cstddef>
 #include <string>
 #include <string_view>
 #include <tuple>
@@ -69,6 +75,8 @@ struct MemberFn<R (C::*)(A...)> {
   using Class = C;
   using Return = R;
   using Args = std::tuple<std::remove_cvref_t<A>...>;
+  // Whether a parameter is taken by reference (const T&, T&&).
+  static constexpr bool kByReference = (std::is_reference_v<A> || ...);
   static constexpr std::size_t kArity = sizeof...(A);
 };
 template <typename R, typename C, typename... A>
@@ -130,6 +138,33 @@ template <>
 struct ConsumerValue<std::string_view> {
   using type = std::string;
 };
+}  // namespace detail
+
+namespace detail {
+// Whether T holds a std::string_view below its top level (in a container,
+// optional, tuple, pair or array), where its bytes would not outlive decoding.
+template <typename T>
+struct HoldsView : std::false_type {};
+template <>
+struct HoldsView<std::string_view> : std::true_type {};
+template <template <typename...> class C, typename... X>
+struct HoldsView<C<X...>> : std::bool_constant<(HoldsView<X>::value || ...)> {};
+template <typename X, std::size_t N>
+struct HoldsView<std::array<X, N>> : HoldsView<X> {};
+template <typename T>
+inline constexpr bool kNestedView = !std::is_same_v<T, std::string_view> && HoldsView<T>::value;
+template <typename Tuple>
+struct AnyNestedView;
+template <typename... A>
+struct AnyNestedView<std::tuple<A...>> : std::bool_constant<(kNestedView<A> || ...)> {};
+
+// True when `Method` uses std::string_view only as a parameter or as the
+// result itself (tern/service.h "Borrowing"); checked by the provider's
+// handler and by Proxy<I>.
+template <auto Method>
+inline constexpr bool kViewsAtTopLevel =
+    !AnyNestedView<typename MemberFn<decltype(Method)>::Args>::value &&
+    !kNestedView<typename UnwrapResult<typename MemberFn<decltype(Method)>::Return>::type>;
 }  // namespace detail
 
 // The value type a call of `Method` produces for a consumer (Result<T> and

@@ -16,7 +16,8 @@
 // moves the call into shared ownership for that time.
 // std::string_view parameters borrow (tern/service.h, "Borrowing"): they are
 // decoded into views of the request (MessagePack) or into strings decoded for
-// the call (JSON), kept, with the request, until a Task method completes.
+// the call (JSON), kept, with the request, until a Task method completes;
+// so are a Task method's parameters taken by reference.
 #pragma once
 
 #include <exception>
@@ -79,6 +80,31 @@ struct HasBorrowedArg;
 template <typename... A>
 struct HasBorrowedArg<std::tuple<A...>> : std::bool_constant<(std::is_same_v<A, std::string_view> || ...)> {};
 
+// A parameter value made from its decoded storage (ArgStorage): moved when
+// the types agree, else a view of the stored std::string.
+template <typename A, typename S>
+A param_from(S& stored) {
+  if constexpr (std::is_same_v<A, S>) {
+    return std::move(stored);
+  } else {
+    return A(stored);
+  }
+}
+
+// The arguments of a Task method, kept until its Task completes when a
+// parameter is a reference or a view (the coroutine keeps the reference, or
+// the view into `stored`): `params` are what the method is called with.
+template <typename Stored, typename Params>
+struct KeptArgs;
+template <typename... S, typename... A>
+struct KeptArgs<std::tuple<S...>, std::tuple<A...>> {
+  explicit KeptArgs(std::tuple<S...>&& s)
+      : stored(std::move(s)),
+        params(std::apply([](S&... x) { return std::tuple<A...>(param_from<A>(x)...); }, stored)) {}
+  std::tuple<S...> stored;
+  std::tuple<A...> params;
+};
+
 template <typename Codec, typename Tuple>
 struct ArgsDecoder;
 template <typename Codec, typename... A>
@@ -97,6 +123,9 @@ MethodHandler make_method_handler(std::shared_ptr<Impl> impl) {
   using MF = MemberFn<decltype(M)>;
   using Args = typename MF::Args;
   using R = typename MF::Return;
+  static_assert(kViewsAtTopLevel<M>,
+                "std::string_view may be a parameter or the result itself, not inside a container, optional, "
+                "tuple, pair or array: its bytes would not outlive decoding (tern/service.h, Borrowing)");
   return [impl = std::move(impl)](ServerCall& call) {
     // Protobuf is refused up front for methods whose types are not all messages.
     using Value = typename UnwrapResult<R>::type;
@@ -114,18 +143,18 @@ MethodHandler make_method_handler(std::shared_ptr<Impl> impl) {
           owned->fail(decoded.status());
           return Status();
         }
-        using Stored = typename Decoder::Stored;
-        constexpr bool kKeepArgs = HasBorrowedArg<Args>::value;
-        std::shared_ptr<Stored> kept;
-        Stored* args = &*decoded;
-        if constexpr (kKeepArgs) {
-          kept = std::make_shared<Stored>(std::move(*decoded));
-          args = kept.get();
-        }
+        using Kept = KeptArgs<typename Decoder::Stored, Args>;
+        constexpr bool kKeepArgs = HasBorrowedArg<Args>::value || MF::kByReference;
+        std::shared_ptr<Kept> kept;
+        if constexpr (kKeepArgs) kept = std::make_shared<Kept>(std::move(*decoded));
         ServerContext::Scope scope(&owned->context());
         R task = [&]() -> R {
           try {
-            return std::apply([&](auto&... a) { return ((*impl).*M)(std::move(a)...); }, *args);
+            if constexpr (kKeepArgs) {
+              return std::apply([&](auto&... a) { return ((*impl).*M)(std::move(a)...); }, kept->params);
+            } else {
+              return std::apply([&](auto&... a) { return ((*impl).*M)(std::move(a)...); }, *decoded);
+            }
           } catch (...) {
             // Thrown before there was a task: the call is owned here now, so
             // answer it here; the rethrow reaches the server's handler wrapper
