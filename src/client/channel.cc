@@ -732,10 +732,21 @@ void Channel::start_resolve() {
   }
   std::weak_ptr<Channel> weak = weak_from_this();
   if (hook) {
-    // The test seam blocks like a system resolver: its own thread.
+    // The test seam blocks like a system resolver: its own thread, which
+    // completes on the loop as Asio's resolver does. It posts under mu_: a
+    // shutdown (which ChannelPool finishes before destroying its loops)
+    // either came first, and nothing is posted, or waits for the post. (It
+    // called on_resolved() itself before, and could destroy a session after
+    // its loop was gone: ASan, Bugs.HostNameIsNotResolvedOnTheIoThread...)
     std::thread([weak, hook, hp = endpoint_] {
       auto ep = (*hook)(hp);
-      if (auto self = weak.lock()) self->on_resolved(Resolved{std::move(ep)});
+      auto self = weak.lock();
+      if (!self) return;
+      std::lock_guard lock(self->mu_);
+      if (self->shut_down_) return;  // its waiters were failed by shutdown()
+      asio::post(self->loop_, [weak, ep = std::move(ep)]() mutable {
+        if (auto ch = weak.lock()) ch->on_resolved(Resolved{std::move(ep)});
+      });
     }).detach();
     return;
   }
