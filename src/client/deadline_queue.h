@@ -1,5 +1,5 @@
 // src/client/deadline_queue.h - the FIFO of (deadline, request id) a
-// channel session keeps per timeout value (src/client/channel.cc): calls of
+// channel session keeps per timeout value (src/client/channel_session.cc): calls of
 // one timeout are started in deadline order, so the timer only looks at the
 // front. A ring buffer that doubles when full (a power of two): unlike the
 // std::deque it replaces, it allocates nothing once its capacity covers the

@@ -1,0 +1,142 @@
+// ChannelSession: one connection of a consumer Channel (src/client/channel.cc)
+// to one provider: the pending-call table (request id -> completion), the
+// per-connection deadline queue and its timer, cancel, goaway draining, the
+// connection's streams, and the gRPC wire for grpc:// channels. Channel dials
+// it and starts calls on it; the IO thread feeds it frames (rpc::Session).
+//
+// Thread safety: start_call, cancel, pending, closed, streams and
+// close_if_drained may be called from any thread (the table is guarded by
+// mu_); on_frame, on_data, the timer and the session callbacks run on the
+// connection's IO thread. Lifetime: owned by shared_ptr (the connection and
+// Channel::session_ hold it); completions hold it weakly or by shared_ptr.
+#pragma once
+
+#include <asio/io_context.hpp>
+#include <asio/steady_timer.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "client/deadline_queue.h"
+#include "rpc/session.h"
+#include "rpc/stream_hub.h"
+#include "tern/channel.h"
+
+namespace tern::protocol::http2 {
+class GrpcClientCodec;
+}  // namespace tern::protocol::http2
+
+namespace tern::rpc {
+
+class ChannelSession : public Session {
+ public:
+  // `channel` is the Channel this connection serves (weak: the session may
+  // outlive it during shutdown); `loop` is the connection's IO thread.
+  ChannelSession(std::weak_ptr<Channel> channel, asio::io_context& loop, SessionOptions options);
+
+  // Any thread: registers `request` as pending under a fresh request id,
+  // patches the id and `timeout` (ms, capped at 2^32-1) into its header,
+  // queues its deadline and sends it. `done` runs exactly once: with the
+  // response, DEADLINE_EXCEEDED, CANCELLED (through `control`), or
+  // UNAVAILABLE (the connection closed, or closing before it was sent:
+  // marked not executed). `done` runs inline on the calling thread only when
+  // the session is already closed or the frame cannot be queued; otherwise
+  // on the IO thread, or on the channel's pool where its dispatcher says so.
+  void start_call(std::string request, std::chrono::milliseconds timeout, CallCompletion done,
+                  const std::shared_ptr<CallControl>& control);
+
+  // After a goaway: closes the connection once no call is pending on it, so
+  // the provider (which waits for its consumers to go) can finish shutting
+  // down without cutting off a request in transit. Marked closed under mu_,
+  // so a call racing with it fails as not sent instead of being queued.
+  void close_if_drained();
+
+  bool closed();
+
+  // Why a frame could not be queued: the connection's close reason (a failed
+  // TLS handshake or connect names itself), else a generic text.
+  std::string unsent_reason();
+
+  // Cancels pending call `id`: frees its entry, tells the provider, completes
+  // it with CANCELLED. False if it is no longer pending.
+  bool cancel(std::uint64_t id);
+  std::size_t pending();
+
+  // ---- gRPC (grpc:// channels) ----------------------------------------------
+  // Makes this session speak gRPC over h2c: called once by Channel::session()
+  // before attach(); start_grpc() then runs on the IO thread.
+  void use_grpc(std::string authority);
+  void start_grpc();
+
+  // Sends a Tern frame; on a gRPC session the frame is translated on the IO
+  // thread (requests become gRPC calls, cancels RST_STREAM, the rest is dropped).
+  bool send_frame(std::string bytes);
+
+  void on_data(net::Connection& conn, std::string_view data) override;
+
+  // The streams of this connection (created at the first open or stream
+  // frame); null once the session closed.
+  std::shared_ptr<StreamHub> streams(const StreamDispatch& dispatch);
+
+ protected:
+  void on_frame(protocol::Frame&& frame) override;
+
+  // `max_body` bounds a compressed response's decompressed size.
+  static void complete_response(CallCompletion done, protocol::Frame&& frame, std::uint32_t max_body);
+
+  void on_session_connected() override;
+
+  // A ping's pong (built by Session) runs where the channel's dispatch
+  // policy puts heartbeats.
+  void run_heartbeat_event(detail::UniqueFunction<void()> answer) override;
+
+  void on_session_closed(const Status& reason, bool was_connected) override;
+
+ public:
+  std::atomic<bool> goaway_{false};
+
+ private:
+  struct Pending {
+    CallCompletion done;
+    std::chrono::steady_clock::time_point deadline;
+  };
+
+  std::shared_ptr<ChannelSession> shared() { return std::static_pointer_cast<ChannelSession>(shared_from_this()); }
+
+  // Erases a pending entry (its completion already moved out), keeping up to
+  // kSparePending nodes for the next calls. Under mu_.
+  void erase_pending(std::unordered_map<std::uint64_t, Pending>::iterator it);
+
+  static void patch(std::string& request, std::uint64_t id, std::uint32_t timeout_ms);
+
+  // IO thread: (re)arms the timer at armed_.
+  void rearm();
+
+  // IO thread: fails expired calls, re-arms for the earliest live deadline.
+  void on_timer();
+
+  std::weak_ptr<Channel> channel_;
+  asio::steady_timer timer_;
+  std::uint32_t max_body_;  // limits.max_body: bound of decompressed responses
+  std::uint32_t max_streams_;  // ChannelOptions::max_concurrent_streams
+  std::mutex mu_;
+  std::unordered_map<std::uint64_t, Pending> pending_;                                 // guarded by mu_
+  static constexpr std::size_t kSparePending = 64;
+  std::vector<std::unordered_map<std::uint64_t, Pending>::node_type> spare_pending_;  // guarded by mu_
+  std::map<std::uint32_t, DeadlineQueue> timeouts_;  // by timeout, FIFO
+  std::chrono::steady_clock::time_point armed_ = std::chrono::steady_clock::time_point::max();
+  std::uint64_t next_id_ = 1;
+  bool closed_ = false;
+  Status close_reason_;
+  std::shared_ptr<protocol::http2::GrpcClientCodec> grpc_;  // set before attach(); the IO thread's
+  std::shared_ptr<StreamHub> streams_;  // guarded by mu_ (the pointer; the hub is the IO thread's)
+};
+
+}  // namespace tern::rpc
