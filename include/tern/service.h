@@ -14,7 +14,9 @@
 // a method is a visible, explicit act. Methods must not be overloaded (the
 // member pointer &Calculator::add must be unambiguous). Arguments are taken
 // by value or const reference; results by value; a method may also return
-// tern::Result<T> to answer with an explicit error status.
+// tern::Result<T> to answer with an explicit error status, tern::Task<T> to
+// answer when a coroutine finishes (tern/task.h), or tern::Task<tern::Result<T>>
+// for both. A consumer sees T in every case.
 //
 // Borrowing (no copy of large strings on the provider): a std::string_view
 // parameter points into the request (MessagePack) or into a string decoded
@@ -102,7 +104,7 @@ struct SpecializedFor<MethodTraits<Method>> {
   using type = typename MemberFn<decltype(Method)>::Class;
 };
 
-// Result<T> -> T; T -> T.
+// Result<T> -> T; Task<T> -> T; Task<Result<T>> -> T; T -> T.
 template <typename T>
 struct UnwrapResult {
   using type = T;
@@ -119,9 +121,11 @@ struct MethodEntry {
   std::string_view name;
 };
 
+// kIsResult is about the handler's own return type (a Result returned at
+// once); a Task's Result arrives when it completes (method_handler.h).
 template <typename T>
 struct UnwrapResult<::tern::Task<T>> {
-  using type = T;
+  using type = typename UnwrapResult<T>::type;
   static constexpr bool kIsResult = false;
 };
 

@@ -12,6 +12,8 @@
 // answers when the coroutine finishes, and a co_await of another call inside
 // it holds no thread while waiting:
 //   tern::Task<int> FrontImpl::total(int a) { auto r = co_await backend.co_call<&Back::add>(a, 1); co_return r.value(); }
+// A method returning tern::Task<tern::Result<R>> answers with the status it
+// co_returns, or its value; its consumers see R.
 //
 // A Task starts when awaited (or by start()/sync_wait()); it resumes its
 // awaiter when it finishes (symmetric transfer, no extra thread). After a

@@ -64,9 +64,12 @@ void ChannelSession::start_call(std::string request, std::chrono::milliseconds t
       return self && self->cancel(id);
     });
   }
-  if (rearm) {
+  if (rearm) {  // also for a call cancelled below: armed_ promised this timer
     asio::post(timer_.get_executor(), [self = shared()] { self->rearm(); });
   }
+  // Cancelled before the hook was set (it ran at once) or since: the call
+  // has completed CANCELLED, and the provider must not run it.
+  if (control && control->cancelled()) return;
   if (!send_frame(std::move(request))) {
     // Never queued (the connection is closing): the provider cannot have
     // seen it, so fail it as not executed (failover may retry it) rather

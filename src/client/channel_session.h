@@ -46,9 +46,12 @@ class ChannelSession : public Session {
   // queues its deadline and sends it. `done` runs exactly once: with the
   // response, DEADLINE_EXCEEDED, CANCELLED (through `control`), or
   // UNAVAILABLE (the connection closed, or closing before it was sent:
-  // marked not executed). `done` runs inline on the calling thread only when
-  // the session is already closed or the frame cannot be queued; otherwise
-  // on the IO thread, or on the channel's pool where its dispatcher says so.
+  // marked not executed; CANCELLED instead when the consumer shuts down).
+  // `done` runs inline on the calling thread when the session is already
+  // closed, the frame cannot be queued, or `control` was cancelled before
+  // (the request is then not sent); on the thread that calls
+  // `control->cancel()`; otherwise on the IO thread, or on the channel's pool
+  // where its dispatcher says so.
   void start_call(std::string request, std::chrono::milliseconds timeout, CallCompletion done,
                   const std::shared_ptr<CallControl>& control);
 
@@ -81,8 +84,9 @@ class ChannelSession : public Session {
 
   void on_data(net::Connection& conn, std::string_view data) override;
 
-  // The streams of this connection (created at the first open or stream
-  // frame); null once the session closed.
+  // The streams of this connection, created at the first open or stream
+  // frame; null if the session closed before any stream was opened (a hub
+  // created earlier is returned, its streams failed by the close).
   std::shared_ptr<StreamHub> streams(const StreamDispatch& dispatch);
 
  protected:

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "net/memory_transport.h"
+#include "tern/future.h"
 #include "net/transport.h"
 #include "pipe_peer.h"
 
@@ -128,6 +129,36 @@ TEST_F(ChannelPipe, ResponsesCompleteTheirCallsByRequestIdInAnyOrder) {
   EXPECT_EQ(st.connects, 1u);
   EXPECT_TRUE(channel_->connected());
   EXPECT_EQ(dials_, 1);
+}
+
+// A call whose CallControl was cancelled before it reached the connection
+// completes CANCELLED at once, and its request is never written: the
+// provider would otherwise run it after the cancel (which names an id it
+// has not seen) and the consumer would drop the answer.
+TEST_F(ChannelPipe, ACallCancelledBeforeItStartsIsNeverSent) {
+  auto control = std::make_shared<CallControl>();
+  EXPECT_TRUE(control->cancel());
+  Outcome cancelled, next;
+  channel_->call(request("cancelled"), 5s, cancelled.completion(), control);
+  ASSERT_TRUE(cancelled.done());  // inline, on this thread
+  EXPECT_EQ(cancelled.result->status.code(), StatusCode::kCancelled);
+  EXPECT_EQ(cancelled.completions, 1);
+  channel_->call(request("next"), 5s, next.completion());
+  std::uint64_t next_id = 0;
+  ASSERT_TRUE(wait_until([&] {
+    peer().pump();
+    for (auto& f : peer().frames()) {
+      if (f.header.type == FrameType::kRequest && f.body() == "next") next_id = f.header.request_id;
+    }
+    return next_id != 0;
+  }));
+  for (auto& f : peer().frames()) {
+    EXPECT_FALSE(f.header.type == FrameType::kRequest && f.body() == "cancelled") << "id " << f.header.request_id;
+  }
+  EXPECT_EQ(channel_->stats().pending, 1u);  // "next" only
+  peer().write(response_frame(next_id, StatusCode::kOk, "done"));
+  ASSERT_TRUE(wait_until([&] { return next.done(); }));
+  EXPECT_EQ(next.result->body(), "done");
 }
 
 TEST_F(ChannelPipe, AResponseForNoPendingCallIsDroppedAndCounted) {

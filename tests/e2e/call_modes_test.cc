@@ -28,10 +28,24 @@ struct Hop {
   virtual tern::Task<HopReport> chain(int depth) = 0;
 };
 
+// Coroutine methods that answer with their own error, as a plain method
+// returning tern::Result<T> does.
+struct Halver {
+  virtual ~Halver() = default;
+  virtual tern::Task<tern::Result<int>> half(int n) = 0;
+  virtual tern::Task<tern::Result<void>> require_even(int n) = 0;
+  virtual tern::Result<void> require_positive(int n) = 0;  // not a coroutine
+};
+
 }  // namespace
 
 TERN_STRUCT(HopReport, remaining_ms, traces)
 TERN_SERVICE(Hop, chain)
+TERN_SERVICE(Halver, half, require_even, require_positive)
+
+// A consumer sees the value type, as for Result<T> and Task<T>.
+static_assert(std::is_same_v<tern::method_result_t<&Halver::half>, int>);
+static_assert(std::is_same_v<tern::method_result_t<&Halver::require_even>, void>);
 
 namespace {
 
@@ -198,6 +212,57 @@ TEST(CallModes, CoroutineCall) {
     co_return b.value() + (e.status().message() == "co-error" ? 1000 : 0);
   };
   EXPECT_EQ(tern::sync_wait(task(calc)).value(), 1013);
+  server->shutdown(100ms);
+}
+
+namespace {
+struct HalverImpl : Halver {
+  tern::Task<tern::Result<int>> half(int n) override {
+    if (n % 2 != 0) co_return tern::Status(tern::StatusCode::kInvalidArgument, std::to_string(n) + " is odd");
+    co_return n / 2;
+  }
+  tern::Task<tern::Result<void>> require_even(int n) override {
+    if (n % 2 != 0) co_return tern::Status(tern::StatusCode::kFailedPrecondition, "odd");
+    co_return tern::Result<void>();
+  }
+  tern::Result<void> require_positive(int n) override {
+    if (n <= 0) return tern::Status(tern::StatusCode::kOutOfRange, "not positive");
+    return {};
+  }
+};
+}  // namespace
+
+TEST(CallModes, MethodsReturningAResultAnswerWithTheirValueOrTheirError) {
+  tern::ServerOptions so;
+  so.listen = "127.0.0.1:0";
+  so.io_threads = 1;
+  auto server = std::make_unique<tern::Server>(so);
+  ASSERT_TRUE(server->expose<Halver>(std::make_shared<HalverImpl>()).is_ok());
+  ASSERT_TRUE(server->start().is_ok());
+  tern::Client client(one_io());
+  for (const char* serialization : {"msgpack", "json"}) {
+    SCOPED_TRACE(serialization);
+    tern::ReferenceOptions ro;
+    ro.serialization = serialization;
+    auto halver = client.refer<Halver>(direct(*server), ro).value();
+    tern::Result<int> four = halver.call<&Halver::half>(8);
+    ASSERT_TRUE(four.has_value()) << four.status().to_string();
+    EXPECT_EQ(*four, 4);
+    tern::Result<int> odd = halver.call<&Halver::half>(7);
+    ASSERT_FALSE(odd.has_value());
+    EXPECT_EQ(odd.status().code(), tern::StatusCode::kInvalidArgument);
+    EXPECT_EQ(odd.status().message(), "7 is odd");
+    EXPECT_TRUE(halver.call<&Halver::require_even>(2).has_value());
+    tern::Result<void> refused = halver.call<&Halver::require_even>(3);
+    ASSERT_FALSE(refused.has_value());
+    EXPECT_EQ(refused.status().code(), tern::StatusCode::kFailedPrecondition);
+    EXPECT_EQ(refused.status().message(), "odd");
+    EXPECT_TRUE(halver.call<&Halver::require_positive>(1).has_value());
+    tern::Result<void> negative = halver.call<&Halver::require_positive>(-1);
+    ASSERT_FALSE(negative.has_value());
+    EXPECT_EQ(negative.status().code(), tern::StatusCode::kOutOfRange);
+    EXPECT_EQ(negative.status().message(), "not positive");
+  }
   server->shutdown(100ms);
 }
 

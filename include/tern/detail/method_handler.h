@@ -170,10 +170,20 @@ MethodHandler make_method_handler(std::shared_ptr<Impl> impl) {
             owned->fail(r.status());
             return;
           }
+          // Task<Result<T>>: the method's own error answers the call, as a
+          // plain handler's Result<T> does.
+          if constexpr (UnwrapResult<X>::kIsResult) {
+            if (!r->has_value()) {
+              owned->fail(r->status());
+              return;
+            }
+          }
           Status es = serialization::with_codec(owned->serialization(), [&]<typename C2>() -> Status {
             auto b = owned->start_response();
-            if constexpr (std::is_void_v<X>) {
+            if constexpr (std::is_void_v<Value>) {
               C2::encode_void(b);
+            } else if constexpr (UnwrapResult<X>::kIsResult) {
+              C2::encode_value(b, **r);
             } else {
               C2::encode_value(b, *r);
             }
@@ -200,7 +210,11 @@ MethodHandler make_method_handler(std::shared_ptr<Impl> impl) {
           if (call.oneway()) return Status();
           if (!r.has_value()) return r.status();
           auto b = call.start_response();
-          Codec::encode_value(b, *r);
+          if constexpr (std::is_void_v<Value>) {  // Result<void>: success or a status
+            Codec::encode_void(b);
+          } else {
+            Codec::encode_value(b, *r);
+          }
           call.respond(std::move(b));
         } else {
           R r = invoke();
