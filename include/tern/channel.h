@@ -266,7 +266,10 @@ class ChannelPool {
   // The channel to `endpoint` speaking `protocol` ("tern" or "grpc"),
   // created on first use.
   std::shared_ptr<Channel> get(const HostPort& endpoint, std::string_view protocol = "tern");
-  // Fails every pending call with CANCELLED "consumer shut down" and stops the IO threads.
+  // Fails every pending call and open stream with CANCELLED "consumer shut
+  // down" and stops the IO threads. Completions still queued when the
+  // threads stop (a stream's end for its waiters and filters) run on the
+  // calling thread before it returns.
   void shutdown();
   // The IO threads (complete type in tern/net/io_context_pool.h).
   net::IoContextPool& io() noexcept { return *io_; }

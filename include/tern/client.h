@@ -6,9 +6,11 @@
 //                   .value();                                     // or direct://h:p,h:p
 //   int sum = calc.call<&Calculator::add>(1, 2).value();
 //
-// Destroying the Client completes every pending call with CANCELLED
-// "consumer shut down" and makes later calls through its proxies fail the same
-// way at once. Thread safety: all methods may be called from any thread.
+// Destroying the Client completes every pending call and ends every open
+// stream with CANCELLED "consumer shut down" (completions still queued when
+// its IO threads stop run on the destroying thread), and makes later calls
+// and stream operations through its proxies and stream handles fail the
+// same way at once (tern/stream.h). Thread safety: all methods may be called from any thread.
 #pragma once
 
 #include <memory>

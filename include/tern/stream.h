@@ -51,7 +51,10 @@
 //
 // Lifetime: handles are shared_ptr-owned; the stream's state lives until both
 // the handle and the connection are done with it. Dropping a consumer's last
-// handle before the stream ended cancels it.
+// handle before the stream ended cancels it. A consumer's handle may outlive
+// its tern::Client: the Client's destruction ends the stream with CANCELLED
+// "consumer shut down", and an operation started afterwards completes at
+// once with that status, on the calling thread (the one inline completion).
 #pragma once
 
 #include <chrono>

@@ -18,6 +18,7 @@ Result<std::unique_ptr<Client>> Client::create(ClientOptions options) {
 Status Client::status() const { return core_->channels.status(); }
 
 Client::~Client() {
+  core_->close_stream_ops();  // streams outliving the Client fail at once from here on
   core_->channels.shutdown();
 }
 

@@ -8,6 +8,7 @@
 #include <mutex>
 #include <set>
 #include <string>
+#include <thread>
 #include <unordered_map>
 #include <vector>
 
@@ -57,6 +58,29 @@ struct ClientCore {
   }
   std::mutex mu;
   std::unordered_map<std::string, std::shared_ptr<Registry>> registries;  // by URL text
+
+  // The shutdown gate of the streams' operations (src/proxy/consumer_stream.h).
+  // enter_stream_op() is false once the consumer is closing; otherwise the
+  // operation runs (it only posts to a loop) and calls leave_stream_op().
+  // close_stream_ops() refuses later operations and waits for those in
+  // progress, so every operation it did not refuse has posted before the
+  // channels shut down and drain their loops. Sequentially consistent on
+  // both sides (the flag and the count are two variables, as in Dekker's).
+  bool enter_stream_op() noexcept {
+    stream_ops_.fetch_add(1);
+    if (!closing_.load()) return true;
+    stream_ops_.fetch_sub(1);
+    return false;
+  }
+  void leave_stream_op() noexcept { stream_ops_.fetch_sub(1); }
+  void close_stream_ops() noexcept {
+    closing_.store(true);
+    while (stream_ops_.load() != 0) std::this_thread::yield();  // each one only posts
+  }
+
+ private:
+  std::atomic<bool> closing_{false};
+  std::atomic<int> stream_ops_{0};
 };
 
 // One provider endpoint of one reference: the cluster's view of a channel,

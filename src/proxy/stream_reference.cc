@@ -1,9 +1,12 @@
 // Consumer streams through a Reference: the routers and the load balancer
 // pick one provider at open and the stream stays on it (tern/stream.h open_stream).
 #include <algorithm>
+#include <memory>
+#include <vector>
 
 #include "proxy/call_observers.h"
 #include "proxy/client_core.h"
+#include "proxy/consumer_stream.h"
 #include "rpc/stream_hub.h"
 #include "tern/filter.h"
 #include "tern/server_context.h"
@@ -79,9 +82,14 @@ Result<std::shared_ptr<RawStream>> open_stream(Reference& ref, std::string_view 
                                           std::move(md));
   if (stream && !filters.empty()) {
     auto started = std::chrono::steady_clock::now();
-    auto client = core.client;  // keeps the filters alive until the stream ends
+    // The filters, not the consumer's core: this callback may wait in the
+    // core's own loop or callback pool when the consumer shuts down, and a
+    // core held from there would never be destroyed (nor its loops, pool
+    // and channels).
+    std::vector<std::shared_ptr<ClientFilter>> fs = filters;
     std::weak_ptr<RawStream> weak = stream;
-    stream->await_status([client, weak, started, observer, service = core.service, m = std::string(method)](Status st) {
+    stream->await_status([fs = std::move(fs), weak, started, observer, service = core.service,
+                          m = std::string(method)](Status st) {
       CallBytes bytes;
       bytes.stream = true;
       if (auto s = std::dynamic_pointer_cast<rpc::StreamCall>(weak.lock())) {
@@ -91,12 +99,12 @@ Result<std::shared_ptr<RawStream>> open_stream(Reference& ref, std::string_view 
         bytes.messages_received = s->messages_received();
       }
       auto latency = std::chrono::steady_clock::now() - started;
-      auto& fs = client->options.filters;
       for (auto it = fs.rbegin(); it != fs.rend(); ++it) (*it)->on_response(service, m, st, latency, bytes);
       if (observer) observer->on_end(st, latency, bytes);
     });
   }
-  return stream;
+  if (!stream) return stream;
+  return std::shared_ptr<RawStream>(std::make_shared<ConsumerStream>(std::move(stream), core.client));
 }
 
 }  // namespace tern

@@ -317,6 +317,68 @@ TEST(StreamFilters, MetricsCountStreamsAndTheirMessagesOnBothSides) {
   st.server->shutdown(1s);
 }
 
+// A consumer destroyed while a stream it dropped is still ending: the
+// filters see the end once, and nothing of the consumer outlives it. The stream's end reached the filters through a callback that held the
+// consumer's core, queued on the consumer's own loop or callback pool; when
+// the end came late in the shutdown, that callback kept the core (its loops,
+// pool and channels) alive forever (LeakSanitizer in the CI run of 04087ae).
+TEST(StreamLifecycle, AConsumerDestroyedWithAStreamStillOpenLeavesNothingBehind) {
+  struct Counting : tern::ClientFilter {
+    explicit Counting(std::shared_ptr<std::atomic<int>> n) : ended(std::move(n)) {}
+    std::shared_ptr<std::atomic<int>> ended;
+    void on_response(std::string_view, std::string_view, const Status&, std::chrono::nanoseconds,
+                     const tern::CallBytes&) override {
+      ended->fetch_add(1);
+    }
+  };
+  for (int round = 0; round < 20; ++round) {
+    auto ended = std::make_shared<std::atomic<int>>(0);
+    auto filter = std::make_shared<Counting>(ended);
+    std::weak_ptr<Counting> weak = filter;
+    tern::ClientOptions co = testutil::one_io();
+    co.filters.push_back(std::move(filter));
+    auto st = start({}, std::move(co));
+    {
+      auto s = ClientStream<int, long>::open(*st.ref, "check").value();
+      ASSERT_TRUE(s.write_sync(0).is_ok());  // the handler now waits for more
+    }  // dropped: cancelled on the loop while the consumer shuts down
+    st.ref.reset();
+    st.client.reset();
+    // The filter lives in the consumer's options: it goes when the consumer does.
+    ASSERT_TRUE(testutil::wait_until([&] { return weak.expired(); }, 5s)) << "round " << round;
+    EXPECT_EQ(ended->load(), 1) << "round " << round;  // the stream's end, once
+    st.server->shutdown(1s);
+  }
+}
+
+// A stream handle kept after its Client was destroyed (a careless member
+// order): it is not a dangling pointer to the consumer's loops. Its
+// operations fail with CANCELLED "consumer shut down" at once, as calls
+// through the Client's proxies do, and dropping it is harmless.
+TEST(StreamLifecycle, AStreamThatOutlivesItsClientFailsCancelledAndIsSafeToDrop) {
+  auto st = start({});
+  auto open = ClientStream<int, long>::open(*st.ref, "check");
+  ASSERT_TRUE(open.has_value()) << open.status();
+  ClientStream<int, long> s = std::move(*open);
+  ASSERT_TRUE(s.write_sync(0).is_ok());
+  st.client.reset();  // the consumer goes; the handle and the reference stay
+  Status w = s.write_sync(1);
+  EXPECT_EQ(w.code(), StatusCode::kCancelled) << w;
+  EXPECT_FALSE(s.read_sync().has_value());
+  EXPECT_EQ(s.status().code(), StatusCode::kCancelled) << s.status();
+  EXPECT_EQ(s.status().message(), "consumer shut down");
+  // A stream opened afterwards through the same reference ends the same way.
+  auto later = ClientStream<int, long>::open(*st.ref, "check");
+  if (later.has_value()) {
+    EXPECT_EQ(later->write_sync(2).code(), StatusCode::kCancelled);
+    EXPECT_FALSE(later->read_sync().has_value());
+    EXPECT_EQ(later->status().code(), StatusCode::kCancelled) << later->status();
+  } else {
+    EXPECT_EQ(later.status().code(), StatusCode::kCancelled) << later.status();
+  }
+  st.server->shutdown(1s);
+}
+
 // A stream handler has a ServerContext: its deadline and attachments, also
 // after a co_await, so nested calls inherit them.
 TEST(StreamContext, HandlerSeesTheStreamsDeadlineAndAttachmentsAfterEachAwait) {

@@ -1,0 +1,55 @@
+// src/proxy/consumer_stream.h - the stream handle a Reference gives out
+// (internal): the channel's stream (rpc::StreamCall) plus the consumer's core,
+// so that a handle which outlives its tern::Client stays safe to use.
+//
+// The stream's operations post to the consumer's IO loops, which the Client
+// owns. Every operation runs inside ClientCore::enter_stream_op() /
+// leave_stream_op(); ~Client marks the core closing, waits for the
+// operations in progress, then shuts the channels down (which ends the
+// streams with CANCELLED "consumer shut down" and runs what their ends
+// queued). An operation started after that is refused at once: its
+// completion runs on the calling thread with CANCELLED "consumer shut down"
+// (the one case where a stream completion runs inline; tern/stream.h).
+//
+// Thread safety: as RawStream (any thread). Lifetime: holds the core, so the
+// loops it posts to live as long as the handle.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "tern/stream.h"
+
+namespace tern {
+
+struct ClientCore;
+
+class ConsumerStream final : public RawStream {
+ public:
+  ConsumerStream(std::shared_ptr<RawStream> inner, std::shared_ptr<ClientCore> core)
+      : inner_(std::move(inner)), core_(std::move(core)) {}
+
+  void write(std::string bytes, Done done) override;
+  void read(ReadDone done) override;
+  void writes_done(Done done) override;
+  void await_status(Done done) override;
+  void finish(Status status, StreamMetadata trailers) override;
+  void cancel(Status why) override;
+  void defer(detail::UniqueFunction<void()> fn) override;
+  std::optional<Status> try_write_now(std::string& bytes) override;
+  std::optional<std::string> try_read_now() override;
+  const std::string& service() const noexcept override { return inner_->service(); }
+  const std::string& method() const noexcept override { return inner_->method(); }
+  std::uint8_t serialization() const noexcept override { return inner_->serialization(); }
+  StreamMetadata metadata() const override { return inner_->metadata(); }
+  std::chrono::steady_clock::time_point deadline() const noexcept override { return inner_->deadline(); }
+
+  // The channel's stream (byte counters for filters).
+  const std::shared_ptr<RawStream>& inner() const noexcept { return inner_; }
+
+ private:
+  std::shared_ptr<RawStream> inner_;
+  std::shared_ptr<ClientCore> core_;
+};
+
+}  // namespace tern
