@@ -71,6 +71,26 @@ class PushLog {
     return ok ? pushes_.back().at : Clock::time_point{};
   }
 
+  // Waits until any push from the `from`-th on (0-based, see count())
+  // equals `expected`, also when a later push already replaced it; returns
+  // the time it arrived, or Clock::time_point{} on timeout.
+  Clock::time_point wait_for_since(std::size_t from, std::vector<std::string> expected,
+                                   std::chrono::milliseconds timeout) {
+    expected = sorted(std::move(expected));
+    std::unique_lock lock(mu_);
+    Clock::time_point at{};
+    cv_.wait_for(lock, timeout, [&] {
+      for (std::size_t i = from; i < pushes_.size(); ++i) {
+        if (pushes_[i].urls == expected) {
+          at = pushes_[i].at;
+          return true;
+        }
+      }
+      return false;
+    });
+    return at;
+  }
+
   std::size_t count() const {
     std::lock_guard lock(mu_);
     return pushes_.size();
