@@ -44,7 +44,8 @@
 //
 // Threading: every method of every handle may be called from any thread, but
 // one read and one write may be outstanding at a time (as gRPC's async API).
-// Completions never run inline inside the call that started them; they run
+// Completions never run inline inside the call that started them (except on
+// a consumer's handle kept past its Client: see Lifetime); they run
 // on the connection's IO thread, or on the business pool where the
 // dispatcher sends requests (provider) or responses (consumer). The blocking
 // forms (`*_sync`) must not be called on an IO thread.
@@ -111,7 +112,8 @@ class RawStream {
   // Either side: abandons the stream; the peer sees CANCELLED (or `why`).
   // Idempotent; no effect on an ended stream.
   virtual void cancel(Status why = Status(StatusCode::kCancelled, "cancelled")) = 0;
-  // Runs `fn` where this stream's completions run, never inline.
+  // Runs `fn` where this stream's completions run, never inline (except on
+  // a consumer's handle kept past its Client: see Lifetime).
   virtual void defer(detail::UniqueFunction<void()> fn) = 0;
 
   // Fast paths for code that already runs on the stream's IO thread (a
@@ -153,9 +155,10 @@ struct StringWriter {
 };
 
 // co_await on a callback operation: `start(callback)` begins it; the
-// callback's value is the result of the co_await. The callback never runs
-// inline inside start() (RawStream's contract), and await_suspend touches
-// nothing after start(), so a completion on another thread is safe.
+// callback's value is the result of the co_await. The callback does not run
+// inline inside start() (RawStream's contract, but for a handle kept past its
+// Client), and await_suspend touches nothing after start(), so a completion
+// on another thread, or inline, is safe.
 // The ServerContext current at the co_await (a handler's, a stream's) is
 // current again when the coroutine resumes, so nested calls keep inheriting
 // its deadline and propagated attachments.

@@ -106,7 +106,7 @@ Channel::~Channel() {
     s = std::move(session_);
   }
   fail_all_waiting(Status(StatusCode::kCancelled, "consumer shut down", false));
-  if (s) s->close(Status(StatusCode::kCancelled, "consumer shut down"));
+  if (s) s->close_with_predecessors(Status(StatusCode::kCancelled, "consumer shut down"));
 }
 
 struct Channel::Resolved {
@@ -137,6 +137,7 @@ std::shared_ptr<rpc::ChannelSession> Channel::dial_locked(const Resolved& resolv
   const Result<asio::ip::tcp::endpoint>& ep = resolved.ep;
   rpc::SessionOptions so{options_.limits, options_.heartbeat_interval, options_.max_concurrent_streams, clock_};
   auto s = std::make_shared<rpc::ChannelSession>(weak_from_this(), loop_, so);
+  if (session_ && !session_->closed()) s->set_predecessor(session_);  // draining after a goaway
   const bool grpc = options_.protocol == "grpc";
   if (grpc) s->use_grpc(endpoint_.to_string());
   net::Connection::Options co;
@@ -449,7 +450,7 @@ void Channel::shutdown(Status reason) {
     s = std::move(session_);
   }
   fail_all_waiting(reason);
-  if (s) s->close(std::move(reason));
+  if (s) s->close_with_predecessors(reason);
 }
 
 bool Channel::available() const noexcept {

@@ -100,6 +100,13 @@ void ChannelSession::close_if_drained() {
   close(Status(StatusCode::kUnavailable, "provider going away (goaway)"));
 }
 
+void ChannelSession::close_with_predecessors(const Status& reason) {
+  for (std::shared_ptr<ChannelSession> s = std::static_pointer_cast<ChannelSession>(shared_from_this()); s;
+       s = s->predecessor_.lock()) {
+    s->close(reason);
+  }
+}
+
 bool ChannelSession::closed() {
   std::lock_guard lock(mu_);
   return closed_;
@@ -373,9 +380,14 @@ void ChannelSession::on_session_closed(const Status& reason, bool was_connected)
     hub = streams_;
   }
   if (hub) {
-    hub->connection_lost(Status(StatusCode::kUnavailable,
-                                reason.message().empty() ? "connection closed" : "connection closed: " + reason.message(),
-                                was_connected));
+    // The consumer's shutdown ends its streams as it ends its calls: CANCELLED
+    // "consumer shut down"; any other close is the connection's loss.
+    hub->connection_lost(reason.code() == StatusCode::kCancelled
+                             ? Status(StatusCode::kCancelled, reason.message(), was_connected)
+                             : Status(StatusCode::kUnavailable,
+                                      reason.message().empty() ? "connection closed"
+                                                               : "connection closed: " + reason.message(),
+                                      was_connected));
   }
   std::error_code ec;
   timer_.cancel();

@@ -63,6 +63,14 @@ class ChannelSession : public Session {
 
   bool closed();
 
+  // Channel, before attach(): the session this one replaces while that one
+  // drains after a goaway (held weakly: the draining session lives as long
+  // as its connection and calls do).
+  void set_predecessor(const std::shared_ptr<ChannelSession>& draining) { predecessor_ = draining; }
+  // Channel shutdown: closes this session and every draining one before it,
+  // so no call or stream is left on a connection nobody will close.
+  void close_with_predecessors(const Status& reason);
+
   // Why a frame could not be queued: the connection's close reason (a failed
   // TLS handshake or connect names itself), else a generic text.
   std::string unsent_reason();
@@ -105,6 +113,7 @@ class ChannelSession : public Session {
 
  public:
   std::atomic<bool> goaway_{false};
+  std::weak_ptr<ChannelSession> predecessor_;  // set once, before attach()
 
  private:
   struct Pending {

@@ -73,6 +73,8 @@ struct ClientCore {
     return false;
   }
   void leave_stream_op() noexcept { stream_ops_.fetch_sub(1); }
+  // True once close_stream_ops() began (a hint for fast paths; no gate).
+  bool stream_ops_closing() const noexcept { return closing_.load(std::memory_order_acquire); }
   void close_stream_ops() noexcept {
     closing_.store(true);
     while (stream_ops_.load() != 0) std::this_thread::yield();  // each one only posts

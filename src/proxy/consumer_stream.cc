@@ -51,15 +51,13 @@ void ConsumerStream::defer(detail::UniqueFunction<void()> fn) {
 }
 
 std::optional<Status> ConsumerStream::try_write_now(std::string& bytes) {
-  std::optional<Status> r;
-  (void)forward(*core_, [&] { r = inner_->try_write_now(bytes); });
-  return r;
+  if (core_->stream_ops_closing()) return shut_down();  // not sent, as write() would answer
+  return inner_->try_write_now(bytes);
 }
 
 std::optional<std::string> ConsumerStream::try_read_now() {
-  std::optional<std::string> r;
-  (void)forward(*core_, [&] { r = inner_->try_read_now(); });
-  return r;
+  if (core_->stream_ops_closing()) return std::nullopt;  // read() answers the end
+  return inner_->try_read_now();
 }
 
 }  // namespace tern

@@ -9,7 +9,10 @@
 // streams with CANCELLED "consumer shut down" and runs what their ends
 // queued). An operation started after that is refused at once: its
 // completion runs on the calling thread with CANCELLED "consumer shut down"
-// (the one case where a stream completion runs inline; tern/stream.h).
+// (the one case where a stream completion runs inline; tern/stream.h), and
+// try_write_now answers that status itself, so a coroutine writing in a
+// loop completes each co_await without suspending. The try_* fast paths
+// skip the gate otherwise: they act only on the loop's own thread.
 //
 // Thread safety: as RawStream (any thread). Lifetime: holds the core, so the
 // loops it posts to live as long as the handle.
@@ -27,7 +30,7 @@ struct ClientCore;
 class ConsumerStream final : public RawStream {
  public:
   ConsumerStream(std::shared_ptr<RawStream> inner, std::shared_ptr<ClientCore> core)
-      : inner_(std::move(inner)), core_(std::move(core)) {}
+      : core_(std::move(core)), inner_(std::move(inner)) {}
 
   void write(std::string bytes, Done done) override;
   void read(ReadDone done) override;
@@ -48,8 +51,10 @@ class ConsumerStream final : public RawStream {
   const std::shared_ptr<RawStream>& inner() const noexcept { return inner_; }
 
  private:
-  std::shared_ptr<RawStream> inner_;
+  // Declared first, destroyed last: the channel's stream (its deadline timer
+  // is bound to one of the core's loops) goes before the core.
   std::shared_ptr<ClientCore> core_;
+  std::shared_ptr<RawStream> inner_;
 };
 
 }  // namespace tern

@@ -16,6 +16,15 @@ namespace tern {
 
 Result<std::shared_ptr<RawStream>> open_stream(Reference& ref, std::string_view method, const CallOptions* options) {
   ReferenceCore& core = *ref.core_;
+  // Opened inside the client's shutdown gate (src/proxy/consumer_stream.h):
+  // what this posts is posted before the Client's destruction drains its
+  // loops, or it is refused here, before any filter saw the stream.
+  ClientCore& client = *core.client;
+  if (!client.enter_stream_op()) return Status(StatusCode::kCancelled, "consumer shut down");
+  struct Leave {
+    ClientCore& c;
+    ~Leave() { c.leave_stream_op(); }
+  } leave{client};
   auto dir = core.snapshot();
   if (!dir || dir->ptrs.empty()) {
     return core.no_provider();

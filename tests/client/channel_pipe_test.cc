@@ -8,6 +8,7 @@
 
 #include <gtest/gtest.h>
 
+#include <deque>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -274,6 +275,37 @@ TEST_F(ChannelPipe, ShutdownFailsPendingCallsCancelled) {
   EXPECT_EQ(a.result->status.code(), StatusCode::kCancelled);
   EXPECT_EQ(a.result->status.message(), "consumer shut down");
   EXPECT_TRUE(peer().wait_closed());
+}
+
+// A connection draining after the provider's goaway (its calls finish there,
+// new calls go on a new connection) is closed by the channel's shutdown too:
+// its pending call completes CANCELLED, not left on a connection nobody
+// closes (a stream left there kept the whole consumer alive).
+TEST_F(ChannelPipe, ShutdownAlsoClosesAConnectionDrainingAfterAGoaway) {
+  Outcome a;
+  channel_->call(request("a"), 5s, a.completion());
+  ASSERT_TRUE(peer(0).wait_frames(1));
+  peer(0).write(protocol::encode_control_frame(FrameType::kGoaway, 0));
+  // Once the loop has seen the goaway, the next call dials a second
+  // connection; calls made before that went on the first one.
+  std::deque<Outcome> calls;
+  ASSERT_TRUE(wait_until([&] {
+    channel_->call(request("b"), 5s, calls.emplace_back().completion());
+    std::lock_guard lock(mu_);
+    return dials_ == 2;
+  }));
+  ASSERT_TRUE(peer(1).wait_frames(1));
+  EXPECT_FALSE(a.done());  // still draining on the first connection
+  channel_->shutdown(Status(StatusCode::kCancelled, "consumer shut down"));
+  ASSERT_TRUE(wait_until([&] { return a.done(); }));
+  EXPECT_EQ(a.result->status.code(), StatusCode::kCancelled) << a.result->status;
+  EXPECT_EQ(a.result->status.message(), "consumer shut down");
+  for (auto& c : calls) {
+    ASSERT_TRUE(wait_until([&] { return c.done(); }));
+    EXPECT_EQ(c.result->status.code(), StatusCode::kCancelled) << c.result->status;
+  }
+  EXPECT_TRUE(peer(0).wait_closed());
+  EXPECT_TRUE(peer(1).wait_closed());
 }
 
 }  // namespace

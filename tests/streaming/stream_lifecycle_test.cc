@@ -8,6 +8,7 @@
 #include <signal.h>
 
 #include <atomic>
+#include <future>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -360,8 +361,17 @@ TEST(StreamLifecycle, AStreamThatOutlivesItsClientFailsCancelledAndIsSafeToDrop)
   auto open = ClientStream<int, long>::open(*st.ref, "check");
   ASSERT_TRUE(open.has_value()) << open.status();
   ClientStream<int, long> s = std::move(*open);
-  ASSERT_TRUE(s.write_sync(0).is_ok());
+  ASSERT_TRUE(s.write_sync(0).is_ok());  // open on the provider
+  // Its end, awaited before the Client goes: the shutdown ends the stream as
+  // it ends unary calls, and the completion has run when ~Client returns.
+  std::promise<Status> ended;
+  auto ended_f = ended.get_future();
+  s.raw()->await_status([&ended](Status e) { ended.set_value(std::move(e)); });
   st.client.reset();  // the consumer goes; the handle and the reference stay
+  ASSERT_EQ(ended_f.wait_for(0s), std::future_status::ready);
+  Status e = ended_f.get();
+  EXPECT_EQ(e.code(), StatusCode::kCancelled) << e;
+  EXPECT_EQ(e.message(), "consumer shut down");
   Status w = s.write_sync(1);
   EXPECT_EQ(w.code(), StatusCode::kCancelled) << w;
   EXPECT_FALSE(s.read_sync().has_value());
