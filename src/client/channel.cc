@@ -137,7 +137,9 @@ std::shared_ptr<rpc::ChannelSession> Channel::dial_locked(const Resolved& resolv
   const Result<asio::ip::tcp::endpoint>& ep = resolved.ep;
   rpc::SessionOptions so{options_.limits, options_.heartbeat_interval, options_.max_concurrent_streams, clock_};
   auto s = std::make_shared<rpc::ChannelSession>(weak_from_this(), loop_, so);
-  if (session_ && !session_->closed()) s->set_predecessor(session_);  // draining after a goaway
+  // The session this one replaces may still drain after a goaway; a closed
+  // one (a failed reconnect) passes on the one it replaced.
+  if (session_) s->set_predecessor(session_->closed() ? session_->predecessor_.lock() : session_);
   const bool grpc = options_.protocol == "grpc";
   if (grpc) s->use_grpc(endpoint_.to_string());
   net::Connection::Options co;

@@ -308,5 +308,40 @@ TEST_F(ChannelPipe, ShutdownAlsoClosesAConnectionDrainingAfterAGoaway) {
   EXPECT_TRUE(peer(1).wait_closed());
 }
 
+// The same after the goaway when the next connection fails at once and a
+// third one is dialled: the draining first connection is still closed by the
+// shutdown (the failed one passes it on).
+TEST_F(ChannelPipe, ShutdownClosesADrainingConnectionAlsoAfterAFailedReconnect) {
+  Outcome a;
+  channel_->call(request("a"), 5s, a.completion());
+  ASSERT_TRUE(peer(0).wait_frames(1));
+  {
+    std::lock_guard lock(mu_);
+    connect_error_ = asio::error::connection_refused;  // the second connection fails
+  }
+  peer(0).write(protocol::encode_control_frame(FrameType::kGoaway, 0));
+  std::deque<Outcome> calls;
+  ASSERT_TRUE(wait_until([&] {
+    channel_->call(request("b"), 5s, calls.emplace_back().completion());
+    std::lock_guard lock(mu_);
+    return dials_ == 2;
+  }));
+  ASSERT_TRUE(wait_until([&] { return calls.back().done(); }));
+  EXPECT_EQ(calls.back().result->status.code(), StatusCode::kUnavailable);  // refused
+  {
+    std::lock_guard lock(mu_);
+    connect_error_ = {};
+  }
+  Outcome c;
+  channel_->call(request("c"), 5s, c.completion());
+  ASSERT_TRUE(peer(2).wait_frames(1));
+  EXPECT_FALSE(a.done());  // still draining on the first connection
+  channel_->shutdown(Status(StatusCode::kCancelled, "consumer shut down"));
+  ASSERT_TRUE(wait_until([&] { return a.done() && c.done(); }));
+  EXPECT_EQ(a.result->status.code(), StatusCode::kCancelled) << a.result->status;
+  EXPECT_EQ(c.result->status.code(), StatusCode::kCancelled) << c.result->status;
+  EXPECT_TRUE(peer(0).wait_closed());
+}
+
 }  // namespace
 }  // namespace tern
