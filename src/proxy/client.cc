@@ -1,6 +1,8 @@
 // Client: the consumer runtime (channels + registries) and reference creation.
 #include "tern/client.h"
 
+#include <thread>
+
 #include "proxy/client_core.h"
 #include "tern/log.h"
 #include "tern/provider.h"
@@ -19,6 +21,13 @@ Status Client::status() const { return core_->channels.status(); }
 
 Client::~Client() {
   core_->close_stream_ops();  // streams outliving the Client fail at once from here on
+  if (core_->channels.io().owns_current_thread()) {
+    // Destroyed inside one of its own completions, on one of its IO threads,
+    // which cannot join itself: the shutdown runs on a thread of its own once
+    // this completion has returned, and this destructor returns at once.
+    std::thread([core = std::move(core_)] { core->channels.shutdown(); }).detach();
+    return;
+  }
   core_->channels.shutdown();
 }
 

@@ -389,6 +389,47 @@ TEST(StreamLifecycle, AStreamThatOutlivesItsClientFailsCancelledAndIsSafeToDrop)
   st.server->shutdown(1s);
 }
 
+// A Client destroyed inside one of its own completions, on its IO thread
+// (the default dispatcher runs them there): that thread cannot join itself,
+// so the shutdown goes on without it; the other stream still ends CANCELLED
+// "consumer shut down" and nothing of the consumer is left (it aborted with
+// "Resource deadlock avoided" from the join).
+TEST(StreamLifecycle, AClientDestroyedInsideItsOwnCompletionShutsDown) {
+  struct Held : tern::ClientFilter {};
+  auto filter = std::make_shared<Held>();
+  std::weak_ptr<Held> weak = filter;
+  tern::ClientOptions co = testutil::one_io();
+  co.filters.push_back(std::move(filter));
+  auto st = start({}, std::move(co));
+  auto other = ClientStream<int, long>::open(*st.ref, "check").value();
+  ASSERT_TRUE(other.write_sync(0).is_ok());
+  std::promise<Status> other_end;
+  auto other_f = other_end.get_future();
+  other.raw()->await_status([&other_end](Status e) { other_end.set_value(std::move(e)); });
+
+  auto counting = ClientStream<int, int>::open(*st.ref, "count").value();
+  ASSERT_TRUE(counting.write_sync(3).is_ok());
+  std::promise<bool> destroyed_on_io;
+  auto destroyed_f = destroyed_on_io.get_future();
+  counting.raw()->read([&](std::optional<std::string>, Status) {
+    const bool io = on_io();
+    st.client.reset();  // the last owner of the Client, inside its completion
+    destroyed_on_io.set_value(io);
+  });
+  ASSERT_EQ(destroyed_f.wait_for(5s), std::future_status::ready);
+  EXPECT_TRUE(destroyed_f.get());
+  ASSERT_EQ(other_f.wait_for(5s), std::future_status::ready);
+  Status e = other_f.get();
+  EXPECT_EQ(e.code(), StatusCode::kCancelled) << e;
+  EXPECT_EQ(e.message(), "consumer shut down");
+  st.ref.reset();
+  { auto drop = std::move(other); }
+  { auto drop = std::move(counting); }
+  // The consumer's core (its loops, pool, channels, options) is gone.
+  EXPECT_TRUE(testutil::wait_until([&] { return weak.expired(); }, 5s));
+  st.server->shutdown(1s);
+}
+
 // A stream handler has a ServerContext: its deadline and attachments, also
 // after a co_await, so nested calls inherit them.
 TEST(StreamContext, HandlerSeesTheStreamsDeadlineAndAttachmentsAfterEachAwait) {
