@@ -85,6 +85,17 @@ class ChannelPipe : public ::testing::Test {
     return *peers_.at(n);
   }
   std::string request(std::string_view body) { return request_frame(0, "calc.Calculator", "add", body); }
+  // Sends a goaway on the first connection, then calls (each into `calls`)
+  // until one makes the channel dial a second connection: calls made before
+  // the loop saw the goaway went on the first one and drain there.
+  bool goaway_then_redial(std::deque<Outcome>& calls) {
+    peer(0).write(protocol::encode_control_frame(FrameType::kGoaway, 0));
+    return wait_until([&] {
+      channel_->call(request("b"), 5s, calls.emplace_back().completion());
+      std::lock_guard lock(mu_);
+      return dials_ == 2;
+    });
+  }
 
   LoopThread io_;
   std::shared_ptr<Channel> channel_;
@@ -285,15 +296,8 @@ TEST_F(ChannelPipe, ShutdownAlsoClosesAConnectionDrainingAfterAGoaway) {
   Outcome a;
   channel_->call(request("a"), 5s, a.completion());
   ASSERT_TRUE(peer(0).wait_frames(1));
-  peer(0).write(protocol::encode_control_frame(FrameType::kGoaway, 0));
-  // Once the loop has seen the goaway, the next call dials a second
-  // connection; calls made before that went on the first one.
   std::deque<Outcome> calls;
-  ASSERT_TRUE(wait_until([&] {
-    channel_->call(request("b"), 5s, calls.emplace_back().completion());
-    std::lock_guard lock(mu_);
-    return dials_ == 2;
-  }));
+  ASSERT_TRUE(goaway_then_redial(calls));
   ASSERT_TRUE(peer(1).wait_frames(1));
   EXPECT_FALSE(a.done());  // still draining on the first connection
   channel_->shutdown(Status(StatusCode::kCancelled, "consumer shut down"));
@@ -319,13 +323,8 @@ TEST_F(ChannelPipe, ShutdownClosesADrainingConnectionAlsoAfterAFailedReconnect) 
     std::lock_guard lock(mu_);
     connect_error_ = asio::error::connection_refused;  // the second connection fails
   }
-  peer(0).write(protocol::encode_control_frame(FrameType::kGoaway, 0));
   std::deque<Outcome> calls;
-  ASSERT_TRUE(wait_until([&] {
-    channel_->call(request("b"), 5s, calls.emplace_back().completion());
-    std::lock_guard lock(mu_);
-    return dials_ == 2;
-  }));
+  ASSERT_TRUE(goaway_then_redial(calls));
   ASSERT_TRUE(wait_until([&] { return calls.back().done(); }));
   EXPECT_EQ(calls.back().result->status.code(), StatusCode::kUnavailable);  // refused
   {
