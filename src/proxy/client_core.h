@@ -60,19 +60,32 @@ struct ClientCore {
   std::unordered_map<std::string, std::shared_ptr<Registry>> registries;  // by URL text
 
   // The shutdown gate of the streams' operations (src/proxy/consumer_stream.h).
-  // enter_stream_op() is false once the consumer is closing; otherwise the
-  // operation runs (it only posts to a loop) and calls leave_stream_op().
+  // A StreamOpGuard is the only way in: it is admitted unless the consumer is
+  // closing, and it leaves when destroyed (also when the operation throws).
   // close_stream_ops() refuses later operations and waits for those in
   // progress, so every operation it did not refuse has posted before the
   // channels shut down and drain their loops. Sequentially consistent on
   // both sides (the flag and the count are two variables, as in Dekker's).
-  bool enter_stream_op() noexcept {
-    stream_ops_.fetch_add(1);
-    if (!closing_.load()) return true;
-    stream_ops_.fetch_sub(1);
-    return false;
-  }
-  void leave_stream_op() noexcept { stream_ops_.fetch_sub(1); }
+  class StreamOpGuard {
+   public:
+    explicit StreamOpGuard(ClientCore& core) noexcept : core_(&core) {
+      core.stream_ops_.fetch_add(1);
+      if (core.closing_.load()) {
+        core.stream_ops_.fetch_sub(1);
+        core_ = nullptr;
+      }
+    }
+    ~StreamOpGuard() {
+      if (core_) core_->stream_ops_.fetch_sub(1);
+    }
+    StreamOpGuard(const StreamOpGuard&) = delete;
+    StreamOpGuard& operator=(const StreamOpGuard&) = delete;
+    // False when refused: the consumer is shutting down.
+    explicit operator bool() const noexcept { return core_ != nullptr; }
+
+   private:
+    ClientCore* core_;
+  };
   // True once close_stream_ops() began (a hint for fast paths; no gate).
   bool stream_ops_closing() const noexcept { return closing_.load(std::memory_order_acquire); }
   void close_stream_ops() noexcept {

@@ -13,9 +13,9 @@ Status shut_down() { return Status(StatusCode::kCancelled, "consumer shut down")
 // returns false when refused.
 template <typename Op>
 bool forward(ClientCore& core, Op&& op) {
-  if (!core.enter_stream_op()) return false;
+  ClientCore::StreamOpGuard admitted(core);
+  if (!admitted) return false;
   op();
-  core.leave_stream_op();
   return true;
 }
 

@@ -3,8 +3,8 @@
 // so that a handle which outlives its tern::Client stays safe to use.
 //
 // The stream's operations post to the consumer's IO loops, which the Client
-// owns. Every operation runs inside ClientCore::enter_stream_op() /
-// leave_stream_op(); ~Client marks the core closing, waits for the
+// owns. Every operation runs inside the core's shutdown gate
+// (ClientCore::StreamOpGuard); ~Client marks the core closing, waits for the
 // operations in progress, then shuts the channels down (which ends the
 // streams with CANCELLED "consumer shut down" and runs what their ends
 // queued). An operation started after that is refused at once: its
@@ -46,9 +46,6 @@ class ConsumerStream final : public RawStream {
   std::uint8_t serialization() const noexcept override { return inner_->serialization(); }
   StreamMetadata metadata() const override { return inner_->metadata(); }
   std::chrono::steady_clock::time_point deadline() const noexcept override { return inner_->deadline(); }
-
-  // The channel's stream (byte counters for filters).
-  const std::shared_ptr<RawStream>& inner() const noexcept { return inner_; }
 
  private:
   // Declared first, destroyed last: the channel's stream (its deadline timer

@@ -20,11 +20,8 @@ Result<std::shared_ptr<RawStream>> open_stream(Reference& ref, std::string_view 
   // what this posts is posted before the Client's destruction drains its
   // loops, or it is refused here, before any filter saw the stream.
   ClientCore& client = *core.client;
-  if (!client.enter_stream_op()) return Status(StatusCode::kCancelled, "consumer shut down");
-  struct Leave {
-    ClientCore& c;
-    ~Leave() { c.leave_stream_op(); }
-  } leave{client};
+  ClientCore::StreamOpGuard admitted(client);
+  if (!admitted) return Status(StatusCode::kCancelled, "consumer shut down");
   auto dir = core.snapshot();
   if (!dir || dir->ptrs.empty()) {
     return core.no_provider();
