@@ -317,7 +317,9 @@ class Server {
   // their connections (Tern consumers do once nothing is pending on them;
   // requests that arrive meanwhile are answered UNAVAILABLE, not executed,
   // so failover retries them elsewhere); then closes every connection left
-  // and stops the threads. Idempotent; wakes wait(). Not callable from a handler.
+  // and stops the threads. What the closes queued last (a stream's finish, a
+  // handler's end reaching the filters) runs on the calling thread before
+  // shutdown() returns. Idempotent; wakes wait(). Not callable from a handler.
   void shutdown(std::chrono::milliseconds grace = std::chrono::milliseconds(5000));
   // Blocks until shutdown() completed.
   void wait();
@@ -392,6 +394,8 @@ class Server {
     nlohmann::json result = reflection::describe_type<Resp>(types);
     return {{"args", std::move(args)}, {"result", std::move(result)}, {"types", std::move(types)}};
   }
+  // The tests' seam into the Impl (src/server/server_test_access.h, internal).
+  friend struct ServerTestAccess;
   std::shared_ptr<Impl> impl_;
 };
 

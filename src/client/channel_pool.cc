@@ -100,11 +100,7 @@ void ChannelPool::shutdown() {
   // and filters, a refused pool hand-off falling back to the loop) would be
   // destroyed unrun with the loops: run it here, on this thread, until the
   // loops are empty. The IO threads are joined, so nothing runs beside it.
-  for (int round = 0; round < 64; ++round) {
-    std::size_t ran = 0;
-    for (std::size_t i = 0; i < io_->size(); ++i) ran += io_->at(i).poll();
-    if (ran == 0) break;
-  }
+  io_->drain();
 }
 
 }  // namespace tern

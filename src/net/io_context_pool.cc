@@ -45,6 +45,18 @@ void IoContextPool::stop() {
   for (auto& ctx : contexts_) ctx->restart();
 }
 
+std::size_t IoContextPool::drain(int max_rounds) {
+  if (started_) return 0;
+  std::size_t total = 0;
+  for (int round = 0; round < max_rounds; ++round) {
+    std::size_t ran = 0;
+    for (auto& ctx : contexts_) ran += ctx->poll();
+    if (ran == 0) break;
+    total += ran;
+  }
+  return total;
+}
+
 asio::io_context& IoContextPool::next() noexcept {
   return *contexts_[next_.fetch_add(1, std::memory_order_relaxed) % contexts_.size()];
 }

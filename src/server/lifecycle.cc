@@ -277,14 +277,19 @@ void Server::shutdown(std::chrono::milliseconds grace) {
   if (im.pool) im.pool->stop(true);
   if (im.ordered) im.ordered->stop(true);
   im.io->stop();
-  im.acceptor.reset();
   sessions.clear();  // our copies: no session may outlive the loops below
   {
     std::lock_guard lock(im.mu);
     im.sessions.clear();
   }
-  // Handlers still queued in the stopped loops hold the Impl (a reference
-  // cycle through the io_contexts it owns): destroy them now.
+  // What the close handlers queued last (a stream's finish, a handler's end
+  // reaching the filters) runs here, on this thread, as the consumer's
+  // shutdown does (ChannelPool::shutdown): the IO threads are joined and the
+  // pools stopped, so nothing runs beside it. Whatever is left after that
+  // holds the Impl (a reference cycle through the io_contexts it owns):
+  // destroy it now.
+  im.io->drain();
+  im.acceptor.reset();
   im.io.reset();
   {
     std::lock_guard lock(im.mu);

@@ -40,9 +40,17 @@ class IoContextPool {
 
   // Starts the threads. Idempotent.
   void start();
-  // Stops every loop and joins the threads (pending handlers are dropped).
+  // Stops every loop and joins the threads. Handlers still queued stay in
+  // the loops (destroyed unrun with the pool, unless drain() runs them).
   // Must not be called from one of the pool's own threads.
   void stop();
+  // After stop(): runs the handlers left in the loops on the calling thread,
+  // round after round (a handler may queue more), until a round runs none or
+  // `max_rounds` rounds ran. Returns the handlers run. A shutdown calls it so
+  // that what its close handlers queued last (a call's or a stream's end,
+  // a reference the handler holds) runs instead of being destroyed unrun.
+  // Not while the threads run (does nothing then: returns 0).
+  std::size_t drain(int max_rounds = 64);
 
   // The next loop, round robin.
   asio::io_context& next() noexcept;
