@@ -95,8 +95,14 @@ class ServerConnection {
 class ServerCall {
  public:
   // For the server (and tests): `session` null makes a detached call whose
-  // answers go nowhere.
-  ServerCall(std::shared_ptr<rpc::ServerSession> session, protocol::Frame frame);
+  // answers go nowhere. `received` is when the request was read (the
+  // server's clock; steady_clock::now() in the two-argument form): the
+  // call's deadline is `received` plus the request's timeout (none when
+  // its timeout is 0).
+  ServerCall(std::shared_ptr<rpc::ServerSession> session, protocol::Frame frame,
+             std::chrono::steady_clock::time_point received);
+  ServerCall(std::shared_ptr<rpc::ServerSession> session, protocol::Frame frame)
+      : ServerCall(std::move(session), std::move(frame), std::chrono::steady_clock::now()) {}
   // Moves the request and its state; the moved-from call counts as answered
   // (its respond()/fail() are ignored, its destruction answers nothing).
   ServerCall(ServerCall&&) noexcept;

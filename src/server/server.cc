@@ -56,8 +56,8 @@ void Server::Impl::handle_request(const std::shared_ptr<rpc::ServerSession>& ses
                                          frame.header.request_id))));
     return;
   }
-  ServerCall call(session, std::move(frame));
-  if (clock != nullptr) detail::ServerCallAccess::stamp_deadline(call, clock->now());  // a test clock
+  // The deadline on the server's test clock when it has one (one read either way).
+  ServerCall call(session, std::move(frame), clock != nullptr ? clock->now() : std::chrono::steady_clock::now());
   if (!session->try_begin_call(options.max_in_flight_per_connection)) {
     if (answered) session->release_id(call.request_id());
     rejected_in_flight.fetch_add(1, std::memory_order_relaxed);

@@ -12,11 +12,11 @@
 
 namespace tern {
 
-ServerCall::ServerCall(std::shared_ptr<rpc::ServerSession> session, protocol::Frame frame)
+ServerCall::ServerCall(std::shared_ptr<rpc::ServerSession> session, protocol::Frame frame,
+                       std::chrono::steady_clock::time_point received)
     : session_(std::move(session)), frame_(std::move(frame)) {
-  deadline_ = frame_.header.timeout_ms == 0
-                  ? std::chrono::steady_clock::time_point::max()
-                  : std::chrono::steady_clock::now() + std::chrono::milliseconds(frame_.header.timeout_ms);
+  deadline_ = frame_.header.timeout_ms == 0 ? std::chrono::steady_clock::time_point::max()
+                                            : received + std::chrono::milliseconds(frame_.header.timeout_ms);
 }
 
 ServerCall::ServerCall(ServerCall&& o) noexcept

@@ -33,14 +33,6 @@ struct ServerCallAccess {
     c.arrived_ = now;
   }
   static void set_method(ServerCall& c, std::size_t off, std::size_t len) { c.method_ = {off, len}; }
-  // Stamps the call's deadline anew: `now` plus the request's timeout
-  // (time_point::max() when it is 0, no deadline). `now` comes from the
-  // server's test clock (Server::Impl::clock); without one, the deadline
-  // the constructor stamped on steady_clock stands.
-  static void stamp_deadline(ServerCall& c, std::chrono::steady_clock::time_point now) noexcept {
-    const std::uint32_t ms = c.frame_.header.timeout_ms;
-    c.deadline_ = ms == 0 ? std::chrono::steady_clock::time_point::max() : now + std::chrono::milliseconds(ms);
-  }
   // The consumer reads responses compressed with `alg` above `threshold` bytes.
   static void accept_compression(ServerCall& c, protocol::Compression alg, std::size_t threshold) {
     c.response_compression_ = alg;

@@ -3,10 +3,8 @@
 // end of an in-memory pipe (src/net/memory_transport.h), exactly as an
 // accepted TCP connection is served (Server::Impl::open_session).
 //
-// Server keeps its Impl private and names no test friend (a friend
-// declaration in tern/server.h would rebuild every file that includes it);
-// the pointer to the member is taken through an explicit instantiation,
-// where the standard does not check access ([temp.spec.general]/6).
+// Server names it a friend (tern/server.h) and keeps its Impl private
+// otherwise.
 #pragma once
 
 #include <memory>
@@ -16,21 +14,8 @@
 #include "tern/server.h"
 
 namespace tern {
-namespace server_test_detail {
-
-using ImplMember = std::shared_ptr<Server::Impl> Server::*;
-ImplMember impl_member();
-
-template <ImplMember M>
-struct ImplMemberOf {
-  friend ImplMember impl_member() { return M; }
-};
-template struct ImplMemberOf<&Server::impl_>;
-
-}  // namespace server_test_detail
-
 struct ServerTestAccess {
-  static Server::Impl& impl(Server& server) { return *(server.*server_test_detail::impl_member()); }
+  static Server::Impl& impl(Server& server) { return *server.impl_; }
   // Makes `clock` the time of the server's request deadlines
   // (Server::Impl::clock). Before start(); `clock` must outlive the server.
   static void set_clock(Server& server, const Clock& clock) { impl(server).clock = &clock; }
