@@ -317,9 +317,12 @@ class Server {
   // their connections (Tern consumers do once nothing is pending on them;
   // requests that arrive meanwhile are answered UNAVAILABLE, not executed,
   // so failover retries them elsewhere); then closes every connection left
-  // and stops the threads. What the closes queued last (a stream's finish, a
-  // handler's end reaching the filters) runs on the calling thread before
-  // shutdown() returns. Idempotent; wakes wait(). Not callable from a handler.
+  // and stops the threads. What the closes queued last runs on the calling
+  // thread before shutdown() returns: a stream's finish, a stream handler
+  // resumed with its end, filters' on_response, disconnect listeners and
+  // event observers (these see in_io_thread false). So the caller must not
+  // hold a lock that such code takes. Idempotent; wakes wait(). Not callable
+  // from a handler.
   void shutdown(std::chrono::milliseconds grace = std::chrono::milliseconds(5000));
   // Blocks until shutdown() completed.
   void wait();

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <future>
+#include <memory>
 #include <thread>
 #include <vector>
 
@@ -80,19 +81,17 @@ void ChannelPool::shutdown() {
     chans = channels_;
   }
   for (auto& [k, ch] : chans) ch->shutdown(Status(StatusCode::kCancelled, "consumer shut down"));
-  // Let the loops run the close handlers (which complete pending calls), then stop.
-  for (std::size_t i = 0; i < io_->size(); ++i) {
-    std::promise<void> done;
-    auto f = done.get_future();
-    asio::post(io_->at(i), [&done] { done.set_value(); });
-    f.wait_for(std::chrono::seconds(2));
-  }
-  // Second round: close handlers posted by the first round.
-  for (std::size_t i = 0; i < io_->size(); ++i) {
-    std::promise<void> done;
-    auto f = done.get_future();
-    asio::post(io_->at(i), [&done] { done.set_value(); });
-    f.wait_for(std::chrono::seconds(2));
+  // Let the loops run the close handlers (which complete pending calls),
+  // twice (the second round: what the first one posted), then stop. The
+  // promise is shared: a loop that does not answer within 2 s runs the
+  // marker later (or the drain below does), after this frame is gone.
+  for (int round = 0; round < 2; ++round) {
+    for (std::size_t i = 0; i < io_->size(); ++i) {
+      auto done = std::make_shared<std::promise<void>>();
+      auto f = done->get_future();
+      asio::post(io_->at(i), [done] { done->set_value(); });
+      f.wait_for(std::chrono::seconds(2));
+    }
   }
   io_->stop();
   if (pool_) pool_->stop(true);  // runs the completions queued on it

@@ -45,16 +45,20 @@ void IoContextPool::stop() {
   for (auto& ctx : contexts_) ctx->restart();
 }
 
-std::size_t IoContextPool::drain(int max_rounds) {
+std::size_t IoContextPool::drain(std::size_t max_handlers) {
   if (started_) return 0;
   std::size_t total = 0;
-  for (int round = 0; round < max_rounds; ++round) {
+  for (;;) {
     std::size_t ran = 0;
-    for (auto& ctx : contexts_) ran += ctx->poll();
-    if (ran == 0) break;
+    for (auto& ctx : contexts_) {
+      // A loop found empty stops itself (Asio's poll with no work): restart
+      // it, so that work another loop's handler queues on it later still runs.
+      ctx->restart();
+      while (total + ran < max_handlers && ctx->poll_one() > 0) ++ran;
+    }
     total += ran;
+    if (ran == 0 || total >= max_handlers) return total;
   }
-  return total;
 }
 
 asio::io_context& IoContextPool::next() noexcept {

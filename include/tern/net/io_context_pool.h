@@ -45,12 +45,14 @@ class IoContextPool {
   // Must not be called from one of the pool's own threads.
   void stop();
   // After stop(): runs the handlers left in the loops on the calling thread,
-  // round after round (a handler may queue more), until a round runs none or
-  // `max_rounds` rounds ran. Returns the handlers run. A shutdown calls it so
-  // that what its close handlers queued last (a call's or a stream's end,
-  // a reference the handler holds) runs instead of being destroyed unrun.
-  // Not while the threads run (does nothing then: returns 0).
-  std::size_t drain(int max_rounds = 64);
+  // one at a time, loop after loop and again (a handler may queue more, on
+  // any loop), until a pass over every loop runs none or `max_handlers`
+  // ran (a handler that queues another forever is cut there; what is left
+  // is destroyed unrun with the pool). Returns the handlers run. A shutdown
+  // calls it so that what its close handlers queued last (a call's or a
+  // stream's end, a reference the handler holds) runs instead of being
+  // destroyed unrun. Not while the threads run (does nothing then: 0).
+  std::size_t drain(std::size_t max_handlers = 100000);
 
   // The next loop, round robin.
   asio::io_context& next() noexcept;
