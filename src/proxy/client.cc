@@ -1,13 +1,81 @@
 // Client: the consumer runtime (channels + registries) and reference creation.
 #include "tern/client.h"
 
+#include <unistd.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdlib>
+#include <memory>
+#include <mutex>
 #include <thread>
 
 #include "proxy/client_core.h"
 #include "tern/log.h"
+#include "tern/net/io_context_pool.h"
 #include "tern/provider.h"
 
 namespace tern {
+
+namespace {
+
+// The threads that finish the shutdown of Clients destroyed on their own IO
+// threads (~Client below). They run detached, counted here, and the
+// process's exit waits for them (up to kExitWait): a program that returns
+// from main() right after does not destroy what a shutdown still uses (the
+// logger, OpenSSL, the registries' factory tables) under it. The wait is an
+// atexit hook registered at the first hand-off, so it runs before the
+// destructors of the statics built until then (atexit order). It does not
+// wait on a Tern IO thread or a shutdown thread (exit() there would wait for
+// itself), nor in a child forked meanwhile. The table is never destroyed, so
+// a Client destroyed during static destruction still finds it.
+class ShutdownThreads {
+ public:
+  static constexpr auto kExitWait = std::chrono::seconds(10);
+
+  static ShutdownThreads& get() {
+    static auto* threads = new ShutdownThreads();  // immortal (see above)
+    return *threads;
+  }
+
+  void run(std::shared_ptr<ClientCore> core) {
+    {
+      std::lock_guard lock(mu_);
+      if (!hooked_) {
+        hooked_ = true;
+        std::atexit(&ShutdownThreads::at_exit);
+      }
+      ++running_;
+    }
+    std::thread([this, core = std::move(core)]() mutable {
+      t_shutdown_thread = true;
+      core->channels.shutdown();
+      core.reset();  // the Client's last owner, usually
+      std::lock_guard lock(mu_);
+      --running_;
+      cv_.notify_all();
+    }).detach();
+  }
+
+ private:
+  ShutdownThreads() = default;
+  static void at_exit() { get().wait_all(); }
+  void wait_all() {
+    if (t_shutdown_thread || net::IoContextPool::in_io_thread() || ::getpid() != pid_) return;
+    std::unique_lock lock(mu_);
+    cv_.wait_for(lock, kExitWait, [&] { return running_ == 0; });
+  }
+
+  static thread_local bool t_shutdown_thread;
+  const pid_t pid_ = ::getpid();
+  std::mutex mu_;
+  std::condition_variable cv_;
+  int running_ = 0;     // guarded by mu_
+  bool hooked_ = false;  // guarded by mu_
+};
+thread_local bool ShutdownThreads::t_shutdown_thread = false;
+
+}  // namespace
 
 Client::Client(ClientOptions options) : core_(std::make_shared<ClientCore>(std::move(options))) {}
 
@@ -24,8 +92,9 @@ Client::~Client() {
   if (core_->channels.io().owns_current_thread()) {
     // Destroyed inside one of its own completions, on one of its IO threads,
     // which cannot join itself: the shutdown runs on a thread of its own once
-    // this completion has returned, and this destructor returns at once.
-    std::thread([core = std::move(core_)] { core->channels.shutdown(); }).detach();
+    // this completion has returned, and this destructor returns at once. The
+    // process's exit waits for that thread (ShutdownThreads).
+    ShutdownThreads::get().run(std::move(core_));
     return;
   }
   core_->channels.shutdown();
