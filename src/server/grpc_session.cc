@@ -68,10 +68,7 @@ void ServerSession::start_grpc() {
   };
   Server::Impl* server = server_.get();
   hooks.is_stream = [server](std::string_view service, std::string_view method) {
-    std::string key(service);
-    key.push_back('/');
-    key.append(method);
-    return server->stream_methods.count(key) > 0;
+    return server->find_stream(service, method) != nullptr;
   };
   hooks.on_unary = [weak](protocol::http2::GrpcUnaryRequest request) {
     if (auto s = weak.lock()) s->on_grpc_unary(std::move(request));

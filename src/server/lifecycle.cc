@@ -158,7 +158,9 @@ Status Server::start() {
     }
     need_pool = need_pool || svc.pooled;
   }
-  for (auto& [key, entry] : im.stream_methods) need_pool = need_pool || entry.blocking;
+  for (auto& [service, methods] : im.stream_methods) {
+    for (auto& [method, entry] : methods) need_pool = need_pool || entry.blocking;
+  }
   unsigned cores = std::max(1u, std::thread::hardware_concurrency());
   std::size_t workers = im.options.worker_threads ? im.options.worker_threads : std::max<std::size_t>(4, 2 * cores);
   if (need_pool) {

@@ -123,8 +123,17 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
     });
   }
 
-  // Streams (src/server/stream_methods.cc): "service/method" -> handler.
-  std::unordered_map<std::string, server_impl::StreamEntry> stream_methods;  // immutable after start
+  // Streams (src/server/stream_methods.cc): service -> method -> handler,
+  // looked up by string_view without building a key (a gRPC request asks
+  // for every call whether its method is a stream).
+  server_impl::StringMap<server_impl::StringMap<server_impl::StreamEntry>> stream_methods;  // immutable after start
+  // The stream method `service`/`method`; null when there is none.
+  const server_impl::StreamEntry* find_stream(std::string_view service, std::string_view method) const noexcept {
+    auto s = stream_methods.find(service);
+    if (s == stream_methods.end()) return nullptr;
+    auto m = s->second.find(method);
+    return m == s->second.end() ? nullptr : &m->second;
+  }
   std::atomic<std::uint64_t> streams_opened{0};
   // A consumer opened a stream on `session` (its IO thread): runs the
   // handler where the dispatcher says, or finishes it with the reason it

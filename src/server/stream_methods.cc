@@ -12,16 +12,6 @@
 
 namespace tern {
 
-namespace {
-std::string stream_key(std::string_view service, std::string_view method) {
-  std::string key;
-  key.reserve(service.size() + 1 + method.size());
-  key.append(service).push_back('/');
-  key.append(method);
-  return key;
-}
-}  // namespace
-
 Status Server::add_stream_method(const std::string& service, const std::string& method, RawStreamHandler handler,
                                  const ServiceOptions& options) {
   return add_stream_entry(service, method, std::move(handler), false, StreamKind::kBidi, nullptr, options);
@@ -50,7 +40,7 @@ Status Server::add_stream_entry(const std::string& service, const std::string& m
   description["stream"] = std::string(stream_kind_name(kind));
   std::lock_guard lock(impl_->mu);
   impl_->services.find_or_add(service).stream_descriptions[method] = std::move(description);
-  impl_->stream_methods[stream_key(service, method)] = server_impl::StreamEntry{std::move(handler), blocking};
+  impl_->stream_methods[service][method] = server_impl::StreamEntry{std::move(handler), blocking};
   return Status();
 }
 
@@ -74,15 +64,15 @@ void Server::Impl::open_stream(const std::shared_ptr<rpc::ServerSession>& sessio
     call->finish(Status(StatusCode::kUnavailable, "provider is shutting down"), {});
     return;
   }
-  auto it = stream_methods.find(stream_key(call->service(), call->method()));
-  if (it == stream_methods.end()) {
+  const server_impl::StreamEntry* found = find_stream(call->service(), call->method());
+  if (found == nullptr) {
     std::string why = services.contains(call->service())
                           ? "unknown stream method '" + call->service() + "." + call->method() + "'"
                           : "unknown service '" + call->service() + "'";
     call->finish(Status(StatusCode::kUnimplemented, std::move(why)), {});
     return;
   }
-  const server_impl::StreamEntry& entry = it->second;
+  const server_impl::StreamEntry& entry = *found;
   const auto* svc = services.find(call->service());
   const bool pooled = entry.blocking || (svc != nullptr && svc->pooled);
   asio::io_context& loop = session->connection()->loop();
