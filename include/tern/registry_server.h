@@ -11,6 +11,10 @@
 // memory only: after a restart, providers re-register and consumers
 // re-subscribe by themselves.
 //
+// Time: renewals and the expiry sweep (every heartbeat_interval) read the
+// Clock given to the constructor, the steady clock unless a test injects a
+// fake one (tests/registry_embedded/registry_server_clock_test.cc).
+//
 // Thread safety: start()/shutdown()/wait()/providers() from any thread.
 #pragma once
 
@@ -26,6 +30,8 @@
 #include "tern/url.h"
 
 namespace tern {
+
+class Clock;  // src/base/clock.h (internal)
 
 struct RegistryServerOptions {
   // Listen address. Default "0.0.0.0:9090"; port 0 picks a free one.
@@ -46,7 +52,10 @@ struct RegistryServerOptions {
 
 class RegistryServer {
  public:
-  explicit RegistryServer(RegistryServerOptions options = {});
+  // `clock`: the time of registrations' renewals and of their expiry after
+  // 3 heartbeat intervals without one (null: the steady clock); its
+  // wait_until() paces the expiry sweep. Must outlive the RegistryServer.
+  explicit RegistryServer(RegistryServerOptions options = {}, Clock* clock = nullptr);
   ~RegistryServer();
   // Listens. As Server::start(): UNAVAILABLE when the address cannot be
   // bound, INVALID_ARGUMENT for a bad address or TLS file.

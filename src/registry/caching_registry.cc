@@ -103,11 +103,13 @@ void ProviderCacheFile::save_locked() {
 // ---- CachingRegistry ----
 
 CachingRegistry::CachingRegistry(std::shared_ptr<Registry> backend, std::string registry_address,
-                                 std::shared_ptr<ProviderCacheFile> file, std::chrono::milliseconds fallback_delay)
+                                 std::shared_ptr<ProviderCacheFile> file, std::chrono::milliseconds fallback_delay,
+                                 Clock& clock)
     : backend_(std::move(backend)),
       address_(std::move(registry_address)),
       file_(std::move(file)),
       fallback_delay_(fallback_delay),
+      clock_(clock),
       timer_([this] { run_timer(); }) {}
 
 CachingRegistry::~CachingRegistry() {
@@ -135,8 +137,9 @@ Result<SubscriptionId> CachingRegistry::subscribe(const std::string& service, Re
     std::lock_guard lock(mu_);
     Sub sub;
     sub.service = service;
-    sub.fallback_at = std::chrono::steady_clock::now() + fallback_delay_;
+    sub.fallback_at = clock_.now() + fallback_delay_;
     subs_.emplace(id, std::move(sub));
+    subs_added_ = true;
   }
   cv_.notify_all();
   auto backend_id = backend_->subscribe(service, [this, id](const std::string& svc, const std::vector<Url>& providers) {
@@ -234,8 +237,9 @@ void CachingRegistry::unwatch_config(SubscriptionId id) {
 void CachingRegistry::run_timer() {
   std::unique_lock lock(mu_);
   while (!stop_) {
-    auto next = std::chrono::steady_clock::time_point::max();
-    const auto now = std::chrono::steady_clock::now();
+    subs_added_ = false;  // the pass below sees them
+    auto next = Clock::time_point::max();
+    const auto now = clock_.now();
     for (auto& [id, sub] : subs_) {
       if (sub.live || sub.fallen_back) continue;
       if (sub.fallback_at <= now) {
@@ -249,11 +253,9 @@ void CachingRegistry::run_timer() {
         next = sub.fallback_at;
       }
     }
-    if (next == std::chrono::steady_clock::time_point::max()) {
-      cv_.wait(lock);
-    } else {
-      cv_.wait_until(lock, next);
-    }
+    // Until the first fallback is due (max(): none pending), a new
+    // subscription or the destructor.
+    clock_.wait_until(cv_, lock, next, [this] { return stop_ || subs_added_; });
   }
 }
 

@@ -25,6 +25,11 @@
 // processes must not share a file (the last writer wins). A file that cannot
 // be written is logged (once per path) and the cache stays in memory.
 //
+// Time: the fallback delay is measured on the Clock given to the constructor
+// (base/clock.h), the steady clock unless a test injects a fake one
+// (tests/registry/caching_registry_clock_test.cc); the fallback thread waits
+// on it.
+//
 // Thread safety: as every Registry. Listeners run on this object's dispatcher
 // thread, one at a time.
 #pragma once
@@ -39,6 +44,7 @@
 #include <thread>
 #include <vector>
 
+#include "base/clock.h"
 #include "registry/listener_dispatcher.h"
 #include "tern/registry.h"
 
@@ -74,8 +80,13 @@ class ProviderCacheFile {
 class CachingRegistry final : public Registry {
  public:
   // `registry_address` keys the entries in the file (the backend's URL text).
+  // `fallback_delay`: how long after subscribe() a subscription the backend
+  // has not pushed to gets the cached list (create_registry() passes
+  // RegistryOptions::request_timeout). `clock`: the time of that delay;
+  // must outlive this object. Starts the fallback thread.
   CachingRegistry(std::shared_ptr<Registry> backend, std::string registry_address,
-                  std::shared_ptr<ProviderCacheFile> file, std::chrono::milliseconds fallback_delay);
+                  std::shared_ptr<ProviderCacheFile> file, std::chrono::milliseconds fallback_delay,
+                  Clock& clock = Clock::steady());
   ~CachingRegistry() override;
   CachingRegistry(const CachingRegistry&) = delete;
   CachingRegistry& operator=(const CachingRegistry&) = delete;
@@ -103,7 +114,7 @@ class CachingRegistry final : public Registry {
   struct Sub {
     std::string service;
     SubscriptionId backend_id = 0;
-    std::chrono::steady_clock::time_point fallback_at;
+    Clock::time_point fallback_at;
     bool live = false;      // the backend has pushed
     bool fallen_back = false;
   };
@@ -113,10 +124,12 @@ class CachingRegistry final : public Registry {
   const std::string address_;
   const std::shared_ptr<ProviderCacheFile> file_;
   const std::chrono::milliseconds fallback_delay_;
+  Clock& clock_;
 
   std::mutex mu_;
   std::condition_variable cv_;
   std::map<SubscriptionId, Sub> subs_;  // by our (dispatcher) id
+  bool subs_added_ = false;             // since the fallback thread last looked; wakes it
   std::map<SubscriptionId, SubscriptionId> config_watches_;  // our id -> backend's id (0 while being set up)
   bool stop_ = false;
   ListenerDispatcher dispatcher_;

@@ -22,7 +22,9 @@
 #include <thread>
 #include <vector>
 
+#include "fake_clock.h"
 #include "loopback.h"
+#include "registry/embedded/embedded_registry.h"
 #include "registry/embedded/registry_protocol.h"
 #include "registry_test_util.h"
 #include "subprocess.h"  // testutil::Subprocess: plain fork/exec, as an application would
@@ -237,7 +239,16 @@ TEST(EmbeddedRegistry, RegistrationsDieWithTheRegistryObjectThatMadeThem) {
 TEST(EmbeddedRegistry, LookupFallsBackToTheCachedListWhenTheRegistryIsDown) {
   auto server = start_registry();
   auto providers = connect(*server);
-  auto consumer = connect(*server);
+  // The consumer's heartbeats and retries run on a fake clock, so the test
+  // drives its passes against the dead registry instead of sleeping.
+  tern::testing::FakeClock clock;
+  const auto start = clock.now();
+  tern::RegistryOptions o;
+  o.heartbeat_interval = kHeartbeat;
+  o.initial_backoff = 50ms;
+  o.max_backoff = 500ms;
+  o.request_timeout = 2000ms;
+  auto consumer = tern::make_embedded_registry_on_clock(url(tern_url(*server)), o, clock).value();
   const std::string a = url("tern://127.0.0.1:20001/Echo").to_string();
   ASSERT_TRUE(providers->register_provider(url(a)).is_ok());
   PushLog log;
@@ -253,8 +264,27 @@ TEST(EmbeddedRegistry, LookupFallsBackToTheCachedListWhenTheRegistryIsDown) {
   auto unknown = consumer->lookup("Nobody");
   ASSERT_FALSE(unknown.has_value());
   EXPECT_EQ(unknown.status().code(), tern::StatusCode::kUnavailable);
-  // No empty list is pushed while the registry is unreachable (2 heartbeats).
-  std::this_thread::sleep_for(2 * kHeartbeat);
+  // No empty list is pushed while the registry is unreachable: run the
+  // consumer's passes for 2 heartbeat intervals (the first heartbeat fails,
+  // then retries with backoff, each advanced to as soon as it is waited for).
+  int passes = 0;
+  while (clock.now() < start + 2 * kHeartbeat) {
+    auto deadline = clock.await_wait();
+    ASSERT_TRUE(deadline.has_value()) << "the consumer's loop stopped waiting";
+    ASSERT_NE(*deadline, tern::Clock::time_point::max()) << "no heartbeat or retry scheduled";
+    if (*deadline > clock.now()) {
+      clock.advance(*deadline - clock.now());
+      ++passes;
+    }
+  }
+  EXPECT_GE(passes, 2);
+  // A new subscriber is given the cached list; its push runs after any
+  // queued before it, to any listener.
+  PushLog probe;
+  auto probe_sub = consumer->subscribe("Echo", probe.listener());
+  ASSERT_TRUE(probe_sub.has_value());
+  ASSERT_NE(probe.wait_for({a}, 5s), Clock::time_point{});
+  consumer->unsubscribe(*probe_sub);
   EXPECT_EQ(log.count(), pushes);
   EXPECT_EQ(log.latest(), std::vector<std::string>{a});
   consumer->unsubscribe(*sub);

@@ -12,6 +12,9 @@
 #include <string>
 #include <vector>
 
+#include "fake_clock.h"
+#include "registry/caching_registry.h"
+#include "registry/embedded/embedded_registry.h"
 #include "registry_test_util.h"
 #include "loopback.h"
 #include "wait_until.h"
@@ -166,7 +169,11 @@ TEST_F(ProviderCacheTest, UnansweredSubscriptionGetsTheCachedListAfterRequestTim
 }
 
 // When the registry answers, its list is what the listener gets (no stale
-// cached push after it) and what the file then holds.
+// cached push after it) and what the file then holds. The cache's fallback
+// delay runs on a fake clock (the CachingRegistry is made here as
+// create_registry() makes it, with that clock): the registry's answer comes
+// first whatever the machine's speed, and the fallback time is then passed
+// without sleeping.
 TEST_F(ProviderCacheTest, TheRegistrysListWinsAndReplacesTheFile) {
   start_registry();
   InProcessProvider p1(registry_url);
@@ -175,24 +182,35 @@ TEST_F(ProviderCacheTest, TheRegistrysListWinsAndReplacesTheFile) {
     std::ofstream out(cache_file);
     out << registry_url << "\t" << kService << "\ttern://127.0.0.1:1/Calculator\n";
   }
-  auto registry = tern::create_registry_any(tern::Url::parse(registry_url).value(), registry_options());
-  ASSERT_TRUE(registry.has_value());
+  tern::testing::FakeClock clock;  // outlives the registry
+  const auto start = clock.now();
+  auto backend = tern::make_embedded_registry(tern::Url::parse(registry_url).value(), registry_options());
+  ASSERT_TRUE(backend.has_value()) << backend.status().to_string();
+  auto registry = std::make_shared<tern::CachingRegistry>(*backend, registry_url,
+                                                          tern::ProviderCacheFile::open(cache_file), kRequestTimeout,
+                                                          clock);
   PushLog log;
-  auto id = (*registry)->subscribe(kService, log.listener());
+  auto id = registry->subscribe(kService, log.listener());
   ASSERT_TRUE(id.has_value());
   ASSERT_NE(log.wait_for({p1.url()}, 5s), Clock::time_point{});
-  std::this_thread::sleep_for(3 * kRequestTimeout);  // past the fallback time
-  // (On a machine so slow that the registry took longer than request_timeout
-  // to answer, the cached list may come first; never after the registry's.)
+  // Past the fallback time: the fallback thread looks, finds the
+  // subscription answered, and has nothing left to wait for.
+  ASSERT_TRUE(wait_until([&] { return clock.await_wait(100ms) == start + kRequestTimeout; }, 5s));
+  clock.advance(kRequestTimeout);
+  ASSERT_EQ(clock.await_wait(), tern::Clock::time_point::max());
+  // A second subscription's answer is pushed after anything queued before it.
+  PushLog marker;
+  auto marker_id = registry->subscribe("Marker", marker.listener());
+  ASSERT_TRUE(marker_id.has_value());
+  ASSERT_NE(marker.wait_for({}, 5s), Clock::time_point{});
+  registry->unsubscribe(*marker_id);
   const auto pushes = log.pushes();
-  auto first_live = std::find_if(pushes.begin(), pushes.end(),
-                                 [&](const PushLog::Push& p) { return p.urls == std::vector<std::string>{p1.url()}; });
-  ASSERT_NE(first_live, pushes.end());
-  for (auto it = first_live; it != pushes.end(); ++it) EXPECT_EQ(it->urls, std::vector<std::string>{p1.url()});
+  ASSERT_EQ(pushes.size(), 1u);
+  EXPECT_EQ(pushes[0].urls, std::vector<std::string>{p1.url()});
   const std::string text = file_text();
   EXPECT_NE(text.find(registry_url + "\t" + kService + "\t" + p1.url()), std::string::npos) << text;
   EXPECT_EQ(text.find("127.0.0.1:1/"), std::string::npos) << text;
-  (*registry)->unsubscribe(*id);
+  registry->unsubscribe(*id);
 }
 
 // A file that cannot be written leaves the cache in memory: calls go on.

@@ -23,9 +23,10 @@ using Api = registry::RegistryApi;
 
 class EmbeddedRegistry final : public Registry, public std::enable_shared_from_this<EmbeddedRegistry> {
  public:
-  EmbeddedRegistry(Url address, RegistryOptions options)
+  EmbeddedRegistry(Url address, RegistryOptions options, Clock& clock)
       : address_(std::move(address)),
         options_(options),
+        clock_(clock),
         providers_([this](const std::string& service, const ListenerDispatcher::Snapshot& list) {
           dispatcher_.push_all(service, list);
         }),
@@ -33,7 +34,7 @@ class EmbeddedRegistry final : public Registry, public std::enable_shared_from_t
           dispatcher_.push_config_all(service, document);
         }),
         loop_(BackoffPolicy{options.initial_backoff, options.max_backoff},
-              [this](const ReconnectLoop::Pass&) { return heartbeat_pass(); }) {
+              [this](const ReconnectLoop::Pass&) { return heartbeat_pass(); }, clock) {
     ClientOptions co;
     co.io_threads = 1;
     // Faster than the default 10 s so a frozen registry is noticed quickly.
@@ -341,7 +342,7 @@ class EmbeddedRegistry final : public Registry, public std::enable_shared_from_t
     const std::optional<Revision> known_revision = providers_.revision(service);
     const bool newer = known == nullptr || !known_revision || is_newer(revision, *known_revision);
     if (newer && list.urls.empty() && known_revision && list.epoch != known_revision->epoch && !(*known)->empty()) {
-      auto now = std::chrono::steady_clock::now();
+      auto now = clock_.now();
       auto held = held_.find(service);
       const bool first = held == held_.end();
       if (first || held->second.list.epoch != list.epoch) {
@@ -376,7 +377,7 @@ class EmbeddedRegistry final : public Registry, public std::enable_shared_from_t
     std::vector<std::pair<std::string, registry::ProviderList>> due;
     {
       std::lock_guard lock(mu_);
-      auto now = std::chrono::steady_clock::now();
+      auto now = clock_.now();
       for (auto& [service, held] : held_) {
         if (now >= held.until) due.emplace_back(service, held.list);
       }
@@ -433,7 +434,7 @@ class EmbeddedRegistry final : public Registry, public std::enable_shared_from_t
     }
     if (ok) {
       resync_ = false;
-      return {ReconnectLoop::Outcome::kSynced, Clock::steady().now() + options_.heartbeat_interval};
+      return {ReconnectLoop::Outcome::kSynced, clock_.now() + options_.heartbeat_interval};
     }
     if (!resync_) TERN_LOG(kWarn, "registry {} unreachable; keeping the last provider lists", address_.address());
     resync_ = true;
@@ -495,6 +496,9 @@ class EmbeddedRegistry final : public Registry, public std::enable_shared_from_t
 
   Url address_;
   RegistryOptions options_;
+  // The time of the heartbeats, the retries (loop_) and the held-back empty
+  // lists; outlives this object (make_embedded_registry_on_clock()).
+  Clock& clock_;
   std::unique_ptr<Client> client_;
   Proxy<Api> api_;
   std::shared_ptr<Channel> channel_;
@@ -515,7 +519,7 @@ class EmbeddedRegistry final : public Registry, public std::enable_shared_from_t
   // An empty list from a restarted registry, held back until `until` (update()).
   struct Held {
     registry::ProviderList list;
-    std::chrono::steady_clock::time_point until;
+    Clock::time_point until;
   };
   std::map<std::string, Held> held_;  // guarded by mu_
   ConfigBook configs_;  // last document per watched service at (epoch, revision); guarded by mu_
@@ -529,10 +533,15 @@ class EmbeddedRegistry final : public Registry, public std::enable_shared_from_t
 }  // namespace
 
 Result<std::shared_ptr<Registry>> make_embedded_registry(const Url& address, const RegistryOptions& options) {
+  return make_embedded_registry_on_clock(address, options, Clock::steady());
+}
+
+Result<std::shared_ptr<Registry>> make_embedded_registry_on_clock(const Url& address, const RegistryOptions& options,
+                                                                  Clock& clock) {
   if (address.hosts().empty() || address.host_port().port == 0) {
     return Status(StatusCode::kInvalidArgument, "tern:// registry address needs host:port");
   }
-  auto reg = std::make_shared<EmbeddedRegistry>(address, options);
+  auto reg = std::make_shared<EmbeddedRegistry>(address, options, clock);
   Status s = reg->init();
   if (!s.is_ok()) return s;
   return std::shared_ptr<Registry>(std::move(reg));

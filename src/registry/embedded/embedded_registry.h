@@ -18,15 +18,31 @@
 // document is watched again and pushed only if it changed; a restarted
 // registry has lost its documents, which watchers see as revision 0.
 //
+// Time: the heartbeats, the retries and the hold period of an empty list
+// from a restarted registry (hold_period() in the .cc) are on a Clock
+// (base/clock.h): the steady clock, or the one given to
+// make_embedded_registry_on_clock() (tests: a FakeClock,
+// tests/registry_embedded/embedded_registry_clock_test.cc). The client's
+// connection (its heartbeat, reconnect backoff and call deadlines) stays on
+// the steady clock.
+//
 // Thread safety: as the Registry interface; listeners run on one dispatcher thread.
 #pragma once
 
 #include <memory>
 
+#include "base/clock.h"
 #include "tern/registry.h"
 
 namespace tern {
 
+// The `tern` scheme's factory (RegistryFactory): connects to the registry at
+// `address` (tern://host:port). INVALID_ARGUMENT without host:port.
 Result<std::shared_ptr<Registry>> make_embedded_registry(const Url& address, const RegistryOptions& options);
+// The same, with its time on `clock` (see above); `clock` must outlive the
+// returned registry. A name of its own, so that make_embedded_registry stays
+// one function a RegistryFactory can be made of.
+Result<std::shared_ptr<Registry>> make_embedded_registry_on_clock(const Url& address, const RegistryOptions& options,
+                                                                  Clock& clock);
 
 }  // namespace tern

@@ -10,6 +10,7 @@
 #include <set>
 #include <thread>
 
+#include "base/clock.h"
 #include "registry/embedded/registry_protocol.h"
 #include "tern/log.h"
 #include "tern/serialization/msgpack_codec.h"
@@ -17,10 +18,10 @@
 
 namespace tern {
 
-using Clock = std::chrono::steady_clock;
-
 struct RegistryServer::Impl : registry::RegistryApi, std::enable_shared_from_this<RegistryServer::Impl> {
   RegistryServerOptions options;
+  // The time of renewals and of the expiry sweep (the constructor's clock).
+  Clock* clock = &Clock::steady();
   std::unique_ptr<Server> server;
 
   struct Registration {
@@ -203,7 +204,7 @@ struct RegistryServer::Impl : registry::RegistryApi, std::enable_shared_from_thi
     auto& regs = providers[url->path()];
     auto canonical = url->to_string();
     bool added = regs.find(canonical) == regs.end();
-    regs[canonical] = Registration{conn ? conn->id() : 0, Clock::now()};
+    regs[canonical] = Registration{conn ? conn->id() : 0, clock->now()};
     if (added) publish_locked(url->path());
     return added;
   }
@@ -229,7 +230,7 @@ struct RegistryServer::Impl : registry::RegistryApi, std::enable_shared_from_thi
     auto& regs = consumers[url->path()];
     auto canonical = url->to_string();
     bool added = regs.find(canonical) == regs.end();
-    regs[canonical] = Registration{conn ? conn->id() : 0, Clock::now()};
+    regs[canonical] = Registration{conn ? conn->id() : 0, clock->now()};
     return added;
   }
 
@@ -283,7 +284,7 @@ struct RegistryServer::Impl : registry::RegistryApi, std::enable_shared_from_thi
   int heartbeat() override {
     auto conn = caller();
     if (!conn) return 0;
-    auto now = Clock::now();
+    auto now = clock->now();
     int n = 0;
     std::lock_guard lock(mu);
     for (auto& [s, regs] : providers) {
@@ -358,21 +359,24 @@ struct RegistryServer::Impl : registry::RegistryApi, std::enable_shared_from_thi
     for (auto& entry : config_watchers) entry.second.erase(id);
   }
 
+  // Every heartbeat_interval (on the clock), removes the registrations not
+  // renewed for more than 3 intervals.
   void sweep_loop() {
     std::unique_lock lock(mu);
     while (!stopping) {
-      sweep_cv.wait_for(lock, options.heartbeat_interval);
+      clock->wait_until(sweep_cv, lock, clock->now() + options.heartbeat_interval, [this] { return stopping; });
       if (stopping) break;
       lock.unlock();
-      auto limit = Clock::now() - 3 * options.heartbeat_interval;
+      auto limit = clock->now() - 3 * options.heartbeat_interval;
       remove_where([limit](const Registration& r) { return r.renewed < limit; }, "3 heartbeats missed");
       lock.lock();
     }
   }
 };
 
-RegistryServer::RegistryServer(RegistryServerOptions options) : impl_(std::make_shared<Impl>()) {
+RegistryServer::RegistryServer(RegistryServerOptions options, Clock* clock) : impl_(std::make_shared<Impl>()) {
   impl_->options = std::move(options);
+  if (clock != nullptr) impl_->clock = clock;
 }
 
 RegistryServer::~RegistryServer() { shutdown(); }
