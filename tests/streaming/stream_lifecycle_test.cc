@@ -432,36 +432,39 @@ TEST(StreamLifecycle, AClientDestroyedInsideItsOwnCompletionShutsDown) {
 // The same, then the process exits at once (std::exit right after the
 // completion returned, as a program returning from main would): the exit
 // waits for the thread that finishes the shutdown, so the consumer's core
-// (here: its filter) is released before the process ends. With a detached
-// thread, static destruction raced it and the core was never released.
+// (here: its filter, slow to go) is released before the process ends. With
+// a detached thread, static destruction raced it and the core was never
+// released (the child ended without the line: 10 runs of 10).
 TEST(StreamLifecycle, AProcessExitingRightAfterAClientDestroyedOnItsIoThreadWaitsForItsShutdown) {
   GTEST_FLAG_SET(death_test_style, "threadsafe");
-  EXPECT_EXIT(
-      {
-        struct Announcing : tern::ClientFilter {
-          ~Announcing() override {
-            std::fputs("consumer core released\n", stderr);
-            std::fflush(stderr);
-          }
-        };
-        tern::ClientOptions co = testutil::one_io();
-        co.filters.push_back(std::make_shared<Announcing>());
-        auto st = start({}, std::move(co));
-        auto counting = ClientStream<int, int>::open(*st.ref, "count").value();
-        if (!counting.write_sync(3).is_ok()) std::_Exit(3);
-        st.ref.reset();
-        std::atomic<bool> destroyed{false};
-        counting.raw()->read([&](std::optional<std::string>, Status) {
-          st.client.reset();  // the last owner of the Client, inside its completion
-          destroyed.store(true);
-        });
-        // The handle holds the core too: dropped first (its read then ends,
-        // if it had not), so the shutdown thread holds the core's last reference.
-        { auto drop = std::move(counting); }
-        while (!destroyed.load()) std::this_thread::yield();
-        std::exit(0);
-      },
-      ::testing::ExitedWithCode(0), "consumer core released");
+  auto child = [] {
+    struct Announcing : tern::ClientFilter {
+      ~Announcing() override {
+        // Slow, so that an exit which does not wait for the shutdown thread
+        // is over before this line (the process ends without it).
+        std::this_thread::sleep_for(200ms);
+        std::fputs("consumer core released\n", stderr);
+        std::fflush(stderr);
+      }
+    };
+    tern::ClientOptions co = testutil::one_io();
+    co.filters.push_back(std::make_shared<Announcing>());
+    auto st = start({}, std::move(co));
+    auto counting = ClientStream<int, int>::open(*st.ref, "count").value();
+    if (!counting.write_sync(3).is_ok()) std::_Exit(3);
+    st.ref.reset();
+    std::atomic<bool> destroyed{false};
+    counting.raw()->read([&](std::optional<std::string>, Status) {
+      st.client.reset();  // the last owner of the Client, inside its completion
+      destroyed.store(true);
+    });
+    // The handle holds the core too: dropped first (its read then ends,
+    // if it had not), so the shutdown thread holds the core's last reference.
+    { auto drop = std::move(counting); }
+    while (!destroyed.load()) std::this_thread::yield();
+    std::exit(0);
+  };
+  EXPECT_EXIT(child(), ::testing::ExitedWithCode(0), "consumer core released");
 }
 
 // A stream handler has a ServerContext: its deadline and attachments, also
