@@ -74,10 +74,10 @@ class Pushes {
     return [this](const std::string&, const std::vector<Url>& urls) {
       std::vector<std::string> list;
       for (const Url& u : urls) list.push_back(u.to_string());
-      {
-        std::lock_guard lock(mu_);
-        lists_.push_back(std::move(list));
-      }
+      // Notified under the lock: a waiter that sees the push may destroy
+      // this object as soon as it returns, so nothing here touches it after.
+      std::lock_guard lock(mu_);
+      lists_.push_back(std::move(list));
       cv_.notify_all();
     };
   }

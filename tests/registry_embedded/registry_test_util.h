@@ -54,10 +54,10 @@ class PushLog {
 
   tern::RegistryListener listener() {
     return [this](const std::string&, const std::vector<tern::Url>& urls) {
-      {
-        std::lock_guard lock(mu_);
-        pushes_.push_back(Push{to_strings(urls), Clock::now()});
-      }
+      // Notified under the lock: a waiter that sees the push may destroy
+      // this object as soon as it returns, so nothing here touches it after.
+      std::lock_guard lock(mu_);
+      pushes_.push_back(Push{to_strings(urls), Clock::now()});
       cv_.notify_all();
     };
   }
