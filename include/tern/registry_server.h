@@ -12,8 +12,8 @@
 // re-subscribe by themselves.
 //
 // Time: renewals and the expiry sweep (every heartbeat_interval) read the
-// Clock given to the constructor, the steady clock unless a test injects a
-// fake one (tests/registry_embedded/registry_server_clock_test.cc).
+// steady clock. Tests put the server on a fake clock through an internal
+// seam (src/registry/embedded/registry_server_test_access.h).
 //
 // Thread safety: start()/shutdown()/wait()/providers() from any thread.
 #pragma once
@@ -30,8 +30,6 @@
 #include "tern/url.h"
 
 namespace tern {
-
-class Clock;  // src/base/clock.h (internal)
 
 struct RegistryServerOptions {
   // Listen address. Default "0.0.0.0:9090"; port 0 picks a free one.
@@ -52,10 +50,7 @@ struct RegistryServerOptions {
 
 class RegistryServer {
  public:
-  // `clock`: the time of registrations' renewals and of their expiry after
-  // 3 heartbeat intervals without one (null: the steady clock); its
-  // wait_until() paces the expiry sweep. Must outlive the RegistryServer.
-  explicit RegistryServer(RegistryServerOptions options = {}, Clock* clock = nullptr);
+  explicit RegistryServer(RegistryServerOptions options = {});
   ~RegistryServer();
   // Listens. As Server::start(): UNAVAILABLE when the address cannot be
   // bound, INVALID_ARGUMENT for a bad address or TLS file.
@@ -69,6 +64,7 @@ class RegistryServer {
   struct Impl;
 
  private:
+  friend struct RegistryServerTestAccess;  // tests: the fake clock seam
   std::shared_ptr<Impl> impl_;
 };
 

@@ -17,6 +17,7 @@
 #include "fake_clock.h"
 #include "loopback.h"
 #include "registry/embedded/registry_protocol.h"
+#include "registry/embedded/registry_server_test_access.h"
 #include "tern/client.h"
 
 namespace {
@@ -39,7 +40,8 @@ struct RegistryServerClock : ::testing::Test {
       std::lock_guard lock(mu);
       changes.emplace_back(service, providers);
     };
-    server = std::make_unique<tern::RegistryServer>(o, &clock);
+    server = std::make_unique<tern::RegistryServer>(o);
+    tern::RegistryServerTestAccess::set_clock(*server, clock);
     ASSERT_TRUE(server->start().is_ok());
     // The sweeper's first wait: one interval after start().
     ASSERT_EQ(clock.await_wait(), start + kHeartbeat);

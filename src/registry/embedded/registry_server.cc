@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "base/clock.h"
+#include "registry/embedded/registry_server_test_access.h"
 #include "registry/embedded/registry_protocol.h"
 #include "tern/log.h"
 #include "tern/serialization/msgpack_codec.h"
@@ -374,10 +375,11 @@ struct RegistryServer::Impl : registry::RegistryApi, std::enable_shared_from_thi
   }
 };
 
-RegistryServer::RegistryServer(RegistryServerOptions options, Clock* clock) : impl_(std::make_shared<Impl>()) {
+RegistryServer::RegistryServer(RegistryServerOptions options) : impl_(std::make_shared<Impl>()) {
   impl_->options = std::move(options);
-  if (clock != nullptr) impl_->clock = clock;
 }
+
+void RegistryServerTestAccess::set_clock(RegistryServer& server, Clock& clock) { server.impl_->clock = &clock; }
 
 RegistryServer::~RegistryServer() { shutdown(); }
 
