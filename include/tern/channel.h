@@ -187,6 +187,10 @@ class Channel : public std::enable_shared_from_this<Channel> {
     std::uint64_t timeouts = 0;
     std::uint64_t connects = 0;        // connections dialled
     std::size_t pending = 0;           // calls in flight now
+    // Deadline entries the connection's timer holds now: about `pending`
+    // while responses come in call order; an entry behind an older call
+    // still in flight stays until that call ends or the timer passes.
+    std::size_t deadline_entries = 0;
   };
   Stats stats() const;
 

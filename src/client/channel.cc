@@ -476,7 +476,10 @@ Channel::Stats Channel::stats() const {
     std::lock_guard lock(mu_);
     s = session_;
   }
-  if (s) st.pending = s->pending();
+  if (s) {
+    st.pending = s->pending();
+    st.deadline_entries = s->deadline_entries();
+  }
   return st;
 }
 

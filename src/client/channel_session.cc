@@ -42,16 +42,17 @@ void ChannelSession::start_call(std::string request, std::chrono::milliseconds t
       return;
     }
     id = next_id_++;
+    DeadlineQueue& fifo = timeouts_[tmo];
     if (spare_pending_.empty()) {
-      pending_.emplace(id, Pending{std::move(done), deadline});
+      pending_.emplace(id, Pending{std::move(done), deadline, &fifo});
     } else {  // a finished call's node: no allocation (issue #17)
       auto node = std::move(spare_pending_.back());
       spare_pending_.pop_back();
       node.key() = id;
-      node.mapped() = Pending{std::move(done), deadline};
+      node.mapped() = Pending{std::move(done), deadline, &fifo};
       pending_.insert(std::move(node));
     }
-    timeouts_[tmo].emplace_back(deadline, id);
+    fifo.emplace_back(deadline, id);
     if (deadline + kTimerSlack < armed_) {
       armed_ = deadline + kTimerSlack;
       rearm = true;
@@ -80,7 +81,7 @@ void ChannelSession::start_call(std::string request, std::chrono::milliseconds t
       auto it = pending_.find(id);
       if (it != pending_.end()) {
         unsent = std::move(it->second.done);
-        erase_pending(it);
+        finish_pending(it);
       }
     }
     if (unsent) unsent(CallResult{Status(StatusCode::kUnavailable, unsent_reason(), false), {}});
@@ -125,7 +126,7 @@ bool ChannelSession::cancel(std::uint64_t id) {
     auto it = pending_.find(id);
     if (it == pending_.end()) return false;
     done = std::move(it->second.done);
-    erase_pending(it);
+    finish_pending(it);
   }
   send_frame(protocol::encode_control_frame(protocol::FrameType::kCancel, id));
   done(CallResult{Status(StatusCode::kCancelled, "cancelled by the caller", true), {}});
@@ -136,6 +137,13 @@ bool ChannelSession::cancel(std::uint64_t id) {
 std::size_t ChannelSession::pending() {
   std::lock_guard lock(mu_);
   return pending_.size();
+}
+
+std::size_t ChannelSession::deadline_entries() {
+  std::lock_guard lock(mu_);
+  std::size_t n = 0;
+  for (const auto& [tmo, fifo] : timeouts_) n += fifo.size();
+  return n;
 }
 
 void ChannelSession::use_grpc(std::string authority) {
@@ -273,7 +281,7 @@ void ChannelSession::on_frame(protocol::Frame&& frame) {
       return;
     }
     done = std::move(it->second.done);
-    erase_pending(it);
+    finish_pending(it);
   }
   close_if_drained();
   auto ch = channel_.lock();
@@ -405,6 +413,17 @@ void ChannelSession::erase_pending(std::unordered_map<std::uint64_t, Pending>::i
   if (spare_pending_.size() >= kSparePending) return;
   node.mapped() = Pending{};
   spare_pending_.push_back(std::move(node));
+}
+
+void ChannelSession::finish_pending(std::unordered_map<std::uint64_t, Pending>::iterator it) {
+  const std::uint64_t id = it->first;
+  DeadlineQueue* fifo = it->second.fifo;
+  erase_pending(it);
+  if (fifo == nullptr) return;
+  pop_finished_front(*fifo, id, [this](std::uint64_t other, Clock::time_point deadline) {
+    auto live = pending_.find(other);
+    return live != pending_.end() && live->second.deadline == deadline;
+  });
 }
 
 void ChannelSession::patch(std::string& request, std::uint64_t id, std::uint32_t timeout_ms) {

@@ -79,6 +79,8 @@ class ChannelSession : public Session {
   // it with CANCELLED. False if it is no longer pending.
   bool cancel(std::uint64_t id);
   std::size_t pending();
+  // Deadline entries held for the timer (Channel::Stats::deadline_entries).
+  std::size_t deadline_entries();
 
   // ---- gRPC (grpc:// channels) ----------------------------------------------
   // Makes this session speak gRPC over h2c: called once by Channel::session()
@@ -119,6 +121,10 @@ class ChannelSession : public Session {
   struct Pending {
     CallCompletion done;
     std::chrono::steady_clock::time_point deadline;
+    // The FIFO of timeouts_ holding this call's deadline. Stable: map nodes
+    // do not move, and the sweep erases only empty FIFOs, which hold no live
+    // call's entry.
+    DeadlineQueue* fifo = nullptr;
   };
 
   std::shared_ptr<ChannelSession> shared() { return std::static_pointer_cast<ChannelSession>(shared_from_this()); }
@@ -126,6 +132,12 @@ class ChannelSession : public Session {
   // Erases a pending entry (its completion already moved out), keeping up to
   // kSparePending nodes for the next calls. Under mu_.
   void erase_pending(std::unordered_map<std::uint64_t, Pending>::iterator it);
+  // A call finished (response, cancel, never sent): erases its entry as
+  // erase_pending() does and pops the finished entries at the front of its
+  // deadline FIFO (eager removal: the FIFO holds about the calls in flight,
+  // not every call of the last timeout period). Under mu_. Not for the
+  // timer's sweep, which pops its own entries.
+  void finish_pending(std::unordered_map<std::uint64_t, Pending>::iterator it);
 
   static void patch(std::string& request, std::uint64_t id, std::uint32_t timeout_ms);
 

@@ -137,3 +137,73 @@ TEST(SweepDeadlines, AReusedIdWithAnotherDeadlineIsNotTheOldEntry) {
   EXPECT_TRUE(c.sweep(clock, &next).empty());
   EXPECT_EQ(c.pending.count(a), 1u);
 }
+
+// ---- eager removal when a call finishes (pop_finished_front) ----
+
+namespace {
+
+// Finishes call `id` of `c` as the channel does: erases it, then pops the
+// finished entries at the front of its FIFO. Returns how many it popped and
+// counts the live checks made.
+std::size_t finish(Calls& c, std::uint32_t timeout_ms, std::uint64_t id, int* checks) {
+  c.pending.erase(id);
+  return tern::rpc::pop_finished_front(c.fifos.at(timeout_ms), id, [&](std::uint64_t other, TimePoint deadline) {
+    ++*checks;
+    auto it = c.pending.find(other);
+    return it != c.pending.end() && it->second == deadline;
+  });
+}
+
+}  // namespace
+
+TEST(PopFinishedFront, InOrderResponsesKeepTheFifoAtTheCallsInFlight) {
+  // 64 calls in flight, 10,000 answered in call order: without eager removal
+  // the FIFO would hold all 10,064 entries until the timer's sweep.
+  tern::testing::FakeClock clock;
+  Calls c;
+  std::uint64_t oldest = c.start(clock, 3000ms);
+  for (int i = 1; i < 64; ++i) c.start(clock, 3000ms);
+  int checks = 0;
+  for (int i = 0; i < 10000; ++i) {
+    ASSERT_EQ(finish(c, 3000, oldest++, &checks), 1u) << "call " << i;
+    c.start(clock, 3000ms);
+    ASSERT_EQ(c.fifos.at(3000).size(), 64u);
+  }
+  EXPECT_EQ(c.fifos.at(3000).front().second, oldest);
+  // One live check per finished call: the entry behind it (never its own).
+  EXPECT_EQ(checks, 10000);
+}
+
+TEST(PopFinishedFront, AnEntryBehindAnOlderLiveCallWaitsForIt) {
+  tern::testing::FakeClock clock;
+  Calls c;
+  auto a = c.start(clock, 100ms);
+  auto b = c.start(clock, 100ms);
+  auto d = c.start(clock, 100ms);
+  int checks = 0;
+  EXPECT_EQ(finish(c, 100, b, &checks), 0u);  // a, older and live, is at the front
+  EXPECT_EQ(c.fifos.at(100).size(), 3u);
+  EXPECT_EQ(finish(c, 100, a, &checks), 2u);  // a's own entry and b's, finished before
+  ASSERT_EQ(c.fifos.at(100).size(), 1u);
+  EXPECT_EQ(c.fifos.at(100).front().second, d);
+  EXPECT_EQ(finish(c, 100, d, &checks), 1u);
+  EXPECT_TRUE(c.fifos.at(100).empty());
+  // What is left for the sweep: nothing, and the timer has no deadline to wait for.
+  TimePoint next;
+  clock.advance(200ms);
+  EXPECT_TRUE(c.sweep(clock, &next).empty());
+  EXPECT_EQ(next, TimePoint::max());
+}
+
+TEST(PopFinishedFront, OnlyTheFinishedCallsFifoIsTouched) {
+  tern::testing::FakeClock clock;
+  Calls c;
+  auto fast = c.start(clock, 10ms);
+  auto slow = c.start(clock, 5000ms);
+  int checks = 0;
+  EXPECT_EQ(finish(c, 10, fast, &checks), 1u);
+  EXPECT_TRUE(c.fifos.at(10).empty());
+  ASSERT_EQ(c.fifos.at(5000).size(), 1u);
+  EXPECT_EQ(c.fifos.at(5000).front().second, slow);
+  EXPECT_EQ(checks, 0);  // the finished call's own entry needs no lookup
+}

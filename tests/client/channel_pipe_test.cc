@@ -106,6 +106,50 @@ class ChannelPipe : public ::testing::Test {
   std::error_code connect_error_;
 };
 
+TEST_F(ChannelPipe, FinishedCallsLeaveTheDeadlineTimerAtOnce) {
+  // 200 calls one after another, each answered: the timer holds no entry of
+  // a finished call (it used to keep every call of the last timeout period,
+  // 3 s of calls at 64 in flight being over a million entries, popped by one
+  // sweep under the session's lock).
+  for (std::uint64_t id = 1; id <= 200; ++id) {
+    Outcome o;
+    channel_->call(request("x"), 3s, o.completion());
+    ASSERT_TRUE(peer().wait_frames(static_cast<std::size_t>(id)));
+    peer().write(response_frame(id, StatusCode::kOk, "y"));
+    ASSERT_TRUE(wait_until([&] { return o.done(); })) << "call " << id;
+    ASSERT_TRUE(o.result->status.is_ok());
+    auto st = channel_->stats();
+    ASSERT_EQ(st.pending, 0u);
+    ASSERT_EQ(st.deadline_entries, 0u) << "after call " << id;
+  }
+  // Out of order: a later call's entry waits behind the older live one.
+  Outcome one, two, three;
+  channel_->call(request("1"), 3s, one.completion());
+  channel_->call(request("2"), 3s, two.completion());
+  channel_->call(request("3"), 3s, three.completion());
+  ASSERT_TRUE(peer().wait_frames(203));
+  peer().write(response_frame(202, StatusCode::kOk, "two"));
+  ASSERT_TRUE(wait_until([&] { return two.done(); }));
+  EXPECT_EQ(channel_->stats().pending, 2u);
+  EXPECT_EQ(channel_->stats().deadline_entries, 3u);
+  peer().write(response_frame(201, StatusCode::kOk, "one"));
+  ASSERT_TRUE(wait_until([&] { return one.done(); }));
+  EXPECT_EQ(channel_->stats().deadline_entries, 1u);  // 1 and 2 popped; 3 is live
+  peer().write(response_frame(203, StatusCode::kOk, "three"));
+  ASSERT_TRUE(wait_until([&] { return three.done(); }));
+  EXPECT_EQ(channel_->stats().deadline_entries, 0u);
+  // A cancelled call leaves too.
+  auto control = std::make_shared<CallControl>();
+  Outcome cancelled;
+  channel_->call(request("c"), 3s, cancelled.completion(), control);
+  ASSERT_TRUE(peer().wait_frames(204));
+  EXPECT_EQ(channel_->stats().deadline_entries, 1u);
+  EXPECT_TRUE(control->cancel());
+  ASSERT_TRUE(cancelled.done());
+  EXPECT_EQ(cancelled.result->status.code(), StatusCode::kCancelled);
+  EXPECT_EQ(channel_->stats().deadline_entries, 0u);
+}
+
 TEST_F(ChannelPipe, ResponsesCompleteTheirCallsByRequestIdInAnyOrder) {
   Outcome one, two, three;
   channel_->call(request("1"), 5s, one.completion());
