@@ -188,8 +188,10 @@ class Channel : public std::enable_shared_from_this<Channel> {
     std::uint64_t connects = 0;        // connections dialled
     std::size_t pending = 0;           // calls in flight now
     // Deadline entries the connection's timer holds now: about `pending`
-    // while responses come in call order; an entry behind an older call
-    // still in flight stays until that call ends or the timer passes.
+    // while responses come in call order; entries of finished calls behind
+    // an older call still in flight stay until that call ends (response,
+    // cancel or timeout), and are compacted once they outnumber the calls in
+    // flight (2 x pending + 64 per timeout value, checked as calls finish).
     std::size_t deadline_entries = 0;
   };
   Stats stats() const;

@@ -420,10 +420,16 @@ void ChannelSession::finish_pending(std::unordered_map<std::uint64_t, Pending>::
   DeadlineQueue* fifo = it->second.fifo;
   erase_pending(it);
   if (fifo == nullptr) return;
-  pop_finished_front(*fifo, id, [this](std::uint64_t other, Clock::time_point deadline) {
-    auto live = pending_.find(other);
-    return live != pending_.end() && live->second.deadline == deadline;
-  });
+  auto live = [this](std::uint64_t other, Clock::time_point deadline) {
+    auto found = pending_.find(other);
+    return found != pending_.end() && found->second.deadline == deadline;
+  };
+  pop_finished_front(*fifo, id, live);
+  // A call that gets no answer holds every later entry of its FIFO behind it
+  // until it times out. Compact once finished entries outnumber the calls in
+  // flight (plus a margin), so the FIFO stays bounded by the live calls; each
+  // compaction follows at least as many finished calls as it scans.
+  if (fifo->size() > 2 * pending_.size() + kCompactMargin) fifo->retain(live);
 }
 
 void ChannelSession::patch(std::string& request, std::uint64_t id, std::uint32_t timeout_ms) {

@@ -4,9 +4,9 @@
 // connection's streams, and the gRPC wire for grpc:// channels. Channel dials
 // it and starts calls on it; the IO thread feeds it frames (rpc::Session).
 //
-// Thread safety: start_call, cancel, pending, closed, streams and
-// close_if_drained may be called from any thread (the table is guarded by
-// mu_); on_frame, on_data, the timer and the session callbacks run on the
+// Thread safety: start_call, cancel, pending, deadline_entries, closed,
+// streams and close_if_drained may be called from any thread (the table and
+// the deadline FIFOs are guarded by mu_); on_frame, on_data, the timer and the session callbacks run on the
 // connection's IO thread. Lifetime: owned by shared_ptr (the connection and
 // Channel::session_ hold it); completions hold it weakly or by shared_ptr.
 #pragma once
@@ -154,8 +154,9 @@ class ChannelSession : public Session {
   std::mutex mu_;
   std::unordered_map<std::uint64_t, Pending> pending_;                                 // guarded by mu_
   static constexpr std::size_t kSparePending = 64;
+  static constexpr std::size_t kCompactMargin = 64;  // finish_pending's compaction
   std::vector<std::unordered_map<std::uint64_t, Pending>::node_type> spare_pending_;  // guarded by mu_
-  std::map<std::uint32_t, DeadlineQueue> timeouts_;  // by timeout, FIFO
+  std::map<std::uint32_t, DeadlineQueue> timeouts_;  // by timeout, FIFO; guarded by mu_
   std::chrono::steady_clock::time_point armed_ = std::chrono::steady_clock::time_point::max();
   std::uint64_t next_id_ = 1;
   bool closed_ = false;

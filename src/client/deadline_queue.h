@@ -6,8 +6,10 @@
 // entries it holds (issue #17: the deque allocated a 512-byte block every 32
 // calls). A call that finishes pops the finished entries at the front of its
 // FIFO (pop_finished_front), so with responses in call order a FIFO holds
-// about the calls in flight; an entry behind an older live call waits for
-// that one, or for the timer's sweep. Not thread-safe: the session's mutex.
+// about the calls in flight. An entry behind an older live call waits for
+// that call to end (response, cancel or timeout), or for the channel's
+// compaction (retain) when such entries pile up behind a stuck call. Not
+// thread-safe: the session's mutex.
 #pragma once
 
 #include <algorithm>
@@ -36,6 +38,17 @@ class DeadlineQueue {
     buf_[(head_ + size_) & (buf_.size() - 1)] = Entry{deadline, id};
     ++size_;
   }
+  // Keeps only the entries for which `keep(id, deadline)` is true, in order
+  // (in place, no allocation). O(size()).
+  template <class Keep>
+  void retain(Keep&& keep) {
+    std::size_t kept = 0;
+    for (std::size_t i = 0; i < size_; ++i) {
+      const Entry e = buf_[(head_ + i) & (buf_.size() - 1)];
+      if (keep(e.second, e.first)) buf_[(head_ + kept++) & (buf_.size() - 1)] = e;
+    }
+    size_ = kept;
+  }
 
  private:
   void grow() {
@@ -54,8 +67,9 @@ class DeadlineQueue {
 // entries at the front of `q` whose calls are over, `finished`'s own without
 // asking, every other one while `live(id, deadline)` says false, and stops
 // at the first live one. Each entry is popped once, here or by the sweep,
-// so a call costs one lookup here (of the entry behind it) in place of the
-// one the sweep would make. Returns how many entries it popped.
+// so a call finished in call order costs one lookup here (of the entry
+// behind it) in place of the one the sweep would make. Returns how many
+// entries it popped.
 template <class Live>
 std::size_t pop_finished_front(DeadlineQueue& q, std::uint64_t finished, Live&& live) {
   std::size_t popped = 0;
@@ -70,7 +84,7 @@ std::size_t pop_finished_front(DeadlineQueue& q, std::uint64_t finished, Live&& 
 
 // The channel timer's pass over its FIFOs (one per timeout value) at `now`
 // (the session's Clock): drops the entries of calls that finished
-// (`live(id, deadline)` false: lazy removal), hands every live entry whose
+// (`live(id, deadline)` false: those left behind an older live call), hands every live entry whose
 // deadline is <= now to `expire(id)` and drops it, and erases FIFOs left
 // empty. Returns the earliest live deadline left (time_point::max(): none),
 // for the one timer to wait for. Tested with a FakeClock in

@@ -15,31 +15,42 @@ TimerQueue::Id TimerQueue::add(std::chrono::milliseconds delay, Callback fn, Clo
   const auto deadline = clock_->now() + delay;
   if (deadline_out) *deadline_out = deadline;
   const Id id = next_id_++;
+  DeadlineQueue& fifo = fifos_[delay.count()];
   if (spare_.empty()) {
-    entries_.emplace(id, std::move(fn));
+    entries_.emplace(id, Entry{std::move(fn), &fifo});
   } else {  // a finished entry's node: no allocation
     auto node = std::move(spare_.back());
     spare_.pop_back();
     node.key() = id;
-    node.mapped() = std::move(fn);
+    node.mapped() = Entry{std::move(fn), &fifo};
     entries_.insert(std::move(node));
   }
-  fifos_[delay.count()].emplace_back(deadline, id);
+  fifo.emplace_back(deadline, id);
   return id;
 }
 
 TimerQueue::Callback TimerQueue::cancel(Id id) {
   auto it = entries_.find(id);
   if (it == entries_.end()) return nullptr;
-  Callback fn = std::move(it->second);
+  Callback fn = std::move(it->second.fn);
+  DeadlineQueue* fifo = it->second.fifo;
   recycle(it);
+  // Eager removal: the cancelled slots at the front go now, not when the
+  // timer reaches them (a hedged call that settles first cancels its timer).
+  pop_finished_front(*fifo, id, [this](Id other, Clock::time_point) { return entries_.contains(other); });
   return fn;
+}
+
+std::size_t TimerQueue::slots() const noexcept {
+  std::size_t n = 0;
+  for (const auto& [delay, q] : fifos_) n += q.size();
+  return n;
 }
 
 void TimerQueue::recycle(Entries::iterator it) {
   auto node = entries_.extract(it);
   if (spare_.size() >= kSpareNodes) return;
-  node.mapped() = nullptr;
+  node.mapped() = Entry{};
   spare_.push_back(std::move(node));
 }
 
@@ -58,7 +69,7 @@ Clock::time_point TimerQueue::take_due(std::vector<Callback>& due) {
         next = std::min(next, deadline);
         break;
       }
-      due.push_back(std::move(it->second));
+      due.push_back(std::move(it->second.fn));
       recycle(it);
       q.pop_front();
     }

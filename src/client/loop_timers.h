@@ -9,7 +9,9 @@
 // value (DeadlineQueue, as the channel keeps its call deadlines; the calls of
 // one reference hedge after one delay, so each FIFO is in deadline order),
 // and a callback by id, removed at once by cancel() (eager removal of the
-// callback; its FIFO slot is dropped when it reaches the front). Once warm
+// callback; cancel() also pops the cancelled slots at the front of its FIFO,
+// so with calls settled in the order they started a FIFO holds about the
+// callbacks pending; a slot behind an older pending one waits for it). Once warm
 // it allocates nothing: FIFOs keep their capacity and callback nodes are
 // reused.
 //
@@ -57,10 +59,16 @@ class TimerQueue {
   Clock::time_point take_due(std::vector<Callback>& due);
   // Callbacks pending (not taken, not cancelled).
   std::size_t size() const noexcept { return entries_.size(); }
+  // FIFO slots held, pending callbacks' and cancelled ones' not popped yet.
+  std::size_t slots() const noexcept;
   const Clock& clock() const noexcept { return *clock_; }
 
  private:
-  using Entries = std::unordered_map<Id, Callback>;
+  struct Entry {
+    Callback fn;
+    DeadlineQueue* fifo = nullptr;  // its slot's FIFO (a node of fifos_: stable)
+  };
+  using Entries = std::unordered_map<Id, Entry>;
   static constexpr std::size_t kSpareNodes = 64;
   void recycle(Entries::iterator it);  // erases, keeping the node for the next add()
 

@@ -195,6 +195,30 @@ TEST(PopFinishedFront, AnEntryBehindAnOlderLiveCallWaitsForIt) {
   EXPECT_EQ(next, TimePoint::max());
 }
 
+TEST(DeadlineQueue, RetainKeepsTheLiveEntriesInOrderAcrossTheWrap) {
+  DeadlineQueue q;
+  // Move the head to the middle of the 64-entry ring so kept entries wrap.
+  for (std::uint64_t i = 0; i < 50; ++i) q.emplace_back(at(static_cast<int>(i)), i);
+  for (int i = 0; i < 50; ++i) q.pop_front();
+  for (std::uint64_t i = 100; i < 160; ++i) q.emplace_back(at(static_cast<int>(i)), i);
+  q.retain([](std::uint64_t id, TimePoint) { return id % 3 == 0; });
+  std::vector<std::uint64_t> left;
+  while (!q.empty()) {
+    left.push_back(q.front().second);
+    EXPECT_EQ(q.front().first, at(static_cast<int>(q.front().second)));
+    q.pop_front();
+  }
+  std::vector<std::uint64_t> want;
+  for (std::uint64_t i = 100; i < 160; ++i)
+    if (i % 3 == 0) want.push_back(i);
+  EXPECT_EQ(left, want);
+  // Still usable after: order kept for what comes next.
+  q.emplace_back(at(1), 7);
+  q.emplace_back(at(2), 8);
+  EXPECT_EQ(q.size(), 2u);
+  EXPECT_EQ(q.front().second, 7u);
+}
+
 TEST(PopFinishedFront, OnlyTheFinishedCallsFifoIsTouched) {
   tern::testing::FakeClock clock;
   Calls c;

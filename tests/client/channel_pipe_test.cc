@@ -8,6 +8,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <deque>
 #include <mutex>
 #include <optional>
@@ -147,6 +148,34 @@ TEST_F(ChannelPipe, FinishedCallsLeaveTheDeadlineTimerAtOnce) {
   EXPECT_TRUE(control->cancel());
   ASSERT_TRUE(cancelled.done());
   EXPECT_EQ(cancelled.result->status.code(), StatusCode::kCancelled);
+  EXPECT_EQ(channel_->stats().deadline_entries, 0u);
+}
+
+TEST_F(ChannelPipe, EntriesBehindACallThatGetsNoAnswerAreCompacted) {
+  // Call 1 gets no answer; 500 calls of the same timeout after it do. Their
+  // entries sit behind call 1's until it ends, unless compacted: the timer's
+  // FIFO stays within 2 x pending + 64 (it would reach 501), and call 1's
+  // entry stays (it is live: it can still time out or be cancelled).
+  auto control = std::make_shared<CallControl>();
+  Outcome stuck;
+  channel_->call(request("stuck"), 60s, stuck.completion(), control);
+  std::size_t most = 0;
+  for (std::uint64_t id = 2; id <= 501; ++id) {
+    Outcome o;
+    channel_->call(request("x"), 60s, o.completion());
+    ASSERT_TRUE(peer().wait_frames(static_cast<std::size_t>(id)));
+    peer().write(response_frame(id, StatusCode::kOk, "y"));
+    ASSERT_TRUE(wait_until([&] { return o.done(); })) << "call " << id;
+    auto st = channel_->stats();
+    ASSERT_EQ(st.pending, 1u);
+    ASSERT_LE(st.deadline_entries, 2 * 1 + 64u) << "after call " << id;
+    ASSERT_GE(st.deadline_entries, 1u) << "the live call's entry was dropped, after call " << id;
+    most = std::max(most, st.deadline_entries);
+  }
+  EXPECT_EQ(most, 2 * 1 + 64u);  // it did pile up to the bound, then compacted
+  EXPECT_FALSE(stuck.done());
+  EXPECT_TRUE(control->cancel());
+  EXPECT_EQ(stuck.result->status.code(), StatusCode::kCancelled);
   EXPECT_EQ(channel_->stats().deadline_entries, 0u);
 }
 

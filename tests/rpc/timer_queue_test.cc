@@ -97,6 +97,36 @@ TEST(TimerQueue, ACancelledFrontDoesNotHoldBackTheNextDeadline) {
   EXPECT_EQ(ran, 0);
 }
 
+TEST(TimerQueue, CancelledSlotsLeaveTheirFifoAtOnceWhenCancelledInOrder) {
+  // Hedge timers of calls that settle first, in the order they started: the
+  // FIFO holds the pending ones only, not every timer of the last delay.
+  tern::testing::FakeClock clock;
+  TimerQueue q(clock);
+  int ran = 0;
+  std::vector<TimerQueue::Id> ids;
+  for (int i = 0; i < 16; ++i) ids.push_back(q.add(50ms, [&] { ++ran; }));
+  for (int i = 0; i < 5000; ++i) {
+    EXPECT_TRUE(static_cast<bool>(q.cancel(ids[static_cast<std::size_t>(i)])));
+    ids.push_back(q.add(50ms, [&] { ++ran; }));
+    ASSERT_EQ(q.slots(), 16u) << "after " << i;
+  }
+  EXPECT_EQ(q.size(), 16u);
+  // Out of order: a cancelled slot behind a pending one stays until that goes.
+  auto third = ids[5002];
+  EXPECT_TRUE(static_cast<bool>(q.cancel(third)));
+  EXPECT_EQ(q.slots(), 16u);
+  EXPECT_EQ(q.size(), 15u);
+  EXPECT_TRUE(static_cast<bool>(q.cancel(ids[5000])));
+  EXPECT_EQ(q.slots(), 15u);  // 5000's slot; 5001 is pending at the front
+  EXPECT_TRUE(static_cast<bool>(q.cancel(ids[5001])));
+  EXPECT_EQ(q.slots(), 13u);  // 5001's and 5002's
+  clock.advance(50ms);
+  tern::Clock::time_point next;
+  run_due(q, &next);
+  EXPECT_EQ(ran, 13);
+  EXPECT_EQ(q.slots(), 0u);
+}
+
 TEST(TimerQueue, ANegativeOrZeroDelayIsDueAtOnceAndIdsAreNeverReused) {
   tern::testing::FakeClock clock;
   TimerQueue q(clock);
