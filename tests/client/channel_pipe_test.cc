@@ -98,6 +98,17 @@ class ChannelPipe : public ::testing::Test {
     });
   }
 
+  // Makes one call (the channel's `id`-th request) and has the provider
+  // answer it OK; returns once it completed.
+  void call_answered(std::uint64_t id, std::chrono::milliseconds timeout) {
+    Outcome o;
+    channel_->call(request("x"), timeout, o.completion());
+    ASSERT_TRUE(peer().wait_frames(static_cast<std::size_t>(id)));
+    peer().write(response_frame(id, StatusCode::kOk, "y"));
+    ASSERT_TRUE(wait_until([&] { return o.done(); })) << "call " << id;
+    ASSERT_TRUE(o.result->status.is_ok()) << "call " << id;
+  }
+
   LoopThread io_;
   std::shared_ptr<Channel> channel_;
   std::mutex mu_;
@@ -113,12 +124,7 @@ TEST_F(ChannelPipe, FinishedCallsLeaveTheDeadlineTimerAtOnce) {
   // 3 s of calls at 64 in flight being over a million entries, popped by one
   // sweep under the session's lock).
   for (std::uint64_t id = 1; id <= 200; ++id) {
-    Outcome o;
-    channel_->call(request("x"), 3s, o.completion());
-    ASSERT_TRUE(peer().wait_frames(static_cast<std::size_t>(id)));
-    peer().write(response_frame(id, StatusCode::kOk, "y"));
-    ASSERT_TRUE(wait_until([&] { return o.done(); })) << "call " << id;
-    ASSERT_TRUE(o.result->status.is_ok());
+    ASSERT_NO_FATAL_FAILURE(call_answered(id, 3s));
     auto st = channel_->stats();
     ASSERT_EQ(st.pending, 0u);
     ASSERT_EQ(st.deadline_entries, 0u) << "after call " << id;
@@ -161,11 +167,7 @@ TEST_F(ChannelPipe, EntriesBehindACallThatGetsNoAnswerAreCompacted) {
   channel_->call(request("stuck"), 60s, stuck.completion(), control);
   std::size_t most = 0;
   for (std::uint64_t id = 2; id <= 501; ++id) {
-    Outcome o;
-    channel_->call(request("x"), 60s, o.completion());
-    ASSERT_TRUE(peer().wait_frames(static_cast<std::size_t>(id)));
-    peer().write(response_frame(id, StatusCode::kOk, "y"));
-    ASSERT_TRUE(wait_until([&] { return o.done(); })) << "call " << id;
+    ASSERT_NO_FATAL_FAILURE(call_answered(id, 60s));
     auto st = channel_->stats();
     ASSERT_EQ(st.pending, 1u);
     ASSERT_LE(st.deadline_entries, 2 * 1 + 64u) << "after call " << id;
