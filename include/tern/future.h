@@ -20,6 +20,7 @@
 // state is safe across threads.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <memory>
@@ -36,14 +37,14 @@ namespace tern {
 // Cancels one in-flight call (shared by a Future or coroutine and the call
 // path). cancel() completes the call with CANCELLED at once, frees its
 // pending entry and tells the provider with a cancel frame.
+// Thread safety: every member may be called from any thread.
 class CallControl {
  public:
   // Returns false if the call had already completed or was cancelled.
   bool cancel();
-  bool cancelled() const {
-    std::lock_guard lock(mu_);
-    return cancelled_;
-  }
+  // Whether cancel() has succeeded. Lock-free (the call path asks on every
+  // attempt); a cancel() that returned before this call started is seen.
+  bool cancelled() const noexcept { return cancelled_.load(std::memory_order_acquire); }
   // Call path: installs the hook cancel() runs while the call is pending. If
   // cancel() came first, the hook runs at once.
   void set_hook(detail::UniqueFunction<bool()> hook);
@@ -51,8 +52,8 @@ class CallControl {
   void clear_hook();
 
  private:
-  mutable std::mutex mu_;
-  bool cancelled_ = false;
+  std::mutex mu_;
+  std::atomic<bool> cancelled_{false};  // written under mu_, read without it
   bool done_ = false;
   detail::UniqueFunction<bool()> hook_;
 };

@@ -7,8 +7,8 @@ bool CallControl::cancel() {
   detail::UniqueFunction<bool()> hook;
   {
     std::lock_guard lock(mu_);
-    if (cancelled_ || done_) return false;
-    cancelled_ = true;
+    if (cancelled_.load(std::memory_order_relaxed) || done_) return false;
+    cancelled_.store(true, std::memory_order_release);
     hook = std::move(hook_);
   }
   if (hook) return hook();
@@ -20,7 +20,7 @@ void CallControl::set_hook(detail::UniqueFunction<bool()> hook) {
   {
     std::lock_guard lock(mu_);
     if (done_) return;
-    if (cancelled_) {
+    if (cancelled_.load(std::memory_order_relaxed)) {
       run_now = true;
     } else {
       hook_ = std::move(hook);

@@ -318,7 +318,7 @@ void Channel::on_resolved(Resolved ep) {
       s->send_frame(std::move(w->request));
     } else {
       auto left = std::chrono::ceil<std::chrono::milliseconds>(w->deadline - now);
-      s->start_call(std::move(w->request), left, std::move(w->done), w->control);
+      s->start_call(std::move(w->request), left, w->deadline, std::move(w->done), w->control);
     }
   }
 }
@@ -351,7 +351,7 @@ void Channel::fail_all_waiting(const Status& why) {
 }
 
 void Channel::call(std::string request, std::chrono::milliseconds timeout, CallCompletion done,
-                   const std::shared_ptr<CallControl>& control) {
+                   const std::shared_ptr<CallControl>& control, std::chrono::steady_clock::time_point started) {
   if (!status_.is_ok()) {
     done(CallResult{status_, {}});
     return;
@@ -361,6 +361,7 @@ void Channel::call(std::string request, std::chrono::milliseconds timeout, CallC
     return;
   }
   if (timeout.count() <= 0) timeout = std::chrono::milliseconds(1);
+  const auto deadline = (started != std::chrono::steady_clock::time_point{} ? started : clock_->now()) + timeout;
   std::shared_ptr<rpc::ChannelSession> s;
   bool shut_down = false;
   {
@@ -377,13 +378,13 @@ void Channel::call(std::string request, std::chrono::milliseconds timeout, CallC
     // instead of resolving here (this may be an IO thread).
     auto w = std::make_shared<Waiting>(loop_);
     w->request = std::move(request);
-    w->deadline = clock_->now() + timeout;
+    w->deadline = deadline;
     w->done = std::move(done);
     w->control = control;
     wait_for_resolution(std::move(w));
     return;
   }
-  s->start_call(std::move(request), timeout, std::move(done), control);
+  s->start_call(std::move(request), timeout, deadline, std::move(done), control);
 }
 
 Status Channel::send_oneway(std::string request) {

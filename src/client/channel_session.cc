@@ -27,9 +27,8 @@ ChannelSession::ChannelSession(std::weak_ptr<Channel> channel, asio::io_context&
   decoder().set_skip_oversize_responses(true);
 }
 
-void ChannelSession::start_call(std::string request, std::chrono::milliseconds timeout, CallCompletion done,
-                                const std::shared_ptr<CallControl>& control) {
-  auto deadline = session_clock().now() + timeout;
+void ChannelSession::start_call(std::string request, std::chrono::milliseconds timeout, Clock::time_point deadline,
+                                CallCompletion done, const std::shared_ptr<CallControl>& control) {
   auto tmo = static_cast<std::uint32_t>(std::min<std::int64_t>(timeout.count(), 0xFFFFFFFF));
   std::uint64_t id;
   bool rearm = false;
@@ -106,11 +105,6 @@ void ChannelSession::close_with_predecessors(const Status& reason) {
        s = s->predecessor_.lock()) {
     s->close(reason);
   }
-}
-
-bool ChannelSession::closed() {
-  std::lock_guard lock(mu_);
-  return closed_;
 }
 
 std::string ChannelSession::unsent_reason() {
@@ -420,10 +414,7 @@ void ChannelSession::finish_pending(std::unordered_map<std::uint64_t, Pending>::
   DeadlineQueue* fifo = it->second.fifo;
   erase_pending(it);
   if (fifo == nullptr) return;
-  auto live = [this](std::uint64_t other, Clock::time_point deadline) {
-    auto found = pending_.find(other);
-    return found != pending_.end() && found->second.deadline == deadline;
-  };
+  auto live = [this](std::uint64_t other, Clock::time_point deadline) { return live_locked(other, deadline); };
   pop_finished_front(*fifo, id, live);
   // A call that gets no answer holds every later entry of its FIFO behind it
   // until it times out. Compact once finished entries outnumber the calls in
@@ -463,10 +454,7 @@ void ChannelSession::on_timer() {
     std::lock_guard lock(mu_);
     next = sweep_deadlines(
         timeouts_, now,
-        [&](std::uint64_t id, Clock::time_point deadline) {
-          auto it = pending_.find(id);
-          return it != pending_.end() && it->second.deadline == deadline;
-        },
+        [&](std::uint64_t id, Clock::time_point deadline) { return live_locked(id, deadline); },
         [&](std::uint64_t id) {
           auto it = pending_.find(id);  // live: found
           expired.emplace_back(id, std::move(it->second.done));

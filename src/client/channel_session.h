@@ -6,8 +6,8 @@
 //
 // Thread safety: start_call, cancel, pending, deadline_entries, closed,
 // streams and close_if_drained may be called from any thread (the table and
-// the deadline FIFOs are guarded by mu_); on_frame, on_data, the timer and the session callbacks run on the
-// connection's IO thread. Lifetime: owned by shared_ptr (the connection and
+// the deadline FIFOs are guarded by mu_); on_frame, on_data, the timer and
+// the session callbacks run on the connection's IO thread. Lifetime: owned by shared_ptr (the connection and
 // Channel::session_ hold it); completions hold it weakly or by shared_ptr.
 #pragma once
 
@@ -43,7 +43,8 @@ class ChannelSession : public Session {
 
   // Any thread: registers `request` as pending under a fresh request id,
   // patches the id and `timeout` (ms, capped at 2^32-1) into its header,
-  // queues its deadline and sends it. `done` runs exactly once: with the
+  // queues `deadline` (on the session's clock; the caller derived it from
+  // the same timeout, so this reads no clock) and sends it. `done` runs exactly once: with the
   // response, DEADLINE_EXCEEDED, CANCELLED (through `control`), or
   // UNAVAILABLE (the connection closed, or closing before it was sent:
   // marked not executed; CANCELLED instead when the consumer shuts down).
@@ -52,7 +53,8 @@ class ChannelSession : public Session {
   // (the request is then not sent); on the thread that calls
   // `control->cancel()`; otherwise on the IO thread, or on the channel's pool
   // where its dispatcher says so.
-  void start_call(std::string request, std::chrono::milliseconds timeout, CallCompletion done,
+  void start_call(std::string request, std::chrono::milliseconds timeout,
+                  std::chrono::steady_clock::time_point deadline, CallCompletion done,
                   const std::shared_ptr<CallControl>& control);
 
   // After a goaway: closes the connection once no call is pending on it, so
@@ -61,7 +63,8 @@ class ChannelSession : public Session {
   // so a call racing with it fails as not sent instead of being queued.
   void close_if_drained();
 
-  bool closed();
+  // Lock-free: whether the session has closed (a hint; see closed_).
+  bool closed() const noexcept { return closed_.load(std::memory_order_acquire); }
 
   // Channel, before attach(): the session this one replaces while that one
   // drains after a goaway (held weakly: the draining session lives as long
@@ -138,6 +141,12 @@ class ChannelSession : public Session {
   // not every call of the last timeout period). Under mu_. Not for the
   // timer's sweep, which pops its own entries.
   void finish_pending(std::unordered_map<std::uint64_t, Pending>::iterator it);
+  // Whether the deadline FIFO entry (id, deadline) still belongs to a pending
+  // call: `id` is pending with this deadline. Under mu_.
+  bool live_locked(std::uint64_t id, std::chrono::steady_clock::time_point deadline) const {
+    auto found = pending_.find(id);
+    return found != pending_.end() && found->second.deadline == deadline;
+  }
 
   static void patch(std::string& request, std::uint64_t id, std::uint32_t timeout_ms);
 
@@ -159,7 +168,10 @@ class ChannelSession : public Session {
   std::map<std::uint32_t, DeadlineQueue> timeouts_;  // by timeout, FIFO; guarded by mu_
   std::chrono::steady_clock::time_point armed_ = std::chrono::steady_clock::time_point::max();
   std::uint64_t next_id_ = 1;
-  bool closed_ = false;
+  // Written under mu_; closed() reads it without mu_ (Channel asks on every
+  // call; start_call checks again under mu_, so a stale answer only sends
+  // the call down the closed path).
+  std::atomic<bool> closed_{false};
   Status close_reason_;
   std::shared_ptr<protocol::http2::GrpcClientCodec> grpc_;  // set before attach(); the IO thread's
   std::shared_ptr<StreamHub> streams_;  // guarded by mu_ (the pointer; the hub is the IO thread's)

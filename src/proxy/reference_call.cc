@@ -79,7 +79,7 @@ Status ReferenceCore::send_attempt(std::shared_ptr<EndpointInvoker> ep, std::str
     // no second clock read (ReferenceCore::complete).
     AttemptEndScope end(now);
     done(result);
-  }, control);
+  }, control, started);
   return Status();
 }
 

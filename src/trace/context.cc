@@ -4,6 +4,7 @@
 
 #include <array>
 #include <chrono>
+#include <cstring>
 #include <random>
 
 #include "tern/trace/sampler.h"
@@ -13,12 +14,24 @@ namespace tern::trace {
 
 namespace {
 
-constexpr char kHex[] = "0123456789abcdef";
+// The two lowercase hex digits of every byte value, so formatting takes one
+// lookup per byte instead of one per digit (a consumer formats 50 digits per
+// traced call; issue #17's profile had the formatting at 0.8 % of its CPU).
+constexpr auto kHexPairs = [] {
+  constexpr char kHex[] = "0123456789abcdef";
+  std::array<char, 512> t{};
+  for (std::size_t b = 0; b < 256; ++b) {
+    t[2 * b] = kHex[b >> 4];
+    t[2 * b + 1] = kHex[b & 0xF];
+  }
+  return t;
+}();
 
+// Writes the low `digits` hex digits of v (`digits` even), most significant first.
 void put_hex(std::uint64_t v, char* out, int digits) noexcept {
-  for (int i = digits - 1; i >= 0; --i) {
-    out[i] = kHex[v & 0xF];
-    v >>= 4;
+  for (int i = digits - 2; i >= 0; i -= 2) {
+    std::memcpy(out + i, &kHexPairs[2 * (v & 0xFF)], 2);
+    v >>= 8;
   }
 }
 

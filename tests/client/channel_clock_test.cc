@@ -3,7 +3,8 @@
 // exactly ChannelOptions::reconnect_backoff on the channel's clock (and a
 // successful connect ends it early), a call waiting for its host name's
 // resolution expires on that clock and hands the session the time left on
-// it, and ClientCore gives its clock to the channels of its pool. Nothing
+// it, a call's deadline counts from the start its caller read from that
+// clock, and ClientCore gives its clock to the channels of its pool. Nothing
 // sleeps: time moves only when the test advances the clock.
 #include "tern/channel.h"
 
@@ -258,6 +259,30 @@ TEST_F(ChannelClock, TheTimeLeftAfterResolutionIsMeasuredOnTheChannelsClock) {
   ASSERT_TRUE(r.has_value());
   EXPECT_TRUE(r->status.is_ok()) << r->status.message();
   EXPECT_EQ(r->body(), "done");
+}
+
+TEST_F(ChannelClock, ACallsDeadlineCountsFromTheStartItsCallerPasses) {
+  make_channel();
+  // The caller (a reference's attempt) read the channel's clock when the
+  // call started; 10 ms of its 60 s timeout are left when it reaches call().
+  const auto started = clock_.now();
+  clock_.advance(60s - 10ms);
+  Outcome late;
+  channel_->call(request("a"), 60s, late.completion(), nullptr, started);
+  ASSERT_TRUE(peer(0).wait_frames(1, kPatience));
+  EXPECT_EQ(peer(0).frames()[0].header.timeout_ms, 60000u);  // the wire carries the timeout as given
+  // Measured from `started`, the deadline is 10 ms away; from now it would
+  // be 60 s away (and the call would still be pending after kPatience).
+  clock_.advance(10ms);
+  auto r = late.get();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->status.code(), StatusCode::kDeadlineExceeded);
+  EXPECT_EQ(r->status.message(), "call timed out (no response within its deadline)");
+  // The provider is told to stop: a cancel frame for the request id.
+  ASSERT_TRUE(peer(0).wait_frames(2, kPatience));
+  EXPECT_EQ(peer(0).frames()[1].header.type, protocol::FrameType::kCancel);
+  EXPECT_EQ(peer(0).frames()[1].header.request_id, peer(0).frames()[0].header.request_id);
+  EXPECT_EQ(channel_->stats().pending, 0u);
 }
 
 TEST_F(ChannelClock, ClientCoreGivesItsClockToTheChannelsOfItsPool) {
