@@ -65,9 +65,7 @@ class Transport {
   // valid until then. The default waits for readability, then read_some().
   // TCP overrides it with a reactor read, which asks the kernel for nothing
   // more than the read (an async_wait re-arms the socket in epoll with one
-  // epoll_ctl per wait, issue #17), and which skips the recv() that would
-  // find nothing after a short read while such recv()s keep finding nothing
-  // (src/net/tcp_transport.cc).
+  // epoll_ctl per wait, issue #17).
   using ReadCompletion = detail::UniqueFunction<void(std::error_code, std::size_t)>;
   virtual void async_read_some(char* data, std::size_t size, ReadCompletion done) {
     async_wait_readable([this, data, size, done = std::move(done)](std::error_code ec) mutable {
