@@ -1,7 +1,12 @@
 // src/client/deadline_queue.h - the FIFO of (deadline, request id) a
 // channel session keeps per timeout value (src/client/channel_session.cc): calls of
-// one timeout are started in deadline order, so the timer only looks at the
-// front. A ring buffer that doubles when full (a power of two): unlike the
+// one timeout are queued in about deadline order, so the timer only looks at
+// the front. About: a deadline is the attempt's start + timeout
+// (Channel::call's `started`), and calls started on two threads can queue in
+// the other order by the time between their start and their queueing
+// (encoding, compression, filters: microseconds, more for a large body to
+// compress), so an expired entry behind a live one fires late by at most
+// that much. A ring buffer that doubles when full (a power of two): unlike the
 // std::deque it replaces, it allocates nothing once its capacity covers the
 // entries it holds (issue #17: the deque allocated a 512-byte block every 32
 // calls). A call that finishes pops the finished entries at the front of its
