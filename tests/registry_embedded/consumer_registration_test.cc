@@ -193,6 +193,11 @@ TEST(ConsumerRegistration, TernLsShowsConsumersAfterProviders) {
   tern::ClientOptions co;
   co.io_threads = 1;
   co.application = "shop";
+  // The registry's interval (300 ms), not the default 10 s: with 10 s the
+  // registry expires the consumer after 3 missed renewals (~1 s) and the
+  // client registers it again only at its next heartbeat, so a slow `tern ls`
+  // (an ASan build on a loaded machine) saw no consumer.
+  co.registry = fast();
   tern::Client client(co);
   auto calc = client.refer<testsvc::Calculator>(url);
   ASSERT_TRUE(calc.has_value());
