@@ -7,8 +7,9 @@
 // Thread safety: start_call, cancel, pending, deadline_entries, closed,
 // streams and close_if_drained may be called from any thread (the table and
 // the deadline FIFOs are guarded by mu_); on_frame, on_data, the timer and
-// the session callbacks run on the connection's IO thread. Lifetime: owned by shared_ptr (the connection and
-// Channel::session_ hold it); completions hold it weakly or by shared_ptr.
+// the session callbacks run on the connection's IO thread. Lifetime: owned
+// by shared_ptr (the connection and Channel::session_ hold it); completions
+// hold it weakly or by shared_ptr.
 #pragma once
 
 #include <asio/io_context.hpp>
@@ -44,10 +45,11 @@ class ChannelSession : public Session {
   // Any thread: registers `request` as pending under a fresh request id,
   // patches the id and `timeout` (ms, capped at 2^32-1) into its header,
   // queues `deadline` (on the session's clock; the caller derived it from
-  // the same timeout, so this reads no clock) and sends it. `done` runs exactly once: with the
-  // response, DEADLINE_EXCEEDED, CANCELLED (through `control`), or
-  // UNAVAILABLE (the connection closed, or closing before it was sent:
-  // marked not executed; CANCELLED instead when the consumer shuts down).
+  // the same timeout, so this reads no clock) and sends it. `done` runs
+  // exactly once: with the response, DEADLINE_EXCEEDED, CANCELLED (through
+  // `control`), or UNAVAILABLE (the connection closed, or closing before it
+  // was sent: marked not executed; CANCELLED instead when the consumer shuts
+  // down).
   // `done` runs inline on the calling thread when the session is already
   // closed, the frame cannot be queued, or `control` was cancelled before
   // (the request is then not sent); on the thread that calls
