@@ -14,13 +14,11 @@
 #include <asio/write.hpp>
 
 #include <chrono>
-#include <cstdint>
 #include <memory>
 #include <optional>
 #include <random>
 #include <string>
 #include <thread>
-#include <vector>
 
 #include "net/transport.h"
 
@@ -45,14 +43,15 @@ struct Pair {
     transport->prepare();
   }
 
-  // One async_read_some into `buf`, run on this thread until it completes
-  // (at most `patience` of real time: a read that misses its data hangs).
   struct Read {
     std::error_code ec;
     std::size_t n = 0;
   };
-  // `then` runs once the read is queued with nothing to read yet (the
-  // reactor has tried its recv), e.g. to write what it should receive.
+  // One async_read_some into `buf`, run on this thread until it completes
+  // (at most `patience` of real time: a read that misses its data hangs).
+  // `then` runs once the read has been started and the loop polled (a read
+  // with nothing to read yet is then waiting in the reactor), e.g. to write
+  // what it should receive.
   template <typename Then = void (*)()>
   std::optional<Read> read_once(char* buf, std::size_t size, Then then = [] {},
                                 std::chrono::milliseconds patience = 5s) {
